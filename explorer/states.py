@@ -1,0 +1,287 @@
+"""One forward pass → every layer's vector for every token, a token table, and the pooled vectors.
+
+Pooling is done by the model's own modules (its Pooling, then Normalize), applied to the same hidden
+states we show, so the pooled vector is exactly what `SentenceTransformer.encode` returns.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+TOKEN_COLUMNS = ("sentence", "position", "token", "text", "word_id", "special")
+DEFAULT_BATCH_SIZE = 32
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class LayerStates:
+    """Hidden states of every real (non-padding) token at every layer, plus pooled sentence vectors.
+
+    layers:      (L+1, N, D)  entry 0 is the embedding layer, entry L the output layer
+    tokens:      N rows, columns TOKEN_COLUMNS, in sentence then position order
+    pooled_raw:  (L+1, S, D)  the model's pooling applied at each layer, before normalisation
+    pooled:      (S, D)       the model's sentence embedding (what `encode` returns)
+    """
+
+    texts: tuple[str, ...]
+    layers: np.ndarray
+    tokens: pd.DataFrame
+    pooled_raw: np.ndarray
+    pooled: np.ndarray
+    truncated: tuple[bool, ...]
+    max_seq_length: int
+    pooling: str
+
+    @property
+    def n_layers(self) -> int:
+        """Number of transformer layers (the arrays hold one more: the embedding layer)."""
+        return self.layers.shape[0] - 1
+
+    @property
+    def n_sentences(self) -> int:
+        return len(self.texts)
+
+    def sentence_of_token(self) -> np.ndarray:
+        return self.tokens["sentence"].to_numpy()
+
+
+def layer_names(n_layers: int) -> list[str]:
+    """Named stops for a layer slider: '0 · embeddings', '1', …, 'L · output'."""
+    names = ["0 · embeddings"] + [str(i) for i in range(1, n_layers)]
+    return [*names, f"{n_layers} · output"] if n_layers > 0 else names
+
+
+def _pooling_modules(model: SentenceTransformer) -> tuple[list, list]:
+    """Split the modules after the transformer into (pooling before normalisation, the rest)."""
+    after = list(model)[1:]
+    cut = next((i for i, m in enumerate(after) if type(m).__name__ == "Normalize"), len(after))
+    return after[:cut], after[cut:]
+
+
+def _run(modules: list, features: dict) -> dict:
+    for module in modules:
+        features = module(features)
+    return features
+
+
+def extract_states(
+    model: SentenceTransformer,
+    texts: Sequence[str],
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: ProgressFn | None = None,
+) -> LayerStates:
+    """Run the model once over `texts` and keep every layer of every real token."""
+    import torch
+
+    texts = tuple(str(t) for t in texts)
+    if not texts:
+        raise ValueError("extract_states needs at least one sentence.")
+    first = model[0]
+    backbone = first.auto_model
+    tokenizer = first.tokenizer
+    max_len = int(model.max_seq_length)
+    pool_modules, post_modules = _pooling_modules(model)
+    pooling = str(getattr(next(iter(pool_modules), None), "pooling_mode", "unknown"))
+
+    # Longest first, as `encode` does, so each batch pads little; results are put back in input order.
+    lengths = [len(t) for t in texts]
+    order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+    per_sentence: dict[int, tuple[np.ndarray, pd.DataFrame, np.ndarray, np.ndarray, bool]] = {}
+    done = 0
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        batch = [texts[i] for i in idx]
+        features = model.preprocess(batch)
+        encoding = tokenizer(batch, truncation=True, max_length=max_len, return_offsets_mapping=True)
+        with torch.inference_mode():
+            out = backbone(
+                **{
+                    k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features
+                },
+                output_hidden_states=True,
+                return_dict=True,
+            )
+            hidden = torch.stack(out.hidden_states)  # (L+1, B, T, D)
+            pooled_raw = torch.stack(
+                [
+                    _run(pool_modules, {**features, "token_embeddings": h})["sentence_embedding"]
+                    for h in hidden
+                ]
+            )  # (L+1, B, D)
+            final = _run(post_modules, {**features, "sentence_embedding": pooled_raw[-1]})
+            pooled = final["sentence_embedding"]  # (B, D)
+        mask = features["attention_mask"].bool()  # (B, T)
+        full_lengths = [len(ids) for ids in tokenizer(batch, truncation=False, verbose=False)["input_ids"]]
+        special = set(tokenizer.all_special_ids)
+        for b, i in enumerate(idx):
+            n = int(mask[b].sum())
+            ids = features["input_ids"][b, :n].tolist()
+            pieces = tokenizer.convert_ids_to_tokens(ids)
+            offsets = encoding["offset_mapping"][b][:n] if "offset_mapping" in encoding else [(0, 0)] * n
+            table = pd.DataFrame(
+                {
+                    "sentence": i,
+                    "position": np.arange(n),
+                    "token": pieces,
+                    "text": [_surface(texts[i], p, o) for p, o in zip(pieces, offsets, strict=False)],
+                    "word_id": _word_ids(encoding, b, n),
+                    "special": [t in special for t in ids],
+                }
+            )
+            per_sentence[i] = (
+                hidden[:, b, :n].float().numpy(),  # (L+1, n, D)
+                table,
+                pooled_raw[:, b].float().numpy(),  # (L+1, D)
+                pooled[b].float().numpy(),  # (D,)
+                full_lengths[b] > n,
+            )
+        done += len(idx)
+        if progress is not None:
+            progress(done, len(texts))
+
+    ordered = [per_sentence[i] for i in range(len(texts))]
+    layers = np.concatenate([o[0] for o in ordered], axis=1)  # (L+1, N, D)
+    tokens = pd.DataFrame(pd.concat([o[1] for o in ordered], ignore_index=True), columns=list(TOKEN_COLUMNS))
+    tokens["word_id"] = tokens["word_id"].astype("Int64")
+    result = LayerStates(
+        texts=texts,
+        layers=_frozen(layers),
+        tokens=tokens,
+        pooled_raw=_frozen(np.stack([o[2] for o in ordered], axis=1)),  # (L+1, S, D)
+        pooled=_frozen(np.stack([o[3] for o in ordered])),  # (S, D)
+        truncated=tuple(o[4] for o in ordered),
+        max_seq_length=max_len,
+        pooling=pooling,
+    )
+    return result
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    """States may be shared across users through a cache: make accidental writes fail loudly."""
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    array.flags.writeable = False
+    return array
+
+
+def _word_ids(encoding, b: int, n: int) -> list[int | None]:
+    try:
+        ids = encoding.word_ids(b)
+    except (ValueError, AttributeError):  # slow tokenizers do not track words
+        return [None] * n
+    return list(ids[:n]) + [None] * max(0, n - len(ids))
+
+
+def _surface(text: str, token: str, offset: tuple[int, int]) -> str:
+    """The characters of the input a token came from (so '[UNK]' shows as the emoji it stands for)."""
+    start, end = offset
+    if end > start:
+        return text[start:end]
+    return token
+
+
+def is_punctuation(text: str) -> bool:
+    """True for tokens made only of punctuation or symbols (',' '.' '##!' '…')."""
+    stripped = text.removeprefix("##")
+    return bool(stripped) and all(unicodedata.category(ch)[0] in "PS" for ch in stripped)
+
+
+def token_mask(
+    tokens: pd.DataFrame, hide_special: bool = False, hide_punctuation: bool = False
+) -> np.ndarray:
+    """Boolean (N,) mask of the tokens to show."""
+    keep = np.ones(len(tokens), dtype=bool)
+    if hide_special:
+        keep &= ~tokens["special"].to_numpy(dtype=bool)
+    if hide_punctuation:
+        keep &= ~tokens["token"].map(is_punctuation).to_numpy(dtype=bool)
+    return keep
+
+
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "he",
+        "her",
+        "his",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "our",
+        "she",
+        "so",
+        "that",
+        "the",
+        "their",
+        "them",
+        "they",
+        "this",
+        "to",
+        "was",
+        "we",
+        "were",
+        "will",
+        "with",
+        "you",
+        "your",
+        "not",
+        "did",
+        "after",
+    ]
+)
+
+
+def default_highlight(tokens: pd.DataFrame) -> list[int]:
+    """Token rows worth following by default: the most repeated content word across sentences.
+
+    For the 'bank' set that is every 'bank'; ties go to the word seen first. Empty when no word repeats.
+    """
+    words = tokens[~tokens["special"]].assign(word=lambda t: t["text"].str.lower())
+    words = words[
+        words["word"].str.isalpha() & ~words["word"].isin(_STOPWORDS) & (words["word"].str.len() > 2)
+    ]
+    if words.empty:
+        return []
+    spread = words.groupby("word", sort=False)["sentence"].nunique()
+    spread = spread[spread >= 2]
+    if spread.empty:
+        return []
+    best = spread.idxmax()
+    return words.index[words["word"] == best].tolist()
+
+
+def find_word(tokens: pd.DataFrame, sentence: int, word: str) -> list[int]:
+    """Rows of the first occurrence of `word` (case-insensitive) in a sentence, all its pieces."""
+    wanted = word.strip().lower()
+    rows = tokens[(tokens["sentence"] == sentence) & tokens["word_id"].notna()]
+    for _, group in rows.groupby("word_id", sort=True):
+        if "".join(group["text"]).lower() == wanted:
+            return group.index.tolist()
+    return []

@@ -1,0 +1,84 @@
+"""Token journey: every token of every sentence, layer by layer, in 2-D."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from explorer import charts, ui
+from explorer.states import default_highlight
+from explorer.ui import journey
+
+st.set_page_config(page_title="Token journey · Latent Space Explorer", page_icon="🧭", layout="wide")
+info = ui.sidebar()
+st.title("🧭 Token journey")
+st.caption(
+    "Every token's vector inside the model, from the embedding layer (0) to the output. "
+    "Drag the layer slider or press Play and watch context reshape the space."
+)
+
+left, right = st.columns([1, 2.4], gap="large")
+with left:
+    parsed = ui.sentence_editor()
+    with st.expander("View settings", expanded=True):
+        method = ui.projection_picker()
+        hide_special = ui.toggle(
+            "Hide [CLS] / [SEP]", "hide_special", False, "Special tokens the model adds."
+        )
+        hide_punct = ui.toggle("Hide punctuation", "hide_punct", False)
+        labels = ui.toggle("Label every token", "labels", True, "Followed tokens are always labelled.")
+if not parsed.sentences:
+    st.stop()
+
+view = journey.journey_view(info.model_id, parsed.sentences, method, hide_special, hide_punct)
+ui.truncation_notice(view.states, info)
+if view.capped:
+    st.info(
+        f"Showing the first {journey.MAX_SHOWN_TOKENS:,} tokens; fewer sentences show all of them.", icon="ℹ️"
+    )
+if view.projection.notice:
+    st.info(view.projection.notice, icon="ℹ️")
+
+with right:
+    controls = st.columns([3.2, 1, 1.4])
+    with controls[0]:
+        layer = ui.layer_slider(view.states.n_layers)
+    with controls[1]:
+        st.write("")
+        play = st.button("▶ Play", help="Step through every layer from 0 to the output.", width="stretch")
+    with controls[2]:
+        trajectories = st.selectbox(
+            "Paths", list(charts.TRAJECTORY_MODES), format_func=charts.TRAJECTORY_MODES.get, key="paths"
+        )
+    shown_rows = view.points[view.points["layer"] == 0]
+    options = shown_rows["uid"].tolist()
+    names = dict(zip(options, shown_rows["sentence"].str[:3] + " · " + shown_rows["token"], strict=True))
+    default = [u for u in default_highlight(view.states.tokens) if u in names]
+    follow = st.multiselect(
+        "Follow tokens",
+        options,
+        default=default,
+        format_func=names.get,
+        key=f"follow_{hash((info.model_id, parsed.sentences, hide_special, hide_punct))}",
+        help="Their paths through all layers are drawn boldly and ringed at the current layer.",
+    )
+    chart_slot, caption_slot = st.empty(), st.empty()
+
+
+def draw(at: int) -> None:
+    chart = charts.journey_chart(view.points, view.pooled, at, follow, trajectories, labels)
+    chart_slot.altair_chart(chart, width="stretch")
+    caption_slot.caption(journey.journey_caption(view, at, hide_special))
+
+
+if play:
+    ui.play_layers(view.states.n_layers, draw)
+draw(layer)
+with right, st.expander("How faithful is this picture, layer by layer?"):
+    st.altair_chart(
+        charts.layer_scores_chart(view.names, view.projection.explained, view.projection.faithfulness, layer),
+        width="stretch",
+    )
+    st.caption(
+        "Explained variance: share of the layer's spread the two axes keep. Faithfulness: share of each "
+        "token's 10 nearest neighbours (in all 384 dimensions) still among its 10 nearest on screen."
+    )
