@@ -1,0 +1,46 @@
+"""Shared fixtures: the real bundled model (small and fast), and helpers to read AppTest charts."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+APPTEST_TIMEOUT = 120
+
+
+@pytest.fixture(scope="session")
+def model():
+    from explorer.models import load_model
+
+    return load_model()
+
+
+@pytest.fixture(scope="session")
+def bank_states(model):
+    from explorer.presets import sentence_set
+    from explorer.states import extract_states
+
+    return extract_states(model, sentence_set("Word senses: bank").sentences)
+
+
+def chart_specs(at) -> list[dict]:
+    """Every Vega-Lite chart an AppTest run drew, as {'spec': dict, 'datasets': {name: DataFrame}}."""
+    charts = []
+    for element in at.get("vega_lite_chart"):
+        proto = element.proto
+        datasets = {d.name: pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in proto.datasets}
+        charts.append({"spec": json.loads(proto.spec), "datasets": datasets})
+    return charts
+
+
+def chart_rows(chart: dict) -> pd.DataFrame:
+    """All rows of all datasets of one chart, stacked."""
+    frames = list(chart["datasets"].values())
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
