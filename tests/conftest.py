@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pytest
+from streamlit.testing.v1 import AppTest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 APPTEST_TIMEOUT = 120
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +47,11 @@ def chart_rows(chart: dict) -> pd.DataFrame:
     """All rows of all datasets of one chart, stacked."""
     frames = list(chart["datasets"].values())
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def open_page(page: str | None = None) -> AppTest:
+    """Start the app at its real entry point (app.py), then switch to `page` (e.g. 'pages/1_Token_journey.py')."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=APPTEST_TIMEOUT).run()
+    if page:
+        at.switch_page(page).run()
+    return at

@@ -1,0 +1,97 @@
+"""charts: tidy frames in, Altair specs out; axes fixed across layers; user text stays data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from explorer.charts import journey_chart, journey_frames, layer_scores_chart, sentence_labels
+from explorer.projection import project
+from explorer.states import extract_states, layer_names, token_mask
+
+
+@pytest.fixture(scope="module")
+def frames(bank_states):
+    proj = project(bank_states.layers, "pca_shared", pooled=bank_states.pooled_raw)
+    return journey_frames(bank_states.tokens, bank_states.texts, proj, layer_names(bank_states.n_layers))
+
+
+def _layers_by_mark(spec: dict) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {}
+    for layer in spec["layer"]:
+        mark = layer["mark"] if isinstance(layer["mark"], dict) else {"type": layer["mark"]}
+        found.setdefault(mark["type"], []).append(layer)
+    return found
+
+
+def test_frames_have_a_row_per_token_and_layer(bank_states, frames) -> None:
+    points, pooled = frames
+    n_tokens, n_layers1 = len(bank_states.tokens), bank_states.n_layers + 1
+    assert len(points) == n_tokens * n_layers1
+    assert len(pooled) == bank_states.n_sentences * n_layers1
+    assert set(points["layer"]) == set(range(n_layers1))
+    assert {"token", "sentence", "layer_name", "x", "y"} <= set(points.columns)
+
+
+def test_frames_follow_the_mask(bank_states) -> None:
+    shown = token_mask(bank_states.tokens, hide_special=True)
+    proj = project(bank_states.layers[:, shown], "pca_shared")
+    points, pooled = journey_frames(bank_states.tokens, bank_states.texts, proj, layer_names(6), shown)
+    assert "[CLS]" not in set(points["token"]) and pooled is None
+    with pytest.raises(ValueError, match="points"):
+        journey_frames(bank_states.tokens, bank_states.texts, proj, layer_names(6))
+
+
+def test_axes_do_not_move_between_layers(frames) -> None:
+    points, pooled = frames
+    first = journey_chart(points, pooled, 0).to_dict()
+    last = journey_chart(points, pooled, 6).to_dict()
+    scale = lambda spec, axis: spec["layer"][-1]["encoding"][axis]["scale"]["domain"]  # noqa: E731
+    assert scale(first, "x") == scale(last, "x") and scale(first, "y") == scale(last, "y")
+    lo, hi = scale(first, "x")
+    assert lo <= points["x"].min() and hi >= points["x"].max()
+
+
+def test_chart_layers_paths_points_and_pooled(frames) -> None:
+    points, pooled = frames
+    follow = points[points["token"] == "bank"]["uid"].unique().tolist()
+    spec = journey_chart(points, pooled, 3, highlight=follow, trajectories="selected").to_dict()
+    marks = _layers_by_mark(spec)
+    assert "line" in marks and "point" in marks and "text" in marks
+    diamonds = [m for m in marks["point"] if m["mark"].get("shape") == "diamond"]
+    assert len(diamonds) == 1
+    data = spec["datasets"]
+    current = next(layer for layer in marks["circle"] if layer["mark"].get("size") == 90)
+    assert {row["layer"] for row in data[current["data"]["name"]]} == {3}
+    paths = marks["line"]
+    path_uids = {row["uid"] for layer in paths for row in data[layer["data"]["name"]]}
+    assert path_uids == set(follow)
+
+
+def test_no_paths_when_asked(frames) -> None:
+    points, pooled = frames
+    spec = journey_chart(points, pooled, 1, trajectories="none").to_dict()
+    assert "line" not in _layers_by_mark(spec)
+    with pytest.raises(ValueError, match="Valid modes"):
+        journey_chart(points, pooled, 1, trajectories="some")
+
+
+def test_html_in_sentences_is_data_not_markup(model) -> None:
+    texts = ["<script>alert(1)</script>", "<img src=x onerror=alert(2)>"]
+    states = extract_states(model, texts)
+    proj = project(states.layers, "pca_shared", pooled=states.pooled_raw)
+    points, pooled = journey_frames(states.tokens, texts, proj, layer_names(6))
+    spec = journey_chart(points, pooled, 6).to_dict()
+    values = [
+        v for rows in spec["datasets"].values() for row in rows for v in row.values() if isinstance(v, str)
+    ]
+    assert any("<script>" in v for v in values), "the sentence travels as plain text data"
+    assert sentence_labels(texts)[0].startswith("S1 · <script>")
+
+
+def test_layer_scores_chart_drops_undefined_scores() -> None:
+    spec = layer_scores_chart(
+        layer_names(2), np.array([0.5, np.nan, 0.2]), np.array([0.4, 0.3, 0.2]), 1
+    ).to_dict()
+    rows = next(iter(spec["datasets"].values()))
+    assert len(rows) == 5

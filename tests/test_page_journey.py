@@ -1,0 +1,149 @@
+"""AppTest: the home page and the Token journey page run, draw, react, and keep state across pages."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import chart_specs, open_page
+from streamlit.testing.v1 import AppTest
+
+from explorer.presets import sentence_set
+
+JOURNEY = "pages/1_Token_journey.py"
+HOME = "app.py"
+
+
+def _journey() -> AppTest:
+    return open_page(JOURNEY)
+
+
+def _main_chart(at: AppTest) -> dict:
+    """The journey chart: the one whose layers include the current-layer circles (size 90)."""
+    for chart in chart_specs(at):
+        for layer in chart["spec"].get("layer", []):
+            mark = layer.get("mark")
+            if isinstance(mark, dict) and mark.get("type") == "circle" and mark.get("size") == 90:
+                return {"chart": chart, "current": chart["datasets"][layer["data"]["name"]]}
+    raise AssertionError("no journey chart on the page")
+
+
+def _messages(at: AppTest) -> str:
+    return " ".join(str(m.value) for group in (at.info, at.warning, at.error) for m in group)
+
+
+def test_home_runs_with_demo_and_model_card() -> None:
+    at = open_page()
+    assert not at.exception
+    assert len(chart_specs(at)) == 1
+    text = " ".join(str(m.value) for m in [*at.markdown, *at.caption])
+    assert "Weights fingerprint" in text and "6 layers" in text
+    at.text_input(key="demo_word").set_value("giraffe").run()
+    assert not at.exception and "both contain the word" in _messages(at)
+    assert at.text_input(key="demo_word").value == "giraffe"
+
+
+def test_journey_draws_the_preset_at_the_output_layer() -> None:
+    at = _journey()
+    assert not at.exception
+    current = _main_chart(at)["current"]
+    assert set(current["layer"]) == {6}
+    assert current["sentence_id"].nunique() == len(sentence_set("Word senses: bank").sentences)
+    assert at.multiselect[0].value, "the repeated word is followed by default"
+
+
+def test_slider_moves_the_shown_layer() -> None:
+    at = _journey()
+    at.select_slider(key="layer").set_value(2).run()
+    assert not at.exception
+    assert set(_main_chart(at)["current"]["layer"]) == {2}
+    assert "Layer 2" in " ".join(c.value for c in at.caption)
+
+
+def test_preset_changes_the_sentences() -> None:
+    at = _journey()
+    at.selectbox(key="sentence_set").set_value("Negation").run()
+    expected = sentence_set("Negation")
+    assert at.text_area(key="sentences").value == expected.text
+    labels = set(_main_chart(at)["current"]["full_sentence"])
+    assert labels == set(expected.sentences)
+
+
+def test_projection_choice_changes_coordinates() -> None:
+    at = _journey()
+    before = _main_chart(at)["current"][["x", "y"]].to_numpy()
+    at.radio(key="projection").set_value("pca_aligned").run()
+    after = _main_chart(at)["current"][["x", "y"]].to_numpy()
+    assert not at.exception and before.shape == after.shape
+    assert abs(before - after).max() > 1e-3
+
+
+def test_hiding_special_tokens_removes_them() -> None:
+    at = _journey()
+    assert "[CLS]" in set(_main_chart(at)["current"]["token"])
+    at.toggle(key="hide_special").set_value(True).run()
+    assert "[CLS]" not in set(_main_chart(at)["current"]["token"])
+    assert "off the centroid" in " ".join(c.value for c in at.caption)
+
+
+def test_play_steps_to_the_output_layer() -> None:
+    at = _journey()
+    at.select_slider(key="layer").set_value(1).run()
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.select_slider(key="layer").value == 6
+
+
+def test_state_survives_switching_pages() -> None:
+    at = _journey()
+    at.text_area(key="sentences").input("My own first sentence.\nAnd my second one.").run()
+    at.select_slider(key="layer").set_value(3).run()
+    at.switch_page(HOME).run()
+    assert not at.exception
+    at.switch_page(JOURNEY).run()
+    assert at.text_area(key="sentences").value == "My own first sentence.\nAnd my second one."
+    assert at.select_slider(key="layer").value == 3
+    assert set(_main_chart(at)["current"]["layer"]) == {3}
+
+
+BAD_INPUTS = {
+    "empty": ("", "at least one sentence"),
+    "whitespace": ("   \n \t ", "at least one sentence"),
+    "one word": ("bank", None),
+    "5,000 words": (" ".join(["word"] * 5000), "256 word pieces"),
+    "2,000 lines": ("\n".join(f"Sentence number {i}." for i in range(2000)), "first 100 of 2,000"),
+    "emoji, CJK, RTL": ("Family 👩‍👩‍👧 time\n日本語の文章です。\nمرحبا بالعالم\nשלום עולם", None),
+    "html": ("<script>alert(1)</script>\n<img src=x onerror=alert(2)>", None),
+    "markdown and latex": ("**bold** and _it_ $x^2$\n# heading [link](http://x)", None),
+    "duplicates": ("Same sentence.\nSame sentence.", None),
+    "control characters": ("bell\x07 here\nnull\x00 there", None),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_bad_input_gets_a_message_and_keeps_the_text(name: str) -> None:
+    text, message = BAD_INPUTS[name]
+    at = _journey()
+    at.text_area(key="sentences").input(text).run()
+    assert not at.exception, f"{name}: {at.exception}"
+    assert at.text_area(key="sentences").value == text, "the user's text is kept as typed"
+    if message:
+        assert message in _messages(at)
+    if text.strip():
+        _main_chart(at)
+
+
+def test_html_is_shown_literally_in_chart_data() -> None:
+    at = _journey()
+    at.text_area(key="sentences").input("<script>alert(1)</script>\n<b>bold</b> text").run()
+    current = _main_chart(at)["current"]
+    assert "<script>alert(1)</script>" in set(current["full_sentence"])
+    assert "<" in set(current["token"])
+
+
+def test_unknown_model_keeps_the_app_working() -> None:
+    at = _journey()
+    at.sidebar.text_input(key="model_box").input("no-such-owner/no-such-model").run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "no-such-owner/no-such-model" in errors and "bundled model" in errors
+    assert at.sidebar.text_input(key="model_box").value == "no-such-owner/no-such-model"
+    _main_chart(at)
