@@ -97,7 +97,7 @@ def journey_chart(
     highlight: Sequence[int] = (),
     trajectories: str = "selected",
     labels: bool = True,
-    height: int = 560,
+    height: int = 520,
 ) -> alt.LayerChart:
     """Tokens at `layer` coloured by sentence, their paths through all layers, the pooled points.
 

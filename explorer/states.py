@@ -121,7 +121,14 @@ def extract_states(
             final = _run(post_modules, {**features, "sentence_embedding": pooled_raw[-1]})
             pooled = final["sentence_embedding"]  # (B, D)
         mask = features["attention_mask"].bool()  # (B, T)
-        full_lengths = [len(ids) for ids in tokenizer(batch, truncation=False, verbose=False)["input_ids"]]
+        n_real = mask.sum(dim=1).tolist()  # (B,)
+        at_limit = [b for b, n in enumerate(n_real) if n >= max_len]  # only these can have been cut
+        full = (
+            tokenizer([batch[b] for b in at_limit], truncation=False, verbose=False)["input_ids"]
+            if at_limit
+            else []
+        )
+        cut = {b: len(ids) > max_len for b, ids in zip(at_limit, full, strict=True)}
         special = set(tokenizer.all_special_ids)
         for b, i in enumerate(idx):
             n = int(mask[b].sum())
@@ -143,7 +150,7 @@ def extract_states(
                 table,
                 pooled_raw[:, b].float().numpy(),  # (L+1, D)
                 pooled[b].float().numpy(),  # (D,)
-                full_lengths[b] > n,
+                cut.get(b, False),
             )
         done += len(idx)
         if progress is not None:

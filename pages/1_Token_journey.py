@@ -44,7 +44,9 @@ with right:
         layer = ui.layer_slider(view.states.n_layers)
     with controls[1]:
         st.write("")
-        play = st.button("▶ Play", help="Step through every layer from 0 to the output.", width="stretch")
+        play = st.button(
+            "▶ Play", help="Step through every layer from 0 to the output.", width="stretch", key="play"
+        )
     with controls[2]:
         trajectories = st.selectbox(
             "Paths", list(charts.TRAJECTORY_MODES), format_func=charts.TRAJECTORY_MODES.get, key="paths"

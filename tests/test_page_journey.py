@@ -87,7 +87,7 @@ def test_hiding_special_tokens_removes_them() -> None:
 def test_play_steps_to_the_output_layer() -> None:
     at = _journey()
     at.select_slider(key="layer").set_value(1).run()
-    at.button[0].click().run()
+    at.button(key="play").click().run()
     assert not at.exception
     assert at.select_slider(key="layer").value == 6
 
@@ -147,3 +147,11 @@ def test_unknown_model_keeps_the_app_working() -> None:
     assert "no-such-owner/no-such-model" in errors and "bundled model" in errors
     assert at.sidebar.text_input(key="model_box").value == "no-such-owner/no-such-model"
     _main_chart(at)
+
+
+def test_edited_sentences_can_be_restored_to_the_set() -> None:
+    at = _journey()
+    at.text_area(key="sentences").input("Something else entirely.").run()
+    assert "Your own sentences" in " ".join(c.value for c in at.caption)
+    at.button(key="restore_set").click().run()
+    assert at.text_area(key="sentences").value == sentence_set("Word senses: bank").text

@@ -164,8 +164,11 @@ def sentence_editor() -> ParsedSentences:
         help="Picking a set replaces the sentences below.",
     )
     chosen = presets.sentence_sets().get(st.session_state["sentence_set"])
-    if chosen is not None:
+    if chosen is not None and st.session_state.get("sentences", "").strip() == chosen.text:
         st.caption(chosen.about)
+    else:
+        st.caption("Your own sentences: the set's text was edited.")
+        st.button("↺ Restore the set's sentences", on_click=_load_preset, key="restore_set")
     st.text_area(
         "Sentences, one per line",
         key="sentences",

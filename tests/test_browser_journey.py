@@ -1,0 +1,82 @@
+"""Browser: home and Token journey render in Debian's Chromium, react to the slider, Play and typing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_idle
+
+pytestmark = pytest.mark.browser
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing: .ci/run must install Debian's chromium")
+    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser_page():
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with streamlit_server() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        yield page, url
+        browser.close()
+
+
+def _assert_healthy(page) -> None:
+    page.wait_for_selector(
+        "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg", timeout=60_000
+    )
+    wait_idle(page)
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+def _caption_text(page) -> str:
+    return " ".join(page.locator("[data-testid='stCaptionContainer']").all_inner_texts())
+
+
+def test_home_renders(browser_page) -> None:
+    page, url = browser_page
+    page.goto(url)
+    wait_idle(page)
+    _assert_healthy(page)
+    assert "Latent Space Explorer" in page.locator("h1").first.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "home.png"), full_page=True)
+
+
+def test_journey_slider_play_and_typing(browser_page) -> None:
+    page, url = browser_page
+    page.goto(f"{url}/Token_journey")
+    wait_idle(page)
+    _assert_healthy(page)
+    assert "Layer 6 · output" in _caption_text(page)
+    page.screenshot(path=str(ARTIFACTS / "journey_output_layer.png"), full_page=True)
+
+    thumb = page.locator("[data-testid='stSlider'] input[type='range']").first
+    thumb.focus()
+    for _ in range(6):
+        page.keyboard.press("ArrowLeft")
+    wait_idle(page)
+    page.wait_for_function("document.body.innerText.includes('Layer 0 · embeddings')", timeout=30_000)
+    _assert_healthy(page)
+    page.screenshot(path=str(ARTIFACTS / "journey_layer0.png"), full_page=True)
+
+    page.get_by_role("button", name="▶ Play").click()
+    page.wait_for_function("document.body.innerText.includes('Layer 3')", timeout=30_000)
+    wait_idle(page)
+    assert "Layer 6 · output" in _caption_text(page)
+    _assert_healthy(page)
+
+    box = page.locator("[data-testid='stTextArea'] textarea").first
+    box.fill("<script>alert(1)</script> is only text\nA second, ordinary sentence.")
+    box.press("Control+Enter")
+    wait_idle(page)
+    page.wait_for_timeout(800)
+    _assert_healthy(page)
+    assert page.locator("[data-testid='stTextArea'] textarea").first.input_value().startswith("<script>")
+    page.screenshot(path=str(ARTIFACTS / "journey_typed.png"), full_page=True)
