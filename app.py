@@ -9,6 +9,7 @@ import streamlit as st
 from explorer import ui
 from explorer.inputs import escape_markdown
 from explorer.states import layer_names
+from explorer.ui import lessons
 
 st.set_page_config(page_title="Latent Space Explorer", page_icon="🧭", layout="wide")
 info = ui.sidebar()
@@ -63,11 +64,19 @@ with demo[1]:
         )
 
 st.subheader("Where to go next")
-cards = st.columns(2, gap="large")
-with cards[0], st.container(border=True):
-    st.page_link("pages/1_Token_journey.py", label="Token journey", icon="🧭")
-    st.caption(
-        "Type sentences and watch every token travel through the layers, with each sentence's pooled point."
-    )
-with cards[1]:
-    ui.model_card(info)
+PAGE_BLURBS = {
+    "Token journey": "Type sentences and watch every token travel through the layers, with each sentence's pooled point.",
+    "Sentence embedding": "From a cloud of tokens to one point; similarity; an index that grows while the model stays the same.",
+    "Fine-tune": "Train a tiny head and watch the geometry shift, with proof the model's weights did not change.",
+    "Geometry lab": "Measure each layer: anisotropy, self-similarity, effective dimension, where word senses separate.",
+}
+cards = st.columns(2, gap="medium")
+for i, (path, label, icon) in enumerate(p for p in ui.PAGES[1:] if (ui.ROOT / p[0]).exists()):
+    with cards[i % 2], st.container(border=True):
+        st.page_link(path, label=label, icon=icon)
+        st.caption(PAGE_BLURBS.get(label, ""))
+
+st.subheader("Lessons: predict, then reveal")
+st.caption("Each lesson opens a page on a prepared view with a question. Answer it before you reveal.")
+lessons.lessons_gallery()
+ui.model_card(info)

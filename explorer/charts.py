@@ -12,6 +12,8 @@ from explorer.inputs import shorten
 from explorer.projection import Projection
 
 PALETTE = "tableau10"
+# Okabe & Ito's colour-blind-safe palette (high contrast on projectors), used in classroom mode.
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 TRAJECTORY_MODES = {"selected": "selected tokens", "all": "all tokens", "none": "none"}
 MAX_LABELLED_POINTS = 120
 
@@ -98,6 +100,7 @@ def journey_chart(
     trajectories: str = "selected",
     labels: bool = True,
     height: int = 520,
+    classroom: bool = False,
 ) -> alt.LayerChart:
     """Tokens at `layer` coloured by sentence, their paths through all layers, the pooled points.
 
@@ -109,9 +112,15 @@ def journey_chart(
     x = alt.X("x:Q", title="axis 1", scale=alt.Scale(domain=_domain(every["x"]), nice=False))
     y = alt.Y("y:Q", title="axis 2", scale=alt.Scale(domain=_domain(every["y"]), nice=False))
     sentences = list(dict.fromkeys(points["sentence"]))
+    grow = 1.8 if classroom else 1.0
+    palette = (
+        alt.Scale(range=OKABE_ITO, domain=sentences)
+        if classroom
+        else alt.Scale(scheme=PALETTE, domain=sentences)
+    )
     colour = alt.Color(
         "sentence:N",
-        scale=alt.Scale(scheme=PALETTE, domain=sentences),
+        scale=palette,
         legend=alt.Legend(title="sentence", orient="bottom", columns=2, labelLimit=300),
     )
     tooltip = [
@@ -132,42 +141,55 @@ def journey_chart(
     }[trajectories]
     if len(path_rows):
         strong = path_rows["uid"].isin(highlight_set)
-        for rows, opacity, width in ((path_rows[~strong], 0.18, 1.2), (path_rows[strong], 0.75, 2.5)):
+        for rows, opacity, width in (
+            (path_rows[~strong], 0.18, 1.2 * grow),
+            (path_rows[strong], 0.75, 2.5 * grow),
+        ):
             if len(rows):
                 layers.append(
                     alt.Chart(rows)
                     .mark_line(opacity=opacity, strokeWidth=width, interpolate="monotone")
                     .encode(x=x, y=y, color=colour, detail="uid:N", order="layer:Q")
+                    .properties(name="paths")
                 )
         steps = path_rows[strong]
         if len(steps):
             layers.append(
                 alt.Chart(steps)
-                .mark_circle(size=22, opacity=0.6)
+                .mark_circle(size=22 * grow, opacity=0.6)
                 .encode(x=x, y=y, color=colour, tooltip=tooltip)
+                .properties(name="steps")
             )
     layers.append(
         alt.Chart(now)
-        .mark_circle(size=90, opacity=0.9, stroke="white", strokeWidth=0.8)
+        .mark_circle(size=90 * grow, opacity=0.9, stroke="white", strokeWidth=0.8)
         .encode(x=x, y=y, color=colour, tooltip=tooltip)
+        .properties(name="current")
     )
     if highlight_set:
         layers.append(
             alt.Chart(now[now["uid"].isin(highlight_set)])
-            .mark_circle(size=260, filled=False, strokeWidth=2.5, color="#222")
+            .mark_circle(size=260 * grow, filled=False, strokeWidth=2.5 * grow, color="#222")
             .encode(x=x, y=y, tooltip=tooltip)
         )
     labelled = now if labels and len(now) <= MAX_LABELLED_POINTS else now[now["uid"].isin(highlight_set)]
     if len(labelled):
         layers.append(
             alt.Chart(labelled)
-            .mark_text(align="left", dx=7, dy=-7, fontSize=12, color="#333")
+            .mark_text(align="left", dx=7, dy=-7, fontSize=17 if classroom else 12, color="#222")
             .encode(x=x, y=y, text="token:N", tooltip=tooltip)
         )
     if pooled is not None:
         layers.append(
             alt.Chart(pooled[pooled["layer"] == layer])
-            .mark_point(shape="diamond", size=420, filled=True, opacity=1.0, stroke="black", strokeWidth=1.6)
+            .mark_point(
+                shape="diamond",
+                size=420 * grow,
+                filled=True,
+                opacity=1.0,
+                stroke="black",
+                strokeWidth=1.6 * grow,
+            )
             .encode(
                 x=x,
                 y=y,
@@ -179,7 +201,18 @@ def journey_chart(
                 ],
             )
         )
-    return alt.layer(*layers).properties(height=height).configure_axis(labelFontSize=12, titleFontSize=13)
+    return with_style(alt.layer(*layers).properties(height=height), classroom)
+
+
+def with_style(chart: alt.TopLevelMixin, classroom: bool = False) -> alt.TopLevelMixin:
+    """House fonts for any top-level chart; larger type and the Okabe-Ito palette in classroom mode."""
+    size = 17 if classroom else 12
+    styled = chart.configure_axis(labelFontSize=size, titleFontSize=size + 1).configure_legend(
+        labelFontSize=size, titleFontSize=size + 1
+    )
+    if classroom:
+        styled = styled.configure_range(category=OKABE_ITO).configure_title(fontSize=size + 4)
+    return styled
 
 
 def layer_scores_chart(

@@ -39,3 +39,28 @@ def sentence_set(name: str) -> SentenceSet:
     if name not in sets:
         raise ValueError(f"Unknown sentence set: {name}. Valid sets: {list(sets)}")
     return sets[name]
+
+
+LESSONS_FILE = ASSETS / "lessons.json"
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """A 'predict, then reveal' question tied to a page and, optionally, a view of that page."""
+
+    id: str
+    page: str
+    title: str
+    question: str
+    answer: str
+    view: dict
+
+
+@cache
+def lessons() -> tuple[Lesson, ...]:
+    raw = json.loads(LESSONS_FILE.read_text(encoding="utf-8"))
+    return tuple(Lesson(**entry) for entry in raw)
+
+
+def lessons_for(page: str) -> tuple[Lesson, ...]:
+    return tuple(lesson for lesson in lessons() if lesson.page == page)

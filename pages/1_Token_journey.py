@@ -5,10 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer import charts, ui
-from explorer.states import default_highlight
-from explorer.ui import journey
+from explorer.ui import journey, lessons
 
 st.set_page_config(page_title="Token journey · Latent Space Explorer", page_icon="🧭", layout="wide")
+journey.receive_link()
 info = ui.sidebar()
 st.title("🧭 Token journey")
 st.caption(
@@ -21,15 +21,21 @@ with left:
     parsed = ui.sentence_editor()
     with st.expander("View settings", expanded=True):
         method = ui.projection_picker()
+        seed = (
+            ui.number("Seed", "seed", 0, "UMAP is random: the same seed gives the same picture.")
+            if method == "umap"
+            else 0
+        )
         hide_special = ui.toggle(
             "Hide [CLS] / [SEP]", "hide_special", False, "Special tokens the model adds."
         )
         hide_punct = ui.toggle("Hide punctuation", "hide_punct", False)
         labels = ui.toggle("Label every token", "labels", True, "Followed tokens are always labelled.")
+    lessons.predict_then_reveal("pages/1_Token_journey.py")
 if not parsed.sentences:
     st.stop()
 
-view = journey.journey_view(info.model_id, parsed.sentences, method, hide_special, hide_punct)
+view = journey.journey_view(info.model_id, parsed.sentences, method, hide_special, hide_punct, seed)
 ui.truncation_notice(view.states, info)
 if view.capped:
     st.info(
@@ -48,39 +54,34 @@ with right:
             "▶ Play", help="Step through every layer from 0 to the output.", width="stretch", key="play"
         )
     with controls[2]:
-        trajectories = st.selectbox(
-            "Paths", list(charts.TRAJECTORY_MODES), format_func=charts.TRAJECTORY_MODES.get, key="paths"
-        )
-    shown_rows = view.points[view.points["layer"] == 0]
-    options = shown_rows["uid"].tolist()
-    names = dict(zip(options, shown_rows["sentence"].str[:3] + " · " + shown_rows["token"], strict=True))
-    default = [u for u in default_highlight(view.states.tokens) if u in names]
-    follow = st.multiselect(
-        "Follow tokens",
-        options,
-        default=default,
-        format_func=names.get,
-        key=f"follow_{hash((info.model_id, parsed.sentences, hide_special, hide_punct))}",
-        help="Their paths through all layers are drawn boldly and ringed at the current layer.",
-    )
+        trajectories = ui.choice("Paths", "paths", charts.TRAJECTORY_MODES, "selected")
+    follow = journey.follow_picker(view, f"{info.model_id}|{parsed.sentences}|{hide_special}|{hide_punct}")
     chart_slot, caption_slot = st.empty(), st.empty()
 
 
-def draw(at: int) -> None:
-    chart = charts.journey_chart(view.points, view.pooled, at, follow, trajectories, labels)
+def draw(at: int) -> charts.alt.TopLevelMixin:
+    chart = charts.journey_chart(
+        view.points, view.pooled, at, follow, trajectories, labels, classroom=ui.is_classroom()
+    )
     chart_slot.altair_chart(chart, width="stretch")
     caption_slot.caption(journey.journey_caption(view, at, hide_special))
+    return chart
 
 
 if play:
     ui.play_layers(view.states.n_layers, draw)
-draw(layer)
-with right, st.expander("How faithful is this picture, layer by layer?"):
-    st.altair_chart(
-        charts.layer_scores_chart(view.names, view.projection.explained, view.projection.faithfulness, layer),
-        width="stretch",
+shown_chart = draw(layer)
+with right:
+    state = journey.view_state(info.model_id, layer, follow)
+    lessons.share_and_export(
+        state, lambda: journey.export_bundle(view, shown_chart, state, info), "token_journey.zip"
     )
-    st.caption(
-        "Explained variance: share of the layer's spread the two axes keep. Faithfulness: share of each "
-        "token's 10 nearest neighbours (in all 384 dimensions) still among its 10 nearest on screen."
-    )
+    with st.expander("How faithful is this picture, layer by layer?"):
+        scores = charts.layer_scores_chart(
+            view.names, view.projection.explained, view.projection.faithfulness, layer
+        )
+        st.altair_chart(scores, width="stretch")
+        st.caption(
+            "Explained variance: share of the layer's spread the two axes keep. Faithfulness: share of each "
+            "token's 10 nearest neighbours (in all 384 dimensions) still among its 10 nearest on screen."
+        )

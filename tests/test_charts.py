@@ -61,7 +61,7 @@ def test_chart_layers_paths_points_and_pooled(frames) -> None:
     diamonds = [m for m in marks["point"] if m["mark"].get("shape") == "diamond"]
     assert len(diamonds) == 1
     data = spec["datasets"]
-    current = next(layer for layer in marks["circle"] if layer["mark"].get("size") == 90)
+    current = next(layer for layer in spec["layer"] if layer.get("name") == "current")
     assert {row["layer"] for row in data[current["data"]["name"]]} == {3}
     paths = marks["line"]
     path_uids = {row["uid"] for layer in paths for row in data[layer["data"]["name"]]}

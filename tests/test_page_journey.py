@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from conftest import chart_specs, open_page
+from conftest import ROOT, chart_specs, open_page
 from streamlit.testing.v1 import AppTest
 
 from explorer.presets import sentence_set
@@ -17,11 +19,10 @@ def _journey() -> AppTest:
 
 
 def _main_chart(at: AppTest) -> dict:
-    """The journey chart: the one whose layers include the current-layer circles (size 90)."""
+    """The journey chart: the one with a layer named 'current' (the tokens at the shown layer)."""
     for chart in chart_specs(at):
         for layer in chart["spec"].get("layer", []):
-            mark = layer.get("mark")
-            if isinstance(mark, dict) and mark.get("type") == "circle" and mark.get("size") == 90:
+            if layer.get("name") == "current":
                 return {"chart": chart, "current": chart["datasets"][layer["data"]["name"]]}
     raise AssertionError("no journey chart on the page")
 
@@ -155,3 +156,69 @@ def test_edited_sentences_can_be_restored_to_the_set() -> None:
     assert "Your own sentences" in " ".join(c.value for c in at.caption)
     at.button(key="restore_set").click().run()
     assert at.text_area(key="sentences").value == sentence_set("Word senses: bank").text
+
+
+def _with_link(token: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params["view"] = token
+    return at.run().switch_page(JOURNEY).run()
+
+
+def test_a_share_link_reproduces_the_view() -> None:
+    from explorer.share import encode_view
+
+    at = _journey()
+    at.selectbox(key="sentence_set").set_value("Paraphrases").run()
+    at.select_slider(key="layer").set_value(2).run()
+    at.radio(key="projection").set_value("pca_aligned").run()
+    link = next(c.value for c in at.code if "view=" in c.value)
+    token = link.split("view=")[1]
+    expected = _main_chart(at)["current"][["x", "y"]].to_numpy()
+
+    fresh = AppTest.from_file(str(ROOT / JOURNEY), default_timeout=120)
+    fresh.query_params["view"] = token
+    fresh.run()
+    assert not fresh.exception
+    assert fresh.text_area(key="sentences").value == sentence_set("Paraphrases").text
+    assert fresh.select_slider(key="layer").value == 2
+    assert abs(_main_chart(fresh)["current"][["x", "y"]].to_numpy() - expected).max() < 1e-6
+    assert encode_view({"layer": 2}) != token
+
+
+def test_a_malformed_link_shows_a_notice_and_changes_nothing() -> None:
+    fresh = AppTest.from_file(str(ROOT / JOURNEY), default_timeout=120)
+    fresh.query_params["view"] = "1.deadbeef.not-a-real-view"
+    fresh.run()
+    assert not fresh.exception
+    assert "could not be used" in _messages(fresh)
+    assert fresh.text_area(key="sentences").value == sentence_set("Word senses: bank").text
+
+
+def test_a_link_asks_before_replacing_typed_sentences() -> None:
+    from explorer.share import encode_view
+
+    at = _journey()
+    at.text_area(key="sentences").input("My precious sentence.").run()
+    at.query_params["view"] = encode_view({"sentence_set": "Negation", "layer": 1})
+    at.run()
+    assert at.text_area(key="sentences").value == "My precious sentence.", "nothing replaced without asking"
+    assert "replaces the sentences you typed" in _messages(at)
+    at.button(key="share_load").click().run()
+    assert at.text_area(key="sentences").value == sentence_set("Negation").text
+    assert at.select_slider(key="layer").value == 1
+
+
+def test_classroom_mode_enlarges_marks_and_switches_palette() -> None:
+    at = _journey()
+    at.sidebar.toggle(key="classroom").set_value(True).run()
+    spec = _main_chart(at)["chart"]["spec"]
+    current = next(layer for layer in spec["layer"] if layer.get("name") == "current")
+    assert current["mark"]["size"] > 90
+    assert "#0072B2" in json.dumps(spec)
+
+
+def test_lesson_answer_is_hidden_until_revealed() -> None:
+    at = _journey()
+    assert not any("💡" in str(s.icon) for s in at.success)
+    at.button(key="reveal_bank-senses_button").click().run()
+    assert any("layer 3" in s.value for s in at.success)

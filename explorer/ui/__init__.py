@@ -119,6 +119,7 @@ def sidebar() -> ModelInfo:
             model_id = DEFAULT_MODEL_ID
             info = cached_model_info(model_id)
         set_value_silently("model_id", model_id)
+        classroom_toggle()
         st.caption(
             f"**{escape_markdown(info.display_name)}** · {info.n_layers} layers · {info.dim} dims · "
             f"{info.pooling} pooling · weights `{info.fingerprint}` · "
@@ -263,3 +264,49 @@ def cached_word_similarity(
         return None
     per_layer = cosine(word_vectors(states.layers, rows[0]), word_vectors(states.layers, rows[1]))
     return per_layer, float(cosine(states.pooled[0], states.pooled[1]))
+
+
+# Static CSS only (no user text ever goes here): larger type for projectors.
+_CLASSROOM_CSS = """
+<style>
+html { font-size: 19px; }
+h1 { font-size: 2.6rem !important; }
+</style>
+"""
+
+
+def classroom_toggle() -> bool:
+    """Sidebar switch for projectors: larger type, thicker marks, a colour-blind-safe palette."""
+    persisted("classroom", False)
+    st.toggle(
+        "Classroom mode",
+        key="classroom",
+        on_change=remember,
+        args=("classroom",),
+        help="For projectors: larger type, thicker marks, high-contrast colour-blind-safe colours.",
+    )
+    on = bool(st.session_state["classroom"])
+    if on:
+        st.html(_CLASSROOM_CSS)
+    return on
+
+
+def is_classroom() -> bool:
+    """Whether this user has classroom mode on (chart builders take it as a flag)."""
+    return bool(kept("classroom", False))
+
+
+def choice(label: str, key: str, options: dict[str, str], default: str) -> str:
+    """A persisted selectbox over {value: label}."""
+    persisted(key, default)
+    st.selectbox(label, list(options), format_func=options.get, key=key, on_change=remember, args=(key,))
+    return str(st.session_state[key])
+
+
+def number(label: str, key: str, default: int, help: str | None = None) -> int:
+    """A persisted whole-number input."""
+    persisted(key, default)
+    st.number_input(
+        label, min_value=0, max_value=2**31 - 1, step=1, key=key, on_change=remember, args=(key,), help=help
+    )
+    return int(st.session_state[key])

@@ -8,10 +8,21 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import charts
-from explorer.projection import Projection, project
-from explorer.states import LayerStates, layer_names, token_mask
-from explorer.ui import cached_states, load_states
+from explorer import charts, presets, share
+from explorer.export import build_bundle, table_arrays
+from explorer.models import ModelInfo
+from explorer.projection import METHODS, Projection, project
+from explorer.states import LayerStates, default_highlight, layer_names, token_mask
+from explorer.ui import (
+    cached_states,
+    kept,
+    lessons,
+    load_states,
+    persisted,
+    remember,
+    set_value,
+    set_value_silently,
+)
 
 MAX_SHOWN_TOKENS = 3000
 
@@ -46,13 +57,14 @@ def cached_journey(
     return JourneyView(states, shown, proj, points, pooled, names, capped)
 
 
-def journey_view(model_id: str, texts: tuple[str, ...], method: str, hide_special: bool, hide_punct: bool):
+def journey_view(
+    model_id: str, texts: tuple[str, ...], method: str, hide_special: bool, hide_punct: bool, seed: int = 0
+) -> JourneyView:
     """Compute (or fetch) the journey view, announcing slow work."""
     load_states(model_id, texts)
-    message = "Fitting aligned UMAP across layers (the first time takes ~20 s)…" if method == "umap" else None
-    if message:
-        with st.spinner(message):
-            return cached_journey(model_id, texts, method, 0, hide_special, hide_punct)
+    if method == "umap":
+        with st.spinner("Fitting aligned UMAP across layers (the first time takes ~20 s)…"):
+            return cached_journey(model_id, texts, method, seed, hide_special, hide_punct)
     return cached_journey(model_id, texts, method, 0, hide_special, hide_punct)
 
 
@@ -88,3 +100,124 @@ def journey_caption(view: JourneyView, layer: int, hide_special: bool) -> str:
         else:
             parts.append(f"◆ = the sentence's pooled vector ({view.states.pooling} pooling).")
     return " ".join(parts)
+
+
+# ---------------------------------------------------------------- follow picker, share links, export
+def follow_picker(view: JourneyView, context: str) -> list[int]:
+    """Tokens whose paths are drawn boldly; remembered per set of sentences, reset when they change."""
+    shown_rows = view.points[view.points["layer"] == 0]
+    options = shown_rows["uid"].tolist()
+    names = dict(zip(options, shown_rows["sentence"].str[:3] + " · " + shown_rows["token"], strict=True))
+    from_link = st.session_state.pop(_FOLLOW_FROM_LINK, None)
+    if from_link is not None:
+        set_value("follow", [u for u in from_link if u in names])
+        set_value_silently("follow_context", context)
+    elif kept("follow_context") != context:
+        set_value("follow", [u for u in default_highlight(view.states.tokens) if u in names])
+        set_value_silently("follow_context", context)
+    persisted("follow", [])
+    if any(u not in names for u in st.session_state["follow"]):
+        set_value("follow", [u for u in st.session_state["follow"] if u in names])
+    st.multiselect(
+        "Follow tokens",
+        options,
+        format_func=names.get,
+        key="follow",
+        on_change=remember,
+        args=("follow",),
+        help="Their paths through all layers are drawn boldly and ringed at the current layer.",
+    )
+    return list(st.session_state["follow"])
+
+
+_FOLLOW_FROM_LINK = "_follow_from_link"
+FIELDS = {
+    "sentences": share.is_text(60_000),
+    "sentence_set": share.is_one_of(presets.sentence_sets()),
+    "model_id": share.is_text(300),
+    "layer": share.is_int_between(0, 96),
+    "projection": share.is_one_of(METHODS),
+    "hide_special": share.is_bool,
+    "hide_punct": share.is_bool,
+    "labels": share.is_bool,
+    "paths": share.is_one_of(charts.TRAJECTORY_MODES),
+    "follow": share.is_int_list(3000),
+    "seed": share.is_int_between(0, 2**31 - 1),
+}
+_WIDGET_KEYS = {field: field for field in FIELDS if field not in {"model_id", "follow"}} | {
+    "model_id": "model_box"
+}
+
+
+def receive_link() -> None:
+    """Apply a shared view from the URL (asking first if it would replace typed sentences)."""
+
+    def user_edited(state: dict) -> bool:
+        typed = kept("sentences")
+        return (
+            typed is not None
+            and typed != _link_sentences(state)
+            and typed != presets.sentence_set(presets.DEFAULT_SET).text
+        )
+
+    state = lessons.incoming_view(FIELDS, user_edited)
+    if state is None:
+        return
+    state = {**state, "sentences": _link_sentences(state)}
+    lessons.apply_view(state, _WIDGET_KEYS)
+    if "follow" in state:
+        st.session_state[_FOLLOW_FROM_LINK] = state["follow"]
+
+
+def _link_sentences(state: dict) -> str:
+    """A link may name a sentence set instead of carrying the sentences."""
+    if "sentences" in state:
+        return state["sentences"]
+    return presets.sentence_set(state.get("sentence_set", presets.DEFAULT_SET)).text
+
+
+def view_state(model_id: str, layer: int, follow: list[int]) -> dict:
+    """This page's view as a share-link state."""
+    keys = (
+        "sentences",
+        "sentence_set",
+        "projection",
+        "hide_special",
+        "hide_punct",
+        "labels",
+        "paths",
+        "seed",
+    )
+    settings = {key: kept(key) for key in keys if kept(key) is not None}
+    return {**settings, "model_id": model_id, "layer": layer, "follow": follow}
+
+
+def export_bundle(view: JourneyView, chart, state: dict, info: ModelInfo) -> bytes:
+    """ZIP: coordinates shown, vectors + token table, the chart (HTML/PNG/SVG) and a manifest."""
+    coords = view.points.drop(columns=["uid"]).assign(kind="token")
+    if view.pooled is not None:
+        coords = pd.concat([coords, view.pooled.assign(kind="pooled sentence point")], ignore_index=True)
+    tokens = view.states.tokens[view.shown].reset_index(drop=True)
+    vectors = {
+        "layers": view.states.layers[:, view.shown],  # (L+1, N shown, D)
+        "pooled_raw": view.states.pooled_raw,  # (L+1, S, D)
+        "pooled": view.states.pooled,  # (S, D)
+        "texts": np.array(view.states.texts, dtype=str),
+        **table_arrays(tokens),
+    }
+    manifest = {
+        "page": "Token journey",
+        "model_id": info.model_id,
+        "model": info.display_name,
+        "weights_fingerprint": info.fingerprint,
+        "seed": state.get("seed", 0),
+        "settings": state,
+        "layer_names": list(view.names),
+        "explained_variance": [
+            None if np.isnan(v) else round(float(v), 6) for v in view.projection.explained
+        ],
+        "faithfulness": [None if np.isnan(v) else round(float(v), 6) for v in view.projection.faithfulness],
+        "how_to_reproduce": "explorer.states.extract_states(load_model(model_id), texts) then "
+        "explorer.projection.project(layers[:, shown], settings.projection, pooled_raw, seed)",
+    }
+    return build_bundle(coords, vectors, chart, manifest)
