@@ -11,7 +11,7 @@ import streamlit as st
 from explorer import presets
 from explorer.inputs import escape_markdown
 from explorer.share import MAX_TOKEN_CHARS, QUERY_KEY, ShareLinkError, Validator, decode_view, encode_view
-from explorer.ui import set_value
+from explorer.ui import ROOT, set_value
 
 _SEEN = "_share_links_seen"
 
@@ -108,7 +108,8 @@ def predict_then_reveal(page: str) -> None:
 def lessons_gallery() -> None:
     """Home page cards: each opens a page on a preset with its question."""
     cols = st.columns(2, gap="medium")
-    for i, lesson in enumerate(presets.lessons()):
+    available = [lesson for lesson in presets.lessons() if (ROOT / lesson.page).exists()]
+    for i, lesson in enumerate(available):
         with cols[i % 2], st.container(border=True):
             query = {QUERY_KEY: encode_view(lesson.view)} if lesson.view else None
             st.page_link(lesson.page, label=lesson.title, icon="🎓", query_params=query)
