@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CORE = ["models", "states", "projection", "geometry", "charts", "presets", "inputs"]
+CORE = ["models", "states", "projection", "geometry", "geometry_charts", "charts", "presets", "inputs", "share", "export"]
 
 
 def test_core_modules_do_not_import_streamlit() -> None:

@@ -1,0 +1,272 @@
+"""Altair builders for the Geometry lab: tidy DataFrames in, `alt.Chart` out. No Streamlit, no model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from explorer.geometry import MEASURES, SenseSeparation
+from explorer.inputs import shorten
+
+MAX_HEATMAP_NUMBERS = 70
+ROW_HEIGHT = 22
+_LAYER_AXIS = alt.Axis(tickMinStep=1, format="d", labelFontSize=12, titleFontSize=12)
+_VALUE_AXIS = alt.Axis(labelFontSize=12, titleFontSize=12)
+
+
+def _layer_x(n_layers: int, title: str = "layer (0 = embeddings)") -> alt.X:
+    return alt.X("layer:Q", title=title, scale=alt.Scale(domain=[0, n_layers], nice=False), axis=_LAYER_AXIS)
+
+
+def measures_long(measures: pd.DataFrame, layer_names: Sequence[str]) -> pd.DataFrame:
+    """One row per (layer, measure) from the wide per-layer table, with readable names."""
+    value_columns = [c for c in measures.columns if c != "layer"]
+    long = measures.melt(id_vars="layer", value_vars=value_columns, var_name="key", value_name="value")
+    labels = {**MEASURES, "faithfulness_pca": "PCA (per layer)", "faithfulness_umap": "UMAP (aligned)"}
+    long["measure"] = long["key"].map(lambda k: labels.get(k, k))
+    long["layer_name"] = long["layer"].map(lambda i: layer_names[int(i)])
+    return long
+
+
+def layer_line_chart(
+    long: pd.DataFrame,
+    keys: Sequence[str],
+    y_title: str,
+    percent: bool = False,
+    zero_rule: bool = False,
+    height: int = 250,
+) -> alt.LayerChart:
+    """Lines across layers for the measures `keys` (one colour each)."""
+    rows = long[long["key"].isin(keys)].dropna(subset=["value"])
+    n_layers = int(long["layer"].max()) if len(long) else 1
+    order = [long.loc[long["key"] == k, "measure"].iloc[0] for k in keys if (long["key"] == k).any()]
+    y_axis = alt.Axis(format="%", labelFontSize=12, titleFontSize=12) if percent else _VALUE_AXIS
+    base = alt.Chart(rows).encode(
+        x=_layer_x(n_layers),
+        y=alt.Y("value:Q", title=y_title, axis=y_axis, scale=alt.Scale(zero=zero_rule or percent)),
+        color=alt.Color(
+            "measure:N",
+            sort=order,
+            scale=alt.Scale(scheme="tableau10"),
+            legend=alt.Legend(orient="top", title=None, labelLimit=320, labelFontSize=12),
+        ),
+        tooltip=[
+            alt.Tooltip("layer_name:N", title="layer"),
+            alt.Tooltip("measure:N"),
+            alt.Tooltip("value:Q", format=".0%" if percent else ".3f"),
+        ],
+    )
+    layers: list[alt.Chart] = [base.mark_line(point=alt.OverlayMarkDef(size=45), strokeWidth=2.5)]
+    if zero_rule:
+        layers.insert(0, alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="#bbb").encode(y="y:Q"))
+    return alt.layer(*layers).properties(height=height)
+
+
+def sense_frame(separation: SenseSeparation, layer_names: Sequence[str]) -> pd.DataFrame:
+    """One row per layer: accuracy, same-/cross-sense similarity and their gap."""
+    return pd.DataFrame(
+        {
+            "layer": np.arange(len(separation.accuracy)),
+            "layer_name": list(layer_names),
+            "accuracy": separation.accuracy,
+            "same_sense": separation.same_sense,
+            "cross_sense": separation.cross_sense,
+            "gap": separation.gap,
+        }
+    )
+
+
+def _best_rule(best: int) -> alt.Chart:
+    return (
+        alt.Chart(pd.DataFrame({"layer": [best], "what": [f"best layer: {best}"]}))
+        .mark_rule(color="#d62728", strokeDash=[5, 3], strokeWidth=2)
+        .encode(x="layer:Q", tooltip=[alt.Tooltip("what:N", title="")])
+    )
+
+
+def sense_accuracy_chart(frame: pd.DataFrame, best: int, chance: float, height: int = 260) -> alt.LayerChart:
+    """Leave-one-out accuracy across layers, with the chance line and the best layer marked."""
+    n_layers = int(frame["layer"].max())
+    line = (
+        alt.Chart(frame)
+        .mark_line(point=alt.OverlayMarkDef(size=55), strokeWidth=2.5, color="#4c78a8")
+        .encode(
+            x=_layer_x(n_layers),
+            y=alt.Y(
+                "accuracy:Q",
+                title="accuracy",
+                scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%", labelFontSize=12, titleFontSize=12),
+            ),
+            tooltip=[alt.Tooltip("layer_name:N", title="layer"), alt.Tooltip("accuracy:Q", format=".0%")],
+        )
+    )
+    chance_rule = (
+        alt.Chart(pd.DataFrame({"y": [chance], "what": [f"chance ({chance:.0%})"]}))
+        .mark_rule(color="#888", strokeDash=[2, 3])
+        .encode(y="y:Q", tooltip=[alt.Tooltip("what:N", title="")])
+    )
+    return alt.layer(chance_rule, _best_rule(best), line).properties(height=height)
+
+
+def sense_similarity_chart(frame: pd.DataFrame, best: int, height: int = 260) -> alt.LayerChart:
+    """Same-sense and cross-sense mean cosine across layers: the gap between the lines is the signal."""
+    n_layers = int(frame["layer"].max())
+    long = frame.melt(
+        id_vars=["layer", "layer_name"], value_vars=["same_sense", "cross_sense"], var_name="pair"
+    )
+    long["pair"] = long["pair"].map({"same_sense": "same sense", "cross_sense": "different senses"})
+    lines = (
+        alt.Chart(long)
+        .mark_line(point=alt.OverlayMarkDef(size=45), strokeWidth=2.5)
+        .encode(
+            x=_layer_x(n_layers),
+            y=alt.Y(
+                "value:Q",
+                title="mean cosine",
+                scale=alt.Scale(zero=False),
+                axis=alt.Axis(labelFontSize=12, titleFontSize=12),
+            ),
+            color=alt.Color(
+                "pair:N",
+                sort=["same sense", "different senses"],
+                scale=alt.Scale(range=["#2ca02c", "#ff7f0e"]),
+                legend=alt.Legend(orient="top", title=None, labelFontSize=12),
+            ),
+            tooltip=[
+                alt.Tooltip("layer_name:N", title="layer"),
+                alt.Tooltip("pair:N"),
+                alt.Tooltip("value:Q", format=".3f"),
+            ],
+        )
+    )
+    return alt.layer(_best_rule(best), lines).properties(height=height)
+
+
+def sense_points(
+    coords: np.ndarray, labels: Sequence[str], sentences: Sequence[str], correct: np.ndarray
+) -> pd.DataFrame:
+    """Rows for the 2-D sense view: one per context, (M, 2) coordinates at one layer."""
+    return pd.DataFrame(
+        {
+            "x": coords[:, 0].astype(float),
+            "y": coords[:, 1].astype(float),
+            "sense": list(labels),
+            "context": [shorten(s, 80) for s in sentences],
+            "result": np.where(correct, "right sense", "wrong sense"),
+        }
+    )
+
+
+def _padded(values: pd.Series, pad: float = 0.12) -> alt.Scale:
+    lo, hi = float(values.min()), float(values.max())
+    span = (hi - lo) or 1.0
+    return alt.Scale(domain=[lo - pad * span, hi + pad * span], nice=False)
+
+
+def sense_scatter(points: pd.DataFrame, height: int = 360) -> alt.Chart:
+    """Each context's word vector in 2-D, coloured by its sense; crosses were given the wrong sense."""
+    return (
+        alt.Chart(points)
+        .mark_point(size=160, filled=True, opacity=0.85, strokeWidth=2.5)
+        .encode(
+            x=alt.X(
+                "x:Q", title="axis 1", scale=_padded(points["x"]), axis=alt.Axis(labels=False, ticks=False)
+            ),
+            y=alt.Y(
+                "y:Q", title="axis 2", scale=_padded(points["y"]), axis=alt.Axis(labels=False, ticks=False)
+            ),
+            color=alt.Color(
+                "sense:N",
+                scale=alt.Scale(scheme="set1"),
+                legend=alt.Legend(orient="bottom", title="sense", labelFontSize=13, titleFontSize=13),
+            ),
+            shape=alt.Shape(
+                "result:N",
+                scale=alt.Scale(domain=["right sense", "wrong sense"], range=["circle", "cross"]),
+                legend=alt.Legend(orient="bottom", title="nearest centroid", labelFontSize=13),
+            ),
+            tooltip=[alt.Tooltip("sense:N"), alt.Tooltip("context:N"), alt.Tooltip("result:N")],
+        )
+        .properties(height=height)
+    )
+
+
+def change_frame(
+    cosines: np.ndarray, tokens: pd.DataFrame, texts: Sequence[str], rows: np.ndarray
+) -> pd.DataFrame:
+    """Tidy rows for the heatmap: one per (token, layer step), for the token `rows` of the table."""
+    n_steps = cosines.shape[1]
+    chosen = tokens.loc[rows]
+    labels = [
+        f"S{s + 1} · {p:>2} · {t}"
+        for s, p, t in zip(chosen["sentence"], chosen["position"], chosen["text"], strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "token": np.repeat(labels, n_steps),
+            "order": np.repeat(np.arange(len(rows)), n_steps),
+            "sentence": np.repeat([shorten(texts[s], 80) for s in chosen["sentence"]], n_steps),
+            "step": np.tile([f"{i}→{i + 1}" for i in range(n_steps)], len(rows)),
+            "cosine": cosines[rows].reshape(-1).astype(float),
+        }
+    )
+
+
+def change_heatmap(frame: pd.DataFrame) -> alt.LayerChart:
+    """Tokens (rows) × layer steps (columns), coloured by the cosine between consecutive layers."""
+    n_rows = int(frame["order"].nunique())
+    lo, hi = float(frame["cosine"].min()), float(frame["cosine"].max())
+    frame = frame.assign(ink=np.where(frame["cosine"] < lo + 0.4 * (hi - lo), "white", "black"))
+    steps = list(dict.fromkeys(frame["step"]))
+    y = alt.Y(
+        "token:N",
+        sort=alt.EncodingSortField("order", order="ascending"),
+        title=None,
+        axis=alt.Axis(labelFontSize=12, labelLimit=260),
+    )
+    x = alt.X(
+        "step:O", sort=steps, title="layer step", axis=alt.Axis(labelAngle=0, labelFontSize=12, orient="top")
+    )
+    tooltip = [
+        alt.Tooltip("token:N"),
+        alt.Tooltip("sentence:N"),
+        alt.Tooltip("step:N", title="layers"),
+        alt.Tooltip("cosine:Q", format=".3f"),
+    ]
+    cells = (
+        alt.Chart(frame)
+        .mark_rect()
+        .encode(
+            x=x,
+            y=y,
+            color=alt.Color(
+                "cosine:Q",
+                scale=alt.Scale(scheme="yelloworangered", reverse=True),
+                legend=alt.Legend(
+                    title="cosine to the layer before",
+                    orient="right",
+                    gradientLength=int(min(180, max(60, ROW_HEIGHT * n_rows - 30))),
+                ),
+            ),
+            tooltip=tooltip,
+        )
+    )
+    layers: list[alt.Chart] = [cells]
+    if n_rows <= MAX_HEATMAP_NUMBERS:
+        layers.append(
+            alt.Chart(frame)
+            .mark_text(fontSize=11)
+            .encode(
+                x=x,
+                y=y,
+                text=alt.Text("cosine:Q", format=".2f"),
+                # a value-only condition: a second colour *scale* would clash with the cells' scale
+                color=alt.condition(alt.datum.ink == "white", alt.value("white"), alt.value("black")),
+                tooltip=tooltip,
+            )
+        )
+    return alt.layer(*layers).properties(height=alt.Step(ROW_HEIGHT))
