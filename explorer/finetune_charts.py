@@ -1,0 +1,193 @@
+"""Altair builders for the Fine-tune page: loss curve, head snapshots on fixed axes, per-layer CKA bars.
+
+Tidy DataFrames in, `alt.Chart` out; no Streamlit, no model. The 2-D view of the snapshots is one PCA
+fitted on the step-0 outputs (the model's own embeddings) and reused for every step, so points move
+while the axes stay put.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from explorer.inputs import shorten
+
+PALETTE = "tableau10"
+SPLIT_SHAPES = {"train": "circle", "held out": "triangle-up"}
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+
+def fixed_axes(first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean (D,), axes (D, 2)) of a PCA of the unit-length step-0 outputs, signs fixed."""
+    z = _unit(first)  # (S, D)
+    mean = z.mean(axis=0)
+    _, _, vt = np.linalg.svd(z - mean, full_matrices=False)
+    axes = vt[:2].T.copy()  # (D, 2)
+    if axes.shape[1] < 2:
+        axes = np.pad(axes, ((0, 0), (0, 2 - axes.shape[1])))
+    for j in range(2):
+        if axes[np.argmax(np.abs(axes[:, j])), j] < 0:
+            axes[:, j] *= -1
+    return mean, axes
+
+
+def snapshot_frame(
+    steps: Sequence[int],
+    outputs: Sequence[np.ndarray],
+    texts: Sequence[str],
+    labels: Sequence[str],
+    held_out: Sequence[int],
+) -> pd.DataFrame:
+    """One row per (snapshot, sentence): x, y on the step-0 axes, plus where the sentence started."""
+    if len(steps) != len(outputs) or not outputs:
+        raise ValueError(f"Need one output array per step, got {len(steps)} steps and {len(outputs)} arrays.")
+    mean, axes = fixed_axes(outputs[0])
+    start = (_unit(outputs[0]) - mean) @ axes  # (S, 2)
+    held = set(held_out)
+    base = pd.DataFrame(
+        {
+            "row": np.arange(len(texts)),
+            "text": [shorten(t, 90) for t in texts],
+            "label": list(labels),
+            "split": ["held out" if i in held else "train" for i in range(len(texts))],
+            "x0": start[:, 0],
+            "y0": start[:, 1],
+        }
+    )
+    frames = []
+    for step, out in zip(steps, outputs, strict=True):
+        xy = (_unit(out) - mean) @ axes  # (S, 2)
+        frames.append(base.assign(step=int(step), x=xy[:, 0], y=xy[:, 1]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _domain(values: pd.Series, pad: float = 0.08) -> list[float]:
+    lo, hi = float(values.min()), float(values.max())
+    span = (hi - lo) or 1.0
+    return [lo - pad * span, hi + pad * span]
+
+
+def snapshot_chart(frame: pd.DataFrame, step: int, height: int = 460) -> alt.LayerChart:
+    """Sentences at one training step, coloured by label; faint lines back to where each started.
+
+    Axes span every step (and the start), so dragging the step slider moves points, not axes.
+    """
+    steps = sorted(frame["step"].unique())
+    if step not in steps:
+        raise ValueError(f"No snapshot at step {step}. Valid steps: {steps}")
+    x_all = pd.concat([frame["x"], frame["x0"]])
+    y_all = pd.concat([frame["y"], frame["y0"]])
+    x_scale = alt.Scale(domain=_domain(x_all), nice=False)
+    y_scale = alt.Scale(domain=_domain(y_all), nice=False)
+    x = alt.X("x:Q", title="axis 1 (PCA of step 0)", scale=x_scale)
+    y = alt.Y("y:Q", title="axis 2 (PCA of step 0)", scale=y_scale)
+    labels = list(dict.fromkeys(frame["label"]))
+    colour = alt.Color(
+        "label:N",
+        scale=alt.Scale(scheme=PALETTE, domain=labels),
+        legend=alt.Legend(title="label", orient="right", labelLimit=200, symbolOpacity=1, symbolSize=120),
+    )
+    shape = alt.Shape(
+        "split:N",
+        scale=alt.Scale(domain=list(SPLIT_SHAPES), range=list(SPLIT_SHAPES.values())),
+        legend=alt.Legend(title="rows", symbolSize=120, symbolFillColor="#666", symbolStrokeWidth=0),
+    )
+    tooltip = [
+        alt.Tooltip("text:N", title="sentence"),
+        alt.Tooltip("label:N", title="label"),
+        alt.Tooltip("split:N", title="rows"),
+        alt.Tooltip("step:Q", title="step"),
+    ]
+    now = frame[frame["step"] == step]
+    trails = (
+        alt.Chart(now)
+        .mark_rule(opacity=0.3, strokeWidth=1.2)
+        .encode(
+            x=alt.X("x0:Q", scale=x_scale), y=alt.Y("y0:Q", scale=y_scale), x2="x:Q", y2="y:Q", color=colour
+        )
+    )
+    points = (
+        alt.Chart(now)
+        .mark_point(size=150, filled=True, opacity=0.9, stroke="white", strokeWidth=0.8)
+        .encode(x=x, y=y, color=colour, shape=shape, tooltip=tooltip)
+    )
+    return (
+        alt.layer(trails, points)
+        .properties(height=height)
+        .configure_axis(labelFontSize=12, titleFontSize=13)
+        .configure_legend(labelFontSize=13, titleFontSize=13)
+    )
+
+
+def loss_frame(losses: Sequence[float]) -> pd.DataFrame:
+    return pd.DataFrame({"step": np.arange(len(losses)), "loss": np.asarray(losses, dtype=float)})
+
+
+def loss_chart(
+    losses: Sequence[float], step: int | None = None, total_steps: int | None = None, height: int = 200
+):
+    """The training loss at every step; a dashed rule marks the step shown in the 2-D view."""
+    frame = loss_frame(losses)
+    last = total_steps if total_steps is not None else max(len(losses) - 1, 1)
+    line = (
+        alt.Chart(frame)
+        .mark_line(color="#4c78a8", strokeWidth=2.5)
+        .encode(
+            x=alt.X("step:Q", title="training step", scale=alt.Scale(domain=[0, last], nice=False)),
+            y=alt.Y("loss:Q", title="loss", scale=alt.Scale(zero=False)),
+            tooltip=["step:Q", alt.Tooltip("loss:Q", format=".3f")],
+        )
+    )
+    if step is None:
+        return line.properties(height=height).configure_axis(labelFontSize=12, titleFontSize=13)
+    rule = (
+        alt.Chart(pd.DataFrame({"step": [step]}))
+        .mark_rule(color="#666", strokeDash=[4, 3])
+        .encode(x="step:Q")
+    )
+    return (line + rule).properties(height=height).configure_axis(labelFontSize=12, titleFontSize=13)
+
+
+def cka_frame(layer_names: Sequence[str], cka: np.ndarray, tuned_layers: Sequence[int]) -> pd.DataFrame:
+    tuned = set(tuned_layers)
+    return pd.DataFrame(
+        {
+            "layer": np.arange(len(layer_names)),
+            "layer_name": list(layer_names),
+            "cka": np.asarray(cka, dtype=float),
+            "status": ["tuned" if i in tuned else "frozen" for i in range(len(layer_names))],
+        }
+    )
+
+
+def cka_chart(layer_names: Sequence[str], cka: np.ndarray, tuned_layers: Sequence[int], height: int = 260):
+    """One bar per layer: linear CKA of its hidden states before vs after tuning (1.0 = did not move)."""
+    frame = cka_frame(layer_names, cka, tuned_layers)
+    frame["shown"] = frame["cka"].map(lambda v: f"{v:.3f}")
+    base = alt.Chart(frame).encode(
+        x=alt.X("layer_name:N", title="layer", sort=list(layer_names), axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("cka:Q", title="CKA before vs after", scale=alt.Scale(domain=[0, 1.1], nice=False)),
+    )
+    bars = base.mark_bar().encode(
+        color=alt.Color(
+            "status:N",
+            scale=alt.Scale(domain=["frozen", "tuned"], range=["#9ab0c8", "#e45756"]),
+            legend=alt.Legend(title=None, orient="bottom"),
+        ),
+        tooltip=["layer_name:N", "status:N", alt.Tooltip("cka:Q", format=".4f")],
+    )
+    text = base.mark_text(dy=-8, fontSize=13).encode(text="shown:N")
+    return (
+        (bars + text)
+        .properties(height=height)
+        .configure_axis(labelFontSize=13, titleFontSize=13)
+        .configure_legend(labelFontSize=13)
+    )

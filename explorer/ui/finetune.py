@@ -1,0 +1,425 @@
+"""Streamlit side of the Fine-tune page: the labelled table, training with progress, the proof panel,
+saving/loading a head, and tuning a private copy of the model.
+
+Everything a person builds here (their table, the trained head and its snapshots, the tuned model copy)
+lives in st.session_state, so it belongs to that person only. The cached model is never modified.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import finetune_charts as fc
+from explorer import head as hd
+from explorer.inputs import escape_markdown
+from explorer.models import weights_fingerprint
+from explorer.states import layer_names
+from explorer.ui import cached_model, load_states, persisted, remember, set_value
+
+RUN = "ft_run"
+TUNED = "ft_tuned"
+PENDING = "ft_pending_head"
+UPLOAD_MESSAGE = "ft_upload_message"
+ROWS = "ft_rows"
+BASE = "ft_base"
+VERSION = "ft_table_version"
+PLAY_SECONDS_PER_SNAPSHOT = 0.12
+
+
+@dataclass(frozen=True)
+class FineTuneView:
+    """What the page draws: a run (or the untrained preview), its 2-D frame, and the proof."""
+
+    key: tuple
+    run: hd.HeadRun
+    frame: pd.DataFrame
+    source: str  # "preview", "trained" or "loaded"
+    proof: hd.FrozenProof | None = None
+
+
+# ---------------------------------------------------------------- the labelled table
+def _rows_frame(rows) -> pd.DataFrame:
+    return pd.DataFrame([{"text": t, "label": lab} for t, lab in rows], columns=["text", "label"])
+
+
+def _use_rows(frame: pd.DataFrame) -> None:
+    """Replace the table (a preset or a loaded head): a fresh editor starts from these rows."""
+    st.session_state[ROWS] = frame
+    st.session_state[VERSION] = st.session_state.get(VERSION, 0) + 1
+
+
+def _load_preset() -> None:
+    remember("ft_preset")
+    _use_rows(_rows_frame(hd.labelled_set(st.session_state["ft_preset"]).rows))
+
+
+def labelled_editor() -> hd.LabelledSet:
+    """Preset picker and the editable (text, label) table; shows notices or what is missing."""
+    persisted("ft_preset", hd.DEFAULT_LABELLED_SET)
+    if ROWS not in st.session_state:
+        _use_rows(_rows_frame(hd.labelled_set(st.session_state["ft_preset"]).rows))
+    st.selectbox(
+        "Labelled set", list(hd.labelled_sets()), key="ft_preset", on_change=_load_preset,
+        help="Picking a set replaces the table below.",
+    )  # fmt: skip
+    preset = hd.labelled_sets().get(st.session_state["ft_preset"])
+    if preset is not None:
+        st.caption(preset.about)
+    key = f"ft_table_{st.session_state[VERSION]}"
+    if key not in st.session_state:  # a fresh editor (new rows, or back from another page)
+        st.session_state[BASE] = st.session_state[ROWS]
+    edited = st.data_editor(
+        st.session_state[BASE],
+        key=key,
+        num_rows="dynamic",
+        hide_index=True,
+        height=300,
+        column_config={
+            "text": st.column_config.TextColumn("sentence", width=250),
+            "label": st.column_config.TextColumn("label", width=85),
+        },
+    )
+    st.session_state[ROWS] = edited
+    labelled = hd.prepare_labelled(edited[["text", "label"]].itertuples(index=False, name=None))
+    for notice in labelled.notices:
+        st.info(escape_markdown(notice), icon="ℹ️")
+    if labelled.error:
+        st.warning(labelled.error, icon="✍️")
+    return labelled
+
+
+def split_summary(labelled: hd.LabelledSet, seed: int) -> hd.Split:
+    """The held-out rows (about a quarter of each label), listed so nobody wonders which they are."""
+    split = hd.stratified_split(labelled.labels, seed=seed)
+    st.caption(
+        f"**{len(split.train)} sentences train the head; {len(split.held_out)} are held out** (▲ in the chart) "
+        "to score it on sentences it never saw."
+    )
+    with st.expander("Held-out sentences"):
+        st.dataframe(
+            pd.DataFrame(
+                {"sentence": [labelled.texts[i] for i in split.held_out],
+                 "label": [labelled.labels[i] for i in split.held_out]}
+            ),
+            hide_index=True,
+        )  # fmt: skip
+    return split
+
+
+def settings() -> hd.HeadConfig:
+    """Training settings with sensible defaults; they survive page switches."""
+    defaults = hd.HeadConfig()
+    for key, value in (("ft_rank", defaults.rank), ("ft_steps", defaults.steps), ("ft_lr", defaults.lr)):
+        persisted(key, value)
+    persisted("ft_seed", defaults.seed)
+    with st.expander("Training settings"):
+        st.select_slider(
+            "Head size (rank)", list(hd.RANKS), key="ft_rank", on_change=remember, args=("ft_rank",),
+            help="Width of the head's bottleneck: y = x + B·(A·x), A is rank × 384.",
+        )  # fmt: skip
+        st.slider("Steps", 10, 600, step=10, key="ft_steps", on_change=remember, args=("ft_steps",))
+        st.select_slider(
+            "Learning rate", list(hd.LEARNING_RATES), key="ft_lr", on_change=remember, args=("ft_lr",)
+        )
+        st.number_input(
+            "Seed", 0, 9999, key="ft_seed", on_change=remember, args=("ft_seed",),
+            help="Same seed and table, same head, same picture.",
+        )  # fmt: skip
+    return hd.HeadConfig(
+        rank=int(st.session_state["ft_rank"]),
+        steps=int(st.session_state["ft_steps"]),
+        lr=float(st.session_state["ft_lr"]),
+        seed=int(st.session_state["ft_seed"]),
+    )
+
+
+# ---------------------------------------------------------------- training and the current view
+def _key(model_id: str, labelled: hd.LabelledSet) -> tuple:
+    return (model_id, labelled.texts, labelled.labels)
+
+
+def _view(key: tuple, run: hd.HeadRun, source: str, proof: hd.FrozenProof | None = None) -> FineTuneView:
+    frame = fc.snapshot_frame(
+        [s.step for s in run.snapshots],
+        [s.outputs for s in run.snapshots],
+        run.labelled.texts,
+        run.labelled.labels,
+        run.split.held_out,
+    )
+    return FineTuneView(key, run, frame, source, proof)
+
+
+def train(model_id: str, labelled: hd.LabelledSet, config: hd.HeadConfig) -> None:
+    """Train a head with a progress bar and a live loss curve; keep the run in this user's session."""
+    states = load_states(model_id, labelled.texts)
+    model = cached_model(model_id)
+    fingerprint_before = weights_fingerprint(model)
+    split = hd.stratified_split(labelled.labels, seed=config.seed)
+    bar = st.progress(0.0, text="Training the head…")
+    curve = st.empty()
+    snapshots = []
+    for snap in hd.train_head(states.pooled, labelled.labels, split.train, config):
+        snapshots.append(snap)
+        bar.progress(snap.step / config.steps, text=f"Training the head… step {snap.step}/{config.steps}")
+        curve.altair_chart(fc.loss_chart(snap.losses, total_steps=config.steps), width="stretch")
+    run = hd.finish_run(labelled, split, config, snapshots)
+    with st.spinner("Checking the model did not change…"):
+        proof = hd.prove_unchanged(model, labelled.texts, fingerprint_before, states.pooled)
+    bar.empty()
+    curve.empty()
+    st.session_state[RUN] = _view(_key(model_id, labelled), run, "trained", proof)
+    st.session_state["ft_step"] = run.snapshots[-1].step
+
+
+def current_view(model_id: str, labelled: hd.LabelledSet, split: hd.Split, config: hd.HeadConfig):
+    """The trained (or loaded) run for this table, or the untrained preview (step 0 only)."""
+    key = _key(model_id, labelled)
+    pending = st.session_state.pop(PENDING, None)
+    if pending is not None:
+        states = load_states(model_id, labelled.texts)
+        model = cached_model(model_id)
+        fingerprint_before = weights_fingerprint(model)
+        try:
+            run = hd.run_from_saved(pending, states.pooled)
+        except ValueError as exc:
+            st.session_state[UPLOAD_MESSAGE] = ("error", str(exc))
+        else:
+            proof = hd.prove_unchanged(model, labelled.texts, fingerprint_before, states.pooled)
+            st.session_state[RUN] = _view(key, run, "loaded", proof)
+            st.session_state["ft_step"] = run.snapshots[-1].step
+    view = st.session_state.get(RUN)
+    if view is not None and view.key == key:
+        return view
+    states = load_states(model_id, labelled.texts)
+    start = hd.identity_head(states.pooled.shape[1], config.rank, config.seed)
+    first = hd.Snapshot(0, float("nan"), hd.apply_head(start, states.pooled), start, ())
+    return _view(key, hd.finish_run(labelled, split, config, [first]), "preview")
+
+
+def _snapshot_caption(view: FineTuneView, step: int) -> str:
+    n_labels = len(view.run.labelled.classes)
+    where = (
+        "the model's own embeddings (the head is still the identity)" if step == 0 else "the head's output"
+    )
+    return (
+        f"**Step {step}** · each point is one sentence: {where}, scaled to unit length and drawn on the first "
+        f"two principal axes of step 0, fixed for every step. Colour = label ({n_labels} labels), ● = train, "
+        "▲ = held out; a faint line joins each point to where it started."
+    )
+
+
+def snapshot_view(view: FineTuneView) -> None:
+    """Step slider and Play over the snapshots, the 2-D chart on fixed axes, its caption."""
+    steps = [s.step for s in view.run.snapshots]
+    if len(steps) > 1:
+        if st.session_state.get("ft_step") not in steps:
+            st.session_state["ft_step"] = steps[-1]
+        left, right = st.columns([5, 1])
+        with left:
+            st.select_slider("Training step", steps, key="ft_step")
+        with right:
+            st.write("")
+            play = st.button("▶ Play", help="Replay training from step 0.", width="stretch")
+    else:
+        play = False
+    chart_slot, caption_slot = st.empty(), st.empty()
+
+    def draw(step: int) -> None:
+        chart_slot.altair_chart(fc.snapshot_chart(view.frame, step), width="stretch")
+        caption_slot.caption(_snapshot_caption(view, step))
+
+    if play:
+        for step in steps:
+            draw(step)
+            time.sleep(PLAY_SECONDS_PER_SNAPSHOT)
+        st.session_state.pop("ft_step", None)  # the slider restarts at the last step
+        st.rerun()
+    draw(int(st.session_state.get("ft_step", steps[-1])) if len(steps) > 1 else steps[0])
+
+
+def _fmt(value: float, percent: bool = False) -> str:
+    if np.isnan(value):
+        return "–"
+    return f"{value:.0%}" if percent else f"{value:.2f}"
+
+
+def separation_panel(view: FineTuneView) -> None:
+    """Held-out nearest-neighbour accuracy and silhouette, before vs after training."""
+    run = view.run
+    trained = len(run.snapshots) > 1
+    cols = st.columns(2)
+    before, after = run.before, run.after
+    cols[0].metric(
+        "Held-out accuracy",
+        _fmt(after.nn_accuracy if trained else before.nn_accuracy, percent=True),
+        delta=f"{after.nn_accuracy - before.nn_accuracy:+.0%} vs step 0" if trained else None,
+        help="Each held-out sentence takes the label of its nearest (cosine) training sentence: how often is it right?",
+    )
+    cols[1].metric(
+        "Silhouette",
+        _fmt(after.silhouette if trained else before.silhouette),
+        delta=f"{after.silhouette - before.silhouette:+.2f} vs step 0" if trained else None,
+        help="From −1 to 1: high when each sentence is closer to its own label than to the nearest other.",
+    )
+    if trained:
+        st.altair_chart(fc.loss_chart(run.losses, int(st.session_state.get("ft_step", 0))), width="stretch")
+        c = run.config
+        st.caption(
+            f"Loss at every step (supervised contrastive: same label pulls together, others push apart). "
+            f"Head rank {c.rank} · {c.steps} steps · learning rate {c.lr:g} · seed {c.seed}"
+            f"{' · loaded from a file' if view.source == 'loaded' else ''}."
+        )
+
+
+def _stat(where, label: str, value_markdown: str) -> None:
+    """A label over a large value that is never cut short (st.metric truncates long fingerprints)."""
+    with where:
+        st.caption(label)
+        st.markdown(f"#### {value_markdown}")
+
+
+def proof_panel(view: FineTuneView, fingerprint_now: str) -> None:
+    """'The head changed, the model did not': fingerprints and embeddings before vs after."""
+    with st.container(border=True):
+        st.markdown("##### Proof: the head changed, the model did not")
+        proof = view.proof
+        if proof is None:
+            st.caption(
+                f"Model weights fingerprint now: `{fingerprint_now}`. Train a head here to compare it "
+                "before and after."
+            )
+            return
+        cols = st.columns(3)
+        _stat(cols[0], "Model fingerprint before", f"`{proof.fingerprint_before}`")
+        _stat(cols[1], "Model fingerprint after", f"`{proof.fingerprint_after}`")
+        _stat(
+            cols[2],
+            "Embeddings re-computed after",
+            "identical" if proof.embeddings_identical else f"changed by {proof.max_embedding_change:.2g}",
+        )
+        up = float(np.linalg.norm(view.run.head.up))
+        if proof.unchanged:
+            st.success(
+                f"Same weights (`{proof.fingerprint_after}`), same embeddings bit for bit. Only the head "
+                f"learned: its B matrix grew from 0 to size {up:.2f}.",
+                icon="✅",
+            )
+        else:
+            st.error("The model or its embeddings changed during training. This should never happen.")
+
+
+# ---------------------------------------------------------------- saving and loading the head
+def _on_upload() -> None:
+    uploaded = st.session_state.get("ft_upload")
+    if uploaded is None:
+        return
+    try:
+        saved = hd.head_from_bytes(uploaded.getvalue())
+    except ValueError as exc:
+        st.session_state[UPLOAD_MESSAGE] = ("error", str(exc))
+        return
+    _use_rows(_rows_frame(zip(saved.labelled.texts, saved.labelled.labels, strict=True)))
+    for key, value, allowed in (
+        ("ft_rank", saved.config.rank, hd.RANKS),
+        ("ft_lr", saved.config.lr, hd.LEARNING_RATES),
+        ("ft_steps", saved.config.steps, range(10, 601, 10)),
+    ):
+        if value in allowed:
+            set_value(key, value)
+    set_value("ft_seed", saved.config.seed)
+    st.session_state[PENDING] = saved
+    st.session_state[UPLOAD_MESSAGE] = ("success", f"Loaded a rank-{saved.config.rank} head and its table.")
+
+
+def head_files(view: FineTuneView, model_id: str, fingerprint: str) -> None:
+    """Download the trained head (zip: weights + JSON) and load one back."""
+    cols = st.columns([1, 2], gap="large")
+    with cols[0]:
+        if len(view.run.snapshots) > 1:
+            st.download_button(
+                "⬇ Download head (.zip)", hd.head_to_bytes(view.run, model_id, fingerprint),
+                file_name="head.zip", mime="application/zip", on_click="ignore",
+                help="head.safetensors (weights) + head.json (settings, sentences, split, loss curve).",
+            )  # fmt: skip
+        else:
+            st.caption("Train a head to download it.")
+    with cols[1]:
+        st.file_uploader(
+            "Load a head", type=["zip"], key="ft_upload", on_change=_on_upload, max_upload_size=5,
+            help="A head.zip downloaded from this page: restores its table and its picture.",
+        )  # fmt: skip
+    message = st.session_state.pop(UPLOAD_MESSAGE, None)
+    if message is not None:
+        (st.error if message[0] == "error" else st.success)(escape_markdown(message[1]))
+
+
+# ---------------------------------------------------------------- going further: the private copy
+def release_copy() -> None:
+    """Drop this user's tuned model copy and free its memory."""
+    tuned = st.session_state.pop(TUNED, None)
+    del tuned
+    gc.collect()
+
+
+def going_further(model_id: str, labelled: hd.LabelledSet, split: hd.Split, n_layers: int, seed: int) -> None:
+    """Tune the top k layers of a private copy; show per-layer CKA and the fingerprints."""
+    st.markdown(
+        "A head leaves the model alone. To move the **latent space itself**, weights inside the model must "
+        "change. This trains the top layers of a private copy of the model (yours only, never the shared "
+        "one) with the same loss, then measures how far each layer's token vectors moved."
+    )
+    cols = st.columns([2, 1, 1])
+    k = cols[0].slider("Unfreeze the top k layers", 1, n_layers, 1, key="ft_k")
+    with cols[1]:
+        st.write("")
+        tune = st.button("Tune a private copy", type="primary", width="stretch")
+    with cols[2]:
+        st.write("")
+        reset = st.button("Reset (free the copy)", disabled=TUNED not in st.session_state, width="stretch")
+    if reset:
+        release_copy()
+        st.rerun()
+    if tune:
+        release_copy()  # at most one copy per user
+        bar = st.progress(0.0, text="Copying the model and training its top layers…")
+        tuned = hd.tune_top_layers(
+            cached_model(model_id), labelled, split, k=k, seed=seed,
+            before=load_states(model_id, labelled.texts),
+            progress=lambda done, total: bar.progress(done / total, text=f"Tuning… step {done}/{total}"),
+        )  # fmt: skip
+        bar.empty()
+        st.session_state[TUNED] = (_key(model_id, labelled), tuned)
+        st.rerun()  # redraw the buttons (Reset is now enabled)
+    stored = st.session_state.get(TUNED)
+    if stored is None:
+        return
+    key, tuned = stored
+    if key != _key(model_id, labelled):
+        st.info("The copy was tuned on another table. Tune again, or reset to free it.", icon="ℹ️")
+        return
+    names = layer_names(n_layers)
+    st.altair_chart(fc.cka_chart(names, tuned.cka, tuned.tuned_layers), width="stretch")
+    st.caption(
+        "Linear CKA between each layer's token vectors before and after tuning (1 = the same geometry). "
+        f"Frozen layers stay at exactly 1.000; the tuned top {tuned.k} moved."
+    )
+    cols = st.columns(3)
+    _stat(cols[0], "Model fingerprint before", f"`{tuned.fingerprint_before}`")
+    _stat(cols[1], "Fingerprint of your tuned copy", f"`{tuned.fingerprint_after}` (changed)")
+    _stat(
+        cols[2],
+        "Held-out accuracy, tuned copy",
+        f"{_fmt(tuned.after.nn_accuracy, percent=True)} (was {_fmt(tuned.before.nn_accuracy, percent=True)})",
+    )
+    shared_ok = tuned.shared_fingerprint_after == tuned.fingerprint_before
+    st.caption(
+        f"The latent space changed because weights did. The shared model everyone uses still has fingerprint "
+        f"`{tuned.shared_fingerprint_after}`{' (untouched)' if shared_ok else ' (CHANGED: a bug)'}. "
+        f"Loss went from {tuned.losses[0]:.2f} to {tuned.losses[-1]:.2f} in {len(tuned.losses) - 1} steps."
+    )

@@ -1,0 +1,52 @@
+"""Fine-tune: train a tiny head on frozen embeddings, watch the geometry shift, prove the model did not."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from explorer import ui
+from explorer.ui import finetune
+
+st.set_page_config(page_title="Fine-tune · Latent Space Explorer", page_icon="🎛️", layout="wide")
+info = ui.sidebar()
+st.title("🎛️ Fine-tune")
+st.caption(
+    "Put a tiny trainable head on top of the model's sentence embeddings and teach it your labels. "
+    "The picture changes; the model does not. Then, going further, tune the model itself and compare."
+)
+
+left, right = st.columns([1.15, 1.6], gap="large")
+with left:
+    st.subheader("1 · Label some sentences")
+    labelled = finetune.labelled_editor()
+    if labelled.error:
+        st.stop()
+    config = finetune.settings()
+    split = finetune.split_summary(labelled, config.seed)
+
+with right:
+    st.subheader("2 · Train a head, watch the geometry shift")
+    train = st.button(
+        "🎯 Train the head",
+        type="primary",
+        help="Starts from the identity (step 0 = the model's own geometry) and pulls same-label sentences together.",
+    )
+    if train:
+        finetune.train(info.model_id, labelled, config)
+    view = finetune.current_view(info.model_id, labelled, split, config)
+    if view.source == "preview":
+        st.info(
+            "This is step 0: the model's own embeddings, before any training. Press **Train the head** "
+            "and watch sentences with the same label pull together.",
+            icon="👆",
+        )
+    finetune.snapshot_view(view)
+    finetune.separation_panel(view)
+
+st.divider()
+finetune.proof_panel(view, info.fingerprint)
+st.markdown("##### Keep the head")
+finetune.head_files(view, info.model_id, info.fingerprint)
+
+st.subheader("3 · Going further: tune the model itself")
+finetune.going_further(info.model_id, labelled, split, info.n_layers, config.seed)

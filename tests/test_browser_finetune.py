@@ -1,0 +1,95 @@
+"""Browser test: the Fine-tune page in a real Chromium, before and after training, and after tuning a copy."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_idle
+
+pytestmark = pytest.mark.browser
+
+CHART = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
+EXCEPTION = "[data-testid='stException']"
+
+
+@pytest.fixture(scope="module")
+def chromium_path() -> str:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing on CI: install Debian's chromium package.")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    return CHROMIUM
+
+
+def _visible_charts(page) -> int:
+    return page.locator(CHART).evaluate_all(
+        "els => els.filter(e => e.getBoundingClientRect().width > 50 && e.getBoundingClientRect().height > 50).length"
+    )
+
+
+def _screenshot(page, name: str) -> None:
+    """One 1440x1000 screenshot, and one tall enough to show the whole page (Streamlit scrolls inside)."""
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    height = page.evaluate("document.querySelector(\"[data-testid='stMain']\").scrollHeight")
+    page.set_viewport_size({"width": 1440, "height": max(1000, int(height))})
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(ARTIFACTS / f"{name}_full.png"), full_page=True)
+    page.set_viewport_size({"width": 1440, "height": 1000})
+
+
+def _fingerprints(page) -> list[str]:
+    return [t.strip() for t in page.locator("h4 code").all_inner_texts() if len(t.strip()) == 16]
+
+
+def test_fine_tune_trains_and_proves_the_model_unchanged(chromium_path: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with streamlit_server() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(f"{url}/Fine_tune", timeout=90_000)
+            wait_idle(page, timeout_ms=180_000)
+            page.wait_for_selector(CHART, timeout=60_000)
+            page.wait_for_timeout(1000)  # let Vega finish drawing
+            assert page.locator(EXCEPTION).count() == 0
+            assert "Fine-tune" in page.locator("h1").first.inner_text()
+            assert _visible_charts(page) >= 1
+            _screenshot(page, "fine_tune_before")
+
+            page.get_by_role("button", name="Train the head").click()
+            page.wait_for_selector("text=Model fingerprint after", timeout=120_000)
+            wait_idle(page, timeout_ms=120_000)
+            page.wait_for_timeout(1200)
+            assert page.locator(EXCEPTION).count() == 0
+            assert _visible_charts(page) >= 2  # the snapshot view and the loss curve
+            fingerprints = _fingerprints(page)
+            assert len(fingerprints) == 2 and fingerprints[0] == fingerprints[1]
+            _screenshot(page, "fine_tune_after")
+
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Download head").click()
+            head_zip = tmp_path / "head.zip"
+            download.value.save_as(head_zip)
+            assert head_zip.stat().st_size > 1000
+            page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(head_zip))
+            page.wait_for_selector("text=loaded from a file", timeout=120_000)
+            wait_idle(page)
+            assert page.locator(EXCEPTION).count() == 0
+            _screenshot(page, "fine_tune_loaded")
+
+            page.get_by_role("button", name="Tune a private copy").click()
+            page.wait_for_selector("text=Fingerprint of your tuned copy", timeout=180_000)
+            wait_idle(page, timeout_ms=180_000)
+            page.wait_for_timeout(1200)
+            assert page.locator(EXCEPTION).count() == 0
+            assert _visible_charts(page) >= 3
+            fingerprints = _fingerprints(page)  # head proof (2 equal), then tuned: before vs copy (differ)
+            assert len(fingerprints) == 4 and fingerprints[2] == fingerprints[0] != fingerprints[3]
+            _screenshot(page, "fine_tune_tuned")
+        finally:
+            browser.close()

