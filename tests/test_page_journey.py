@@ -222,3 +222,16 @@ def test_lesson_answer_is_hidden_until_revealed() -> None:
     assert not any("💡" in str(s.icon) for s in at.success)
     at.button(key="reveal_bank-senses_button").click().run()
     assert any("layer 3" in s.value for s in at.success)
+
+
+def test_a_public_server_can_limit_models_through_secrets(monkeypatch) -> None:
+    from explorer.models import ALLOWED_MODELS_ENV
+
+    monkeypatch.setenv(ALLOWED_MODELS_ENV, "")  # restored after the test, whatever the page sets
+    at = AppTest.from_file(str(ROOT / JOURNEY), default_timeout=120)
+    at.secrets["allowed_models"] = ["owner/permitted"]
+    at.run()
+    at.sidebar.text_input(key="model_box").input("owner/forbidden").run()
+    assert not at.exception
+    assert "not allowed" in " ".join(e.value for e in at.error)
+    _main_chart(at)

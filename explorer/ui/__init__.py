@@ -6,6 +6,7 @@ what belongs to one person (their sentences, settings) lives in `st.session_stat
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,14 @@ from streamlit.errors import StreamlitAPIException
 
 from explorer import presets
 from explorer.inputs import ParsedSentences, escape_markdown, parse_sentences
-from explorer.models import DEFAULT_MODEL_ID, ModelInfo, ModelLoadError, describe_model, load_model
+from explorer.models import (
+    ALLOWED_MODELS_ENV,
+    DEFAULT_MODEL_ID,
+    ModelInfo,
+    ModelLoadError,
+    describe_model,
+    load_model,
+)
 from explorer.models import weights_fingerprint as _weights_fingerprint
 from explorer.projection import METHODS
 from explorer.states import LayerStates, extract_states, layer_names
@@ -98,6 +106,7 @@ def page_links() -> None:
 def sidebar() -> ModelInfo:
     """Sidebar on every page: navigation, the model in use, a box to try another (falls back to default)."""
     persisted("model_box", DEFAULT_MODEL_ID)
+    _allowed_models_from_secrets()
     with st.sidebar:
         page_links()
         st.divider()
@@ -310,3 +319,18 @@ def number(label: str, key: str, default: int, help: str | None = None) -> int:
         label, min_value=0, max_value=2**31 - 1, step=1, key=key, on_change=remember, args=(key,), help=help
     )
     return int(st.session_state[key])
+
+
+def _allowed_models_from_secrets() -> None:
+    """A public deployment may list permitted model ids in Streamlit secrets (`allowed_models = [...]`).
+
+    The environment variable, when set, wins; either way `explorer.models` enforces the list.
+    """
+    if os.environ.get(ALLOWED_MODELS_ENV):
+        return
+    try:
+        listed = st.secrets.get("allowed_models")
+    except (FileNotFoundError, StreamlitAPIException, KeyError):
+        return
+    if listed:
+        os.environ[ALLOWED_MODELS_ENV] = ",".join(str(m) for m in listed)
