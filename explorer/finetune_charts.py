@@ -13,9 +13,12 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from explorer.charts import OKABE_ITO, with_style
 from explorer.inputs import shorten
 
 PALETTE = "tableau10"
+CLASSROOM_LINE = "#0072B2"
+CKA_COLOURS = {False: ["#9ab0c8", "#e45756"], True: [OKABE_ITO[5], OKABE_ITO[3]]}
 SPLIT_SHAPES = {"train": "circle", "held out": "triangle-up"}
 
 
@@ -75,10 +78,13 @@ def _domain(values: pd.Series, pad: float = 0.08) -> list[float]:
     return [lo - pad * span, hi + pad * span]
 
 
-def snapshot_chart(frame: pd.DataFrame, step: int, height: int = 460) -> alt.LayerChart:
+def snapshot_chart(
+    frame: pd.DataFrame, step: int, height: int = 460, classroom: bool = False
+) -> alt.LayerChart:
     """Sentences at one training step, coloured by label; faint lines back to where each started.
 
-    Axes span every step (and the start), so dragging the step slider moves points, not axes.
+    Axes span every step (and the start), so dragging the step slider moves points, not axes. Classroom
+    mode: bigger points, thicker trails, larger type, the Okabe-Ito palette.
     """
     steps = sorted(frame["step"].unique())
     if step not in steps:
@@ -90,9 +96,12 @@ def snapshot_chart(frame: pd.DataFrame, step: int, height: int = 460) -> alt.Lay
     x = alt.X("x:Q", title="axis 1 (PCA of step 0)", scale=x_scale)
     y = alt.Y("y:Q", title="axis 2 (PCA of step 0)", scale=y_scale)
     labels = list(dict.fromkeys(frame["label"]))
+    palette = (
+        alt.Scale(range=OKABE_ITO, domain=labels) if classroom else alt.Scale(scheme=PALETTE, domain=labels)
+    )
     colour = alt.Color(
         "label:N",
-        scale=alt.Scale(scheme=PALETTE, domain=labels),
+        scale=palette,
         legend=alt.Legend(title="label", orient="right", labelLimit=200, symbolOpacity=1, symbolSize=120),
     )
     shape = alt.Shape(
@@ -109,22 +118,23 @@ def snapshot_chart(frame: pd.DataFrame, step: int, height: int = 460) -> alt.Lay
     now = frame[frame["step"] == step]
     trails = (
         alt.Chart(now)
-        .mark_rule(opacity=0.3, strokeWidth=1.2)
+        .mark_rule(opacity=0.45 if classroom else 0.3, strokeWidth=2.6 if classroom else 1.2)
         .encode(
             x=alt.X("x0:Q", scale=x_scale), y=alt.Y("y0:Q", scale=y_scale), x2="x:Q", y2="y:Q", color=colour
         )
     )
     points = (
         alt.Chart(now)
-        .mark_point(size=150, filled=True, opacity=0.9, stroke="white", strokeWidth=0.8)
+        .mark_point(
+            size=320 if classroom else 150,
+            filled=True,
+            opacity=0.95 if classroom else 0.9,
+            stroke="white",
+            strokeWidth=1.2 if classroom else 0.8,
+        )
         .encode(x=x, y=y, color=colour, shape=shape, tooltip=tooltip)
     )
-    return (
-        alt.layer(trails, points)
-        .properties(height=height)
-        .configure_axis(labelFontSize=12, titleFontSize=13)
-        .configure_legend(labelFontSize=13, titleFontSize=13)
-    )
+    return with_style(alt.layer(trails, points).properties(height=height), classroom)
 
 
 def loss_frame(losses: Sequence[float]) -> pd.DataFrame:
@@ -132,14 +142,18 @@ def loss_frame(losses: Sequence[float]) -> pd.DataFrame:
 
 
 def loss_chart(
-    losses: Sequence[float], step: int | None = None, total_steps: int | None = None, height: int = 200
+    losses: Sequence[float],
+    step: int | None = None,
+    total_steps: int | None = None,
+    height: int = 200,
+    classroom: bool = False,
 ):
     """The training loss at every step; a dashed rule marks the step shown in the 2-D view."""
     frame = loss_frame(losses)
     last = total_steps if total_steps is not None else max(len(losses) - 1, 1)
     line = (
         alt.Chart(frame)
-        .mark_line(color="#4c78a8", strokeWidth=2.5)
+        .mark_line(color=CLASSROOM_LINE if classroom else "#4c78a8", strokeWidth=4 if classroom else 2.5)
         .encode(
             x=alt.X("step:Q", title="training step", scale=alt.Scale(domain=[0, last], nice=False)),
             y=alt.Y("loss:Q", title="loss", scale=alt.Scale(zero=False)),
@@ -147,13 +161,15 @@ def loss_chart(
         )
     )
     if step is None:
-        return line.properties(height=height).configure_axis(labelFontSize=12, titleFontSize=13)
+        return with_style(line.properties(height=height), classroom)
     rule = (
         alt.Chart(pd.DataFrame({"step": [step]}))
-        .mark_rule(color="#666", strokeDash=[4, 3])
+        .mark_rule(
+            color="#000" if classroom else "#666", strokeDash=[4, 3], strokeWidth=2 if classroom else 1
+        )
         .encode(x="step:Q")
     )
-    return (line + rule).properties(height=height).configure_axis(labelFontSize=12, titleFontSize=13)
+    return with_style((line + rule).properties(height=height), classroom)
 
 
 def cka_frame(layer_names: Sequence[str], cka: np.ndarray, tuned_layers: Sequence[int]) -> pd.DataFrame:
@@ -168,7 +184,13 @@ def cka_frame(layer_names: Sequence[str], cka: np.ndarray, tuned_layers: Sequenc
     )
 
 
-def cka_chart(layer_names: Sequence[str], cka: np.ndarray, tuned_layers: Sequence[int], height: int = 260):
+def cka_chart(
+    layer_names: Sequence[str],
+    cka: np.ndarray,
+    tuned_layers: Sequence[int],
+    height: int = 260,
+    classroom: bool = False,
+):
     """One bar per layer: linear CKA of its hidden states before vs after tuning (1.0 = did not move)."""
     frame = cka_frame(layer_names, cka, tuned_layers)
     frame["shown"] = frame["cka"].map(lambda v: f"{v:.3f}")
@@ -179,15 +201,12 @@ def cka_chart(layer_names: Sequence[str], cka: np.ndarray, tuned_layers: Sequenc
     bars = base.mark_bar().encode(
         color=alt.Color(
             "status:N",
-            scale=alt.Scale(domain=["frozen", "tuned"], range=["#9ab0c8", "#e45756"]),
+            scale=alt.Scale(domain=["frozen", "tuned"], range=CKA_COLOURS[classroom]),
             legend=alt.Legend(title=None, orient="bottom"),
         ),
         tooltip=["layer_name:N", "status:N", alt.Tooltip("cka:Q", format=".4f")],
     )
-    text = base.mark_text(dy=-8, fontSize=13).encode(text="shown:N")
-    return (
-        (bars + text)
-        .properties(height=height)
-        .configure_axis(labelFontSize=13, titleFontSize=13)
-        .configure_legend(labelFontSize=13)
+    text = base.mark_text(dy=-10 if classroom else -8, fontSize=17 if classroom else 13).encode(
+        text="shown:N"
     )
+    return with_style((bars + text).properties(height=height), classroom)

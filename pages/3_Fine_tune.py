@@ -5,9 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer import ui
-from explorer.ui import finetune
+from explorer.ui import finetune, lessons
 
 st.set_page_config(page_title="Fine-tune · Latent Space Explorer", page_icon="🎛️", layout="wide")
+finetune.receive_link()
 info = ui.sidebar()
 st.title("🎛️ Fine-tune")
 st.caption(
@@ -23,6 +24,7 @@ with left:
         st.stop()
     config = finetune.settings()
     split = finetune.split_summary(labelled, config.seed)
+    lessons.predict_then_reveal("pages/3_Fine_tune.py")
 
 with right:
     st.subheader("2 · Train a head, watch the geometry shift")
@@ -31,8 +33,9 @@ with right:
         type="primary",
         help="Starts from the identity (step 0 = the model's own geometry) and pulls same-label sentences together.",
     )
-    if train:
-        finetune.train(info.model_id, labelled, config)
+    linked_step = finetune.linked_training()  # a share link of a trained view: train the same head again
+    if train or linked_step is not None:
+        finetune.train(info.model_id, labelled, config, linked_step)
     view = finetune.current_view(info.model_id, labelled, split, config)
     if view.source == "preview":
         st.info(
@@ -40,7 +43,8 @@ with right:
             "and watch sentences with the same label pull together.",
             icon="👆",
         )
-    finetune.snapshot_view(view)
+    step, chart = finetune.snapshot_view(view)
+    finetune.share_panel(info.model_id, view, step, chart, info)
     finetune.separation_panel(view)
 
 st.divider()

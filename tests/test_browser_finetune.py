@@ -93,3 +93,73 @@ def test_fine_tune_trains_and_proves_the_model_unchanged(chromium_path: str, tmp
             _screenshot(page, "fine_tune_tuned")
         finally:
             browser.close()
+
+
+def _snapshot_picture(page) -> str:
+    """The snapshot chart as drawn (Vega's canvas as a data URL): same data, same settings, same pixels."""
+    return page.locator(CHART).first.evaluate(
+        "el => el.tagName === 'CANVAS' ? el.toDataURL() : new XMLSerializer().serializeToString(el)"
+    )
+
+
+def _step_caption(page) -> str:
+    captions = page.locator("[data-testid='stCaptionContainer']").all_inner_texts()
+    return next(c for c in captions if c.startswith("Step "))
+
+
+def _metrics(page) -> list[str]:
+    return page.locator("[data-testid='stMetricValue']").all_inner_texts()
+
+
+def test_a_copied_link_opens_the_same_view_and_classroom_mode(chromium_path: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with streamlit_server() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(f"{url}/Fine_tune", timeout=90_000)
+            wait_idle(page, timeout_ms=180_000)
+            page.get_by_role("button", name="Train the head").click()
+            page.wait_for_selector("text=Model fingerprint after", timeout=120_000)
+            wait_idle(page, timeout_ms=120_000)
+            step_slider = page.locator("[data-testid='stSlider']").filter(has_text="Training step")
+            step_slider.locator("input[type='range']").focus()
+            for _ in range(8):  # an earlier snapshot than the last, so the link must carry the step
+                page.keyboard.press("ArrowLeft")
+            wait_idle(page)
+            page.wait_for_timeout(1200)
+            caption, metrics, picture = _step_caption(page), _metrics(page), _snapshot_picture(page)
+            assert not caption.startswith("Step 100 ")
+
+            page.get_by_role("button", name="Share or export").click()
+            code = page.locator(
+                "[data-testid='stPopoverBody'] [data-testid='stCode'] code, [data-testid='stCode'] code"
+            )
+            code.first.wait_for(timeout=30_000)
+            link = next(t.strip() for t in code.all_inner_texts() if "view=" in t)
+            assert link.startswith(f"{url}/Fine_tune?view=")
+            page.screenshot(path=str(ARTIFACTS / "fine_tune_share_popover.png"))
+
+            other = browser.new_page(viewport={"width": 1440, "height": 1000})
+            other.goto(link, timeout=90_000)
+            other.wait_for_selector("text=Model fingerprint after", timeout=180_000)
+            wait_idle(other, timeout_ms=120_000)
+            other.wait_for_timeout(1200)
+            assert other.locator(EXCEPTION).count() == 0
+            assert _step_caption(other) == caption
+            assert _metrics(other) == metrics
+            assert _snapshot_picture(other) == picture, "the linked page draws the same chart"
+
+            other.get_by_text("Classroom mode").click()
+            wait_idle(other)
+            other.wait_for_timeout(1500)
+            assert other.locator(EXCEPTION).count() == 0
+            assert _snapshot_picture(other) != picture
+            other.get_by_role("button", name="Reveal the answer").click()
+            wait_idle(other)
+            other.wait_for_timeout(800)
+            _screenshot(other, "fine_tune_classroom")
+        finally:
+            browser.close()

@@ -3,6 +3,7 @@ a table with one label says what is missing, and the page's state stays per user
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -128,3 +129,154 @@ def test_the_trained_head_survives_a_page_switch():
     assert not at.exception
     assert at.session_state["ft_run"] is trained
     assert "Model fingerprint after" in [c.value for c in at.caption]
+
+
+# ---------------------------------------------------------------- issue 6: share links, export, classroom
+def _snapshot_rows(at: AppTest) -> pd.DataFrame:
+    """The points of the snapshot chart as drawn (one row per sentence at the step shown)."""
+    chart = next(c for c in chart_specs(at) if any("x0" in d.columns for d in c["datasets"].values()))
+    rows = pd.concat(list(chart["datasets"].values()), ignore_index=True)
+    return rows.drop_duplicates("row").sort_values("row").reset_index(drop=True)
+
+
+def _messages(at: AppTest) -> str:
+    return " ".join(str(m.value) for m in [*at.warning, *at.info, *at.error])
+
+
+def test_a_share_link_reproduces_a_trained_view():
+    at = _page().run()
+    at.select_slider(key="ft_rank").set_value(8).run()
+    at.number_input(key="ft_seed").set_value(7).run()
+    _button(at, "Train the head").click().run()
+    slider = at.select_slider(key="ft_step")
+    middle = slider.options[len(slider.options) // 2]
+    slider.set_value(int(middle)).run()
+    expected = _snapshot_rows(at)
+    link = next(c.value for c in at.code if "view=" in c.value)
+
+    fresh = _page()
+    fresh.query_params["view"] = link.split("view=")[1]
+    fresh.run()
+    assert not fresh.exception
+    assert fresh.select_slider(key="ft_rank").value == 8
+    assert fresh.number_input(key="ft_seed").value == 7
+    assert str(fresh.select_slider(key="ft_step").value) == middle
+    assert "Model fingerprint after" in [c.value for c in fresh.caption], "the linked head was trained"
+    got = _snapshot_rows(fresh)
+    assert got["text"].tolist() == expected["text"].tolist()
+    assert (got[["x", "y"]] - expected[["x", "y"]]).abs().to_numpy().max() < 1e-6
+
+
+def test_a_link_with_its_own_table_shows_that_table():
+    from explorer.share import encode_view
+
+    rows = [["I loved this film.", "pos"], ["What a dull book.", "neg"], ["A wonderful meal.", "pos"],
+            ["The service was awful.", "neg"], ["Great fun all day.", "pos"], ["Boring and slow.", "neg"],
+            ["Brilliant acting.", "pos"], ["A terrible idea.", "neg"]]  # fmt: skip
+    at = _page()
+    at.query_params["view"] = encode_view(
+        {"rows": rows, "steps": 40, "lr": 0.03, "trained": False, "step": 0}
+    )
+    at.run()
+    assert not at.exception
+    shown = at.session_state["ft_rows"]
+    assert shown["text"].tolist() == [r[0] for r in rows] and shown["label"].tolist() == [r[1] for r in rows]
+    assert at.slider(key="ft_steps").value == 40 and at.select_slider(key="ft_lr").value == 0.03
+    assert set(_snapshot_rows(at)["label"]) == {"pos", "neg"}
+    assert "Model fingerprint after" not in [c.value for c in at.caption], "an untrained view stays untrained"
+
+
+def test_a_malformed_link_shows_a_notice_and_keeps_the_table():
+    from explorer import head as hd
+
+    at = _page()
+    at.query_params["view"] = "1.deadbeef.not-a-real-view"
+    at.run()
+    assert not at.exception
+    assert "could not be used" in _messages(at)
+    default = [text for text, _ in hd.labelled_set(hd.DEFAULT_LABELLED_SET).rows]
+    assert at.session_state["ft_rows"]["text"].tolist() == default
+
+
+def test_a_link_asks_before_replacing_an_edited_table():
+    from explorer.share import encode_view
+
+    mine = pd.DataFrame(
+        {"text": ["Mine one.", "Mine two.", "Mine three.", "Mine four."], "label": list("abab")}
+    )
+    at = _page()
+    at.session_state["ft_rows"] = mine
+    at.session_state["ft_table_version"] = 5
+    at.run()
+    at.query_params["view"] = encode_view({"labelled_set": "Word senses: bat", "seed": 3})
+    at.run()
+    assert not at.exception
+    assert at.session_state["ft_rows"]["text"].tolist() == mine["text"].tolist(), "nothing replaced unasked"
+    assert "Loading it replaces" in _messages(at)
+    at.button(key="share_load").click().run()
+    assert not at.exception
+    from explorer import head as hd
+
+    assert at.session_state["ft_rows"]["text"].tolist() == [
+        t for t, _ in hd.labelled_set("Word senses: bat").rows
+    ]
+    assert at.number_input(key="ft_seed").value == 3
+
+
+def test_the_export_bundle_holds_every_file_and_the_model_fingerprint(model):
+    import io
+    import json
+    import zipfile
+
+    import numpy as np
+
+    from explorer import finetune_charts as fc
+    from explorer import head as hd
+    from explorer.export import BUNDLE_FILES
+    from explorer.models import DEFAULT_MODEL_ID, describe_model, weights_fingerprint
+    from explorer.states import extract_states
+    from explorer.ui import finetune
+
+    labelled = hd.prepare_labelled(hd.labelled_set("Word senses: bat").rows)
+    pooled = extract_states(model, labelled.texts).pooled
+    run = hd.run_head(pooled, labelled, hd.HeadConfig(steps=30, seed=2))
+    view = finetune._view(("m", labelled.texts, labelled.labels), run, "trained")
+    step = run.snapshots[-2].step
+    info = describe_model(model, DEFAULT_MODEL_ID, weights_fingerprint(model))
+    state = finetune.view_state(DEFAULT_MODEL_ID, view, step)
+    data = finetune.export_bundle(view, fc.snapshot_chart(view.frame, step), step, state, info)
+
+    bundle = zipfile.ZipFile(io.BytesIO(data))
+    assert sorted(bundle.namelist()) == sorted(BUNDLE_FILES)
+    manifest = json.loads(bundle.read("manifest.json"))
+    assert manifest["weights_fingerprint"] == weights_fingerprint(model)
+    assert manifest["step_shown"] == step and manifest["seed"] == 2 and manifest["settings"]["steps"] == 30
+    arrays = np.load(io.BytesIO(bundle.read("vectors.npz")))
+    assert np.array_equal(arrays["base_embeddings"], pooled)
+    assert np.allclose(arrays["head_outputs"], run.snapshots[-2].outputs)
+    assert arrays["sentence_text"].tolist() == list(labelled.texts)
+    coords = pd.read_csv(io.BytesIO(bundle.read("coordinates.csv")))
+    assert len(coords) == len(labelled.texts) and (coords["step"] == step).all()
+    assert bundle.read("chart.png").startswith(b"\x89PNG")
+
+
+def test_classroom_mode_enlarges_marks_and_switches_palette():
+    at = _page().run()
+    before = json.dumps(_snapshot_spec(at))
+    at.sidebar.toggle(key="classroom").set_value(True).run()
+    assert not at.exception
+    spec = _snapshot_spec(at)
+    points = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "point")
+    assert points["mark"]["size"] > 150
+    assert "#0072B2" in json.dumps(spec) and "#0072B2" not in before
+
+
+def _snapshot_spec(at: AppTest) -> dict:
+    return next(c for c in chart_specs(at) if any("x0" in d.columns for d in c["datasets"].values()))["spec"]
+
+
+def test_lesson_answer_is_hidden_until_revealed():
+    at = _page().run()
+    assert not any("Only the head's weights moved" in s.value for s in at.success)
+    at.button(key="reveal_head-not-model_button").click().run()
+    assert any("Only the head's weights moved" in s.value for s in at.success)

@@ -17,10 +17,12 @@ import streamlit as st
 
 from explorer import finetune_charts as fc
 from explorer import head as hd
+from explorer import share
+from explorer.export import build_bundle, table_arrays
 from explorer.inputs import escape_markdown
-from explorer.models import weights_fingerprint
+from explorer.models import ModelInfo, weights_fingerprint
 from explorer.states import layer_names
-from explorer.ui import cached_model, load_states, persisted, remember, set_value
+from explorer.ui import cached_model, is_classroom, kept, lessons, load_states, persisted, remember, set_value
 
 RUN = "ft_run"
 TUNED = "ft_tuned"
@@ -29,6 +31,7 @@ UPLOAD_MESSAGE = "ft_upload_message"
 ROWS = "ft_rows"
 BASE = "ft_base"
 VERSION = "ft_table_version"
+LINK_STEP = "ft_link_step"
 PLAY_SECONDS_PER_SNAPSHOT = 0.12
 
 
@@ -155,8 +158,13 @@ def _view(key: tuple, run: hd.HeadRun, source: str, proof: hd.FrozenProof | None
     return FineTuneView(key, run, frame, source, proof)
 
 
-def train(model_id: str, labelled: hd.LabelledSet, config: hd.HeadConfig) -> None:
-    """Train a head with a progress bar and a live loss curve; keep the run in this user's session."""
+def train(
+    model_id: str, labelled: hd.LabelledSet, config: hd.HeadConfig, show_step: int | None = None
+) -> None:
+    """Train a head with a progress bar and a live loss curve; keep the run in this user's session.
+
+    `show_step` (from a share link) picks the snapshot shown afterwards; by default the last one.
+    """
     states = load_states(model_id, labelled.texts)
     model = cached_model(model_id)
     fingerprint_before = weights_fingerprint(model)
@@ -167,14 +175,17 @@ def train(model_id: str, labelled: hd.LabelledSet, config: hd.HeadConfig) -> Non
     for snap in hd.train_head(states.pooled, labelled.labels, split.train, config):
         snapshots.append(snap)
         bar.progress(snap.step / config.steps, text=f"Training the head… step {snap.step}/{config.steps}")
-        curve.altair_chart(fc.loss_chart(snap.losses, total_steps=config.steps), width="stretch")
+        curve.altair_chart(
+            fc.loss_chart(snap.losses, total_steps=config.steps, classroom=is_classroom()), width="stretch"
+        )
     run = hd.finish_run(labelled, split, config, snapshots)
     with st.spinner("Checking the model did not change…"):
         proof = hd.prove_unchanged(model, labelled.texts, fingerprint_before, states.pooled)
     bar.empty()
     curve.empty()
     st.session_state[RUN] = _view(_key(model_id, labelled), run, "trained", proof)
-    st.session_state["ft_step"] = run.snapshots[-1].step
+    steps = [s.step for s in run.snapshots]
+    st.session_state["ft_step"] = show_step if show_step in steps else steps[-1]
 
 
 def current_view(model_id: str, labelled: hd.LabelledSet, split: hd.Split, config: hd.HeadConfig):
@@ -214,8 +225,11 @@ def _snapshot_caption(view: FineTuneView, step: int) -> str:
     )
 
 
-def snapshot_view(view: FineTuneView) -> None:
-    """Step slider and Play over the snapshots, the 2-D chart on fixed axes, its caption."""
+def snapshot_view(view: FineTuneView) -> tuple[int, fc.alt.TopLevelMixin]:
+    """Step slider and Play over the snapshots, the 2-D chart on fixed axes, its caption.
+
+    Returns the step shown and its chart (for the share link and the export bundle).
+    """
     steps = [s.step for s in view.run.snapshots]
     if len(steps) > 1:
         if st.session_state.get("ft_step") not in steps:
@@ -230,9 +244,11 @@ def snapshot_view(view: FineTuneView) -> None:
         play = False
     chart_slot, caption_slot = st.empty(), st.empty()
 
-    def draw(step: int) -> None:
-        chart_slot.altair_chart(fc.snapshot_chart(view.frame, step), width="stretch")
+    def draw(step: int) -> fc.alt.TopLevelMixin:
+        chart = fc.snapshot_chart(view.frame, step, classroom=is_classroom())
+        chart_slot.altair_chart(chart, width="stretch")
         caption_slot.caption(_snapshot_caption(view, step))
+        return chart
 
     if play:
         for step in steps:
@@ -240,7 +256,8 @@ def snapshot_view(view: FineTuneView) -> None:
             time.sleep(PLAY_SECONDS_PER_SNAPSHOT)
         st.session_state.pop("ft_step", None)  # the slider restarts at the last step
         st.rerun()
-    draw(int(st.session_state.get("ft_step", steps[-1])) if len(steps) > 1 else steps[0])
+    shown = int(st.session_state.get("ft_step", steps[-1])) if len(steps) > 1 else steps[0]
+    return shown, draw(shown)
 
 
 def _fmt(value: float, percent: bool = False) -> str:
@@ -268,7 +285,8 @@ def separation_panel(view: FineTuneView) -> None:
         help="From −1 to 1: high when each sentence is closer to its own label than to the nearest other.",
     )
     if trained:
-        st.altair_chart(fc.loss_chart(run.losses, int(st.session_state.get("ft_step", 0))), width="stretch")
+        step = int(st.session_state.get("ft_step", 0))
+        st.altair_chart(fc.loss_chart(run.losses, step, classroom=is_classroom()), width="stretch")
         c = run.config
         st.caption(
             f"Loss at every step (supervised contrastive: same label pulls together, others push apart). "
@@ -404,7 +422,8 @@ def going_further(model_id: str, labelled: hd.LabelledSet, split: hd.Split, n_la
         st.info("The copy was tuned on another table. Tune again, or reset to free it.", icon="ℹ️")
         return
     names = layer_names(n_layers)
-    st.altair_chart(fc.cka_chart(names, tuned.cka, tuned.tuned_layers), width="stretch")
+    chart = fc.cka_chart(names, tuned.cka, tuned.tuned_layers, classroom=is_classroom())
+    st.altair_chart(chart, width="stretch")
     st.caption(
         "Linear CKA between each layer's token vectors before and after tuning (1 = the same geometry). "
         f"Frozen layers stay at exactly 1.000; the tuned top {tuned.k} moved."
@@ -423,3 +442,173 @@ def going_further(model_id: str, labelled: hd.LabelledSet, split: hd.Split, n_la
         f"`{tuned.shared_fingerprint_after}`{' (untouched)' if shared_ok else ' (CHANGED: a bug)'}. "
         f"Loss went from {tuned.losses[0]:.2f} to {tuned.losses[-1]:.2f} in {len(tuned.losses) - 1} steps."
     )
+
+
+# ---------------------------------------------------------------- share links and the export bundle
+MAX_LINK_CELL_CHARS = 1000
+
+
+def _is_rows(value: object) -> bool:
+    """A list of [text, label] pairs of short strings, at most MAX_ROWS of them."""
+    return (
+        isinstance(value, list)
+        and 0 < len(value) <= hd.MAX_ROWS
+        and all(
+            isinstance(row, list)
+            and len(row) == 2
+            and all(isinstance(cell, str) and len(cell) <= MAX_LINK_CELL_CHARS for cell in row)
+            for row in value
+        )
+    )
+
+
+def _is_number_in(options, kinds: tuple[type, ...]) -> share.Validator:
+    allowed = set(options)
+    return lambda v: isinstance(v, kinds) and not isinstance(v, bool) and v in allowed
+
+
+FIELDS: dict[str, share.Validator] = {
+    "labelled_set": share.is_one_of(hd.labelled_sets()),
+    "rows": _is_rows,
+    "model_id": share.is_text(300),
+    "rank": _is_number_in(hd.RANKS, (int,)),
+    "steps": _is_number_in(range(10, 601, 10), (int,)),
+    "lr": _is_number_in(hd.LEARNING_RATES, (int, float)),
+    "seed": share.is_int_between(0, 9999),
+    "trained": share.is_bool,
+    "step": share.is_int_between(0, 600),
+}
+_WIDGET_KEYS = {
+    "labelled_set": "ft_preset",
+    "rank": "ft_rank",
+    "steps": "ft_steps",
+    "lr": "ft_lr",
+    "seed": "ft_seed",
+    "model_id": "model_box",
+}
+
+
+def _pairs(rows) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A table as the (texts, labels) the page would train on: blank rows and stray spaces ignored."""
+    if isinstance(rows, pd.DataFrame):
+        rows = rows[["text", "label"]].itertuples(index=False, name=None)
+    labelled = hd.prepare_labelled(rows)
+    return labelled.texts, labelled.labels
+
+
+def _link_rows(state: dict) -> list[tuple[str, str]]:
+    """A link carries its rows; one without rows means its labelled set as shipped."""
+    if "rows" in state:
+        return [(text, label) for text, label in state["rows"]]
+    return list(hd.labelled_set(state.get("labelled_set", hd.DEFAULT_LABELLED_SET)).rows)
+
+
+def receive_link() -> None:
+    """Apply a shared view from the URL before any widget is drawn (asking first if it would replace
+    a table this user edited). A trained view is re-trained: training is seeded, so it is the same head."""
+
+    def user_edited(state: dict) -> bool:
+        current = st.session_state.get(ROWS)
+        if current is None:
+            return False
+        mine = _pairs(current)
+        preset = hd.labelled_sets().get(kept("ft_preset", hd.DEFAULT_LABELLED_SET))
+        return mine != _pairs(_link_rows(state)) and (preset is None or mine != _pairs(preset.rows))
+
+    state = lessons.incoming_view(FIELDS, user_edited)
+    if state is None:
+        return
+    lessons.apply_view(state, _WIDGET_KEYS)
+    rows = _link_rows(state)
+    _use_rows(_rows_frame(rows))
+    st.session_state.pop(RUN, None)  # the shared view replaces whatever head was shown
+    st.session_state.pop("ft_step", None)
+    if state.get("trained") and hd.prepare_labelled(rows).error is None:
+        st.session_state[LINK_STEP] = int(state.get("step", 10**6))
+
+
+def linked_training() -> int | None:
+    """The step a just-opened link wants shown after re-training its head; None if it wants no training."""
+    return st.session_state.pop(LINK_STEP, None)
+
+
+def view_state(model_id: str, view: FineTuneView, step: int) -> dict:
+    """This page's view as a share-link state: the table, the settings of the run shown, the step."""
+    config = view.run.config
+    labelled = view.run.labelled
+    return {
+        "labelled_set": kept("ft_preset", hd.DEFAULT_LABELLED_SET),
+        "rows": [[text, label] for text, label in zip(labelled.texts, labelled.labels, strict=True)],
+        "model_id": model_id,
+        "rank": config.rank,
+        "steps": config.steps,
+        "lr": config.lr,
+        "seed": config.seed,
+        "trained": len(view.run.snapshots) > 1,
+        "step": step,
+    }
+
+
+def export_bundle(view: FineTuneView, chart, step: int, state: dict, info: ModelInfo) -> bytes:
+    """ZIP: the 2-D coordinates shown, base embeddings and head outputs at that step (NPZ with the table),
+    the chart (HTML/PNG/SVG) and a manifest (model, fingerprint, settings, seed)."""
+    run = view.run
+    snapshot = next((s for s in run.snapshots if s.step == step), None)
+    if snapshot is None:
+        raise ValueError(f"No snapshot at step {step}. Valid steps: {[s.step for s in run.snapshots]}")
+    texts = list(run.labelled.texts)
+    coords = view.frame[view.frame["step"] == step].reset_index(drop=True)
+    coords = coords.assign(text=[texts[i] for i in coords["row"]])
+    held = set(run.split.held_out)
+    split = ["held out" if i in held else "train" for i in range(len(texts))]
+    table = pd.DataFrame({"text": texts, "label": list(run.labelled.labels), "split": split})
+    vectors = {
+        "base_embeddings": run.snapshots[0].outputs,  # (S, D): step 0, the head is the identity
+        "head_outputs": snapshot.outputs,  # (S, D) at the step shown
+        "head_down": snapshot.head.down,  # (r, D)
+        "head_up": snapshot.head.up,  # (D, r)
+        "held_out": np.asarray(run.split.held_out, dtype=np.int64),
+        **table_arrays(table, prefix="sentence_"),
+    }
+    config = run.config
+    manifest = {
+        "page": "Fine-tune",
+        "model_id": info.model_id,
+        "model": info.display_name,
+        "weights_fingerprint": info.fingerprint,
+        "seed": config.seed,
+        "settings": {k: v for k, v in state.items() if k != "rows"},
+        "head": {
+            "rank": config.rank,
+            "steps": config.steps,
+            "lr": config.lr,
+            "temperature": config.temperature,
+        },
+        "step_shown": step,
+        "source": view.source,
+        "separation": {
+            "before": {
+                "nn_accuracy": _number(run.before.nn_accuracy),
+                "silhouette": _number(run.before.silhouette),
+            },
+            "after": {
+                "nn_accuracy": _number(run.after.nn_accuracy),
+                "silhouette": _number(run.after.silhouette),
+            },
+        },
+        "how_to_reproduce": "pooled = explorer.states.extract_states(load_model(model_id), texts).pooled; "
+        "split = explorer.head.stratified_split(labels, seed=seed); snapshots = explorer.head.train_head(pooled, "
+        "labels, split.train, HeadConfig(rank, steps, lr, seed)); the 2-D axes are "
+        "explorer.finetune_charts.fixed_axes(step-0 outputs).",
+    }
+    return build_bundle(coords, vectors, chart, manifest)
+
+
+def _number(value: float) -> float | None:
+    return None if np.isnan(value) else round(float(value), 6)
+
+
+def share_panel(model_id: str, view: FineTuneView, step: int, chart, info: ModelInfo) -> None:
+    """The "Share or export" popover for the view shown."""
+    state = view_state(model_id, view, step)
+    lessons.share_and_export(state, lambda: export_bundle(view, chart, step, state, info), "fine_tune.zip")
