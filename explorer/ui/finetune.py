@@ -515,7 +515,7 @@ def receive_link() -> None:
         preset = hd.labelled_sets().get(kept("ft_preset", hd.DEFAULT_LABELLED_SET))
         return mine != _pairs(_link_rows(state)) and (preset is None or mine != _pairs(preset.rows))
 
-    state = lessons.incoming_view(FIELDS, user_edited)
+    state = lessons.incoming_view(FIELDS, user_edited, what="the labelled table you edited")
     if state is None:
         return
     lessons.apply_view(state, _WIDGET_KEYS)

@@ -16,7 +16,11 @@ from explorer.ui import ROOT, set_value
 _SEEN = "_share_links_seen"
 
 
-def incoming_view(fields: dict[str, Validator], user_edited: Callable[[dict[str, Any]], bool]) -> dict | None:
+def incoming_view(
+    fields: dict[str, Validator],
+    user_edited: Callable[[dict[str, Any]], bool],
+    what: str = "the sentences you typed",
+) -> dict | None:
     """A shared view from the URL, once per link and session; None if there is none or it was declined.
 
     A damaged or tampered link gets a notice and changes nothing. A valid link that would replace what
@@ -36,12 +40,12 @@ def incoming_view(fields: dict[str, Validator], user_edited: Callable[[dict[str,
         return None
     if user_edited(state):
         with st.container(border=True):
-            st.info("This link opens a shared view. Loading it replaces the sentences you typed.", icon="🔗")
+            st.info(f"This link opens a shared view. Loading it replaces {what}.", icon="🔗")
             load, keep = st.columns(2)
             if load.button("Load the shared view", key="share_load", type="primary"):
                 seen.add(token)
                 return state
-            if keep.button("Keep my sentences", key="share_keep"):
+            if keep.button("Keep what I have", key="share_keep"):
                 seen.add(token)
         return None
     seen.add(token)
