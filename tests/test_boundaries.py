@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CORE = ["models", "states", "projection", "geometry", "geometry_charts", "charts", "presets", "inputs", "share", "export"]
+CORE = [
+    "models", "states", "projection", "geometry", "geometry_charts", "charts", "presets", "inputs", "share",
+    "export", "index", "sentence", "sentence_charts", "finetune_charts",
+]  # fmt: skip
 
 
 def test_core_modules_do_not_import_streamlit() -> None:

@@ -1,0 +1,227 @@
+"""A small embedding index for the retrieval demo: texts, their unit vectors, and cosine search.
+
+The index is a value: `add` returns a new index and never touches the old one, so an index cached for
+every user can be shared safely while each person grows their own copy. Storing vectors here changes
+nothing inside the model; that is the lesson the page draws from it.
+
+The bundled corpus is `assets/corpus.csv` (columns `text`, `topic`): 220 sentences written for this
+project, 22 in each of ten topics; the topic colours the corpus map.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+CORPUS_FILE = Path(__file__).resolve().parent.parent / "assets" / "corpus.csv"
+ENCODE_CHUNK = 512  # sentences per encode() call: small enough for a live progress bar, big enough to be free
+ENCODE_BATCH = 64
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The bundled sentences and a topic label for each."""
+
+    texts: tuple[str, ...]
+    topics: tuple[str, ...]
+
+
+@cache
+def bundled_corpus() -> Corpus:
+    """Read `assets/corpus.csv` (text, topic) once."""
+    with CORPUS_FILE.open(encoding="utf-8", newline="") as handle:
+        rows = [(r["text"].strip(), r["topic"].strip()) for r in csv.DictReader(handle) if r["text"].strip()]
+    return Corpus(tuple(r[0] for r in rows), tuple(r[1] for r in rows))
+
+
+def embed_texts(
+    model: SentenceTransformer,
+    texts: Sequence[str],
+    batch_size: int = ENCODE_BATCH,
+    progress: ProgressFn | None = None,
+) -> np.ndarray:
+    """(N, D) unit-length embeddings from the model's own `encode`, in chunks so progress can be shown.
+
+    Texts are sorted by length over the whole list (as `encode` does within one call) so chunking adds
+    no padding; results come back in input order.
+    """
+    texts = [str(t) for t in texts]
+    dim_of = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    dim = int(dim_of() or 0)
+    if not texts:
+        return np.zeros((0, dim), dtype=np.float32)
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    out = np.empty((len(texts), dim), dtype=np.float32)  # (N, D)
+    for start in range(0, len(texts), ENCODE_CHUNK):
+        rows = order[start : start + ENCODE_CHUNK]
+        out[rows] = model.encode(
+            [texts[i] for i in rows],
+            batch_size=batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )  # (chunk, D)
+        if progress is not None:
+            progress(min(start + ENCODE_CHUNK, len(texts)), len(texts))
+    return out
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))  # (N, D)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    array.flags.writeable = False
+    return array
+
+
+def _content_key(previous: str, texts: Sequence[str]) -> str:
+    digest = hashlib.sha256(previous.encode())
+    for text in texts:
+        digest.update(text.encode("utf-8", errors="replace") + b"\x00")
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One search result: its row in the index, text, source label and cosine score."""
+
+    rank: int
+    row: int
+    text: str
+    source: str
+    score: float
+
+
+@dataclass(frozen=True)
+class EmbeddingIndex:
+    """Texts with unit vectors (N, D) and a source label each (a corpus topic, 'typed', a file name).
+
+    `key` changes whenever the content does, so caches can be keyed on it without hashing the vectors.
+    """
+
+    texts: tuple[str, ...]
+    vectors: np.ndarray
+    sources: tuple[str, ...]
+    key: str
+
+    @classmethod
+    def build(cls, texts: Sequence[str], vectors: np.ndarray, sources: Sequence[str]) -> EmbeddingIndex:
+        texts = tuple(str(t) for t in texts)
+        sources = tuple(str(s) for s in sources)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or len(vectors) != len(texts) or len(sources) != len(texts):
+            raise ValueError(
+                f"Need one vector and one source per text: {len(texts)} texts, vectors {vectors.shape}, "
+                f"{len(sources)} sources."
+            )
+        return cls(
+            texts, _frozen(_unit(vectors) if len(vectors) else vectors), sources, _content_key("", texts)
+        )
+
+    @property
+    def size(self) -> int:
+        return len(self.texts)
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def add(
+        self, texts: Sequence[str], vectors: np.ndarray, source: str, skip_duplicates: bool = True
+    ) -> EmbeddingIndex:
+        """A new index with `texts` appended (exact duplicates of stored texts skipped by default)."""
+        texts = [str(t) for t in texts]
+        vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))  # (M, D)
+        if len(vectors) != len(texts):
+            raise ValueError(f"Need one vector per text: {len(texts)} texts, {len(vectors)} vectors.")
+        if len(texts) and vectors.shape[1] != self.dim:
+            raise ValueError(f"Vectors have {vectors.shape[1]} dims; this index holds {self.dim}.")
+        if skip_duplicates:
+            seen = set(self.texts)
+            keep = []
+            for i, text in enumerate(texts):
+                if text not in seen:
+                    seen.add(text)
+                    keep.append(i)
+            texts, vectors = [texts[i] for i in keep], vectors[keep]
+        if not texts:
+            return self
+        return EmbeddingIndex(
+            texts=(*self.texts, *texts),
+            vectors=_frozen(np.concatenate([self.vectors, _unit(vectors)])),  # (N+M, D)
+            sources=(*self.sources, *([source] * len(texts))),
+            key=_content_key(self.key, texts),
+        )
+
+    def scores(self, query_vec: np.ndarray) -> np.ndarray:
+        """(N,) cosine of every stored vector with the query."""
+        query = _unit(query_vec)[0]  # (D,)
+        if query.shape[0] != self.dim:
+            raise ValueError(f"Query has {query.shape[0]} dims; this index holds {self.dim}.")
+        return self.vectors @ query  # (N,)
+
+    def search(self, query_vec: np.ndarray, k: int = 5) -> tuple[SearchHit, ...]:
+        """The k stored texts most similar (cosine) to the query, best first."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}.")
+        if self.size == 0:
+            return ()
+        scores = self.scores(query_vec)
+        k = min(k, self.size)
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.lexsort((top, -scores[top]))]  # best first; ties by row for a stable order
+        return tuple(
+            SearchHit(
+                rank=r + 1, row=int(i), text=self.texts[i], source=self.sources[i], score=float(scores[i])
+            )
+            for r, i in enumerate(top)
+        )
+
+
+@dataclass(frozen=True)
+class MapProjection:
+    """A 2-D PCA map of an index: `place` puts any new vector (a query) on the same axes."""
+
+    mean: np.ndarray
+    axes: np.ndarray
+    coords: np.ndarray
+    explained: float
+
+    def place(self, vectors: np.ndarray) -> np.ndarray:
+        return ((np.atleast_2d(vectors) - self.mean) @ self.axes).astype(np.float32)  # (M, 2)
+
+
+def fit_map(vectors: np.ndarray) -> MapProjection:
+    """PCA of the index vectors to 2-D (deterministic signs), with the share of variance it keeps."""
+    x = np.asarray(vectors, dtype=np.float64)  # (N, D)
+    if len(x) == 0:
+        raise ValueError("Cannot draw a map of an empty index.")
+    mean = x.mean(axis=0)
+    centred = x - mean
+    cov = centred.T @ centred / max(len(x) - 1, 1)  # (D, D)
+    values, vectors_ = np.linalg.eigh(cov)
+    order = np.argsort(values)[::-1]
+    axes = vectors_[:, order[:2]].copy()  # (D, 2)
+    for j in range(axes.shape[1]):
+        if axes[np.argmax(np.abs(axes[:, j])), j] < 0:
+            axes[:, j] *= -1
+    total = float(np.clip(values, 0, None).sum())
+    explained = float(np.clip(values[order[:2]], 0, None).sum() / total) if total > 0 else float("nan")
+    coords = (centred @ axes).astype(np.float32)  # (N, 2)
+    return MapProjection(mean=mean, axes=axes, coords=coords, explained=explained)

@@ -1,0 +1,327 @@
+"""From a cloud of token vectors to one sentence vector: poolings, per-token measures, similarities,
+and reading an uploaded file of sentences. Plain numpy and pandas (no model, no Streamlit).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from explorer.inputs import parse_sentences, shorten
+from explorer.states import LayerStates
+
+POOLINGS = {
+    "model": "the model's embedding",
+    "cls": "[CLS] token (not what the model uses)",
+    "max": "max over tokens (not what the model uses)",
+    "mean_layer": "mean at another layer (not what the model uses)",
+}
+LEAVE_ONE_OUT_MODES = ("mean", "max")
+MAX_UPLOAD_SENTENCES = 10_000
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # matches server.maxUploadSize in .streamlit/config.toml
+UPLOAD_TYPES = ("txt", "csv")
+
+
+# ---------------------------------------------------------------- pooling
+def pool(vectors: np.ndarray, mode: str) -> np.ndarray:
+    """Pool (n, D) token vectors into one (D,) vector: 'mean', 'max' or 'cls' (the first token)."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    if len(vectors) == 0:
+        raise ValueError("Cannot pool zero tokens.")
+    if mode == "mean":
+        return vectors.mean(axis=0)
+    if mode == "max":
+        return vectors.max(axis=0)
+    if mode == "cls":
+        return vectors[0]
+    raise ValueError(f"Unknown pooling: {mode}. Valid poolings: ['mean', 'max', 'cls']")
+
+
+def _cos_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine of each row of a with b (a (n, D), b (D,)); 0 where a vector is zero."""
+    norms = np.linalg.norm(a, axis=-1) * np.linalg.norm(b)
+    dots = a @ b
+    return np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
+
+
+def leave_one_out_shift(vectors: np.ndarray, mode: str = "mean") -> np.ndarray:
+    """(n,) how far the pooled vector turns when each token is left out: 1 − cos(pooled, pooled without it).
+
+    For mean pooling of [1,0] and [0,1]: the pooled vector is [.5,.5]; without the first token it is
+    [0,1], so the shift is 1 − 0.707 = 0.293. A single token has nothing to compare with: shift 0.
+    """
+    if mode not in LEAVE_ONE_OUT_MODES:
+        raise ValueError(
+            f"Unknown pooling for leave-one-out: {mode}. Valid poolings: {list(LEAVE_ONE_OUT_MODES)}"
+        )
+    x = np.asarray(vectors, dtype=np.float64)  # (n, D)
+    n = len(x)
+    if n < 2:
+        return np.zeros(n)
+    full = pool(x, mode)  # (D,)
+    if mode == "mean":
+        without = (x.sum(axis=0) - x) / (n - 1)  # (n, D): the mean of the other n-1 tokens
+    else:
+        without = np.stack([np.delete(x, i, axis=0).max(axis=0) for i in range(n)])  # (n, D)
+    return 1.0 - _cos_rows(without, full)
+
+
+def token_measures(states: LayerStates, sentence: int, layer: int | None = None) -> pd.DataFrame:
+    """Per token of one sentence at `layer` (default: output): cosine to the pooled vector, leave-one-out shift.
+
+    Uses the model's pooling over the same tokens the model pools (all real tokens, [CLS]/[SEP] too).
+    """
+    if not 0 <= sentence < states.n_sentences:
+        raise ValueError(f"Unknown sentence: {sentence}. Valid sentences: 0..{states.n_sentences - 1}")
+    layer = states.n_layers if layer is None else layer
+    rows = states.tokens.index[states.tokens["sentence"] == sentence].to_numpy()
+    vectors = states.layers[layer, rows].astype(np.float64)  # (n, D)
+    mode = states.pooling if states.pooling in LEAVE_ONE_OUT_MODES else "mean"
+    pooled = pool(vectors, mode)  # (D,)
+    table = states.tokens.loc[rows]
+    return pd.DataFrame(
+        {
+            "position": table["position"].to_numpy(),
+            "token": table["text"].to_numpy(),
+            "label": [f"{p:>2} · {t}" for p, t in zip(table["position"], table["text"], strict=True)],
+            "special": table["special"].to_numpy(dtype=bool),
+            "cosine_to_pooled": _cos_rows(vectors, pooled),
+            "leave_one_out_shift": leave_one_out_shift(vectors, mode),
+        }
+    )
+
+
+def sentence_vectors(states: LayerStates, how: str, layer: int | None = None) -> np.ndarray:
+    """(S, D) one vector per sentence by the chosen pooling (see POOLINGS); 'mean_layer' needs `layer`."""
+    if how == "model":
+        return np.asarray(states.pooled, dtype=np.float64)
+    if how == "mean_layer":
+        if layer is None or not 0 <= layer <= states.n_layers:
+            raise ValueError(f"mean_layer needs a layer in 0..{states.n_layers}, got {layer}.")
+        if states.pooling == "mean":
+            return np.asarray(states.pooled_raw[layer], dtype=np.float64)
+        return _per_sentence(states, layer, "mean")
+    if how in ("cls", "max"):
+        return _per_sentence(states, states.n_layers, how)
+    raise ValueError(f"Unknown pooling: {how}. Valid poolings: {list(POOLINGS)}")
+
+
+def _per_sentence(states: LayerStates, layer: int, mode: str) -> np.ndarray:
+    sentence_of = states.sentence_of_token()
+    return np.stack([pool(states.layers[layer, sentence_of == s], mode) for s in range(states.n_sentences)])
+
+
+def similarity_matrix(vectors: np.ndarray) -> np.ndarray:
+    """(S, S) cosine similarity between every pair of rows."""
+    x = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    unit = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    return np.clip(unit @ unit.T, -1.0, 1.0)
+
+
+def sentence_ids(n: int) -> list[str]:
+    return [f"S{i + 1}" for i in range(n)]
+
+
+def similarity_frame(matrix: np.ndarray, texts: Sequence[str]) -> pd.DataFrame:
+    """Tidy (row, column, cosine) rows for the heatmap, with the sentences for hover."""
+    ids = sentence_ids(len(texts))
+    n = len(ids)
+    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    return pd.DataFrame(
+        {
+            "row": [ids[k] for k in i.ravel()],
+            "column": [ids[k] for k in j.ravel()],
+            "row_text": [shorten(texts[k], 80) for k in i.ravel()],
+            "column_text": [shorten(texts[k], 80) for k in j.ravel()],
+            "cosine": matrix.ravel().astype(float),
+        }
+    )
+
+
+# ---------------------------------------------------------------- tokens → one point, in 2-D
+@dataclass(frozen=True)
+class CloudFrames:
+    """Output-layer tokens and pooled points on one 2-D PCA map (pooled points are mapped, not fitted)."""
+
+    tokens: pd.DataFrame
+    pooled: pd.DataFrame
+    explained: float
+
+
+def cloud_frames(states: LayerStates, contrast: str | None = None) -> CloudFrames:
+    """Every output-layer token and each sentence's pooled vector (before normalising) on shared PCA axes.
+
+    The PCA is fitted on the tokens only; a linear map keeps means, so with mean pooling the model's
+    point lands exactly on the centroid of its sentence's tokens. `contrast` ('cls' or 'max') adds an
+    alternative pooled point per sentence, marked as not the model's.
+    """
+    from explorer.index import fit_map
+
+    if contrast not in (None, "cls", "max"):
+        raise ValueError(f"Unknown contrast pooling: {contrast}. Valid poolings: [None, 'cls', 'max']")
+    final = np.asarray(states.layers[-1], dtype=np.float64)  # (N, D)
+    projection = fit_map(final)
+    labels = [f"S{i + 1} · {shorten(t, 42)}" for i, t in enumerate(states.texts)]
+    sentence_of = states.sentence_of_token()
+    tokens = pd.DataFrame(
+        {
+            "sentence": [labels[s] for s in sentence_of],
+            "sentence_id": sentence_of,
+            "token": states.tokens["text"].to_numpy(),
+            "x": projection.coords[:, 0].astype(float),
+            "y": projection.coords[:, 1].astype(float),
+        }
+    )
+    kinds = [
+        ("model", f"the model's embedding ({states.pooling}), before normalising", states.pooled_raw[-1])
+    ]
+    if contrast is not None:
+        kinds.append((contrast, POOLINGS[contrast], sentence_vectors(states, contrast)))
+    pooled_rows = []
+    for kind, what, vectors in kinds:
+        xy = projection.place(np.asarray(vectors, dtype=np.float64))  # (S, 2)
+        pooled_rows.append(
+            pd.DataFrame(
+                {
+                    "sentence": labels,
+                    "sentence_id": np.arange(len(labels)),
+                    "kind": kind,
+                    "what": what,
+                    "x": xy[:, 0].astype(float),
+                    "y": xy[:, 1].astype(float),
+                }
+            )
+        )
+    pooled = pd.concat(pooled_rows, ignore_index=True)
+    model_xy = pooled[pooled["kind"] == "model"].set_index("sentence_id")[["x", "y"]]
+    tokens["pooled_x"] = model_xy.loc[sentence_of, "x"].to_numpy()
+    tokens["pooled_y"] = model_xy.loc[sentence_of, "y"].to_numpy()
+    return CloudFrames(tokens=tokens, pooled=pooled, explained=projection.explained)
+
+
+def norm_table(states: LayerStates) -> pd.DataFrame:
+    """Length of each pooled vector before normalising, and after (what the model returns)."""
+    return pd.DataFrame(
+        {
+            "sentence": sentence_ids(states.n_sentences),
+            "text": [shorten(t, 60) for t in states.texts],
+            "length before normalising": np.linalg.norm(states.pooled_raw[-1], axis=1).astype(float),
+            "length returned": np.linalg.norm(states.pooled, axis=1).astype(float),
+        }
+    )
+
+
+# ---------------------------------------------------------------- downloads
+def embeddings_csv(texts: Sequence[str], vectors: np.ndarray) -> bytes:
+    frame = pd.DataFrame(
+        np.asarray(vectors, dtype=np.float32), columns=[f"d{i}" for i in range(vectors.shape[1])]
+    )
+    frame.insert(0, "text", list(texts))
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def embeddings_npz(texts: Sequence[str], vectors: np.ndarray) -> bytes:
+    """An .npz with `texts` (strings) and `embeddings` (N, D) float32; loads without pickle."""
+    buffer = io.BytesIO()
+    np.savez(
+        buffer, texts=np.asarray(list(texts), dtype=str), embeddings=np.asarray(vectors, dtype=np.float32)
+    )
+    return buffer.getvalue()
+
+
+def similarity_csv(texts: Sequence[str], matrix: np.ndarray) -> bytes:
+    ids = sentence_ids(len(texts))
+    frame = pd.DataFrame(matrix, index=ids, columns=ids)
+    frame.insert(0, "text", list(texts))
+    return frame.to_csv(index_label="sentence").encode("utf-8")
+
+
+# ---------------------------------------------------------------- uploads
+@dataclass(frozen=True)
+class UploadResult:
+    """What came out of a file: sentences (empty on failure), a message for the user, CSV columns."""
+
+    sentences: tuple[str, ...]
+    message: str
+    ok: bool
+    columns: tuple[str, ...] = field(default_factory=tuple)
+    column: str | None = None
+
+
+def _fail(message: str, columns: Sequence[str] = ()) -> UploadResult:
+    return UploadResult((), message, False, tuple(columns))
+
+
+def parse_upload(
+    name: str, data: bytes, text_column: str | None = None, max_sentences: int = MAX_UPLOAD_SENTENCES
+) -> UploadResult:
+    """Sentences from an uploaded .txt (one per line) or .csv (one column). Never raises; says what's wrong."""
+    kind = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if kind not in UPLOAD_TYPES:
+        return _fail(f"'{shorten(name, 60)}' is not a .txt or .csv file. Valid types: {list(UPLOAD_TYPES)}")
+    if len(data) > MAX_UPLOAD_BYTES:
+        return _fail(
+            f"The file is {len(data) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB. "
+            "Upload a smaller part of it."
+        )
+    if not data.strip():
+        return _fail("The file is empty. Put one sentence per line (.txt) or a text column (.csv).")
+    if b"\x00" in data[:65536]:
+        return _fail(
+            "This looks like a binary file, not text. Save it as plain UTF-8 text (.txt or .csv) and upload again."
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return _fail(
+            f"The file is not UTF-8 text (byte {exc.start} cannot be read). Save it with UTF-8 encoding "
+            "(in most editors: Save as → Encoding: UTF-8) and upload again."
+        )
+    if kind == "csv":
+        return _parse_csv(text, text_column, max_sentences)
+    return _from_lines(text.splitlines(), max_sentences, None, ())
+
+
+def _parse_csv(text: str, text_column: str | None, max_sentences: int) -> UploadResult:
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+        separator = dialect.delimiter
+    except csv.Error:
+        separator = ","
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        return _fail(f"Could not read the CSV: {str(exc).splitlines()[0][:200]}. Check it has a header row.")
+    columns = tuple(str(c) for c in frame.columns)
+    if frame.empty or not columns:
+        return _fail("The CSV has a header but no rows.", columns)
+    if text_column is None:
+        text_column = max(columns, key=lambda c: frame[c].str.len().mean())  # the wordiest column
+    if text_column not in columns:
+        return _fail(f"No column '{text_column}' in the CSV. Valid columns: {list(columns)}", columns)
+    cells = [" ".join(str(v).split()) for v in frame[text_column]]
+    return _from_lines(cells, max_sentences, text_column, columns)
+
+
+def _from_lines(
+    lines: Sequence[str], max_sentences: int, column: str | None, columns: tuple[str, ...]
+) -> UploadResult:
+    parsed = parse_sentences("\n".join(lines), max_sentences=max_sentences)
+    where = f"column '{column}'" if column else "the file"
+    if parsed.error:
+        return _fail(f"No sentences found in {where}: every line is blank.", columns)
+    if parsed.n_lines > max_sentences:
+        return _fail(
+            f"{where.capitalize()} has {parsed.n_lines:,} sentences; the limit is {max_sentences:,}. "
+            "Split it into smaller files and upload them one at a time.",
+            columns,
+        )
+    return UploadResult(
+        parsed.sentences, f"Read {len(parsed.sentences):,} sentences from {where}.", True, columns, column
+    )

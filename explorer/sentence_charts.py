@@ -1,0 +1,281 @@
+"""Altair builders for the Sentence embedding page: tidy DataFrames in, `alt.Chart` out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from explorer.index import MapProjection, SearchHit
+from explorer.inputs import shorten
+
+PALETTE = "tableau10"
+MAX_LABELLED_TOKENS = 120
+# The corpus topics (first sources of an index) get tableau10; what users add gets dark, distinct colours.
+TOPIC_COLOURS = [
+    "#4C78A8",
+    "#F58518",
+    "#E45756",
+    "#72B7B2",
+    "#54A24B",
+    "#EECA3B",
+    "#B279A2",
+    "#FF9DA6",
+    "#9D755D",
+    "#BAB0AC",
+]
+MAX_HIGHLIGHTED_ADDED = 500
+ADDED_COLOURS = ["#111111", "#7B1FA2", "#00695C", "#BF360C"]
+
+
+def _domain(values: pd.Series, pad: float = 0.08) -> list[float]:
+    lo, hi = float(values.min()), float(values.max())
+    span = (hi - lo) or 1.0
+    return [lo - pad * span, hi + pad * span]
+
+
+def cloud_chart(tokens: pd.DataFrame, pooled: pd.DataFrame, height: int = 520) -> alt.LayerChart:
+    """Output-layer tokens, a line from each to its sentence's pooled point, and the pooled points.
+
+    `tokens` and `pooled` come from `explorer.sentence.cloud_frames`. The model's point is a filled
+    diamond; a contrast pooling (kind != 'model') is a hollow square.
+    """
+    every = pd.concat([tokens[["x", "y"]], pooled[["x", "y"]]])
+    x = alt.X(
+        "x:Q",
+        title="axis 1 (PCA of output-layer tokens)",
+        scale=alt.Scale(domain=_domain(every["x"]), nice=False),
+    )
+    y = alt.Y("y:Q", title="axis 2", scale=alt.Scale(domain=_domain(every["y"]), nice=False))
+    sentences = list(dict.fromkeys(tokens["sentence"]))
+    colour = alt.Color(
+        "sentence:N",
+        scale=alt.Scale(scheme=PALETTE, domain=sentences),
+        legend=alt.Legend(title="sentence", orient="bottom", columns=2, labelLimit=280),
+    )
+    lines = (
+        alt.Chart(tokens)
+        .mark_rule(opacity=0.35, strokeWidth=1.2)
+        .encode(x=x, y=y, x2="pooled_x:Q", y2="pooled_y:Q", color=colour)
+    )
+    dots = (
+        alt.Chart(tokens)
+        .mark_circle(size=70, opacity=0.85)
+        .encode(x=x, y=y, color=colour, tooltip=["token:N", "sentence:N"])
+    )
+    layers: list[alt.Chart] = [lines, dots]
+    if len(tokens) <= MAX_LABELLED_TOKENS:
+        layers.append(
+            alt.Chart(tokens)
+            .mark_text(align="left", dx=6, dy=-6, fontSize=11, color="#444")
+            .encode(x=x, y=y, text="token:N")
+        )
+    model = pooled[pooled["kind"] == "model"]
+    others = pooled[pooled["kind"] != "model"]
+    if len(others):
+        layers.append(
+            alt.Chart(others)
+            .mark_point(shape="square", size=260, filled=False, strokeWidth=2.2, opacity=0.95)
+            .encode(x=x, y=y, color=colour, tooltip=[alt.Tooltip("what:N", title="what"), "sentence:N"])
+        )
+    layers.append(
+        alt.Chart(model)
+        .mark_point(shape="diamond", size=440, filled=True, opacity=1.0, stroke="black", strokeWidth=1.6)
+        .encode(x=x, y=y, color=colour, tooltip=[alt.Tooltip("what:N", title="what"), "sentence:N"])
+    )
+    return alt.layer(*layers).properties(height=height).configure_axis(labelFontSize=12, titleFontSize=13)
+
+
+def similarity_heatmap(frame: pd.DataFrame, height: int | None = None) -> alt.LayerChart:
+    """Sentence × sentence cosine as coloured cells with the value written in each (from similarity_frame)."""
+    ids = list(dict.fromkeys(frame["row"]))
+    n = len(ids)
+    side = height or int(np.clip(80 * n, 280, 640))
+    base = alt.Chart(frame).encode(
+        x=alt.X("column:N", sort=ids, title=None, axis=alt.Axis(labelAngle=0, orient="top")),
+        y=alt.Y("row:N", sort=ids, title=None),
+        tooltip=[
+            alt.Tooltip("row_text:N", title="row"),
+            alt.Tooltip("column_text:N", title="column"),
+            alt.Tooltip("cosine:Q", format=".3f"),
+        ],
+    )
+    cells = base.mark_rect(stroke="white", strokeWidth=1).encode(
+        color=alt.Color(
+            "cosine:Q",
+            scale=alt.Scale(scheme="blueorange", domain=[-1, 1]),
+            legend=alt.Legend(title="cosine", orient="right"),
+        )
+    )
+    layers = [cells]
+    if n <= 20:
+        layers.append(
+            base.mark_text(fontSize=14 if n <= 8 else 11).encode(
+                text=alt.Text("cosine:Q", format=".2f"),
+                color=alt.condition("abs(datum.cosine) > 0.6", alt.value("white"), alt.value("#222")),
+            )
+        )
+    return alt.layer(*layers).properties(width=side, height=side)
+
+
+def token_importance_chart(measures: pd.DataFrame, height_per_token: int = 22) -> alt.HConcatChart:
+    """Two bar charts side by side, one bar per token: cosine to the pooled vector, and leave-one-out shift."""
+    order = measures["label"].tolist()
+    height = max(120, height_per_token * len(measures))
+    y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=180))
+    kind = alt.Color(
+        "kind:N",
+        scale=alt.Scale(domain=["word piece", "special token"], range=["#4C78A8", "#BAB0AC"]),
+        legend=alt.Legend(title=None, orient="bottom"),
+    )
+    data = measures.assign(kind=np.where(measures["special"], "special token", "word piece"))
+    tooltip = [
+        "token:N",
+        alt.Tooltip("cosine_to_pooled:Q", title="cosine to pooled", format=".3f"),
+        alt.Tooltip("leave_one_out_shift:Q", title="shift when left out", format=".4f"),
+    ]
+    cosine = (
+        alt.Chart(data, title="cosine to the pooled vector")
+        .mark_bar()
+        .encode(
+            x=alt.X(
+                "cosine_to_pooled:Q",
+                title="cosine",
+                scale=alt.Scale(domain=[min(0.0, float(data["cosine_to_pooled"].min())), 1]),
+            ),
+            y=y,
+            color=kind,
+            tooltip=tooltip,
+        )
+        .properties(height=height, width=260)
+    )
+    shift = (
+        alt.Chart(data, title="how far the embedding turns without it")
+        .mark_bar()
+        .encode(
+            x=alt.X("leave_one_out_shift:Q", title="1 − cosine(with, without)"),
+            y=alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labels=False, ticks=False)),
+            color=kind,
+            tooltip=tooltip,
+        )
+        .properties(height=height, width=260)
+    )
+    return alt.hconcat(cosine, shift, spacing=12)
+
+
+def corpus_map_frame(
+    texts: Sequence[str], sources: Sequence[str], projection: MapProjection, n_base: int | None = None
+) -> pd.DataFrame:
+    """One row per indexed text on the map: x, y, source, a short text for hover, and whether it was
+    added after the first `n_base` rows (the bundled corpus)."""
+    n_base = len(texts) if n_base is None else n_base
+    return pd.DataFrame(
+        {
+            "x": projection.coords[:, 0].astype(float),
+            "y": projection.coords[:, 1].astype(float),
+            "source": list(sources),
+            "text": [shorten(t, 90) for t in texts],
+            "added": np.arange(len(texts)) >= n_base,
+        }
+    )
+
+
+def corpus_map_chart(
+    points: pd.DataFrame,
+    query_xy: np.ndarray | None = None,
+    query_text: str = "",
+    hits: Sequence[SearchHit] = (),
+    height: int = 520,
+) -> alt.LayerChart:
+    """Every indexed text as a dot coloured by source; the query as a triangle with lines to its top hits."""
+    big = len(points) > 2000
+    added_rows = points["added"].to_numpy(dtype=bool) if "added" in points else np.zeros(len(points), bool)
+    topics = list(dict.fromkeys(points["source"][~added_rows]))
+    added = [s for s in dict.fromkeys(points["source"][added_rows]) if s not in topics]
+    colour = alt.Color(
+        "source:N",
+        scale=alt.Scale(
+            domain=topics + added,
+            range=[TOPIC_COLOURS[i % len(TOPIC_COLOURS)] for i in range(len(topics))]
+            + [ADDED_COLOURS[i % len(ADDED_COLOURS)] for i in range(len(added))],
+        ),
+        legend=alt.Legend(title="topic / source", orient="right", symbolLimit=30, labelLimit=220),
+    )
+    x = alt.X("x:Q", title="axis 1 (PCA of the index)")
+    y = alt.Y("y:Q", title="axis 2")
+    # One layer, drawn in row order: a few added texts go on top, outlined; a big upload goes underneath,
+    # small and faint, so the corpus topics and the query stay visible.
+    added_rows = points["source"].isin(added)
+    few = int(added_rows.sum()) <= MAX_HIGHLIGHTED_ADDED
+    ordered = pd.concat(
+        [points[~added_rows], points[added_rows]] if few else [points[added_rows], points[~added_rows]]
+    )
+    ordered = ordered.assign(added=added_rows.loc[ordered.index].to_numpy())
+    if few:
+        size = alt.condition("datum.added", alt.value(70), alt.value(18 if big else 45))
+        opacity = alt.condition("datum.added", alt.value(0.95), alt.value(0.45 if big else 0.75))
+        stroke = alt.condition("datum.added", alt.value("black"), alt.value(None))
+    else:
+        size = alt.condition("datum.added", alt.value(12), alt.value(40))
+        opacity = alt.condition("datum.added", alt.value(0.3), alt.value(0.9))
+        stroke = alt.value(None)
+    dots = (
+        alt.Chart(ordered)
+        .mark_circle(strokeWidth=0.8)
+        .encode(
+            x=x,
+            y=y,
+            color=colour,
+            size=size,
+            opacity=opacity,
+            stroke=stroke,
+            tooltip=[alt.Tooltip("text:N", title="text"), "source:N"],
+        )
+    )
+    layers: list[alt.Chart] = [dots]
+    if query_xy is not None:
+        qx, qy = float(query_xy[0]), float(query_xy[1])
+        if hits:
+            links = pd.DataFrame(
+                {
+                    "x": qx,
+                    "y": qy,
+                    "x2": [float(points["x"].iloc[h.row]) for h in hits],
+                    "y2": [float(points["y"].iloc[h.row]) for h in hits],
+                    "text": [shorten(h.text, 90) for h in hits],
+                    "score": [h.score for h in hits],
+                    "rank": [h.rank for h in hits],
+                }
+            )
+            layers.append(
+                alt.Chart(links)
+                .mark_rule(color="#D62728", strokeDash=[4, 3], strokeWidth=1.6, opacity=0.9)
+                .encode(x=x, y=y, x2="x2:Q", y2="y2:Q")
+            )
+            for ring_colour, ring_width in (("white", 5.0), ("#D62728", 2.4)):  # a halo keeps rings visible
+                layers.append(
+                    alt.Chart(links)
+                    .mark_circle(
+                        size=170, filled=False, stroke=ring_colour, strokeWidth=ring_width, opacity=1
+                    )
+                    .encode(
+                        x=alt.X("x2:Q"),
+                        y=alt.Y("y2:Q"),
+                        tooltip=[
+                            "rank:Q",
+                            alt.Tooltip("text:N", title="text"),
+                            alt.Tooltip("score:Q", format=".3f"),
+                        ],
+                    )
+                )
+        query = pd.DataFrame({"x": [qx], "y": [qy], "text": [shorten(query_text, 90) or "query"]})
+        layers.append(
+            alt.Chart(query)
+            .mark_point(
+                shape="triangle-up", size=480, filled=True, color="#D62728", stroke="white", strokeWidth=1.8
+            )
+            .encode(x=x, y=y, tooltip=[alt.Tooltip("text:N", title="query")])
+        )
+    return alt.layer(*layers).properties(height=height).configure_axis(labelFontSize=12, titleFontSize=13)
