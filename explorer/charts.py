@@ -121,7 +121,7 @@ def journey_chart(
     colour = alt.Color(
         "sentence:N",
         scale=palette,
-        legend=alt.Legend(title="sentence", orient="bottom", columns=2, labelLimit=300),
+        legend=alt.Legend(title="sentence", orient="bottom", columns=2, labelLimit=300, symbolLimit=12),
     )
     tooltip = [
         alt.Tooltip("token:N", title="token"),

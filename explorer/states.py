@@ -265,10 +265,11 @@ _STOPWORDS = frozenset(
 )
 
 
-def default_highlight(tokens: pd.DataFrame) -> list[int]:
+def default_highlight(tokens: pd.DataFrame, limit: int = 8) -> list[int]:
     """Token rows worth following by default: the most repeated content word across sentences.
 
-    For the 'bank' set that is every 'bank'; ties go to the word seen first. Empty when no word repeats.
+    For the 'bank' set that is every 'bank'; ties go to the word seen first; at most `limit` rows (a
+    word repeated in a hundred sentences would bury the picture). Empty when no word repeats.
     """
     words = tokens[~tokens["special"]].assign(word=lambda t: t["text"].str.lower())
     words = words[
@@ -281,7 +282,7 @@ def default_highlight(tokens: pd.DataFrame) -> list[int]:
     if spread.empty:
         return []
     best = spread.idxmax()
-    return words.index[words["word"] == best].tolist()
+    return words.index[words["word"] == best].tolist()[:limit]
 
 
 def find_word(tokens: pd.DataFrame, sentence: int, word: str) -> list[int]:

@@ -152,3 +152,9 @@ def test_find_word_pools_pieces(model) -> None:
     assert len(rows) > 1, "a long word is split into several pieces"
     assert "".join(states.tokens.loc[rows, "text"]) == "antidisestablishmentarianism"
     assert find_word(states.tokens, 1, "antidisestablishmentarianism") == []
+
+
+def test_default_highlight_is_capped(model) -> None:
+    states = extract_states(model, [f"The river number {i} is long." for i in range(20)])
+    rows = default_highlight(states.tokens, limit=8)
+    assert len(rows) == 8 and set(states.tokens.loc[rows, "text"]) == {"river"}
