@@ -74,3 +74,14 @@ def wait_idle(page, timeout_ms: int = 90_000) -> None:
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
     page.wait_for_timeout(300)
     page.wait_for_selector(IDLE, timeout=timeout_ms)
+
+
+def require_chromium() -> None:
+    """Skip the calling test module without Debian's Chromium, except on CI, where that is an error."""
+    import pytest
+
+    if Path(CHROMIUM).exists():
+        return
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing: .ci/run must install Debian's chromium")
+    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
