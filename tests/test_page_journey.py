@@ -235,3 +235,13 @@ def test_a_public_server_can_limit_models_through_secrets(monkeypatch) -> None:
     assert not at.exception
     assert "not allowed" in " ".join(e.value for e in at.error)
     _main_chart(at)
+
+
+def test_sentences_follow_the_user_straight_to_another_page() -> None:
+    at = _journey()
+    at.text_area(key="sentences").input("Carried across pages.\nA second line.").run()
+    at.switch_page("pages/2_Sentence_embedding.py").run()
+    assert not at.exception
+    assert at.text_area(key="sentences").value == "Carried across pages.\nA second line."
+    at.switch_page(JOURNEY).run()
+    assert at.text_area(key="sentences").value == "Carried across pages.\nA second line."

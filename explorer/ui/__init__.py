@@ -50,8 +50,9 @@ def persisted(key: str, default: Any) -> None:
     """
     if _KEEP + key not in st.session_state:
         st.session_state[_KEEP + key] = default
-    if key not in st.session_state:
-        st.session_state[key] = st.session_state[_KEEP + key]
+    # Always hand the widget its remembered value: the same key on another page is another widget, and
+    # Streamlit would otherwise start it empty. Every persisted widget copies its changes back (remember).
+    st.session_state[key] = st.session_state[_KEEP + key]
 
 
 def remember(key: str) -> None:
