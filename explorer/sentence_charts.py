@@ -8,6 +8,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from explorer.charts import OKABE_ITO, with_style
 from explorer.index import MapProjection, SearchHit
 from explorer.inputs import shorten
 
@@ -28,6 +29,16 @@ TOPIC_COLOURS = [
 ]
 MAX_HIGHLIGHTED_ADDED = 500
 ADDED_COLOURS = ["#111111", "#7B1FA2", "#00695C", "#BF360C"]
+# Classroom mode: Okabe-Ito (colour-blind safe, high contrast) minus vermilion, which is kept for the query,
+# extended by four dark Tol colours to cover ten topics.
+CLASSROOM_TOPIC_COLOURS = [c for c in OKABE_ITO[:7] if c != "#D55E00"] + [
+    "#999999",
+    "#882255",
+    "#332288",
+    "#117733",
+]
+CLASSROOM_GROW = 1.8
+QUERY_COLOUR = {False: "#D62728", True: "#D55E00"}  # classroom: Okabe-Ito vermilion
 
 
 def _domain(values: pd.Series, pad: float = 0.08) -> list[float]:
@@ -36,12 +47,16 @@ def _domain(values: pd.Series, pad: float = 0.08) -> list[float]:
     return [lo - pad * span, hi + pad * span]
 
 
-def cloud_chart(tokens: pd.DataFrame, pooled: pd.DataFrame, height: int = 520) -> alt.LayerChart:
+def cloud_chart(
+    tokens: pd.DataFrame, pooled: pd.DataFrame, height: int = 520, classroom: bool = False
+) -> alt.LayerChart:
     """Output-layer tokens, a line from each to its sentence's pooled point, and the pooled points.
 
     `tokens` and `pooled` come from `explorer.sentence.cloud_frames`. The model's point is a filled
-    diamond; a contrast pooling (kind != 'model') is a hollow square.
+    diamond; a contrast pooling (kind != 'model') is a hollow square. `classroom` enlarges marks and type
+    and switches to the Okabe-Ito palette.
     """
+    grow = CLASSROOM_GROW if classroom else 1.0
     every = pd.concat([tokens[["x", "y"]], pooled[["x", "y"]]])
     x = alt.X(
         "x:Q",
@@ -52,24 +67,32 @@ def cloud_chart(tokens: pd.DataFrame, pooled: pd.DataFrame, height: int = 520) -
     sentences = list(dict.fromkeys(tokens["sentence"]))
     colour = alt.Color(
         "sentence:N",
-        scale=alt.Scale(scheme=PALETTE, domain=sentences),
+        scale=alt.Scale(range=OKABE_ITO, domain=sentences)
+        if classroom
+        else alt.Scale(scheme=PALETTE, domain=sentences),
         legend=alt.Legend(title="sentence", orient="bottom", columns=2, labelLimit=280),
     )
     lines = (
         alt.Chart(tokens)
-        .mark_rule(opacity=0.35, strokeWidth=1.2)
+        .mark_rule(opacity=0.45 if classroom else 0.35, strokeWidth=1.2 * grow)
         .encode(x=x, y=y, x2="pooled_x:Q", y2="pooled_y:Q", color=colour)
     )
     dots = (
         alt.Chart(tokens)
-        .mark_circle(size=70, opacity=0.85)
+        .mark_circle(size=70 * grow, opacity=0.9 if classroom else 0.85)
         .encode(x=x, y=y, color=colour, tooltip=["token:N", "sentence:N"])
     )
     layers: list[alt.Chart] = [lines, dots]
     if len(tokens) <= MAX_LABELLED_TOKENS:
         layers.append(
             alt.Chart(tokens)
-            .mark_text(align="left", dx=6, dy=-6, fontSize=11, color="#444")
+            .mark_text(
+                align="left",
+                dx=6,
+                dy=-6,
+                fontSize=16 if classroom else 11,
+                color="#222" if classroom else "#444",
+            )
             .encode(x=x, y=y, text="token:N")
         )
     model = pooled[pooled["kind"] == "model"]
@@ -77,18 +100,22 @@ def cloud_chart(tokens: pd.DataFrame, pooled: pd.DataFrame, height: int = 520) -
     if len(others):
         layers.append(
             alt.Chart(others)
-            .mark_point(shape="square", size=260, filled=False, strokeWidth=2.2, opacity=0.95)
+            .mark_point(shape="square", size=260 * grow, filled=False, strokeWidth=2.2 * grow, opacity=0.95)
             .encode(x=x, y=y, color=colour, tooltip=[alt.Tooltip("what:N", title="what"), "sentence:N"])
         )
     layers.append(
         alt.Chart(model)
-        .mark_point(shape="diamond", size=440, filled=True, opacity=1.0, stroke="black", strokeWidth=1.6)
+        .mark_point(
+            shape="diamond", size=440 * grow, filled=True, opacity=1.0, stroke="black", strokeWidth=1.6 * grow
+        )
         .encode(x=x, y=y, color=colour, tooltip=[alt.Tooltip("what:N", title="what"), "sentence:N"])
     )
-    return alt.layer(*layers).properties(height=height).configure_axis(labelFontSize=12, titleFontSize=13)
+    return with_style(alt.layer(*layers).properties(height=height), classroom)
 
 
-def similarity_heatmap(frame: pd.DataFrame, height: int | None = None) -> alt.LayerChart:
+def similarity_heatmap(
+    frame: pd.DataFrame, height: int | None = None, classroom: bool = False
+) -> alt.LayerChart:
     """Sentence × sentence cosine as coloured cells with the value written in each (from similarity_frame)."""
     ids = list(dict.fromkeys(frame["row"]))
     n = len(ids)
@@ -112,22 +139,29 @@ def similarity_heatmap(frame: pd.DataFrame, height: int | None = None) -> alt.La
     layers = [cells]
     if n <= 20:
         layers.append(
-            base.mark_text(fontSize=14 if n <= 8 else 11).encode(
+            base.mark_text(
+                fontSize=(18 if classroom else 14) if n <= 8 else (14 if classroom else 11)
+            ).encode(
                 text=alt.Text("cosine:Q", format=".2f"),
                 color=alt.condition("abs(datum.cosine) > 0.6", alt.value("white"), alt.value("#222")),
             )
         )
-    return alt.layer(*layers).properties(width=side, height=side)
+    return with_style(alt.layer(*layers).properties(width=side, height=side), classroom)
 
 
-def token_importance_chart(measures: pd.DataFrame, height_per_token: int = 22) -> alt.HConcatChart:
+def token_importance_chart(
+    measures: pd.DataFrame, height_per_token: int = 22, classroom: bool = False
+) -> alt.HConcatChart:
     """Two bar charts side by side, one bar per token: cosine to the pooled vector, and leave-one-out shift."""
     order = measures["label"].tolist()
-    height = max(120, height_per_token * len(measures))
+    height = max(120, int(height_per_token * (1.4 if classroom else 1.0)) * len(measures))
     y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=180))
     kind = alt.Color(
         "kind:N",
-        scale=alt.Scale(domain=["word piece", "special token"], range=["#4C78A8", "#BAB0AC"]),
+        scale=alt.Scale(
+            domain=["word piece", "special token"],
+            range=[OKABE_ITO[0], OKABE_ITO[1]] if classroom else ["#4C78A8", "#BAB0AC"],
+        ),
         legend=alt.Legend(title=None, orient="bottom"),
     )
     data = measures.assign(kind=np.where(measures["special"], "special token", "word piece"))
@@ -162,7 +196,7 @@ def token_importance_chart(measures: pd.DataFrame, height_per_token: int = 22) -
         )
         .properties(height=height, width=260)
     )
-    return alt.hconcat(cosine, shift, spacing=12)
+    return with_style(alt.hconcat(cosine, shift, spacing=12), classroom)
 
 
 def corpus_map_frame(
@@ -188,9 +222,12 @@ def corpus_map_chart(
     query_text: str = "",
     hits: Sequence[SearchHit] = (),
     height: int = 520,
+    classroom: bool = False,
 ) -> alt.LayerChart:
     """Every indexed text as a dot coloured by source; the query as a triangle with lines to its top hits."""
     big = len(points) > 2000
+    grow = CLASSROOM_GROW if classroom else 1.0
+    palette = CLASSROOM_TOPIC_COLOURS if classroom else TOPIC_COLOURS
     added_rows = points["added"].to_numpy(dtype=bool) if "added" in points else np.zeros(len(points), bool)
     topics = list(dict.fromkeys(points["source"][~added_rows]))
     added = [s for s in dict.fromkeys(points["source"][added_rows]) if s not in topics]
@@ -198,7 +235,7 @@ def corpus_map_chart(
         "source:N",
         scale=alt.Scale(
             domain=topics + added,
-            range=[TOPIC_COLOURS[i % len(TOPIC_COLOURS)] for i in range(len(topics))]
+            range=[palette[i % len(palette)] for i in range(len(topics))]
             + [ADDED_COLOURS[i % len(ADDED_COLOURS)] for i in range(len(added))],
         ),
         legend=alt.Legend(title="topic / source", orient="right", symbolLimit=30, labelLimit=220),
@@ -214,11 +251,11 @@ def corpus_map_chart(
     )
     ordered = ordered.assign(added=added_rows.loc[ordered.index].to_numpy())
     if few:
-        size = alt.condition("datum.added", alt.value(70), alt.value(18 if big else 45))
+        size = alt.condition("datum.added", alt.value(70 * grow), alt.value((18 if big else 45) * grow))
         opacity = alt.condition("datum.added", alt.value(0.95), alt.value(0.45 if big else 0.75))
         stroke = alt.condition("datum.added", alt.value("black"), alt.value(None))
     else:
-        size = alt.condition("datum.added", alt.value(12), alt.value(40))
+        size = alt.condition("datum.added", alt.value(12 * grow), alt.value(40 * grow))
         opacity = alt.condition("datum.added", alt.value(0.3), alt.value(0.9))
         stroke = alt.value(None)
     dots = (
@@ -251,14 +288,17 @@ def corpus_map_chart(
             )
             layers.append(
                 alt.Chart(links)
-                .mark_rule(color="#D62728", strokeDash=[4, 3], strokeWidth=1.6, opacity=0.9)
+                .mark_rule(
+                    color=QUERY_COLOUR[classroom], strokeDash=[4, 3], strokeWidth=1.6 * grow, opacity=0.9
+                )
                 .encode(x=x, y=y, x2="x2:Q", y2="y2:Q")
             )
-            for ring_colour, ring_width in (("white", 5.0), ("#D62728", 2.4)):  # a halo keeps rings visible
+            rings = (("white", 5.0 * grow), (QUERY_COLOUR[classroom], 2.4 * grow))
+            for ring_colour, ring_width in rings:  # a white halo keeps the rings visible
                 layers.append(
                     alt.Chart(links)
                     .mark_circle(
-                        size=170, filled=False, stroke=ring_colour, strokeWidth=ring_width, opacity=1
+                        size=170 * grow, filled=False, stroke=ring_colour, strokeWidth=ring_width, opacity=1
                     )
                     .encode(
                         x=alt.X("x2:Q"),
@@ -274,8 +314,13 @@ def corpus_map_chart(
         layers.append(
             alt.Chart(query)
             .mark_point(
-                shape="triangle-up", size=480, filled=True, color="#D62728", stroke="white", strokeWidth=1.8
+                shape="triangle-up",
+                size=480 * grow,
+                filled=True,
+                color=QUERY_COLOUR[classroom],
+                stroke="white",
+                strokeWidth=1.8 * grow,
             )
             .encode(x=x, y=y, tooltip=[alt.Tooltip("text:N", title="query")])
         )
-    return alt.layer(*layers).properties(height=height).configure_axis(labelFontSize=12, titleFontSize=13)
+    return with_style(alt.layer(*layers).properties(height=height), classroom)

@@ -8,9 +8,11 @@ from explorer import sentence as sm
 from explorer import sentence_charts as sc
 from explorer import ui
 from explorer.states import layer_names
+from explorer.ui import lessons
 from explorer.ui import sentence as page
 
 st.set_page_config(page_title="Sentence embedding · Latent Space Explorer", page_icon="📍", layout="wide")
+page.receive_link()
 info = ui.sidebar()
 st.title("📍 Sentence embedding")
 st.caption(
@@ -27,32 +29,18 @@ texts = parsed.sentences
 states = ui.load_states(info.model_id, texts)
 ui.truncation_notice(states, info)
 names = layer_names(states.n_layers)
+classroom = ui.is_classroom()
 
 with right:
-    tokens_tab, similarity_tab, importance_tab, index_tab = st.tabs(
-        ["Tokens → one point", "Similarity", "Which tokens matter", "An index is not the model"]
-    )
+    share_slot = st.container()
+    tokens_tab, similarity_tab, importance_tab, index_tab = page.tabs()
 
 with tokens_tab:
-    contrast = st.selectbox(
-        "Also show, for contrast",
-        [None, "cls", "max"],
-        format_func=lambda k: "nothing else" if k is None else sm.POOLINGS[k],
-        key="sentence_contrast",
-    )
+    contrast = page.contrast_picker()
     view = page.cached_view(info.model_id, texts, contrast, "model", states.n_layers)
-    st.altair_chart(sc.cloud_chart(view.cloud.tokens, view.cloud.pooled), width="stretch")
-    st.caption(
-        f"Each dot is one token's {info.dim}-dim vector at the output layer; axes: the first two principal "
-        f"axes of these tokens ({view.cloud.explained:.0%} of their spread). ◆ = **the model's embedding**: "
-        f"{info.pooling} pooling of the sentence's tokens, before normalising; lines join each token to it."
-        + (
-            " Mean pooling is linear, so ◆ sits exactly on the centroid of its tokens."
-            if info.pooling == "mean"
-            else ""
-        )
-        + (" □ = the contrast pooling, not what the model uses." if contrast else "")
-    )
+    cloud = sc.cloud_chart(view.cloud.tokens, view.cloud.pooled, classroom=classroom)
+    st.altair_chart(cloud, width="stretch")
+    st.caption(page.cloud_caption(view, info, contrast))
     with st.expander("Normalisation: the embedding is the unit-length version of ◆"):
         st.markdown(
             "The model divides the pooled vector by its length, so every embedding it returns has length 1 and "
@@ -65,25 +53,9 @@ with tokens_tab:
         )
 
 with similarity_tab:
-    cols = st.columns([2, 2])
-    pooling = cols[0].selectbox(
-        "Pool with",
-        ["model", "mean_layer", "cls", "max"],
-        format_func=sm.POOLINGS.get,
-        key="sentence_pooling",
-    )
-    layer = states.n_layers
-    if pooling == "mean_layer":
-        with cols[1]:
-            layer = st.select_slider(
-                "Layer",
-                list(range(states.n_layers)),
-                value=1,
-                format_func=names.__getitem__,
-                key="sentence_layer",
-            )
+    pooling, layer = page.similarity_controls(states.n_layers, names)
     sim = page.cached_view(info.model_id, texts, None, pooling, layer)
-    st.altair_chart(sc.similarity_heatmap(sim.similarity_frame), width="content")
+    st.altair_chart(sc.similarity_heatmap(sim.similarity_frame, classroom=classroom), width="content")
     label = sm.POOLINGS[pooling] + (f", layer {names[layer]}" if pooling == "mean_layer" else "")
     st.caption(
         f"Cell = cosine similarity of two sentences' vectors ({label}); S1…S{len(texts)} as in the box. "
@@ -96,14 +68,9 @@ with similarity_tab:
         slot.download_button(name, make, file, mime, on_click="ignore")
 
 with importance_tab:
-    chosen = st.selectbox(
-        "Sentence",
-        range(len(texts)),
-        format_func=lambda i: f"S{i + 1} · {texts[i][:80]}",
-        key=f"sentence_tokens_{hash(texts)}",
-    )
+    chosen = page.sentence_picker(texts)
     measures = page.cached_token_measures(info.model_id, texts, chosen)
-    st.altair_chart(sc.token_importance_chart(measures), width="content")
+    st.altair_chart(sc.token_importance_chart(measures, classroom=classroom), width="content")
     st.caption(
         "One bar per token (output layer). Left: cosine of the token's vector to the sentence's pooled vector. "
         "Right: leave it out of the pooling and see how far the pooled vector turns (1 − cosine). "
@@ -111,18 +78,17 @@ with importance_tab:
     )
 
 with index_tab:
+    lessons.predict_then_reveal("pages/2_Sentence_embedding.py")
     index = page.user_index(info.model_id)
     page.proof_panel(info.model_id, index, info.fingerprint)
-    query = st.text_input(
-        "Search the index", "Which planet has rings you can see with a telescope?", key="index_query"
-    )
+    query, k = page.query_controls()
     projection, points = page.index_map(info.model_id, index)
     query_xy, hits = None, ()
-    if query.strip():
-        vector, hits = page.search(info.model_id, index, query.strip())
+    if query:
+        vector, hits = page.search(info.model_id, index, query, k)
         query_xy = projection.place(vector)[0]
         st.dataframe(page.hits_table(hits), hide_index=True, width="stretch")
-    st.altair_chart(sc.corpus_map_chart(points, query_xy, query, hits), width="stretch")
+    st.altair_chart(sc.corpus_map_chart(points, query_xy, query, hits, classroom=classroom), width="stretch")
     st.caption(
         f"Each dot is one indexed sentence's embedding; axes: the first two principal axes of the index "
         f"({projection.explained:.0%} of its spread). ▲ = your query, placed on the same axes; dashed lines "
@@ -141,3 +107,15 @@ with index_tab:
         "Index (NPZ)", lambda: sm.embeddings_npz(index.texts, index.vectors), "index.npz", on_click="ignore"
     )
     page.upload_box(info.model_id)
+
+with share_slot:
+    state = page.view_state(info.model_id)
+    lessons.share_and_export(
+        state,
+        lambda: page.export_bundle(states, view, sim, cloud, state, info),
+        "sentence_embedding.zip",
+    )
+    st.caption(
+        "The link carries the sentences and every setting on this page, but not sentences you added to the "
+        "index or uploaded (too big for a link): add them again after opening it."
+    )

@@ -3,10 +3,15 @@ while the model's weights fingerprint stays the same."""
 
 from __future__ import annotations
 
-from conftest import chart_specs, open_page
+import json
+
+import numpy as np
+from conftest import ROOT, chart_specs, open_page
 from streamlit.testing.v1 import AppTest
 
 from explorer.index import bundled_corpus
+from explorer.presets import DEFAULT_SET, sentence_set
+from explorer.share import encode_view
 
 PAGE = "pages/2_Sentence_embedding.py"
 
@@ -82,11 +87,11 @@ def test_adding_sentences_grows_the_index_but_not_the_model():
     n_typed = len([s for s in at.text_area(key="sentences").value.splitlines() if s.strip()])
     before = _metrics(at)
     corpus_size = len(bundled_corpus().texts)
-    assert before["Index size"] == f"{corpus_size} sentences"
+    assert before["Sentences in the index"] == f"{corpus_size:,}"
     at.button(key="add_typed").click().run()
     assert not at.exception
     after = _metrics(at)
-    assert after["Index size"] == f"{corpus_size + n_typed} sentences"
+    assert after["Sentences in the index"] == f"{corpus_size + n_typed:,}"
     assert after["Model weights fingerprint"] == before["Model weights fingerprint"]
     delta = next(m for m in at.metric if m.label == "Model weights fingerprint").proto.delta
     assert delta == "identical"
@@ -95,5 +100,184 @@ def test_adding_sentences_grows_the_index_but_not_the_model():
     assert at.button(key="add_typed").disabled
     assert "in the index" in at.button(key="add_typed").label
     at.button(key="reset_index").click().run()
-    assert _metrics(at)["Index size"] == f"{corpus_size} sentences"
+    assert _metrics(at)["Sentences in the index"] == f"{corpus_size:,}"
     assert not at.button(key="add_typed").disabled
+
+
+# ---------------------------------------------------------------- issue 6: share links, export, classroom
+def _with_link(token: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=120)
+    at.query_params["view"] = token
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def _link_token(at: AppTest) -> str:
+    link = next(c.value for c in at.code if "view=" in c.value)
+    return link.split("view=")[1]
+
+
+def _messages(at: AppTest) -> str:
+    return " ".join(str(m.value) for group in (at.info, at.warning, at.error) for m in group)
+
+
+def _shown(at: AppTest) -> dict:
+    """What the page draws: the cloud's pooled points, the heatmap, the importance bars, the search hits."""
+    pooled = _chart_with(at, "point", "kind")["rows"]
+    return {
+        "pooled": pooled[["kind", "x", "y"]].to_numpy(),
+        "cosine": _chart_with(at, "rect", "cosine")["rows"]["cosine"].to_numpy(),
+        "bars": next(
+            rows
+            for chart in chart_specs(at)
+            for rows in chart["datasets"].values()
+            if "leave_one_out_shift" in rows.columns
+        )["token"].tolist(),
+        "hits": at.dataframe[-1].value["text"].tolist(),
+    }
+
+
+def test_a_share_link_reproduces_the_view():
+    at = _page()
+    at.selectbox(key="sentence_set").set_value("Paraphrases").run()
+    at.selectbox(key="sentence_contrast").set_value("max").run()
+    at.selectbox(key="sentence_pooling").set_value("mean_layer").run()
+    at.select_slider(key="sentence_layer").set_value(3).run()
+    at.selectbox(key="sentence_chosen").set_value(2).run()
+    at.text_input(key="index_query").set_value("How do I bake soft bread?").run()
+    at.number_input(key="index_k").set_value(3).run()
+    assert not at.exception
+    expected = _shown(at)
+    assert len(expected["hits"]) == 3
+
+    fresh = _with_link(_link_token(at))
+    assert fresh.text_area(key="sentences").value == sentence_set("Paraphrases").text
+    assert fresh.selectbox(key="sentence_contrast").value == "max"
+    assert fresh.selectbox(key="sentence_pooling").value == "mean_layer"
+    assert fresh.select_slider(key="sentence_layer").value == 3
+    assert fresh.selectbox(key="sentence_chosen").value == 2
+    assert fresh.text_input(key="index_query").value == "How do I bake soft bread?"
+    assert fresh.number_input(key="index_k").value == 3
+    shown = _shown(fresh)
+    assert (shown["pooled"][:, 0] == expected["pooled"][:, 0]).all()
+    assert np.allclose(shown["pooled"][:, 1:].astype(float), expected["pooled"][:, 1:].astype(float))
+    assert np.allclose(shown["cosine"], expected["cosine"])
+    assert shown["bars"] == expected["bars"] and shown["hits"] == expected["hits"]
+
+
+def test_a_link_can_open_a_tab_and_never_carries_the_grown_index():
+    import base64
+    import zlib
+
+    from explorer.ui.sentence import FIELDS, TABS
+
+    at = _page()
+    at.button(key="add_typed").click().run()
+    payload = _link_token(at).split(".")[2]
+    raw = json.loads(zlib.decompress(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+    assert set(raw) <= set(FIELDS), "only the page's settings travel in the link"
+    assert "not sentences you added to the index" in _captions(at)
+
+    fresh = _with_link(encode_view({"sentence_set": "Negation", "tab": TABS[3]}))
+    assert fresh.session_state["sentence_tab"] == TABS[3]
+    assert fresh.text_area(key="sentences").value == sentence_set("Negation").text
+    assert _metrics(fresh)["Sentences in the index"] == f"{len(bundled_corpus().texts):,}"
+
+
+def _captions(at: AppTest) -> str:
+    return " ".join(c.value for c in at.caption)
+
+
+def test_a_malformed_link_shows_a_notice_and_changes_nothing():
+    for token in ("1.deadbeef.not-a-real-view", encode_view({"pooling": "median", "k": 5})):
+        fresh = _with_link(token)
+        assert "could not be used" in _messages(fresh)
+        assert fresh.text_area(key="sentences").value == sentence_set(DEFAULT_SET).text
+        assert fresh.selectbox(key="sentence_pooling").value == "model"
+        assert _chart_with(fresh, "rect", "cosine") is not None
+
+
+def test_a_link_asks_before_replacing_typed_sentences():
+    at = _page()
+    at.text_area(key="sentences").input("My precious sentence.\nAnd another one.").run()
+    at.query_params["view"] = encode_view({"sentence_set": "Negation", "pooling": "cls"})
+    at.run()
+    assert at.text_area(key="sentences").value == "My precious sentence.\nAnd another one."
+    assert "replaces the sentences you typed" in _messages(at)
+    assert at.selectbox(key="sentence_pooling").value == "model", "nothing applied before the answer"
+    at.button(key="share_load").click().run()
+    assert not at.exception
+    assert at.text_area(key="sentences").value == sentence_set("Negation").text
+    assert at.selectbox(key="sentence_pooling").value == "cls"
+
+
+def test_the_export_bundle_holds_every_file_and_the_model_fingerprint(model):
+    import io
+    import json
+    import zipfile
+
+    import pandas as pd
+
+    from explorer import sentence_charts as sc
+    from explorer.export import BUNDLE_FILES
+    from explorer.models import DEFAULT_MODEL_ID, weights_fingerprint
+    from explorer.sentence import similarity_matrix
+    from explorer.states import extract_states
+    from explorer.ui import cached_model_info
+    from explorer.ui import sentence as page
+
+    info = cached_model_info(DEFAULT_MODEL_ID)
+    texts = sentence_set("Paraphrases").sentences
+    states = extract_states(model, texts)
+    view = page.cached_view(DEFAULT_MODEL_ID, texts, "cls", "model", states.n_layers)
+    sim = page.cached_view(DEFAULT_MODEL_ID, texts, None, "mean_layer", 2)
+    state = {"model_id": DEFAULT_MODEL_ID, "sentence_set": "Paraphrases", "pooling": "mean_layer", "layer": 2}
+    chart = sc.cloud_chart(view.cloud.tokens, view.cloud.pooled)
+    data = page.export_bundle(states, view, sim, chart, state, info)
+
+    bundle = zipfile.ZipFile(io.BytesIO(data))
+    assert sorted(bundle.namelist()) == sorted(BUNDLE_FILES)
+    manifest = json.loads(bundle.read("manifest.json"))
+    assert manifest["weights_fingerprint"] == weights_fingerprint(model)
+    assert manifest["model_id"] == DEFAULT_MODEL_ID and manifest["settings"] == state
+    coords = pd.read_csv(io.BytesIO(bundle.read("coordinates.csv")))
+    assert (coords["kind"] == "token").sum() == len(states.tokens)
+    assert set(coords["kind"]) == {"token", "model", "cls"}
+    assert np.allclose(
+        coords.loc[coords["kind"] == "model", "x"], view.cloud.pooled.query("kind == 'model'")["x"]
+    )
+    arrays = np.load(io.BytesIO(bundle.read("vectors.npz")))  # no pickles: allow_pickle stays False
+    assert arrays["texts"].tolist() == list(texts)
+    assert np.allclose(arrays["embeddings"], model.encode(list(texts)), atol=1e-5)
+    assert np.allclose(arrays["similarity"], similarity_matrix(states.pooled_raw[2]), atol=1e-6)
+    assert arrays["token_vectors"].shape == (len(states.tokens), info.dim)
+    assert arrays["token_text"].tolist() == states.tokens["text"].tolist()
+    assert bundle.read("chart.png").startswith(b"\x89PNG")
+    assert b"<svg" in bundle.read("chart.svg")
+
+
+def test_classroom_mode_enlarges_marks_and_switches_palette():
+    at = _page()
+    before = _chart_with(at, "point", "kind")["spec"]
+    at.sidebar.toggle(key="classroom").set_value(True).run()
+    assert not at.exception
+    after = _chart_with(at, "point", "kind")["spec"]
+
+    def diamond_size(spec: dict) -> float:
+        return next(
+            layer["mark"]["size"] for layer in spec["layer"] if layer["mark"].get("shape") == "diamond"
+        )
+
+    assert diamond_size(after) > diamond_size(before)
+    assert "#0072B2" in json.dumps(after) and "#0072B2" not in json.dumps(before)
+    corpus_map = _chart_with(at, "circle", "source")["spec"]
+    assert "#0072B2" in json.dumps(corpus_map)
+    assert after["config"]["axis"]["labelFontSize"] > before["config"]["axis"]["labelFontSize"]
+
+
+def test_lesson_answer_is_hidden_until_revealed():
+    at = _page()
+    assert not any("fingerprint" in s.value for s in at.success)
+    at.button(key="reveal_index-not-model_button").click().run()
+    assert any("fingerprint" in s.value for s in at.success)

@@ -14,16 +14,23 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from explorer import presets, sentence_charts, share
 from explorer import sentence as sm
-from explorer import sentence_charts
+from explorer.export import build_bundle, table_arrays
 from explorer.index import EmbeddingIndex, MapProjection, SearchHit, bundled_corpus, embed_texts, fit_map
 from explorer.inputs import escape_markdown
-from explorer.models import weights_fingerprint
-from explorer.ui import cached_model, cached_states
+from explorer.models import ModelInfo, weights_fingerprint
+from explorer.states import LayerStates
+from explorer.ui import cached_model, cached_states, kept, lessons, persisted, remember, set_value
 
 _INDEX = "sentence_index::"
 _PROOF = "sentence_proof::"
 TOP_K = 5
+MAX_K = 20
+TABS = ("Tokens → one point", "Similarity", "Which tokens matter", "An index is not the model")
+CONTRASTS = ("none", "cls", "max")
+SIMILARITY_POOLINGS = ("model", "mean_layer", "cls", "max")
+DEFAULT_QUERY = "Which planet has rings you can see with a telescope?"
 
 
 # ---------------------------------------------------------------- shared, read-only
@@ -134,16 +141,16 @@ def last_proof(model_id: str) -> AddProof | None:
 def proof_panel(model_id: str, index: EmbeddingIndex, loaded_fingerprint: str) -> None:
     """Index size beside the weights fingerprint, before and after the last add."""
     proof = last_proof(model_id)
-    cols = st.columns(2)
+    cols = st.columns([1, 1.5])  # the fingerprint needs room on a projector (classroom type is larger)
     if proof is None:
-        cols[0].metric("Index size", f"{index.size:,} sentences")
+        cols[0].metric("Sentences in the index", f"{index.size:,}")
         cols[1].metric(
             "Model weights fingerprint", loaded_fingerprint, help="sha256 over every weight, at load time."
         )
         st.caption("Add sentences below: the index grows; the fingerprint will be hashed again and compared.")
         return
     cols[0].metric(
-        "Index size", f"{proof.size_after:,} sentences", delta=f"+{proof.size_after - proof.size_before:,}"
+        "Sentences in the index", f"{proof.size_after:,}", delta=f"+{proof.size_after - proof.size_before:,}"
     )
     same = proof.fingerprint_before == proof.fingerprint_after
     cols[1].metric(
@@ -230,3 +237,185 @@ def downloads(texts: tuple[str, ...], vectors: np.ndarray, similarity: np.ndarra
             "text/csv",
         ),
     ]
+
+
+# ---------------------------------------------------------------- persisted widgets (a link can set them)
+def tabs() -> list:
+    """The four sections; the open one is remembered (and carried by a share link)."""
+    persisted("sentence_tab", TABS[0])
+    if st.session_state["sentence_tab"] not in TABS:
+        set_value("sentence_tab", TABS[0])
+    return list(st.tabs(list(TABS), key="sentence_tab", on_change=remember, args=("sentence_tab",)))
+
+
+def _select(label: str, key: str, options: tuple, default: object, **kwargs) -> object:
+    persisted(key, default)
+    if st.session_state[key] not in options:  # e.g. fewer sentences or layers than before
+        set_value(key, default)
+    return st.selectbox(label, list(options), key=key, on_change=remember, args=(key,), **kwargs)
+
+
+def contrast_picker() -> str | None:
+    """A second pooling drawn for contrast on the token cloud (None = only the model's)."""
+    chosen = _select(
+        "Also show, for contrast",
+        "sentence_contrast",
+        CONTRASTS,
+        "none",
+        format_func=lambda k: "nothing else" if k == "none" else sm.POOLINGS[k],
+    )
+    return None if chosen == "none" else str(chosen)
+
+
+def similarity_controls(n_layers: int, names: list[str]) -> tuple[str, int]:
+    """Pooling for the heatmap and, for the per-layer mean, which layer (the output layer otherwise)."""
+    cols = st.columns([2, 2])
+    with cols[0]:
+        pooling = str(
+            _select(
+                "Pool with", "sentence_pooling", SIMILARITY_POOLINGS, "model", format_func=sm.POOLINGS.get
+            )
+        )
+    persisted("sentence_layer", 1)
+    if not 0 <= st.session_state["sentence_layer"] < n_layers:
+        set_value("sentence_layer", min(1, n_layers - 1))
+    if pooling != "mean_layer":
+        return pooling, n_layers
+    with cols[1]:
+        st.select_slider(
+            "Layer",
+            list(range(n_layers)),
+            format_func=names.__getitem__,
+            key="sentence_layer",
+            on_change=remember,
+            args=("sentence_layer",),
+        )
+    return pooling, int(st.session_state["sentence_layer"])
+
+
+def sentence_picker(texts: tuple[str, ...]) -> int:
+    return int(
+        _select(
+            "Sentence",
+            "sentence_chosen",
+            tuple(range(len(texts))),
+            0,
+            format_func=lambda i: f"S{i + 1} · {texts[i][:80]}",
+        )
+    )
+
+
+def query_controls() -> tuple[str, int]:
+    """The search box and how many neighbours to show."""
+    persisted("index_query", DEFAULT_QUERY)
+    persisted("index_k", TOP_K)
+    cols = st.columns([4, 1.3])
+    cols[0].text_input("Search the index", key="index_query", on_change=remember, args=("index_query",))
+    cols[1].number_input(
+        "Nearest (k)", 1, MAX_K, key="index_k", on_change=remember, args=("index_k",), step=1
+    )
+    return str(st.session_state["index_query"]).strip(), int(st.session_state["index_k"])
+
+
+def cloud_caption(view: SentenceView, info: ModelInfo, contrast: str | None) -> str:
+    return (
+        f"Each dot is one token's {info.dim}-dim vector at the output layer; axes: the first two principal "
+        f"axes of these tokens ({view.cloud.explained:.0%} of their spread). ◆ = **the model's embedding**: "
+        f"{info.pooling} pooling of the sentence's tokens, before normalising; lines join each token to it."
+        + (
+            " Mean pooling is linear, so ◆ sits exactly on the centroid of its tokens."
+            if info.pooling == "mean"
+            else ""
+        )
+        + (" □ = the contrast pooling, not what the model uses." if contrast else "")
+    )
+
+
+# ---------------------------------------------------------------- share links and the export bundle
+FIELDS: dict[str, share.Validator] = {
+    "sentences": share.is_text(60_000),
+    "sentence_set": share.is_one_of(presets.sentence_sets()),
+    "model_id": share.is_text(300),
+    "tab": share.is_one_of(TABS),
+    "contrast": share.is_one_of(CONTRASTS),
+    "pooling": share.is_one_of(SIMILARITY_POOLINGS),
+    "layer": share.is_int_between(0, 95),
+    "sentence": share.is_int_between(0, 999),
+    "query": share.is_text(1_000),
+    "k": share.is_int_between(1, MAX_K),
+}
+_WIDGET_KEYS = {
+    "sentences": "sentences",
+    "sentence_set": "sentence_set",
+    "model_id": "model_box",
+    "tab": "sentence_tab",
+    "contrast": "sentence_contrast",
+    "pooling": "sentence_pooling",
+    "layer": "sentence_layer",
+    "sentence": "sentence_chosen",
+    "query": "index_query",
+    "k": "index_k",
+}
+
+
+def receive_link() -> None:
+    """Apply a shared view from the URL (asking first if it would replace typed sentences)."""
+
+    def user_edited(state: dict) -> bool:
+        typed = kept("sentences")
+        return (
+            typed is not None
+            and typed != _link_sentences(state)
+            and typed != presets.sentence_set(presets.DEFAULT_SET).text
+        )
+
+    state = lessons.incoming_view(FIELDS, user_edited)
+    if state is not None:
+        lessons.apply_view({**state, "sentences": _link_sentences(state)}, _WIDGET_KEYS)
+
+
+def _link_sentences(state: dict) -> str:
+    """A link may name a sentence set instead of carrying the sentences."""
+    if "sentences" in state:
+        return state["sentences"]
+    return presets.sentence_set(state.get("sentence_set", presets.DEFAULT_SET)).text
+
+
+def view_state(model_id: str) -> dict:
+    """This page's view as a share-link state (never the grown index or uploads: too big for a URL)."""
+    settings = {field: kept(key) for field, key in _WIDGET_KEYS.items() if field != "model_id"}
+    return {**{k: v for k, v in settings.items() if v is not None}, "model_id": model_id}
+
+
+def export_bundle(
+    states: LayerStates, view: SentenceView, similarity: SentenceView, chart, state: dict, info: ModelInfo
+) -> bytes:
+    """ZIP: the token cloud's coordinates, embeddings + similarity + token vectors, the chart, a manifest."""
+    tokens = view.cloud.tokens.drop(columns=["pooled_x", "pooled_y"]).assign(
+        kind="token", what="token vector at the output layer"
+    )
+    coords = pd.concat([tokens, view.cloud.pooled.assign(token="")], ignore_index=True)
+    vectors = {
+        "texts": np.array(states.texts, dtype=str),
+        "embeddings": states.pooled,  # (S, D) what the model returns
+        "pooled_before_normalising": states.pooled_raw[-1],  # (S, D)
+        "similarity": similarity.similarity,  # (S, S) cosine, pooled as in settings
+        "token_vectors": states.layers[-1],  # (N, D) output layer
+        **table_arrays(states.tokens),
+    }
+    manifest = {
+        "page": "Sentence embedding",
+        "model_id": info.model_id,
+        "model": info.display_name,
+        "weights_fingerprint": info.fingerprint,
+        "seed": 0,
+        "seed_note": "no random step: the map is PCA, pooling and cosine are deterministic",
+        "settings": state,
+        "pooling": info.pooling,
+        "normalized": info.normalized,
+        "explained_variance": round(float(view.cloud.explained), 6),
+        "how_to_reproduce": "states = explorer.states.extract_states(load_model(model_id), texts); "
+        "explorer.sentence.cloud_frames(states, contrast) for coordinates.csv; "
+        "explorer.sentence.similarity_matrix(sentence_vectors(states, pooling, layer)) for similarity",
+    }
+    return build_bundle(coords, vectors, chart, manifest)
