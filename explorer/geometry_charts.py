@@ -8,17 +8,29 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from explorer.charts import OKABE_ITO, with_style
 from explorer.geometry import MEASURES, SenseSeparation
 from explorer.inputs import shorten
 
 MAX_HEATMAP_NUMBERS = 70
 ROW_HEIGHT = 22
-_LAYER_AXIS = alt.Axis(tickMinStep=1, format="d", labelFontSize=12, titleFontSize=12)
-_VALUE_AXIS = alt.Axis(labelFontSize=12, titleFontSize=12)
+CLASSROOM_ROW_HEIGHT = 32
+# Okabe-Ito roles in classroom mode (colour-blind safe, high contrast on a projector)
+_BLUE, _ORANGE, _GREEN, _VERMILION = OKABE_ITO[0], OKABE_ITO[1], OKABE_ITO[2], OKABE_ITO[3]
+
+
+def _grow(classroom: bool) -> float:
+    """How much thicker marks are in classroom mode (fonts come from charts.with_style)."""
+    return 2.0 if classroom else 1.0
 
 
 def _layer_x(n_layers: int, title: str = "layer (0 = embeddings)") -> alt.X:
-    return alt.X("layer:Q", title=title, scale=alt.Scale(domain=[0, n_layers], nice=False), axis=_LAYER_AXIS)
+    return alt.X(
+        "layer:Q",
+        title=title,
+        scale=alt.Scale(domain=[0, n_layers], nice=False),
+        axis=alt.Axis(tickMinStep=1, format="d"),
+    )
 
 
 def measures_long(measures: pd.DataFrame, layer_names: Sequence[str]) -> pd.DataFrame:
@@ -38,20 +50,24 @@ def layer_line_chart(
     percent: bool = False,
     zero_rule: bool = False,
     height: int = 250,
-) -> alt.LayerChart:
+    classroom: bool = False,
+) -> alt.TopLevelMixin:
     """Lines across layers for the measures `keys` (one colour each)."""
     rows = long[long["key"].isin(keys)].dropna(subset=["value"])
     n_layers = int(long["layer"].max()) if len(long) else 1
     order = [long.loc[long["key"] == k, "measure"].iloc[0] for k in keys if (long["key"] == k).any()]
-    y_axis = alt.Axis(format="%", labelFontSize=12, titleFontSize=12) if percent else _VALUE_AXIS
+    y_axis = alt.Axis(format="%") if percent else alt.Axis()
+    grow = _grow(classroom)
     base = alt.Chart(rows).encode(
         x=_layer_x(n_layers),
         y=alt.Y("value:Q", title=y_title, axis=y_axis, scale=alt.Scale(zero=zero_rule or percent)),
         color=alt.Color(
             "measure:N",
             sort=order,
-            scale=alt.Scale(scheme="tableau10"),
-            legend=alt.Legend(orient="top", title=None, labelLimit=320, labelFontSize=12),
+            scale=alt.Scale(range=OKABE_ITO) if classroom else alt.Scale(scheme="tableau10"),
+            legend=alt.Legend(
+                orient="top", title=None, labelLimit=320, columns=1 if classroom else alt.Undefined
+            ),
         ),
         tooltip=[
             alt.Tooltip("layer_name:N", title="layer"),
@@ -59,10 +75,14 @@ def layer_line_chart(
             alt.Tooltip("value:Q", format=".0%" if percent else ".3f"),
         ],
     )
-    layers: list[alt.Chart] = [base.mark_line(point=alt.OverlayMarkDef(size=45), strokeWidth=2.5)]
+    line = base.mark_line(point=alt.OverlayMarkDef(size=45 * grow**2), strokeWidth=2.5 * grow)
+    layers: list[alt.Chart] = [line]
     if zero_rule:
-        layers.insert(0, alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="#bbb").encode(y="y:Q"))
-    return alt.layer(*layers).properties(height=height)
+        rule = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="#888" if classroom else "#bbb")
+        layers.insert(0, rule.encode(y="y:Q"))
+    return with_style(
+        alt.layer(*layers).properties(height=int(height * 1.25) if classroom else height), classroom
+    )
 
 
 def sense_frame(separation: SenseSeparation, layer_names: Sequence[str]) -> pd.DataFrame:
@@ -79,62 +99,72 @@ def sense_frame(separation: SenseSeparation, layer_names: Sequence[str]) -> pd.D
     )
 
 
-def _best_rule(best: int) -> alt.Chart:
+def _best_rule(best: int, classroom: bool = False) -> alt.Chart:
     return (
         alt.Chart(pd.DataFrame({"layer": [best], "what": [f"best layer: {best}"]}))
-        .mark_rule(color="#d62728", strokeDash=[5, 3], strokeWidth=2)
+        .mark_rule(
+            color=_VERMILION if classroom else "#d62728", strokeDash=[5, 3], strokeWidth=2 * _grow(classroom)
+        )
         .encode(x="layer:Q", tooltip=[alt.Tooltip("what:N", title="")])
     )
 
 
-def sense_accuracy_chart(frame: pd.DataFrame, best: int, chance: float, height: int = 260) -> alt.LayerChart:
+def sense_accuracy_chart(
+    frame: pd.DataFrame, best: int, chance: float, height: int = 260, classroom: bool = False
+) -> alt.TopLevelMixin:
     """Leave-one-out accuracy across layers, with the chance line and the best layer marked."""
     n_layers = int(frame["layer"].max())
+    grow = _grow(classroom)
     line = (
         alt.Chart(frame)
-        .mark_line(point=alt.OverlayMarkDef(size=55), strokeWidth=2.5, color="#4c78a8")
+        .mark_line(
+            point=alt.OverlayMarkDef(size=55 * grow**2),
+            strokeWidth=2.5 * grow,
+            color=_BLUE if classroom else "#4c78a8",
+        )
         .encode(
             x=_layer_x(n_layers),
             y=alt.Y(
                 "accuracy:Q",
                 title="accuracy",
                 scale=alt.Scale(domain=[0, 1]),
-                axis=alt.Axis(format="%", labelFontSize=12, titleFontSize=12),
+                axis=alt.Axis(format="%"),
             ),
             tooltip=[alt.Tooltip("layer_name:N", title="layer"), alt.Tooltip("accuracy:Q", format=".0%")],
         )
     )
     chance_rule = (
         alt.Chart(pd.DataFrame({"y": [chance], "what": [f"chance ({chance:.0%})"]}))
-        .mark_rule(color="#888", strokeDash=[2, 3])
+        .mark_rule(color="#555" if classroom else "#888", strokeDash=[2, 3], strokeWidth=grow)
         .encode(y="y:Q", tooltip=[alt.Tooltip("what:N", title="")])
     )
-    return alt.layer(chance_rule, _best_rule(best), line).properties(height=height)
+    layered = alt.layer(chance_rule, _best_rule(best, classroom), line).properties(
+        height=height + 40 * classroom
+    )
+    return with_style(layered, classroom)
 
 
-def sense_similarity_chart(frame: pd.DataFrame, best: int, height: int = 260) -> alt.LayerChart:
+def sense_similarity_chart(
+    frame: pd.DataFrame, best: int, height: int = 260, classroom: bool = False
+) -> alt.TopLevelMixin:
     """Same-sense and cross-sense mean cosine across layers: the gap between the lines is the signal."""
     n_layers = int(frame["layer"].max())
+    grow = _grow(classroom)
     long = frame.melt(
         id_vars=["layer", "layer_name"], value_vars=["same_sense", "cross_sense"], var_name="pair"
     )
     long["pair"] = long["pair"].map({"same_sense": "same sense", "cross_sense": "different senses"})
     lines = (
         alt.Chart(long)
-        .mark_line(point=alt.OverlayMarkDef(size=45), strokeWidth=2.5)
+        .mark_line(point=alt.OverlayMarkDef(size=45 * grow**2), strokeWidth=2.5 * grow)
         .encode(
             x=_layer_x(n_layers),
-            y=alt.Y(
-                "value:Q",
-                title="mean cosine",
-                scale=alt.Scale(zero=False),
-                axis=alt.Axis(labelFontSize=12, titleFontSize=12),
-            ),
+            y=alt.Y("value:Q", title="mean cosine", scale=alt.Scale(zero=False)),
             color=alt.Color(
                 "pair:N",
                 sort=["same sense", "different senses"],
-                scale=alt.Scale(range=["#2ca02c", "#ff7f0e"]),
-                legend=alt.Legend(orient="top", title=None, labelFontSize=12),
+                scale=alt.Scale(range=[_BLUE, _ORANGE] if classroom else ["#2ca02c", "#ff7f0e"]),
+                legend=alt.Legend(orient="top", title=None, columns=1 if classroom else alt.Undefined),
             ),
             tooltip=[
                 alt.Tooltip("layer_name:N", title="layer"),
@@ -143,7 +173,9 @@ def sense_similarity_chart(frame: pd.DataFrame, best: int, height: int = 260) ->
             ],
         )
     )
-    return alt.layer(_best_rule(best), lines).properties(height=height)
+    return with_style(
+        alt.layer(_best_rule(best, classroom), lines).properties(height=height + 100 * classroom), classroom
+    )
 
 
 def sense_points(
@@ -167,11 +199,12 @@ def _padded(values: pd.Series, pad: float = 0.12) -> alt.Scale:
     return alt.Scale(domain=[lo - pad * span, hi + pad * span], nice=False)
 
 
-def sense_scatter(points: pd.DataFrame, height: int = 360) -> alt.Chart:
+def sense_scatter(points: pd.DataFrame, height: int = 360, classroom: bool = False) -> alt.TopLevelMixin:
     """Each context's word vector in 2-D, coloured by its sense; crosses were given the wrong sense."""
-    return (
+    grow = _grow(classroom)
+    chart = (
         alt.Chart(points)
-        .mark_point(size=160, filled=True, opacity=0.85, strokeWidth=2.5)
+        .mark_point(size=160 * grow, filled=True, opacity=0.9 if classroom else 0.85, strokeWidth=2.5 * grow)
         .encode(
             x=alt.X(
                 "x:Q", title="axis 1", scale=_padded(points["x"]), axis=alt.Axis(labels=False, ticks=False)
@@ -181,18 +214,19 @@ def sense_scatter(points: pd.DataFrame, height: int = 360) -> alt.Chart:
             ),
             color=alt.Color(
                 "sense:N",
-                scale=alt.Scale(scheme="set1"),
-                legend=alt.Legend(orient="bottom", title="sense", labelFontSize=13, titleFontSize=13),
+                scale=alt.Scale(range=OKABE_ITO) if classroom else alt.Scale(scheme="set1"),
+                legend=alt.Legend(orient="bottom", title="sense"),
             ),
             shape=alt.Shape(
                 "result:N",
                 scale=alt.Scale(domain=["right sense", "wrong sense"], range=["circle", "cross"]),
-                legend=alt.Legend(orient="bottom", title="nearest centroid", labelFontSize=13),
+                legend=alt.Legend(orient="bottom", title="nearest centroid"),
             ),
             tooltip=[alt.Tooltip("sense:N"), alt.Tooltip("context:N"), alt.Tooltip("result:N")],
         )
         .properties(height=height)
     )
+    return with_style(chart, classroom)
 
 
 def change_frame(
@@ -216,8 +250,11 @@ def change_frame(
     )
 
 
-def change_heatmap(frame: pd.DataFrame) -> alt.LayerChart:
-    """Tokens (rows) × layer steps (columns), coloured by the cosine between consecutive layers."""
+def change_heatmap(frame: pd.DataFrame, classroom: bool = False) -> alt.TopLevelMixin:
+    """Tokens (rows) × layer steps (columns), coloured by the cosine between consecutive layers.
+
+    Classroom mode: taller rows, larger numbers, and viridis (perceptually even, colour-blind safe).
+    """
     n_rows = int(frame["order"].nunique())
     lo, hi = float(frame["cosine"].min()), float(frame["cosine"].max())
     frame = frame.assign(ink=np.where(frame["cosine"] < lo + 0.4 * (hi - lo), "white", "black"))
@@ -226,11 +263,10 @@ def change_heatmap(frame: pd.DataFrame) -> alt.LayerChart:
         "token:N",
         sort=alt.EncodingSortField("order", order="ascending"),
         title=None,
-        axis=alt.Axis(labelFontSize=12, labelLimit=260),
+        axis=alt.Axis(labelLimit=320 if classroom else 260),
     )
-    x = alt.X(
-        "step:O", sort=steps, title="layer step", axis=alt.Axis(labelAngle=0, labelFontSize=12, orient="top")
-    )
+    x = alt.X("step:O", sort=steps, title="layer step", axis=alt.Axis(labelAngle=0, orient="top"))
+    row_height = CLASSROOM_ROW_HEIGHT if classroom else ROW_HEIGHT
     tooltip = [
         alt.Tooltip("token:N"),
         alt.Tooltip("sentence:N"),
@@ -245,11 +281,13 @@ def change_heatmap(frame: pd.DataFrame) -> alt.LayerChart:
             y=y,
             color=alt.Color(
                 "cosine:Q",
-                scale=alt.Scale(scheme="yelloworangered", reverse=True),
+                scale=alt.Scale(scheme="viridis")
+                if classroom
+                else alt.Scale(scheme="yelloworangered", reverse=True),
                 legend=alt.Legend(
                     title="cosine to the layer before",
                     orient="right",
-                    gradientLength=int(min(180, max(60, ROW_HEIGHT * n_rows - 30))),
+                    gradientLength=int(min(180, max(60, row_height * n_rows - 30))),
                 ),
             ),
             tooltip=tooltip,
@@ -259,7 +297,7 @@ def change_heatmap(frame: pd.DataFrame) -> alt.LayerChart:
     if n_rows <= MAX_HEATMAP_NUMBERS:
         layers.append(
             alt.Chart(frame)
-            .mark_text(fontSize=11)
+            .mark_text(fontSize=15 if classroom else 11)
             .encode(
                 x=x,
                 y=y,
@@ -269,4 +307,4 @@ def change_heatmap(frame: pd.DataFrame) -> alt.LayerChart:
                 tooltip=tooltip,
             )
         )
-    return alt.layer(*layers).properties(height=alt.Step(ROW_HEIGHT))
+    return with_style(alt.layer(*layers).properties(height=alt.Step(row_height)), classroom)

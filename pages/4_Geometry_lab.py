@@ -8,14 +8,18 @@ from explorer import geometry_charts as gcharts
 from explorer import ui
 from explorer.states import layer_names
 from explorer.ui import geometry as lab
+from explorer.ui import lessons
 
 st.set_page_config(page_title="Geometry lab · Latent Space Explorer", page_icon="📐", layout="wide")
+lab.receive_link()
 info = ui.sidebar()
+classroom = ui.is_classroom()
 st.title("📐 Geometry lab")
 st.caption(
     "Pictures can mislead; this page measures. Each chart follows one number from the embedding layer (0) "
     "to the output, as in Ethayarajh (2019) and Coenen et al. (2019)."
 )
+share_slot = st.container()
 
 texts = lab.source_sentences()
 names = layer_names(info.n_layers)
@@ -25,6 +29,7 @@ measures_tab, senses_tab, change_tab = st.tabs(
 )
 
 with measures_tab:
+    lessons.predict_then_reveal("pages/4_Geometry_lab.py")
     if view is None:
         st.info("Type at least one sentence above, or measure over the bundled corpus.", icon="✍️")
     else:
@@ -33,7 +38,7 @@ with measures_tab:
             f"Over **{view.n_words:,} words** in {len(texts)} sentences ({view.n_repeated} different words occur "
             "more than once). Word pieces are averaged into words; [CLS], [SEP] and punctuation are left out."
         )
-        lab.measure_panels(view, names)
+        lab.measure_panels(view, names, classroom)
         ui.toggle(
             "Also measure UMAP faithfulness",
             "geometry_umap",
@@ -57,50 +62,7 @@ with senses_tab:
         word, contexts = lab.sense_inputs()
     with right:
         sense = lab.sense_view(info.model_id, word, contexts)
-        if sense.error:
-            st.warning(sense.error, icon="🔎")
-        if sense.separation is not None:
-            sep, best = sense.separation, sense.separation.best_layer
-            metrics = st.columns(3)
-            metrics[0].metric(
-                "Senses separate best at layer",
-                names[best],
-                help="The layer with the highest accuracy; ties go to the larger similarity gap.",
-            )
-            metrics[1].metric(
-                "Accuracy there",
-                f"{sep.accuracy[best]:.0%}",
-                f"chance {sep.chance:.0%}",
-                "off",
-                delta_arrow="off",
-            )
-            metrics[2].metric("Similarity gap there", f"{sep.gap[best]:+.3f}")
-            charts = st.columns(2)
-            with charts[0]:
-                lab.chart_with_reading(
-                    gcharts.sense_accuracy_chart(sense.frame, best, sep.chance),
-                    "Higher means a context's word vector sits closer to its own sense's centroid; "
-                    "dotted: chance.",
-                )
-            with charts[1]:
-                lab.chart_with_reading(
-                    gcharts.sense_similarity_chart(sense.frame, best),
-                    "A wider gap between the lines means the senses form separate clusters.",
-                )
-            st.markdown(f"**The contexts at layer {names[best]}**, where the senses separate best")
-            lab.chart_with_reading(
-                gcharts.sense_scatter(sense.points),
-                "Each point is the word in one context, flattened to 2-D by PCA of this layer; "
-                "crosses are contexts whose nearest centroid is the other sense. Hover for the sentence.",
-            )
-            for note in lab.sense_notes(sense):
-                st.caption(note)
-            st.download_button(
-                "⬇️ Download the sense measures (CSV)",
-                lab.csv_bytes(sense.frame),
-                file_name=f"senses_{lab.file_stem(word)}.csv",
-                mime="text/csv",
-            )
+        lab.sense_results(sense, names, classroom)
 
 with change_tab:
     if view is None:
@@ -113,6 +75,13 @@ with change_tab:
         rows = lab.heatmap_rows(view)
         if len(rows):
             frame = gcharts.change_frame(view.changes, view.states.tokens, view.states.texts, rows)
-            st.altair_chart(gcharts.change_heatmap(frame), width="stretch")
+            st.altair_chart(gcharts.change_heatmap(frame, classroom), width="stretch")
         else:
             st.info("Pick at least one sentence.", icon="👆")
+
+if view is not None or sense.points is not None:
+    state = lab.view_state(info.model_id)
+    with share_slot:
+        lessons.share_and_export(
+            state, lambda: lab.export_bundle(view, sense, state, info, classroom), "geometry_lab.zip"
+        )

@@ -93,3 +93,204 @@ def test_one_sentence_says_which_measures_are_undefined() -> None:
     assert any("at least two sentences" in n for n in notices)
     assert any("occurs more than once" in n for n in notices)  # no word repeats in that sentence
     assert "intra_sentence" in set(pd.concat(_rows_with(at, "key"))["key"])
+
+
+# ---------------------------------------------------------------- share links, export, classroom, lesson
+MY_SENTENCES = (
+    "The cat sat on the mat.\nA dog slept by the door.\nRain fell on the old roof.\nThe cat woke up."
+)
+MY_CONTEXTS = (
+    "season: Spring brings rain.\nseason: We plant seeds in spring.\n"
+    "coil: The spring in the pen broke.\ncoil: A metal spring pushes the lid."
+)
+
+
+def _fresh(token: str) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=APPTEST_TIMEOUT)
+    at.query_params["view"] = token
+    return at.run()
+
+
+def _messages(at: AppTest) -> str:
+    return " ".join(str(m.value) for group in (at.info, at.warning, at.error) for m in group)
+
+
+def _chart_data(at: AppTest) -> dict[str, pd.DataFrame]:
+    """The data behind the measure lines, the sense curves, the 2-D sense view and the heatmap."""
+    return {
+        "measures": pd.concat(_rows_with(at, "key"))[["key", "layer", "value"]].reset_index(drop=True),
+        "senses": _rows_with(at, "accuracy")[0][["layer", "accuracy", "same_sense", "cross_sense"]],
+        "points": _rows_with(at, "sense")[0][["x", "y", "sense", "context"]],
+        "heatmap": _rows_with(at, "step")[0][["token", "step", "cosine"]],
+    }
+
+
+def _assert_same_charts(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        pd.testing.assert_frame_equal(
+            a[name].reset_index(drop=True), b[name].reset_index(drop=True), check_exact=False, atol=1e-6
+        )
+
+
+def test_a_page_opened_with_a_link_shows_the_encoded_state() -> None:
+    from explorer.share import encode_view
+
+    state = {"source": "yours", "sentences": MY_SENTENCES, "word": "spring", "contexts": MY_CONTEXTS}
+    at = _fresh(encode_view({**state, "heatmap": [1, 3]}))
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.radio(key="geometry_source").value == "yours"
+    assert at.text_area(key="sentences").value == MY_SENTENCES
+    assert at.selectbox(key="sense_word").value == "spring"
+    assert at.text_area(key="sense_text_spring").value == MY_CONTEXTS
+    assert at.multiselect(key="heatmap_sentences").value == [1, 3]
+    data = _chart_data(at)
+    assert set(data["points"]["sense"]) == {"season", "coil"} and len(data["points"]) == 4
+    shown_sentences = {token.split(" · ")[0] for token in data["heatmap"]["token"]}
+    assert shown_sentences == {"S2", "S4"}
+    assert "could not be used" not in _messages(at)
+
+
+def test_the_copied_link_reproduces_the_view() -> None:
+    at = AppTest.from_file(PAGE, default_timeout=APPTEST_TIMEOUT).run()
+    at.radio(key="geometry_source").set_value("yours").run()
+    at.text_area(key="sentences").input(MY_SENTENCES).run()
+    at.selectbox(key="sense_word").set_value("crane").run()
+    at.multiselect(key="heatmap_sentences").set_value([0, 2]).run()
+    assert not at.exception
+    link = next(c.value for c in at.code if "view=" in c.value)
+    expected = _chart_data(at)
+
+    fresh = _fresh(link.split("view=")[1])
+    assert not fresh.exception
+    assert fresh.text_area(key="sentences").value == MY_SENTENCES
+    assert fresh.selectbox(key="sense_word").value == "crane"
+    _assert_same_charts(_chart_data(fresh), expected)
+
+
+def test_a_link_carries_a_word_of_ones_own() -> None:
+    from explorer.ui.geometry import OWN_WORD
+
+    at = AppTest.from_file(PAGE, default_timeout=APPTEST_TIMEOUT).run()
+    at.selectbox(key="sense_word").set_value(OWN_WORD).run()
+    at.text_input(key="sense_own_word").input("Light").run()
+    contexts = "weight: The bag is light.\nweight: A light jacket.\nlamp: Turn on the light.\nlamp: The light is bright."
+    at.text_area(key=f"sense_text_{OWN_WORD}").input(contexts).run()
+    assert not at.exception
+    link = next(c.value for c in at.code if "view=" in c.value)
+    fresh = _fresh(link.split("view=")[1])
+    assert fresh.selectbox(key="sense_word").value == OWN_WORD
+    assert fresh.text_input(key="sense_own_word").value == "Light"
+    assert fresh.text_area(key=f"sense_text_{OWN_WORD}").value == contexts
+    _assert_same_charts(_chart_data(fresh), _chart_data(at))
+
+
+def test_a_malformed_link_shows_a_notice_and_changes_nothing() -> None:
+    from explorer.share import encode_view
+
+    tampered = encode_view({"source": "yours", "word": "crane"})[:-3] + "abc"
+    for token in ("1.deadbeef.not-a-real-view", tampered, encode_view({"word": "no-such-preset"})):
+        at = _fresh(token)
+        assert not at.exception
+        assert "could not be used" in _messages(at)
+        assert at.radio(key="geometry_source").value == "corpus"
+        assert at.selectbox(key="sense_word").value == "bank"
+
+
+def test_a_link_asks_before_replacing_typed_contexts() -> None:
+    from explorer.geometry import word_sense_presets
+    from explorer.share import encode_view
+
+    at = AppTest.from_file(PAGE, default_timeout=APPTEST_TIMEOUT).run()
+    mine = "money: I paid at the bank.\nmoney: The bank lent us money.\nriver: Fish by the bank.\nriver: A bank of reeds."
+    at.text_area(key="sense_text_bank").input(mine).run()
+    at.query_params["view"] = encode_view({"word": "bank", "source": "yours"})
+    at.run()
+    assert not at.exception
+    assert at.text_area(key="sense_text_bank").value == mine, "nothing replaced without asking"
+    assert at.radio(key="geometry_source").value == "corpus"
+    assert "replaces" in _messages(at)
+    at.button(key="share_load").click().run()
+    assert at.text_area(key="sense_text_bank").value == word_sense_presets()["bank"].as_text()
+    assert at.radio(key="geometry_source").value == "yours"
+
+
+def test_the_export_bundle_holds_every_file_and_the_model_fingerprint(model) -> None:
+    import io
+    import json
+    import zipfile
+
+    import numpy as np
+
+    from explorer import geometry
+    from explorer.export import BUNDLE_FILES
+    from explorer.models import DEFAULT_MODEL_ID, weights_fingerprint
+    from explorer.states import extract_states
+    from explorer.ui import cached_model_info
+    from explorer.ui import geometry as lab
+
+    info = cached_model_info(DEFAULT_MODEL_ID)
+    texts = geometry.corpus_sentences()
+    view = lab.cached_measures(DEFAULT_MODEL_ID, texts, False)
+    contexts = geometry.word_sense_presets()["spring"]
+    sense = lab.cached_sense_view(DEFAULT_MODEL_ID, "spring", contexts.labels, contexts.sentences)
+    state = {"model_id": DEFAULT_MODEL_ID, "source": "corpus", "word": "spring"}
+    data = lab.export_bundle(view, sense, state, info)
+
+    bundle = zipfile.ZipFile(io.BytesIO(data))
+    assert sorted(bundle.namelist()) == sorted(BUNDLE_FILES)
+    manifest = json.loads(bundle.read("manifest.json"))
+    assert manifest["weights_fingerprint"] == weights_fingerprint(model)
+    assert manifest["settings"] == state and manifest["sense_best_layer"] == sense.separation.best_layer
+    coords = pd.read_csv(io.BytesIO(bundle.read("coordinates.csv")))
+    assert coords["layer"].tolist() == list(range(info.n_layers + 1))
+    assert np.allclose(coords["anisotropy"], view.measures["anisotropy"])
+    assert np.allclose(coords["sense_accuracy"], sense.separation.accuracy)
+    arrays = np.load(io.BytesIO(bundle.read("vectors.npz")))  # no pickles: allow_pickle stays False
+    states = extract_states(model, contexts.sentences)
+    found = geometry.find_sense_occurrences(states.layers, states.tokens, contexts, "spring")
+    assert np.allclose(arrays["sense_vectors"], found.vectors, atol=1e-5)
+    assert arrays["sense_label"].tolist() == list(found.labels)
+    assert arrays["sense_sentence"].tolist() == list(found.sentences)
+    assert arrays["layers"].shape == (info.n_layers + 1, len(view.states.tokens), info.dim)
+    assert arrays["token_text"].tolist() == view.states.tokens["text"].tolist()
+    assert bundle.read("chart.png").startswith(b"\x89PNG")
+    assert "<svg" in bundle.read("chart.svg").decode()
+
+
+def _sense_scatter_spec(at: AppTest) -> dict:
+    return next(c["spec"] for c in chart_specs(at) if "sense" in chart_rows(c).columns)
+
+
+def test_classroom_mode_enlarges_marks_and_switches_palette() -> None:
+    import json
+
+    at = AppTest.from_file(PAGE, default_timeout=APPTEST_TIMEOUT).run()
+    before = _sense_scatter_spec(at)
+    at.sidebar.toggle(key="classroom").set_value(True).run()
+    assert not at.exception
+    after = _sense_scatter_spec(at)
+    assert after["mark"]["size"] > before["mark"]["size"]
+    assert "#0072B2" in json.dumps(after) and "#0072B2" not in json.dumps(before)
+    assert after["config"]["axis"]["labelFontSize"] > before["config"]["axis"]["labelFontSize"]
+    heatmap = next(c["spec"] for c in chart_specs(at) if "step" in chart_rows(c).columns)
+    assert "viridis" in json.dumps(heatmap)
+
+
+def test_lesson_answer_is_hidden_until_revealed_and_matches_the_page() -> None:
+    from explorer.inputs import escape_markdown
+    from explorer.presets import lessons_for
+    from explorer.share import decode_view, encode_view
+    from explorer.ui.geometry import FIELDS
+
+    (lesson,) = lessons_for("pages/4_Geometry_lab.py")
+    assert decode_view(encode_view(lesson.view), FIELDS) == lesson.view, "the lesson's view fits this page"
+    at = AppTest.from_file(PAGE, default_timeout=APPTEST_TIMEOUT).run()
+    assert escape_markdown(lesson.question) in [m.value for m in at.markdown]
+    assert not any(lesson.answer == s.value for s in at.success)
+    at.button(key=f"reveal_{lesson.id}_button").click().run()
+    assert any(lesson.answer == s.value for s in at.success)
+    measured = pd.concat(_rows_with(at, "key"))
+    anisotropy = measured[measured["key"] == "anisotropy"].set_index("layer")["value"]
+    for layer in (0, 5, 6):  # the figures the answer quotes, recomputed by the page
+        assert f"{anisotropy[layer]:.2f}" in lesson.answer

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import geometry
+from explorer import geometry, presets, share
 from explorer import geometry_charts as gcharts
+from explorer.export import build_bundle, table_arrays
 from explorer.inputs import escape_markdown
+from explorer.models import ModelInfo
 from explorer.projection import project
 from explorer.states import LayerStates, layer_names
-from explorer.ui import cached_states, load_states, persisted, remember, sentence_editor
+from explorer.ui import (
+    cached_states,
+    kept,
+    lessons,
+    load_states,
+    persisted,
+    remember,
+    sentence_editor,
+    set_value,
+    set_value_silently,
+)
 
 SOURCES = {"corpus": "The bundled corpus", "yours": "Your sentences"}
 OWN_WORD = "✏️ your own word"
@@ -124,7 +137,7 @@ PANELS = (
 )  # fmt: skip
 
 
-def measure_panels(view: MeasuresView, names: list[str]) -> None:
+def measure_panels(view: MeasuresView, names: list[str], classroom: bool = False) -> None:
     """The measure charts two by two, each with its one-line reading (or why it is empty)."""
     long = gcharts.measures_long(view.measures.drop(columns="layer_name"), names)
     for start in range(0, len(PANELS), 2):
@@ -136,7 +149,12 @@ def measure_panels(view: MeasuresView, names: list[str]) -> None:
                     st.info(f"Not defined here: this measure needs {panel.needs}.", icon="ℹ️")
                     continue
                 chart = gcharts.layer_line_chart(
-                    long, panel.keys, panel.y_title, percent=panel.percent, zero_rule=panel.zero_rule
+                    long,
+                    panel.keys,
+                    panel.y_title,
+                    percent=panel.percent,
+                    zero_rule=panel.zero_rule,
+                    classroom=classroom,
                 )
                 chart_with_reading(chart, READINGS[panel.reading])
 
@@ -258,15 +276,222 @@ def sense_notes(view: SenseView) -> list[str]:
 
 
 def heatmap_rows(view: MeasuresView) -> np.ndarray:
-    """Sentence picker for the heatmap; returns the token rows of the chosen sentences."""
+    """Sentence picker for the heatmap; returns the token rows of the chosen sentences.
+
+    The choice is remembered per set of sentences (reset to the first two when they change) and can
+    come from a share link.
+    """
     texts = view.states.texts
     options = list(range(len(texts)))
+    context = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    from_link = st.session_state.pop(_HEATMAP_FROM_LINK, None)
+    if from_link is not None:
+        set_value("heatmap_sentences", [i for i in from_link if i < len(texts)][:MAX_HEATMAP_SENTENCES])
+        set_value_silently("heatmap_context", context)
+    elif kept("heatmap_context") != context:
+        set_value("heatmap_sentences", options[:2])
+        set_value_silently("heatmap_context", context)
+    persisted("heatmap_sentences", options[:2])
     chosen = st.multiselect(
         "Sentences",
         options,
-        default=options[:2],
         format_func=lambda i: f"S{i + 1} · {texts[i][:60]}",
-        key=f"heatmap_sentences_{hash(texts)}",
+        key="heatmap_sentences",
+        on_change=remember,
+        args=("heatmap_sentences",),
         max_selections=MAX_HEATMAP_SENTENCES,
     )
     return np.flatnonzero(view.states.tokens["sentence"].isin(chosen).to_numpy())
+
+
+def sense_results(sense: SenseView, names: list[str], classroom: bool = False) -> None:
+    """The sense lab's verdict: best layer, accuracy, the two curves, the 2-D view, notes and a CSV."""
+    if sense.error:
+        st.warning(sense.error, icon="🔎")
+    if sense.separation is None:
+        return
+    sep, best = sense.separation, sense.separation.best_layer
+    metrics = st.columns(3)
+    metrics[0].metric(
+        "Senses separate best at layer",
+        names[best],
+        help="The layer with the highest accuracy; ties go to the larger similarity gap.",
+    )
+    metrics[1].metric(
+        "Accuracy there", f"{sep.accuracy[best]:.0%}", f"chance {sep.chance:.0%}", "off", delta_arrow="off"
+    )
+    metrics[2].metric("Similarity gap there", f"{sep.gap[best]:+.3f}")
+    charts = st.columns(2)
+    with charts[0]:
+        chart_with_reading(
+            gcharts.sense_accuracy_chart(sense.frame, best, sep.chance, classroom=classroom),
+            "Higher means a context's word vector sits closer to its own sense's centroid; dotted: chance.",
+        )
+    with charts[1]:
+        chart_with_reading(
+            gcharts.sense_similarity_chart(sense.frame, best, classroom=classroom),
+            "A wider gap between the lines means the senses form separate clusters.",
+        )
+    st.markdown(f"**The contexts at layer {names[best]}**, where the senses separate best")
+    chart_with_reading(
+        gcharts.sense_scatter(sense.points, classroom=classroom),
+        "Each point is the word in one context, flattened to 2-D by PCA of this layer; "
+        "crosses are contexts whose nearest centroid is the other sense. Hover for the sentence.",
+    )
+    for note in sense_notes(sense):
+        st.caption(note)
+    st.download_button(
+        "⬇️ Download the sense measures (CSV)",
+        csv_bytes(sense.frame),
+        file_name=f"senses_{file_stem(sense.word)}.csv",
+        mime="text/csv",
+    )
+
+
+# ---------------------------------------------------------------- share links and export bundle
+_HEATMAP_FROM_LINK = "_heatmap_from_link"
+MAX_WORD_CHARS = 100
+FIELDS = {
+    "model_id": share.is_text(300),
+    "source": share.is_one_of(SOURCES),
+    "sentences": share.is_text(60_000),
+    "sentence_set": share.is_one_of(presets.sentence_sets()),
+    "umap": share.is_bool,
+    "word": share.is_one_of([*geometry.word_sense_presets(), OWN_WORD]),
+    "own_word": share.is_text(MAX_WORD_CHARS),
+    "contexts": share.is_text(40_000),
+    "heatmap": share.is_int_list(MAX_HEATMAP_SENTENCES),
+}
+_WIDGET_KEYS = {
+    "model_id": "model_box",
+    "source": "geometry_source",
+    "sentence_set": "sentence_set",
+    "umap": "geometry_umap",
+    "word": "sense_word",
+    "own_word": "sense_own_word",
+}
+
+
+def _default_contexts(choice: str) -> str:
+    """The contexts a word starts with: its preset's lines, or nothing for a word of one's own."""
+    preset = geometry.word_sense_presets().get(choice)
+    return preset.as_text() if preset is not None else ""
+
+
+def _link_sentences(state: dict) -> str:
+    """A link may name a sentence set instead of carrying the sentences."""
+    if "sentences" in state:
+        return state["sentences"]
+    return presets.sentence_set(state.get("sentence_set", presets.DEFAULT_SET)).text
+
+
+def _replaces_typed(state: dict) -> bool:
+    """Whether loading `state` would overwrite sentences, contexts or a word this user typed."""
+    if "sentences" in state or "sentence_set" in state:
+        typed = kept("sentences")
+        default = presets.sentence_set(presets.DEFAULT_SET).text
+        if typed is not None and typed not in (_link_sentences(state), default):
+            return True
+    if "word" in state:
+        choice = state["word"]
+        typed = kept(f"sense_text_{choice}")
+        if typed is not None and typed not in (
+            state.get("contexts", _default_contexts(choice)),
+            _default_contexts(choice),
+        ):
+            return True
+        own = kept("sense_own_word")
+        if choice == OWN_WORD and own and own != state.get("own_word", ""):
+            return True
+    return False
+
+
+def receive_link() -> None:
+    """Apply a shared view from the URL (call before any widget is drawn; asks before replacing typing)."""
+    state = lessons.incoming_view(FIELDS, _replaces_typed)
+    if state is None:
+        return
+    lessons.apply_view(state, _WIDGET_KEYS)
+    if "sentences" in state or "sentence_set" in state:
+        set_value("sentences", _link_sentences(state))
+    if "word" in state:
+        choice = state["word"]
+        set_value(f"sense_text_{choice}", state.get("contexts", _default_contexts(choice)))
+    if "heatmap" in state:
+        st.session_state[_HEATMAP_FROM_LINK] = state["heatmap"]
+
+
+def view_state(model_id: str) -> dict:
+    """This page's view as a share-link state (the sentences only when they are the user's own)."""
+    source = kept("geometry_source", "corpus")
+    state: dict = {"model_id": model_id, "source": source, "umap": bool(kept("geometry_umap", False))}
+    if source == "yours":
+        state |= {key: kept(key) for key in ("sentences", "sentence_set") if kept(key) is not None}
+    choice = kept("sense_word")
+    if choice is not None:
+        state["word"] = choice
+        if choice == OWN_WORD:
+            state["own_word"] = str(kept("sense_own_word", ""))[:MAX_WORD_CHARS]
+        text = kept(f"sense_text_{choice}")
+        if text is not None and text != _default_contexts(choice):
+            state["contexts"] = text
+    if kept("heatmap_sentences") is not None:
+        state["heatmap"] = [int(i) for i in kept("heatmap_sentences")]
+    return state
+
+
+def export_bundle(
+    view: MeasuresView | None, sense: SenseView, state: dict, info: ModelInfo, classroom: bool = False
+) -> bytes:
+    """ZIP: per-layer measures (CSV), vectors with their tables (NPZ), the sense view or anisotropy chart,
+    and a manifest."""
+    names = layer_names(info.n_layers)
+    table = (
+        view.measures if view is not None else pd.DataFrame({"layer": range(len(names)), "layer_name": names})
+    )
+    vectors: dict[str, np.ndarray] = {"layer_names": np.array(names, dtype=str)}
+    if view is not None:
+        vectors |= {
+            "layers": view.states.layers,  # (L+1, N, D) every token of the measured sentences
+            "layer_changes": view.changes,  # (N, L) cosine between consecutive layers
+            "texts": np.array(view.states.texts, dtype=str),
+            **table_arrays(view.states.tokens),
+        }
+    if sense.occurrences is not None and len(sense.occurrences.labels):
+        found = sense.occurrences
+        contexts = pd.DataFrame({"label": list(found.labels), "sentence": list(found.sentences)})
+        vectors |= {"sense_vectors": found.vectors, **table_arrays(contexts, prefix="sense_")}  # (L+1, M, D)
+    if sense.frame is not None:
+        table = table.merge(
+            sense.frame.drop(columns="layer_name").add_prefix("sense_"),
+            how="left",
+            left_on="layer",
+            right_on="sense_layer",
+        ).drop(columns="sense_layer")
+        vectors["sense_xy"] = sense.points[["x", "y"]].to_numpy()  # (M, 2) at the best layer
+    if sense.points is not None:
+        chart = gcharts.sense_scatter(sense.points, classroom=classroom)
+    else:
+        long = gcharts.measures_long(view.measures.drop(columns="layer_name"), names)
+        chart = gcharts.layer_line_chart(
+            long, ("anisotropy",), "mean cosine", zero_rule=True, classroom=classroom
+        )
+    separation = sense.separation
+    manifest = {
+        "page": "Geometry lab",
+        "model_id": info.model_id,
+        "model": info.display_name,
+        "weights_fingerprint": info.fingerprint,
+        "seed": 0,
+        "settings": state,
+        "layer_names": names,
+        "chart": "sense 2-D view (PCA of the best layer)" if sense.points is not None else "anisotropy",
+        "n_sentences_measured": len(view.states.texts) if view is not None else 0,
+        "sense_word": sense.word,
+        "sense_best_layer": None if separation is None else int(separation.best_layer),
+        "sense_chance": None if separation is None else round(float(separation.chance), 6),
+        "how_to_reproduce": "explorer.states.extract_states(load_model(model_id), texts); "
+        "explorer.geometry.layer_measures(layers, tokens); for the senses: find_sense_occurrences then "
+        "sense_separation, and projection.project(vectors[best], 'pca_aligned').",
+    }
+    return build_bundle(table, vectors, chart, manifest)
