@@ -408,7 +408,7 @@ def _replaces_typed(state: dict) -> bool:
 
 def receive_link() -> None:
     """Apply a shared view from the URL (call before any widget is drawn; asks before replacing typing)."""
-    state = lessons.incoming_view(FIELDS, _replaces_typed)
+    state = lessons.incoming_view(FIELDS, _replaces_typed, what="what you typed on this page")
     if state is None:
         return
     lessons.apply_view(state, _WIDGET_KEYS)

@@ -1,0 +1,42 @@
+"""Lessons: every lesson names a page that exists, and its view is one that page accepts."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+from conftest import ROOT, open_page
+
+from explorer.presets import lessons
+from explorer.share import decode_view, encode_view
+
+PAGE_MODULES = {
+    "pages/1_Token_journey.py": "explorer.ui.journey",
+    "pages/2_Sentence_embedding.py": "explorer.ui.sentence",
+    "pages/3_Fine_tune.py": "explorer.ui.finetune",
+    "pages/4_Geometry_lab.py": "explorer.ui.geometry",
+}
+
+
+@pytest.mark.parametrize("lesson", lessons(), ids=lambda lesson: lesson.id)
+def test_lesson_view_is_accepted_by_its_page(lesson) -> None:
+    assert (ROOT / lesson.page).exists()
+    fields = importlib.import_module(PAGE_MODULES[lesson.page]).FIELDS
+    assert decode_view(encode_view(lesson.view), fields) == lesson.view
+    assert lesson.question.strip() and lesson.answer.strip()
+
+
+def test_every_page_has_a_lesson() -> None:
+    assert {lesson.page for lesson in lessons()} == set(PAGE_MODULES)
+
+
+def test_home_gallery_links_every_lesson() -> None:
+    at = open_page()
+    assert not at.exception
+    links = {el.proto.label: el.proto for el in at.get("page_link")}
+    for lesson in lessons():
+        link = links[lesson.title]
+        if lesson.view:
+            token = link.query_string.removeprefix("view=")
+            fields = importlib.import_module(PAGE_MODULES[lesson.page]).FIELDS
+            assert decode_view(token, fields) == lesson.view, "the card opens the page on the lesson's view"
