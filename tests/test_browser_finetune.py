@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_idle
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -17,10 +15,7 @@ EXCEPTION = "[data-testid='stException']"
 
 @pytest.fixture(scope="module")
 def chromium_path() -> str:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing on CI: install Debian's chromium package.")
-        pytest.skip(f"{CHROMIUM} is not installed")
+    require_chromium()
     return CHROMIUM
 
 

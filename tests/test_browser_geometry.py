@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
-
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_idle
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -28,10 +24,7 @@ CHART_MARKUP = VISIBLE + ".map(e => e.outerHTML)"
 
 @pytest.fixture(scope="module")
 def chromium_path() -> str:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing on CI: install Debian's chromium package.")
-        pytest.skip(f"{CHROMIUM} is not installed")
+    require_chromium()
     return CHROMIUM
 
 

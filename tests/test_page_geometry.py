@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import APPTEST_TIMEOUT, chart_rows, chart_specs
 from streamlit.testing.v1 import AppTest
-
-from tests.conftest import APPTEST_TIMEOUT, chart_rows, chart_specs
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "4_Geometry_lab.py")
 
