@@ -378,19 +378,12 @@ def _default_contexts(choice: str) -> str:
     return preset.as_text() if preset is not None else ""
 
 
-def _link_sentences(state: dict) -> str:
-    """A link may name a sentence set instead of carrying the sentences."""
-    if "sentences" in state:
-        return state["sentences"]
-    return presets.sentence_set(state.get("sentence_set", presets.DEFAULT_SET)).text
-
-
 def _replaces_typed(state: dict) -> bool:
     """Whether loading `state` would overwrite sentences, contexts or a word this user typed."""
     if "sentences" in state or "sentence_set" in state:
         typed = kept("sentences")
         default = presets.sentence_set(presets.DEFAULT_SET).text
-        if typed is not None and typed not in (_link_sentences(state), default):
+        if typed is not None and typed not in (lessons.link_sentences(state), default):
             return True
     if "word" in state:
         choice = state["word"]
@@ -413,7 +406,7 @@ def receive_link() -> None:
         return
     lessons.apply_view(state, _WIDGET_KEYS)
     if "sentences" in state or "sentence_set" in state:
-        set_value("sentences", _link_sentences(state))
+        set_value("sentences", lessons.link_sentences(state))
     if "word" in state:
         choice = state["word"]
         set_value(f"sense_text_{choice}", state.get("contexts", _default_contexts(choice)))

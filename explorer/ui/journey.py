@@ -151,29 +151,9 @@ _WIDGET_KEYS = {field: field for field in FIELDS if field not in {"model_id", "f
 
 def receive_link() -> None:
     """Apply a shared view from the URL (asking first if it would replace typed sentences)."""
-
-    def user_edited(state: dict) -> bool:
-        typed = kept("sentences")
-        return (
-            typed is not None
-            and typed != _link_sentences(state)
-            and typed != presets.sentence_set(presets.DEFAULT_SET).text
-        )
-
-    state = lessons.incoming_view(FIELDS, user_edited)
-    if state is None:
-        return
-    state = {**state, "sentences": _link_sentences(state)}
-    lessons.apply_view(state, _WIDGET_KEYS)
-    if "follow" in state:
+    state = lessons.receive_sentences_link(FIELDS, _WIDGET_KEYS)
+    if state is not None and "follow" in state:
         st.session_state[_FOLLOW_FROM_LINK] = state["follow"]
-
-
-def _link_sentences(state: dict) -> str:
-    """A link may name a sentence set instead of carrying the sentences."""
-    if "sentences" in state:
-        return state["sentences"]
-    return presets.sentence_set(state.get("sentence_set", presets.DEFAULT_SET)).text
 
 
 def view_state(model_id: str, layer: int, follow: list[int]) -> dict:

@@ -11,7 +11,7 @@ import streamlit as st
 from explorer import presets
 from explorer.inputs import escape_markdown
 from explorer.share import MAX_TOKEN_CHARS, QUERY_KEY, ShareLinkError, Validator, decode_view, encode_view
-from explorer.ui import ROOT, set_value
+from explorer.ui import ROOT, kept, set_value
 
 _SEEN = "_share_links_seen"
 
@@ -118,3 +118,29 @@ def lessons_gallery() -> None:
             query = {QUERY_KEY: encode_view(lesson.view)} if lesson.view else None
             st.page_link(lesson.page, label=lesson.title, icon="🎓", query_params=query)
             st.caption(escape_markdown(lesson.question))
+
+
+def link_sentences(state: dict[str, Any]) -> str:
+    """The sentences a link stands for: its own text, or else the text of the sentence set it names."""
+    if "sentences" in state:
+        return state["sentences"]
+    return presets.sentence_set(state.get("sentence_set", presets.DEFAULT_SET)).text
+
+
+def receive_sentences_link(
+    fields: dict[str, Validator], widget_keys: dict[str, str]
+) -> dict[str, Any] | None:
+    """For pages built on the shared sentence box: apply a link's view, asking first if it would
+    replace sentences this user typed. Returns the applied state (None if nothing was applied)."""
+
+    def user_edited(state: dict[str, Any]) -> bool:
+        typed = kept("sentences")
+        default = presets.sentence_set(presets.DEFAULT_SET).text
+        return typed is not None and typed not in {link_sentences(state), default}
+
+    state = incoming_view(fields, user_edited)
+    if state is None:
+        return None
+    state = {**state, "sentences": link_sentences(state)}
+    apply_view(state, widget_keys)
+    return state

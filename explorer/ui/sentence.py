@@ -360,25 +360,7 @@ _WIDGET_KEYS = {
 
 def receive_link() -> None:
     """Apply a shared view from the URL (asking first if it would replace typed sentences)."""
-
-    def user_edited(state: dict) -> bool:
-        typed = kept("sentences")
-        return (
-            typed is not None
-            and typed != _link_sentences(state)
-            and typed != presets.sentence_set(presets.DEFAULT_SET).text
-        )
-
-    state = lessons.incoming_view(FIELDS, user_edited)
-    if state is not None:
-        lessons.apply_view({**state, "sentences": _link_sentences(state)}, _WIDGET_KEYS)
-
-
-def _link_sentences(state: dict) -> str:
-    """A link may name a sentence set instead of carrying the sentences."""
-    if "sentences" in state:
-        return state["sentences"]
-    return presets.sentence_set(state.get("sentence_set", presets.DEFAULT_SET)).text
+    lessons.receive_sentences_link(FIELDS, _WIDGET_KEYS)
 
 
 def view_state(model_id: str) -> dict:
