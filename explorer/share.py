@@ -54,8 +54,11 @@ def decode_view(token: str, fields: dict[str, Validator]) -> dict[str, Any]:
         raw = inflater.decompress(compressed, MAX_JSON_BYTES + 1)
         if len(raw) > MAX_JSON_BYTES or inflater.unconsumed_tail:
             raise ShareLinkError("The link holds more than a view can.")
-        state = json.loads(raw.decode("utf-8"))
-    except (binascii.Error, zlib.error, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        state = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except ShareLinkError:
+        raise
+    except (binascii.Error, zlib.error, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError covers bad JSON, NaN/Infinity and integers too long to parse
         raise ShareLinkError("The link is damaged and cannot be read.") from exc
     if not isinstance(state, dict):
         raise ShareLinkError("The link does not describe a view.")
@@ -63,6 +66,10 @@ def decode_view(token: str, fields: dict[str, Validator]) -> dict[str, Any]:
     if bad:
         raise ShareLinkError(f"The link has values this page cannot use: {', '.join(bad)}.")
     return {key: state[key] for key in fields if key in state}
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a value a view can hold")
 
 
 def _checksum(payload: str) -> str:
@@ -93,3 +100,10 @@ def is_int_list(max_items: int) -> Validator:
         and len(v) <= max_items
         and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v)
     )
+
+
+def is_model_id(v: Any) -> bool:
+    """A link may name the bundled model or a hub id ('owner/name'), never a folder on the server."""
+    from explorer.models import DEFAULT_MODEL_ID, is_hub_id
+
+    return isinstance(v, str) and (v == DEFAULT_MODEL_ID or is_hub_id(v))

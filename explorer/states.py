@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    import torch
     from sentence_transformers import SentenceTransformer
 
 TOKEN_COLUMNS = ("sentence", "position", "token", "text", "word_id", "special")
@@ -62,10 +63,25 @@ def layer_names(n_layers: int) -> list[str]:
 
 
 def _pooling_modules(model: SentenceTransformer) -> tuple[list, list]:
-    """Split the modules after the transformer into (pooling before normalisation, the rest)."""
+    """Split the modules after the transformer into (the pooling itself, everything after it).
+
+    Only the pooling step maps token vectors to a point in the same space (what `pooled_raw` holds);
+    Dense layers, Normalize and the like come after and are applied only for the final embedding.
+    """
     after = list(model)[1:]
-    cut = next((i for i, m in enumerate(after) if type(m).__name__ == "Normalize"), len(after))
+    cut = next((i + 1 for i, m in enumerate(after) if hasattr(m, "pooling_mode")), 0)
     return after[:cut], after[cut:]
+
+
+def _pool(modules: list, features: dict, hidden: torch.Tensor) -> torch.Tensor:
+    """The model's pooling of one layer's token vectors; a plain masked mean when the model has no
+    pooling module or its output is not a point in the token space (several modes concatenated)."""
+    if modules:
+        out = _run(modules, {**features, "token_embeddings": hidden})["sentence_embedding"]
+        if out.shape[-1] == hidden.shape[-1]:
+            return out
+    mask = features["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)  # (B, D)
 
 
 def _run(modules: list, features: dict) -> dict:
@@ -112,14 +128,12 @@ def extract_states(
                 return_dict=True,
             )
             hidden = torch.stack(out.hidden_states)  # (L+1, B, T, D)
-            pooled_raw = torch.stack(
-                [
-                    _run(pool_modules, {**features, "token_embeddings": h})["sentence_embedding"]
-                    for h in hidden
-                ]
-            )  # (L+1, B, D)
-            final = _run(post_modules, {**features, "sentence_embedding": pooled_raw[-1]})
-            pooled = final["sentence_embedding"]  # (B, D)
+            pooled_raw = torch.stack([_pool(pool_modules, features, h) for h in hidden])  # (L+1, B, D)
+            last = _run(pool_modules, {**features, "token_embeddings": hidden[-1]}) if pool_modules else None
+            final = _run(
+                post_modules, last if last is not None else {**features, "sentence_embedding": pooled_raw[-1]}
+            )
+            pooled = final["sentence_embedding"]  # (B, D') the model's embedding; D' may differ from D
         mask = features["attention_mask"].bool()  # (B, T)
         n_real = mask.sum(dim=1).tolist()  # (B,)
         at_limit = [b for b, n in enumerate(n_real) if n >= max_len]  # only these can have been cut
@@ -129,10 +143,11 @@ def extract_states(
             else []
         )
         cut = {b: len(ids) > max_len for b, ids in zip(at_limit, full, strict=True)}
-        special = set(tokenizer.all_special_ids)
+        special = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}  # [UNK] stands for real text
         for b, i in enumerate(idx):
-            n = int(mask[b].sum())
-            ids = features["input_ids"][b, :n].tolist()
+            real = mask[b]  # (T,) padding may sit on either side
+            n = int(real.sum())
+            ids = features["input_ids"][b][real].tolist()
             pieces = tokenizer.convert_ids_to_tokens(ids)
             offsets = encoding["offset_mapping"][b][:n] if "offset_mapping" in encoding else [(0, 0)] * n
             table = pd.DataFrame(
@@ -146,7 +161,7 @@ def extract_states(
                 }
             )
             per_sentence[i] = (
-                hidden[:, b, :n].float().numpy(),  # (L+1, n, D)
+                hidden[:, b][:, real].float().numpy(),  # (L+1, n, D)
                 table,
                 pooled_raw[:, b].float().numpy(),  # (L+1, D)
                 pooled[b].float().numpy(),  # (D,)

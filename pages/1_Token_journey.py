@@ -64,7 +64,7 @@ def draw(at: int) -> charts.alt.TopLevelMixin:
         view.points, view.pooled, at, follow, trajectories, labels, classroom=ui.is_classroom()
     )
     chart_slot.altair_chart(chart, width="stretch")
-    caption_slot.caption(journey.journey_caption(view, at, hide_special))
+    caption_slot.caption(journey.journey_caption(view, at))
     return chart
 
 

@@ -40,3 +40,15 @@ def test_bundle_contents(model, bank_states) -> None:
     manifest = json.loads(bundle.read("manifest.json"))
     assert manifest["weights_fingerprint"] == fingerprint
     assert {"torch", "transformers", "sentence-transformers"} <= set(manifest["packages"])
+
+
+def test_exported_html_cannot_be_broken_out_of_by_a_sentence() -> None:
+    import altair as alt
+
+    from explorer.export import standalone_html
+
+    evil = "</script><script>window.pwned=1</script>"
+    chart = alt.Chart(pd.DataFrame({"t": [evil, "a<b"]})).mark_text().encode(text="t:N")
+    html = standalone_html(chart.to_dict())
+    assert evil not in html and "window.pwned=1" in html, "the text is there, only its '<' escaped"
+    assert html.count("</script>") == html.count("<script")

@@ -126,3 +126,49 @@ def test_remote_code_is_never_trusted() -> None:
         if "trust_remote_code=True" in path.read_text(encoding="utf-8").replace(" ", "")
     ]
     assert offenders == []
+
+
+@pytest.fixture(scope="module")
+def dense_folder(tiny_folder: Path, tmp_path_factory) -> Path:
+    """The tiny model with mean pooling, a Dense 32→8 layer and Normalize after it (like many hub models)."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Pooling, Transformer
+
+    root = tmp_path_factory.mktemp("dense")
+    torch.manual_seed(1)
+    modules = [
+        Transformer(str(tiny_folder.parent / "bert"), max_seq_length=64),
+        Pooling(32, pooling_mode="mean"),
+        Dense(32, 8),
+        Normalize(),
+    ]
+    SentenceTransformer(modules=modules, device="cpu").save(str(root))
+    return root
+
+
+def test_dense_after_pooling_keeps_pooled_points_in_token_space(dense_folder: Path) -> None:
+    model = load_model(str(dense_folder))
+    texts = ["hello world", "a longer second sentence here"]
+    states = extract_states(model, texts)
+    np.testing.assert_allclose(states.pooled, model.encode(texts), atol=1e-5)
+    assert states.pooled.shape[1] == 8 and states.pooled_raw.shape[2] == 32
+    owner = states.sentence_of_token()
+    np.testing.assert_allclose(
+        states.pooled_raw[-1, 1], states.layers[-1, owner == 1].mean(axis=0), atol=1e-5
+    )
+
+
+def test_left_padding_keeps_each_sentences_own_tokens(tiny_folder: Path) -> None:
+    model = load_model(str(tiny_folder))
+    model.tokenizer.padding_side = "left"
+    texts = ["short", "a much longer sentence that forces padding on the other one"]
+    together = extract_states(model, texts)
+    alone = extract_states(model, texts[:1])
+    rows = together.sentence_of_token() == 0
+    assert (
+        together.tokens[rows]["token"].tolist()
+        == alone.tokens["token"].tolist()
+        == ["[CLS]", "short", "[SEP]"]
+    )
+    assert not any(together.tokens["token"] == "[PAD]")
+    np.testing.assert_allclose(together.pooled, model.encode(texts), atol=1e-5)

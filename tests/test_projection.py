@@ -76,6 +76,7 @@ def test_projection_is_deterministic(bank_states) -> None:
 def test_neighbour_overlap_hand_checked() -> None:
     points = np.array([[0.0], [1.0], [3.0], [10.0], [12.0]])  # no ties between distances
     assert neighbour_overlap(points, points, k=1) == 1.0
+    assert np.isnan(neighbour_overlap(points, points[::-1], k=4)), "k ≥ N-1: every point is a neighbour"
     # a picture that puts the points elsewhere keeps only some neighbours
     moved = np.array([[0.0], [10.0], [12.0], [1.0], [3.0]])
     # nearest of each in the original: 0->1, 1->0, 2->1, 3->4, 4->3

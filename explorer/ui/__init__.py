@@ -17,7 +17,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from explorer import presets
-from explorer.inputs import ParsedSentences, escape_markdown, parse_sentences
+from explorer.inputs import ParsedSentences, escape_markdown, parse_sentences, shorten
 from explorer.models import (
     ALLOWED_MODELS_ENV,
     DEFAULT_MODEL_ID,
@@ -121,11 +121,15 @@ def sidebar() -> ModelInfo:
         )
         wanted = st.session_state["model_box"].strip() or DEFAULT_MODEL_ID
         model_id = wanted
+        failures: dict[str, str] = st.session_state.setdefault("_model_failures", {})
         try:
-            with st.spinner(f"Loading {wanted}…"):
+            if wanted in failures:  # do not retry a failed load on every rerun
+                raise ModelLoadError(failures[wanted])
+            with st.spinner(f"Loading {shorten(wanted, 60)}…"):
                 info = cached_model_info(wanted)
         except ModelLoadError as exc:
-            st.error(f"{exc} Using the bundled model meanwhile.", icon="⚠️")
+            failures[wanted] = str(exc)
+            st.error(f"{escape_markdown(str(exc))} Using the bundled model meanwhile.", icon="⚠️")
             model_id = DEFAULT_MODEL_ID
             info = cached_model_info(model_id)
         set_value_silently("model_id", model_id)
@@ -146,7 +150,7 @@ def set_value_silently(key: str, value: Any) -> None:
 def model_card(info: ModelInfo) -> None:
     """The loaded model as a small card: name, shape, pooling, fingerprint, where it came from."""
     with st.container(border=True):
-        st.markdown(f"**Loaded model** · `{escape_markdown(info.model_id)}`")
+        st.markdown(f"**Loaded model** · `{code_span(info.model_id)}`")
         st.markdown(
             f"{info.n_layers} layers · {info.dim} dimensions · {info.pooling} pooling"
             f"{' then unit length' if info.normalized else ''} · {info.n_parameters / 1e6:.1f} M parameters"
@@ -335,3 +339,8 @@ def _allowed_models_from_secrets() -> None:
         return
     if listed:
         os.environ[ALLOWED_MODELS_ENV] = ",".join(str(m) for m in listed)
+
+
+def code_span(text: str) -> str:
+    """Text for inside a Markdown code span: shown literally already, so only backticks must go."""
+    return text.replace("`", "'").replace("\n", " ")

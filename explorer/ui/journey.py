@@ -68,7 +68,7 @@ def journey_view(
     return cached_journey(model_id, texts, method, 0, hide_special, hide_punct)
 
 
-def journey_caption(view: JourneyView, layer: int, hide_special: bool) -> str:
+def journey_caption(view: JourneyView, layer: int) -> str:
     """One line under the chart: what a point is, what the axes are, and how faithful this layer is."""
     proj, names = view.projection, view.names
     axes = {
@@ -87,14 +87,14 @@ def journey_caption(view: JourneyView, layer: int, hide_special: bool) -> str:
     if scores:
         parts.append("This layer: " + ", ".join(scores) + ".")
     if view.pooled is not None:
-        if view.states.pooling == "mean" and not hide_special:
+        if view.states.pooling == "mean" and view.shown.all():
             parts.append(
                 "◆ = the sentence's pooled vector at this layer. Mean pooling is linear, so under this linear "
                 "map it lands exactly on the centroid of its sentence's tokens."
             )
         elif view.states.pooling == "mean":
             parts.append(
-                "◆ = the sentence's pooled vector. It still averages the hidden [CLS]/[SEP], so it sits off "
+                "◆ = the sentence's pooled vector. It still averages the tokens hidden here, so it sits off "
                 "the centroid of the dots shown."
             )
         else:
@@ -134,7 +134,7 @@ _FOLLOW_FROM_LINK = "_follow_from_link"
 FIELDS = {
     "sentences": share.is_text(60_000),
     "sentence_set": share.is_one_of(presets.sentence_sets()),
-    "model_id": share.is_text(300),
+    "model_id": share.is_model_id,
     "layer": share.is_int_between(0, 96),
     "projection": share.is_one_of(METHODS),
     "hide_special": share.is_bool,
