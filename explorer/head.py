@@ -15,7 +15,6 @@ import json
 import math
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -36,6 +35,9 @@ MAX_ROWS = 200
 MAX_UPLOAD_BYTES = 5_000_000
 N_SNAPSHOTS = 30
 HELD_OUT_SHARE = 0.25
+MIN_TRAIN_PER_LABEL = 2  # the contrastive loss needs a same-label partner for every training sentence
+SEED_RANGE = (0, 2**32 - 1)
+MAX_DIM = 8192
 RANKS = (2, 4, 8, 16, 32, 64)
 LEARNING_RATES = (0.001, 0.003, 0.01, 0.03, 0.1)
 
@@ -135,16 +137,17 @@ class Split:
 
 
 def stratified_split(labels: Sequence[str], held_out_share: float = HELD_OUT_SHARE, seed: int = 0) -> Split:
-    """Hold out about `held_out_share` of each label (at least one, leaving at least one to train on)."""
+    """Hold out about `held_out_share` of each label (at least one), always leaving MIN_TRAIN_PER_LABEL
+    rows of every label to train on: a label with only 2 rows keeps both for training."""
     if not 0.0 <= held_out_share < 1.0:
         raise ValueError(f"held_out_share must be in [0, 1), got {held_out_share}.")
     rng = np.random.default_rng(seed)
     held: list[int] = []
     for lab in sorted(set(labels)):
         rows = np.array([i for i, x in enumerate(labels) if x == lab])
-        if len(rows) < 2 or held_out_share == 0:
+        if len(rows) <= MIN_TRAIN_PER_LABEL or held_out_share == 0:
             continue
-        n_hold = min(len(rows) - 1, max(1, round(held_out_share * len(rows))))
+        n_hold = min(len(rows) - MIN_TRAIN_PER_LABEL, max(1, round(held_out_share * len(rows))))
         held.extend(int(i) for i in rng.permutation(rows)[:n_hold])
     held_set = set(held)
     return Split(
@@ -238,22 +241,6 @@ def contrastive_loss(outputs, labels, temperature: float = 0.1):
     return -(summed[has] / n_pos[has]).mean()
 
 
-@contextmanager
-def _deterministic(max_threads: int = 1):
-    """Deterministic kernels and few threads while training (the matrices are tiny; more threads only
-    fight over the cores), then restore the previous settings."""
-    import torch
-
-    before, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.set_num_threads(min(threads, max_threads))
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before)
-        torch.set_num_threads(threads)
-
-
 @dataclass(frozen=True)
 class Snapshot:
     """The head at one training step: its loss, the outputs for every sentence, its weights."""
@@ -289,7 +276,10 @@ def train_head(
     """Train a fresh head on the `train_rows` of (S, D) embeddings; yield snapshots from step 0 to the end.
 
     Full-batch Adam, seeded initialisation: the same inputs give the same snapshots. Outputs cover every
-    sentence (held-out ones too), so a chart can show how unseen sentences move.
+    sentence (held-out ones too), so a chart can show how unseen sentences move. The only random step is
+    the initialisation (its own torch.Generator) and the operations run in a fixed order, so no
+    process-wide torch setting (threads, deterministic mode, global seed) is touched: other users'
+    runs in the same server are unaffected, even while this generator is paused at a `yield`.
     """
     import torch
 
@@ -302,24 +292,22 @@ def train_head(
     ids = torch.from_numpy(_label_ids(labels))
     report = set(snapshot_steps(config.steps, n_snapshots))
     start = identity_head(embeddings.shape[1], config.rank, config.seed)
-    with _deterministic():
-        torch.manual_seed(config.seed)
-        down = torch.nn.Parameter(torch.from_numpy(start.down.copy()))  # (r, D)
-        up = torch.nn.Parameter(torch.from_numpy(start.up.copy()))  # (D, r)
-        optimiser = torch.optim.Adam([down, up], lr=config.lr)
-        x_all = torch.from_numpy(embeddings)  # (S, D)
-        x_train, y_train = x_all[train_rows], ids[train_rows]
-        losses: list[float] = []
-        for step in range(config.steps + 1):
-            optimiser.zero_grad()
-            loss = contrastive_loss(_forward(x_train, down, up), y_train, config.temperature)
-            losses.append(float(loss.detach()))
-            if step in report:
-                head = Head(down=down.detach().numpy().copy(), up=up.detach().numpy().copy())
-                yield Snapshot(step, losses[-1], apply_head(head, embeddings), head, tuple(losses))
-            if step < config.steps:
-                loss.backward()
-                optimiser.step()
+    down = torch.nn.Parameter(torch.from_numpy(start.down.copy()))  # (r, D)
+    up = torch.nn.Parameter(torch.from_numpy(start.up.copy()))  # (D, r)
+    optimiser = torch.optim.Adam([down, up], lr=config.lr)
+    x_all = torch.from_numpy(embeddings)  # (S, D)
+    x_train, y_train = x_all[train_rows], ids[train_rows]  # (T, D), (T,)
+    losses: list[float] = []
+    for step in range(config.steps + 1):
+        optimiser.zero_grad()
+        loss = contrastive_loss(_forward(x_train, down, up), y_train, config.temperature)
+        losses.append(float(loss.detach()))
+        if step in report:
+            head = Head(down=down.detach().numpy().copy(), up=up.detach().numpy().copy())
+            yield Snapshot(step, losses[-1], apply_head(head, embeddings), head, tuple(losses))
+        if step < config.steps:
+            loss.backward()
+            optimiser.step()
 
 
 # ---------------------------------------------------------------- how well the labels separate
@@ -480,8 +468,50 @@ def _need(condition: bool, message: str) -> None:
         raise ValueError(f"Not a head file from this app: {message}")
 
 
-def head_from_bytes(data: bytes) -> SavedHead:
-    """Read a zip written by head_to_bytes, checking everything; ValueError says what is wrong."""
+def _is_int(value: object, low: int, high: int) -> bool:
+    """A real JSON integer (not a bool, not a float like 1e400) in [low, high]."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _is_real(value: object, low: float, high: float) -> bool:
+    """A finite JSON number (not a bool) in (low, high]."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and low < value <= high
+    )
+
+
+def _config_from(raw: Any, rank: int) -> HeadConfig:
+    """The training settings of a head file, each checked before it is used."""
+    _need(isinstance(raw, dict), "missing config.")
+    missing = [k for k in ("rank", "steps", "lr", "seed", "temperature") if k not in raw]
+    _need(not missing, f"incomplete config (missing {missing}).")
+    _need(_is_int(raw["rank"], 1, 1024), f"config rank {raw['rank']!r}; valid: integers 1 to 1024.")
+    _need(raw["rank"] == rank, f"config rank {raw['rank']} does not match the weights' rank {rank}.")
+    _need(_is_int(raw["steps"], 1, 5000), f"config steps {raw['steps']!r}; valid: integers 1 to 5000.")
+    _need(_is_real(raw["lr"], 0, 1), f"config lr {raw['lr']!r}; valid: numbers in (0, 1].")
+    low, high = SEED_RANGE
+    _need(_is_int(raw["seed"], low, high), f"config seed {raw['seed']!r}; valid: integers {low} to {high}.")
+    _need(
+        _is_real(raw["temperature"], 0, 10),
+        f"config temperature {raw['temperature']!r}; valid: numbers in (0, 10].",
+    )
+    return HeadConfig(
+        rank=raw["rank"],
+        steps=raw["steps"],
+        lr=float(raw["lr"]),
+        seed=raw["seed"],
+        temperature=float(raw["temperature"]),
+    )
+
+
+def head_from_bytes(data: bytes, dim: int | None = None) -> SavedHead:
+    """Read a zip written by head_to_bytes, checking everything; ValueError says what is wrong.
+
+    `dim`, when given, is the current model's embedding size: a head for another size is refused.
+    """
     from safetensors.numpy import load
 
     _need(len(data) <= MAX_UPLOAD_BYTES, f"larger than {MAX_UPLOAD_BYTES // 1_000_000} MB.")
@@ -503,8 +533,16 @@ def head_from_bytes(data: bytes) -> SavedHead:
     _need(meta.get("version") == HEAD_VERSION, f"version {meta.get('version')!r}; valid: [{HEAD_VERSION}].")
     _need(set(tensors) == {"down", "up"}, "weights must be exactly 'down' and 'up'.")
     down, up = tensors["down"].astype(np.float32), tensors["up"].astype(np.float32)
-    rank, dim = meta.get("rank"), meta.get("dim")
-    _need(down.shape == (rank, dim) and up.shape == (dim, rank), "weight shapes do not match rank and dim.")
+    rank, head_dim = meta.get("rank"), meta.get("dim")
+    _need(_is_int(rank, 1, 1024), f"rank {rank!r}; valid: integers 1 to 1024.")
+    _need(_is_int(head_dim, 1, MAX_DIM), f"dim {head_dim!r}; valid: integers 1 to {MAX_DIM}.")
+    _need(
+        down.shape == (rank, head_dim) and up.shape == (head_dim, rank),
+        f"weight shapes {down.shape} and {up.shape} do not match rank {rank} and dim {head_dim}.",
+    )
+    _need(bool(np.isfinite(down).all() and np.isfinite(up).all()), "the weights hold NaN or infinity.")
+    if dim is not None:
+        _need(head_dim == dim, f"it was trained on {head_dim}-dim embeddings; this model's are {dim}-dim.")
     texts, labels = meta.get("texts"), meta.get("labels")
     _need(
         isinstance(texts, list) and isinstance(labels, list) and len(texts) == len(labels) <= MAX_ROWS,
@@ -516,23 +554,17 @@ def head_from_bytes(data: bytes) -> SavedHead:
     )
     held = meta.get("held_out")
     _need(
-        isinstance(held, list) and all(isinstance(i, int) and 0 <= i < len(texts) for i in held),
+        isinstance(held, list) and all(_is_int(i, 0, len(texts) - 1) for i in held),
         "held_out must list row numbers.",
     )
+    config = _config_from(meta.get("config"), rank)
     losses = meta.get("losses")
-    _need(isinstance(losses, list) and all(isinstance(v, int | float) for v in losses), "bad loss curve.")
-    raw_config = meta.get("config")
-    _need(isinstance(raw_config, dict), "missing config.")
-    try:
-        config = HeadConfig(
-            rank=int(raw_config["rank"]),
-            steps=int(raw_config["steps"]),
-            lr=float(raw_config["lr"]),
-            seed=int(raw_config["seed"]),
-            temperature=float(raw_config["temperature"]),
-        )
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"Not a head file from this app: incomplete config ({exc}).") from exc
+    _need(
+        isinstance(losses, list)
+        and len(losses) == config.steps + 1
+        and all(_is_real(v, -math.inf, math.inf) for v in losses),
+        f"the loss curve must hold {config.steps + 1} finite numbers (one per step).",
+    )
     held_set = set(held)
     split = Split(tuple(i for i in range(len(texts)) if i not in held_set), tuple(sorted(held_set)))
     return SavedHead(
@@ -580,18 +612,35 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
     return float(min(1.0, cross / norm))
 
 
+LAYER_PATHS = ("encoder.layer", "encoder.layers", "layers", "transformer.layer", "layer")
+
+
 def transformer_layers(model: SentenceTransformer):
-    """The model's stack of transformer blocks (a ModuleList), whatever the architecture calls it."""
-    backbone = model[0].auto_model
-    for path in ("encoder.layer", "encoder.layers", "layers", "transformer.layer", "layer"):
+    """The model's stack of transformer blocks (a ModuleList), for the layouts tuning knows.
+
+    Raises ValueError naming the architecture and the known layouts for anything else (e.g. T5's
+    `encoder.block`, whose blocks share a position bias and cannot be tuned this way).
+    """
+    import torch
+
+    backbone = getattr(model[0], "auto_model", None) if len(model) else None
+    if not isinstance(backbone, torch.nn.Module):
+        raise ValueError(
+            "Tuning the top layers needs a transformer as the model's first module. "
+            f"Valid first modules: a sentence-transformers Transformer with blocks at one of {list(LAYER_PATHS)}."
+        )
+    for path in LAYER_PATHS:
         target: Any = backbone
         for part in path.split("."):
             target = getattr(target, part, None)
             if target is None:
                 break
-        if target is not None and hasattr(target, "__len__") and len(target) > 0:
+        if isinstance(target, torch.nn.ModuleList) and len(target) > 0:
             return target
-    raise ValueError(f"Cannot find the transformer layers of {type(backbone).__name__}.")
+    raise ValueError(
+        f"Tuning the top layers does not support {type(backbone).__name__}: its transformer blocks are "
+        f"not where this app looks. Valid layouts: {list(LAYER_PATHS)}."
+    )
 
 
 @dataclass(frozen=True)
@@ -655,7 +704,12 @@ def tune_top_layers(
     progress: ProgressFn | None = None,
 ) -> TunedModel:
     """Deep-copy `model`, train its top k layers with the head's loss through the model's own pooling,
-    and compare every layer's hidden states with the untouched model. `model` itself is never changed."""
+    and compare every layer's hidden states with the untouched model. `model` itself is never changed.
+
+    The copy runs in eval mode (no dropout) and full-batch Adam has no random step, so the run is
+    reproducible without touching torch's global seed or settings; `seed` names the run for the page.
+    ValueError for an architecture tuning does not know, a bad k, or a split with no usable pairs.
+    """
     import torch
 
     from explorer.models import weights_fingerprint
@@ -684,20 +738,18 @@ def tune_top_layers(
     for i in frozen:
         blocks[i] = _replay(blocks[i])
     try:
-        with _deterministic(max_threads=2):
-            torch.manual_seed(seed)
-            optimiser = torch.optim.Adam(trainable, lr=lr)
-            features = private.preprocess(texts)
-            for step in range(steps + 1):
-                optimiser.zero_grad()
-                pooled = private(dict(features))["sentence_embedding"]  # (T, D)
-                loss = contrastive_loss(pooled, ids)
-                losses.append(float(loss.detach()))
-                if step < steps:
-                    loss.backward()
-                    optimiser.step()
-                if progress is not None:
-                    progress(step + 1, steps + 1)
+        optimiser = torch.optim.Adam(trainable, lr=lr)
+        features = private.preprocess(texts)
+        for step in range(steps + 1):
+            optimiser.zero_grad()
+            pooled = private(dict(features))["sentence_embedding"]  # (T, D)
+            loss = contrastive_loss(pooled, ids)
+            losses.append(float(loss.detach()))
+            if step < steps:
+                loss.backward()
+                optimiser.step()
+            if progress is not None:
+                progress(step + 1, steps + 1)
     finally:
         for i in frozen:
             blocks[i] = blocks[i].block

@@ -142,7 +142,12 @@ def test_tuning_the_top_layer_moves_only_that_layer(model, sentiment_states, sen
     shared_before = weights_fingerprint(model)
     grads_before = [p.requires_grad for p in model.parameters()]
     split = hd.stratified_split(sentiment.labels)
-    tuned = hd.tune_top_layers(model, sentiment, split, k=1, steps=3, before=sentiment_states)
+    settings_before, seen = _torch_settings(), []
+    tuned = hd.tune_top_layers(
+        model, sentiment, split, k=1, steps=3, before=sentiment_states,
+        progress=lambda done, total: seen.append(_torch_settings()),
+    )  # fmt: skip
+    assert seen and all(s == settings_before for s in seen), "process-wide torch settings changed"
     n = tuned.cka.shape[0] - 1
     assert tuned.tuned_layers == (n,)
     assert all(tuned.cka[i] == 1.0 for i in range(n))  # untouched layers: exactly 1
@@ -174,3 +179,126 @@ def test_snapshot_axes_are_fixed_on_step_zero(sentiment_states, sentiment):
     assert domains[0] == domains[1]
     held = frame[(frame["step"] == 0) & (frame["split"] == "held out")]
     assert len(held) == len(run.split.held_out)
+
+
+# ---------------------------------------------------------------- review fixes
+def _torch_settings() -> tuple[int, bool]:
+    import torch
+
+    return torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+
+
+def test_training_leaves_process_wide_torch_settings_alone():
+    """Another user's run shares the process: threads and deterministic mode must not change, not even
+    while the training generator is paused at a yield."""
+    x, labels = _toy()
+    before = _torch_settings()
+    snapshots = hd.train_head(x, labels, list(range(len(labels))), hd.HeadConfig(rank=4, steps=20))
+    next(snapshots)
+    assert _torch_settings() == before, "changed while paused at the first yield"
+    for _ in snapshots:
+        assert _torch_settings() == before
+    assert _torch_settings() == before
+
+
+@pytest.mark.parametrize("per_label", [2, 3, 4, 5, 7])
+def test_every_label_keeps_two_training_rows(per_label):
+    labels = ["a"] * per_label + ["b"] * 2 + ["c"] * 9
+    split = hd.stratified_split(labels, seed=per_label)
+    for label in set(labels):
+        train = [i for i in split.train if labels[i] == label]
+        assert len(train) >= 2, f"label {label} left with {len(train)} training rows"
+    held_a = [i for i in split.held_out if labels[i] == "a"]
+    assert bool(held_a) == (per_label >= 3)
+
+
+def test_two_labels_with_two_rows_each_train_without_error():
+    x, labels = _toy(per_label=2)
+    labelled = hd.prepare_labelled(zip([f"t{i}" for i in range(len(labels))], labels, strict=True))
+    assert labelled.error is None
+    run = hd.run_head(x, labelled, hd.HeadConfig(rank=4, steps=20, lr=0.03))
+    assert run.split.held_out == () and len(run.split.train) == 4
+    assert all(np.isfinite(run.losses)) and run.losses[-1] < run.losses[0]
+    assert np.isnan(run.after.nn_accuracy), "nothing held out: accuracy is not measurable"
+
+
+def test_an_unknown_architecture_is_refused_clearly(model):
+    from types import SimpleNamespace
+
+    from transformers import T5Config, T5EncoderModel
+
+    assert len(hd.transformer_layers(model)) > 0
+    t5 = T5EncoderModel(T5Config(vocab_size=32, d_model=8, d_kv=4, d_ff=16, num_layers=1, num_heads=2))
+    assert len(t5.encoder.block) == 1  # the blocks exist, under a name tuning does not handle
+    with pytest.raises(ValueError, match=r"T5EncoderModel.*Valid layouts"):
+        hd.transformer_layers([SimpleNamespace(auto_model=t5)])
+    with pytest.raises(ValueError, match="Valid first modules"):
+        hd.transformer_layers([SimpleNamespace()])
+
+
+def _toy_head_file(dim: int = 32, steps: int = 5) -> bytes:
+    x, labels = _toy(per_label=4, dim=dim)
+    labelled = hd.prepare_labelled(zip([f"t{i}" for i in range(len(labels))], labels, strict=True))
+    run = hd.run_head(x, labelled, hd.HeadConfig(rank=4, steps=steps))
+    return hd.head_to_bytes(run, "toy", "0" * 16)
+
+
+def _with_meta(data: bytes, edit) -> bytes:
+    """The same head file with its head.json edited as text (so it can hold numbers like 1e400)."""
+    import io
+    import json
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(data))
+    meta = json.loads(source.read("head.json"))
+    text = edit(meta)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("head.json", text)
+        archive.writestr("head.safetensors", source.read("head.safetensors"))
+    return out.getvalue()
+
+
+def _set(path: tuple[str, ...], raw: str):
+    """An edit that puts the raw JSON text `raw` at `path` in the metadata."""
+    import json
+
+    def edit(meta: dict) -> str:
+        target = meta
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = "@@RAW@@"
+        return json.dumps(meta).replace('"@@RAW@@"', raw)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "why"),
+    [
+        (("config", "rank"), "1e400", "config rank"),
+        (("config", "steps"), "1e400", "config steps"),
+        (("config", "seed"), "1e400", "config seed"),
+        (("config", "seed"), "-1", "config seed"),
+        (("config", "rank"), "8", "does not match the weights"),
+        (("config", "rank"), "4.5", "config rank"),
+        (("config", "lr"), "Infinity", "config lr"),
+        (("config", "temperature"), "NaN", "config temperature"),
+        (("rank",), "1e400", "rank"),
+        (("dim",), "true", "dim"),
+        (("losses",), "[1.0, 2.0]", "loss curve"),
+        (("held_out",), "[1e400]", "held_out"),
+    ],
+)
+def test_a_malformed_head_config_is_refused_with_a_message(path, raw, why):
+    good = _toy_head_file()
+    assert hd.head_from_bytes(good).config.rank == 4
+    with pytest.raises(ValueError, match=f"Not a head file.*{why}"):
+        hd.head_from_bytes(_with_meta(good, _set(path, raw)))
+
+
+def test_a_head_for_another_embedding_size_is_refused():
+    data = _toy_head_file(dim=32)
+    assert hd.head_from_bytes(data, dim=32).head.dim == 32
+    with pytest.raises(ValueError, match=r"32-dim.*384-dim"):
+        hd.head_from_bytes(data, dim=384)

@@ -280,3 +280,96 @@ def test_lesson_answer_is_hidden_until_revealed():
     assert not any("Only the head's weights moved" in s.value for s in at.success)
     at.button(key="reveal_head-not-model_button").click().run()
     assert any("Only the head's weights moved" in s.value for s in at.success)
+
+
+# ---------------------------------------------------------------- review fixes
+TWO_BY_TWO = [["I loved this film.", "pos"], ["What a dull book.", "neg"], ["A wonderful meal.", "pos"],
+              ["The service was awful.", "neg"]]  # fmt: skip
+
+
+def test_a_trained_link_with_two_rows_per_label_trains_without_a_traceback():
+    from explorer.share import encode_view
+
+    at = _page()
+    at.query_params["view"] = encode_view({"rows": TWO_BY_TWO, "steps": 20, "trained": True, "step": 20})
+    at.run()
+    assert not at.exception
+    assert "Model fingerprint after" in [c.value for c in at.caption], "the linked head was trained"
+    assert any("fewer than 3 sentences" in c.value for c in at.caption), "says why nothing is held out"
+
+
+def test_a_training_error_is_a_warning_not_a_traceback(monkeypatch):
+    from explorer import head as hd
+
+    def refuse(*args, **kwargs):
+        raise ValueError("The loss needs at least one label with two training sentences.")
+        yield  # a generator, like train_head
+
+    at = _page().run()
+    monkeypatch.setattr(hd, "train_head", refuse)
+    _button(at, "Train the head").click().run()
+    assert not at.exception
+    assert any("could not be trained" in w.value for w in at.warning)
+    assert "ft_run" not in at.session_state
+
+
+def _head_zip(edit=None, dim: int = 384) -> bytes:
+    """A head file trained on stand-in vectors (only its format matters), its head.json optionally edited."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    from explorer import head as hd
+
+    labelled = hd.prepare_labelled([tuple(r) for r in TWO_BY_TWO * 2])
+    x = np.random.default_rng(0).normal(size=(len(labelled.texts), dim)).astype(np.float32)
+    data = hd.head_to_bytes(hd.run_head(x, labelled, hd.HeadConfig(rank=4, steps=5)), "m", "0" * 16)
+    if edit is None:
+        return data
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("head.json", edit(source.read("head.json").decode()))
+        archive.writestr("head.safetensors", source.read("head.safetensors"))
+    return out.getvalue()
+
+
+def test_a_malformed_head_upload_shows_the_reason():
+    overflow = _head_zip(lambda text: re.sub(r'("config": \{\s*"rank": )\d+', r"\g<1>1e400", text))
+    assert b"1e400" in overflow
+    at = _page().run()
+    before = at.session_state["ft_rows"]["text"].tolist()
+    for data, reason in ((overflow, "config rank"), (_head_zip(dim=32), "384-dim")):
+        at.file_uploader(key="ft_upload").set_value(("head.zip", data, "application/zip")).run()
+        assert not at.exception
+        errors = " ".join(e.value for e in at.error).replace("\\", "")  # shown Markdown-escaped
+        assert "Not a head file" in errors and reason in errors
+        assert at.session_state["ft_rows"]["text"].tolist() == before, "a refused file changes nothing"
+
+
+def _going_further_app(n_layers: int) -> None:
+    from explorer import head as hd
+    from explorer.models import DEFAULT_MODEL_ID
+    from explorer.ui import finetune
+
+    labelled = hd.prepare_labelled(hd.labelled_set(hd.DEFAULT_LABELLED_SET).rows)
+    split = hd.stratified_split(labelled.labels)
+    finetune.going_further(DEFAULT_MODEL_ID, labelled, split, n_layers, 0)
+
+
+def test_a_one_layer_model_and_a_tuning_error_are_handled(monkeypatch):
+    from explorer import head as hd
+
+    at = AppTest.from_function(_going_further_app, args=(1,), default_timeout=APPTEST_TIMEOUT).run()
+    assert not at.exception
+    assert not at.slider and any("k = 1" in c.value for c in at.caption)
+
+    def unsupported(*args, **kwargs):
+        raise ValueError("Tuning the top layers does not support T5EncoderModel. Valid layouts: [...]")
+
+    monkeypatch.setattr(hd, "tune_top_layers", unsupported)
+    _button(at, "Tune a private copy").click().run()
+    assert not at.exception
+    assert any("could not be tuned" in w.value and "T5EncoderModel" in w.value for w in at.warning)
+    assert "ft_tuned" not in at.session_state

@@ -33,6 +33,7 @@ BASE = "ft_base"
 VERSION = "ft_table_version"
 LINK_STEP = "ft_link_step"
 PLAY_SECONDS_PER_SNAPSHOT = 0.12
+SEED_MAX = 9999
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,11 @@ def split_summary(labelled: hd.LabelledSet, seed: int) -> hd.Split:
         f"**{len(split.train)} sentences train the head; {len(split.held_out)} are held out** (▲ in the chart) "
         "to score it on sentences it never saw."
     )
+    if not split.held_out:
+        st.caption(
+            "Every label has fewer than 3 sentences, so all of them train the head and the held-out "
+            "accuracy cannot be measured. Add a third sentence to a label to hold one out."
+        )
     with st.expander("Held-out sentences"):
         st.dataframe(
             pd.DataFrame(
@@ -131,7 +137,7 @@ def settings() -> hd.HeadConfig:
             "Learning rate", list(hd.LEARNING_RATES), key="ft_lr", on_change=remember, args=("ft_lr",)
         )
         st.number_input(
-            "Seed", 0, 9999, key="ft_seed", on_change=remember, args=("ft_seed",),
+            "Seed", 0, SEED_MAX, key="ft_seed", on_change=remember, args=("ft_seed",),
             help="Same seed and table, same head, same picture.",
         )  # fmt: skip
     return hd.HeadConfig(
@@ -172,13 +178,20 @@ def train(
     bar = st.progress(0.0, text="Training the head…")
     curve = st.empty()
     snapshots = []
-    for snap in hd.train_head(states.pooled, labelled.labels, split.train, config):
-        snapshots.append(snap)
-        bar.progress(snap.step / config.steps, text=f"Training the head… step {snap.step}/{config.steps}")
-        curve.altair_chart(
-            fc.loss_chart(snap.losses, total_steps=config.steps, classroom=is_classroom()), width="stretch"
-        )
-    run = hd.finish_run(labelled, split, config, snapshots)
+    try:
+        for snap in hd.train_head(states.pooled, labelled.labels, split.train, config):
+            snapshots.append(snap)
+            bar.progress(snap.step / config.steps, text=f"Training the head… step {snap.step}/{config.steps}")
+            curve.altair_chart(
+                fc.loss_chart(snap.losses, total_steps=config.steps, classroom=is_classroom()),
+                width="stretch",
+            )
+        run = hd.finish_run(labelled, split, config, snapshots)
+    except ValueError as exc:
+        bar.empty()
+        curve.empty()
+        st.warning(f"The head could not be trained on this table: {escape_markdown(str(exc))}", icon="✍️")
+        return
     with st.spinner("Checking the model did not change…"):
         proof = hd.prove_unchanged(model, labelled.texts, fingerprint_before, states.pooled)
     bar.empty()
@@ -266,6 +279,13 @@ def _fmt(value: float, percent: bool = False) -> str:
     return f"{value:.0%}" if percent else f"{value:.2f}"
 
 
+def _delta(change: float, percent: bool = False) -> str | None:
+    """A metric's change since step 0, or None when it cannot be measured (e.g. nothing held out)."""
+    if np.isnan(change):
+        return None
+    return f"{change:+.0%} vs step 0" if percent else f"{change:+.2f} vs step 0"
+
+
 def separation_panel(view: FineTuneView) -> None:
     """Held-out nearest-neighbour accuracy and silhouette, before vs after training."""
     run = view.run
@@ -275,13 +295,13 @@ def separation_panel(view: FineTuneView) -> None:
     cols[0].metric(
         "Held-out accuracy",
         _fmt(after.nn_accuracy if trained else before.nn_accuracy, percent=True),
-        delta=f"{after.nn_accuracy - before.nn_accuracy:+.0%} vs step 0" if trained else None,
+        delta=_delta(after.nn_accuracy - before.nn_accuracy, percent=True) if trained else None,
         help="Each held-out sentence takes the label of its nearest (cosine) training sentence: how often is it right?",
     )
     cols[1].metric(
         "Silhouette",
         _fmt(after.silhouette if trained else before.silhouette),
-        delta=f"{after.silhouette - before.silhouette:+.2f} vs step 0" if trained else None,
+        delta=_delta(after.silhouette - before.silhouette) if trained else None,
         help="From −1 to 1: high when each sentence is closer to its own label than to the nearest other.",
     )
     if trained:
@@ -333,12 +353,13 @@ def proof_panel(view: FineTuneView, fingerprint_now: str) -> None:
 
 
 # ---------------------------------------------------------------- saving and loading the head
-def _on_upload() -> None:
+def _on_upload(dim: int | None = None) -> None:
+    """Read an uploaded head (checked against the model's embedding size `dim`) or say what is wrong."""
     uploaded = st.session_state.get("ft_upload")
     if uploaded is None:
         return
     try:
-        saved = hd.head_from_bytes(uploaded.getvalue())
+        saved = hd.head_from_bytes(uploaded.getvalue(), dim=dim)
     except ValueError as exc:
         st.session_state[UPLOAD_MESSAGE] = ("error", str(exc))
         return
@@ -350,7 +371,8 @@ def _on_upload() -> None:
     ):
         if value in allowed:
             set_value(key, value)
-    set_value("ft_seed", saved.config.seed)
+    if 0 <= saved.config.seed <= SEED_MAX:
+        set_value("ft_seed", saved.config.seed)
     st.session_state[PENDING] = saved
     st.session_state[UPLOAD_MESSAGE] = ("success", f"Loaded a rank-{saved.config.rank} head and its table.")
 
@@ -370,6 +392,7 @@ def head_files(view: FineTuneView, model_id: str, fingerprint: str) -> None:
     with cols[1]:
         st.file_uploader(
             "Load a head", type=["zip"], key="ft_upload", on_change=_on_upload, max_upload_size=5,
+            args=(int(view.run.snapshots[0].outputs.shape[1]),),
             help="A head.zip downloaded from this page: restores its table and its picture.",
         )  # fmt: skip
     message = st.session_state.pop(UPLOAD_MESSAGE, None)
@@ -393,7 +416,11 @@ def going_further(model_id: str, labelled: hd.LabelledSet, split: hd.Split, n_la
         "one) with the same loss, then measures how far each layer's token vectors moved."
     )
     cols = st.columns([2, 1, 1])
-    k = cols[0].slider("Unfreeze the top k layers", 1, n_layers, 1, key="ft_k")
+    if n_layers > 1:
+        k = cols[0].slider("Unfreeze the top k layers", 1, n_layers, 1, key="ft_k")
+    else:  # a slider needs two ends; a one-layer model can only tune its one layer
+        k = 1
+        cols[0].caption("This model has a single transformer layer: k = 1 (the whole stack) is tuned.")
     with cols[1]:
         st.write("")
         tune = st.button("Tune a private copy", type="primary", width="stretch")
@@ -406,11 +433,16 @@ def going_further(model_id: str, labelled: hd.LabelledSet, split: hd.Split, n_la
     if tune:
         release_copy()  # at most one copy per user
         bar = st.progress(0.0, text="Copying the model and training its top layers…")
-        tuned = hd.tune_top_layers(
-            cached_model(model_id), labelled, split, k=k, seed=seed,
-            before=load_states(model_id, labelled.texts),
-            progress=lambda done, total: bar.progress(done / total, text=f"Tuning… step {done}/{total}"),
-        )  # fmt: skip
+        try:
+            tuned = hd.tune_top_layers(
+                cached_model(model_id), labelled, split, k=k, seed=seed,
+                before=load_states(model_id, labelled.texts),
+                progress=lambda done, total: bar.progress(done / total, text=f"Tuning… step {done}/{total}"),
+            )  # fmt: skip
+        except ValueError as exc:
+            bar.empty()
+            st.warning(f"The private copy could not be tuned: {escape_markdown(str(exc))}", icon="⚠️")
+            return
         bar.empty()
         st.session_state[TUNED] = (_key(model_id, labelled), tuned)
         st.rerun()  # redraw the buttons (Reset is now enabled)
