@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 CORPUS_FILE = Path(__file__).resolve().parent.parent / "assets" / "corpus.csv"
 ENCODE_CHUNK = 512  # sentences per encode() call: small enough for a live progress bar, big enough to be free
 ENCODE_BATCH = 64
+MAX_INDEX_SENTENCES = 20_000  # per person: bounds the memory one session can take
 
 ProgressFn = Callable[[int, int], None]
 
@@ -90,11 +91,18 @@ def _frozen(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _content_key(previous: str, texts: Sequence[str]) -> str:
+def _content_key(previous: str, texts: Sequence[str], sources: Sequence[str], vectors: np.ndarray) -> str:
+    """A hash chained over appended rows: texts, source labels and the stored vectors' bytes.
+
+    The vectors are in it so two models (or two users' labels) never share a key for the same texts.
+    """
     digest = hashlib.sha256(previous.encode())
-    for text in texts:
+    for text, source in zip(texts, sources, strict=True):
         digest.update(text.encode("utf-8", errors="replace") + b"\x00")
-    return digest.hexdigest()[:16]
+        digest.update(source.encode("utf-8", errors="replace") + b"\x01")
+    digest.update(str(vectors.shape).encode())
+    digest.update(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+    return digest.hexdigest()[:24]
 
 
 @dataclass(frozen=True)
@@ -112,7 +120,8 @@ class SearchHit:
 class EmbeddingIndex:
     """Texts with unit vectors (N, D) and a source label each (a corpus topic, 'typed', a file name).
 
-    `key` changes whenever the content does, so caches can be keyed on it without hashing the vectors.
+    `key` changes whenever the texts, sources or vectors do (so it also differs between models); each
+    `add` hashes only the new rows, so caches can be keyed on it cheaply.
     """
 
     texts: tuple[str, ...]
@@ -130,9 +139,8 @@ class EmbeddingIndex:
                 f"Need one vector and one source per text: {len(texts)} texts, vectors {vectors.shape}, "
                 f"{len(sources)} sources."
             )
-        return cls(
-            texts, _frozen(_unit(vectors) if len(vectors) else vectors), sources, _content_key("", texts)
-        )
+        stored = _frozen(_unit(vectors) if len(vectors) else vectors)  # (N, D)
+        return cls(texts, stored, sources, _content_key("", texts, sources, stored))
 
     @property
     def size(self) -> int:
@@ -153,21 +161,32 @@ class EmbeddingIndex:
         if len(texts) and vectors.shape[1] != self.dim:
             raise ValueError(f"Vectors have {vectors.shape[1]} dims; this index holds {self.dim}.")
         if skip_duplicates:
-            seen = set(self.texts)
-            keep = []
-            for i, text in enumerate(texts):
-                if text not in seen:
-                    seen.add(text)
-                    keep.append(i)
+            keep = self._new_rows(texts)
             texts, vectors = [texts[i] for i in keep], vectors[keep]
         if not texts:
             return self
+        added = _unit(vectors)  # (M, D)
+        sources = [str(source)] * len(texts)
         return EmbeddingIndex(
             texts=(*self.texts, *texts),
-            vectors=_frozen(np.concatenate([self.vectors, _unit(vectors)])),  # (N+M, D)
-            sources=(*self.sources, *([source] * len(texts))),
-            key=_content_key(self.key, texts),
+            vectors=_frozen(np.concatenate([self.vectors, added])),  # (N+M, D)
+            sources=(*self.sources, *sources),
+            key=_content_key(self.key, texts, sources, added),
         )
+
+    def _new_rows(self, texts: Sequence[str]) -> list[int]:
+        seen = set(self.texts)
+        keep = []
+        for i, text in enumerate(texts):
+            if text not in seen:
+                seen.add(text)
+                keep.append(i)
+        return keep
+
+    def new_texts(self, texts: Sequence[str]) -> tuple[str, ...]:
+        """The texts `add` would store: not in the index yet, each once, in order."""
+        texts = [str(t) for t in texts]
+        return tuple(texts[i] for i in self._new_rows(texts))
 
     def scores(self, query_vec: np.ndarray) -> np.ndarray:
         """(N,) cosine of every stored vector with the query."""

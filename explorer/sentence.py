@@ -71,18 +71,29 @@ def leave_one_out_shift(vectors: np.ndarray, mode: str = "mean") -> np.ndarray:
     return 1.0 - _cos_rows(without, full)
 
 
-def token_measures(states: LayerStates, sentence: int, layer: int | None = None) -> pd.DataFrame:
-    """Per token of one sentence at `layer` (default: output): cosine to the pooled vector, leave-one-out shift.
+def leave_one_out_applies(pooling: str) -> bool:
+    """Whether leaving one token out of `pooling` is meaningful (mean, max); for [CLS] it is not: the
+    pooled vector is one token's, and dropping any other token changes nothing by construction."""
+    return pooling in LEAVE_ONE_OUT_MODES
 
-    Uses the model's pooling over the same tokens the model pools (all real tokens, [CLS]/[SEP] too).
+
+def token_measures(states: LayerStates, sentence: int, layer: int | None = None) -> pd.DataFrame:
+    """Per token of one sentence at `layer` (default: output): cosine to the model's pooled vector, and
+    the leave-one-out shift under the model's own pooling (NaN where that pooling has no such measure).
+
+    The pooled vector is the model's own (`pooled_raw`, any pooling mode), over the same tokens the model
+    pools (all real tokens, [CLS]/[SEP] too); never a different pooling passed off as the model's.
     """
     if not 0 <= sentence < states.n_sentences:
         raise ValueError(f"Unknown sentence: {sentence}. Valid sentences: 0..{states.n_sentences - 1}")
     layer = states.n_layers if layer is None else layer
     rows = states.tokens.index[states.tokens["sentence"] == sentence].to_numpy()
     vectors = states.layers[layer, rows].astype(np.float64)  # (n, D)
-    mode = states.pooling if states.pooling in LEAVE_ONE_OUT_MODES else "mean"
-    pooled = pool(vectors, mode)  # (D,)
+    pooled = np.asarray(states.pooled_raw[layer, sentence], dtype=np.float64)  # (D,) the model's pooling
+    if leave_one_out_applies(states.pooling):
+        shift = leave_one_out_shift(vectors, states.pooling)  # (n,)
+    else:
+        shift = np.full(len(rows), np.nan)
     table = states.tokens.loc[rows]
     return pd.DataFrame(
         {
@@ -91,7 +102,7 @@ def token_measures(states: LayerStates, sentence: int, layer: int | None = None)
             "label": [f"{p:>2} · {t}" for p, t in zip(table["position"], table["text"], strict=True)],
             "special": table["special"].to_numpy(dtype=bool),
             "cosine_to_pooled": _cos_rows(vectors, pooled),
-            "leave_one_out_shift": leave_one_out_shift(vectors, mode),
+            "leave_one_out_shift": shift,
         }
     )
 

@@ -152,7 +152,8 @@ def similarity_heatmap(
 def token_importance_chart(
     measures: pd.DataFrame, height_per_token: int = 22, classroom: bool = False
 ) -> alt.HConcatChart:
-    """Two bar charts side by side, one bar per token: cosine to the pooled vector, and leave-one-out shift."""
+    """Two bar charts side by side, one bar per token: cosine to the pooled vector, and leave-one-out shift
+    (only the first when the shift is NaN, i.e. the model's pooling has no leave-one-out measure)."""
     order = measures["label"].tolist()
     height = max(120, int(height_per_token * (1.4 if classroom else 1.0)) * len(measures))
     y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=180))
@@ -165,11 +166,12 @@ def token_importance_chart(
         legend=alt.Legend(title=None, orient="bottom"),
     )
     data = measures.assign(kind=np.where(measures["special"], "special token", "word piece"))
-    tooltip = [
-        "token:N",
-        alt.Tooltip("cosine_to_pooled:Q", title="cosine to pooled", format=".3f"),
-        alt.Tooltip("leave_one_out_shift:Q", title="shift when left out", format=".4f"),
-    ]
+    has_shift = bool(
+        data["leave_one_out_shift"].notna().any()
+    )  # NaN: the model's pooling has no such measure
+    tooltip = ["token:N", alt.Tooltip("cosine_to_pooled:Q", title="cosine to pooled", format=".3f")]
+    if has_shift:
+        tooltip.append(alt.Tooltip("leave_one_out_shift:Q", title="shift when left out", format=".4f"))
     cosine = (
         alt.Chart(data, title="cosine to the pooled vector")
         .mark_bar()
@@ -196,7 +198,9 @@ def token_importance_chart(
         )
         .properties(height=height, width=260)
     )
-    return with_style(alt.hconcat(cosine, shift, spacing=12), classroom)
+    if has_shift:
+        return with_style(alt.hconcat(cosine, shift, spacing=12), classroom)
+    return with_style(alt.hconcat(cosine), classroom)  # no leave-one-out for this pooling: say nothing false
 
 
 def corpus_map_frame(

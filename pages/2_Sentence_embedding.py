@@ -71,11 +71,7 @@ with importance_tab:
     chosen = page.sentence_picker(texts)
     measures = page.cached_token_measures(info.model_id, texts, chosen)
     st.altair_chart(sc.token_importance_chart(measures, classroom=classroom), width="content")
-    st.caption(
-        "One bar per token (output layer). Left: cosine of the token's vector to the sentence's pooled vector. "
-        "Right: leave it out of the pooling and see how far the pooled vector turns (1 − cosine). "
-        "The [CLS] and [SEP] tokens are pooled too, so they count."
-    )
+    st.caption(page.importance_caption(states.pooling))
 
 with index_tab:
     lessons.predict_then_reveal("pages/2_Sentence_embedding.py")
@@ -95,9 +91,10 @@ with index_tab:
         f"lead to its {len(hits)} nearest sentences by cosine."
     )
     actions = st.columns([1.4, 1, 1])
-    stored = set(texts) <= set(index.texts)
+    stored = not index.new_texts(texts)
+    full = None if stored else page.room_problem(index, texts)
     label = "Your sentences are in the index" if stored else f"Add my {len(texts)} sentences to the index"
-    if actions[0].button(label, key="add_typed", type="primary", disabled=stored):
+    if actions[0].button(label, key="add_typed", type="primary", disabled=stored or full is not None):
         page.add_to_index(info.model_id, texts, "typed")
         st.rerun()
     if actions[1].button("Reset the index", key="reset_index"):
@@ -106,6 +103,8 @@ with index_tab:
     actions[2].download_button(
         "Index (NPZ)", lambda: sm.embeddings_npz(index.texts, index.vectors), "index.npz", on_click="ignore"
     )
+    if full is not None:
+        st.warning(full, icon="📦")
     page.upload_box(info.model_id)
 
 with share_slot:

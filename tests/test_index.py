@@ -107,3 +107,23 @@ def test_unambiguous_query_finds_its_corpus_sentence(model):
     index = EmbeddingIndex.build(corpus.texts, embed_texts(model, corpus.texts), corpus.topics)
     hit = index.search(embed_texts(model, ["seeing Saturn's rings through a telescope"])[0], k=1)[0]
     assert "rings of Saturn" in hit.text and hit.source == "astronomy"
+
+
+def test_key_covers_vectors_and_sources_not_just_texts():
+    index = _toy()
+    other_model = EmbeddingIndex.build(index.texts, np.eye(4, 3, k=1, dtype=np.float32) + 0.1, index.sources)
+    other_dims = EmbeddingIndex.build(index.texts, np.ones((4, 5)), index.sources)
+    other_labels = EmbeddingIndex.build(index.texts, index.vectors, ["c", "c", "c", "c"])
+    keys = {index.key, other_model.key, other_dims.key, other_labels.key}
+    assert len(keys) == 4
+    assert _toy().key == index.key  # the same content gives the same key
+    row = np.array([[0.0, 1.0, 1.0]])
+    assert index.add(["w"], row, "typed").key != index.add(["w"], row, "file: mine.csv").key
+    assert index.add(["w"], row, "typed").key != index.add(["w"], -row, "typed").key
+
+
+def test_new_texts_are_the_ones_add_would_store():
+    index = _toy()
+    assert index.new_texts(["x", "new", "new", "other"]) == ("new", "other")
+    grown = index.add(["x", "new", "new", "other"], np.eye(4, 3, dtype=np.float32), "typed")
+    assert grown.texts[index.size :] == index.new_texts(["x", "new", "new", "other"])

@@ -281,3 +281,69 @@ def test_lesson_answer_is_hidden_until_revealed():
     assert not any("fingerprint" in s.value for s in at.success)
     at.button(key="reveal_index-not-model_button").click().run()
     assert any("fingerprint" in s.value for s in at.success)
+
+
+# ---------------------------------------------------------------- review fixes: map cache, uploads, cap
+def test_map_cache_never_mixes_models_or_sources():
+    from explorer.index import EmbeddingIndex
+    from explorer.models import DEFAULT_MODEL_ID
+    from explorer.ui import sentence as page
+
+    rng = np.random.default_rng(0)
+    texts = [f"shared text {i}" for i in range(12)]
+    first = EmbeddingIndex.build(texts, rng.normal(size=(12, 8)), ["a"] * 12)
+    other_dims = EmbeddingIndex.build(texts, rng.normal(size=(12, 5)), ["a"] * 12)  # same texts, other model
+    other_user = EmbeddingIndex.build(texts, first.vectors, ["file: secret.csv"] * 12)
+    projection, _ = page.index_map(DEFAULT_MODEL_ID, first)
+    projection_b, _ = page.index_map(DEFAULT_MODEL_ID, other_dims)
+    assert projection.axes.shape == (8, 2) and projection_b.axes.shape == (5, 2)
+    assert projection_b.place(other_dims.vectors[0]).shape == (1, 2)
+    _, points = page.index_map(DEFAULT_MODEL_ID, other_user)
+    assert set(points["source"]) == {"file: secret.csv"}
+    _, points = page.index_map(DEFAULT_MODEL_ID, first)
+    assert set(points["source"]) == {"a"}
+
+
+def test_an_upload_is_parsed_once_across_reruns_and_can_be_added(monkeypatch):
+    from explorer import sentence as sm
+
+    calls = []
+    real = sm.parse_upload
+    monkeypatch.setattr(sm, "parse_upload", lambda *a, **kw: calls.append(a[0]) or real(*a, **kw))
+    at = _page()
+    lines = "Tide pools hold tiny crabs.\nA kettle whistles on the stove.\nThe choir sang in four parts.\n"
+    at.file_uploader(key="sentence_upload").upload("mine.txt", lines.encode(), "text/plain")
+    at.run()
+    assert not at.exception and calls == ["mine.txt"]
+    at.number_input(key="index_k").set_value(4).run()
+    at.text_input(key="index_query").set_value("crabs in rock pools").run()
+    assert calls == ["mine.txt"], "reruns reuse the parsed file"
+    at.button(key="add_upload").click().run()
+    assert not at.exception
+    corpus_size = len(bundled_corpus().texts)
+    assert _metrics(at)["Sentences in the index"] == f"{corpus_size + 3:,}"
+    assert "file: mine.txt" in set(_chart_with(at, "circle", "source")["rows"]["source"])
+    assert "in the index" in _captions(at)
+
+
+def test_a_full_index_refuses_more_and_keeps_what_it_has(monkeypatch):
+    from explorer.ui import sentence as page
+
+    corpus_size = len(bundled_corpus().texts)
+    monkeypatch.setattr(page, "MAX_INDEX_SENTENCES", corpus_size + 1)
+    at = _page()
+    assert at.button(key="add_typed").disabled
+    assert any("limit is" in w.value for w in at.warning)
+    at.file_uploader(key="sentence_upload").upload(
+        "more.txt", b"One more line.\nAnd another.\n", "text/plain"
+    )
+    at.run()
+    assert not at.exception
+    assert any("limit is" in e.value for e in at.error)
+    assert not [b for b in at.button if b.key == "add_upload"]
+    assert _metrics(at)["Sentences in the index"] == f"{corpus_size:,}"
+    # one sentence still fits
+    at.file_uploader(key="sentence_upload").set_value(("one.txt", b"Just this one.\n", "text/plain"))
+    at.run()
+    at.button(key="add_upload").click().run()
+    assert _metrics(at)["Sentences in the index"] == f"{corpus_size + 1:,}"

@@ -187,3 +187,42 @@ def test_charts_build_with_the_expected_layers(bank_states):
     assert _marks(chart) == ["circle", "rule", "circle", "circle", "point"]
     dots = chart["datasets"][chart["layer"][0]["data"]["name"]]
     assert len(dots) == 31 and dots[-1]["added"] is True  # a few added texts are drawn last (on top)
+
+
+# ---------------------------------------------------------------- token measures under other poolings
+def _repooled(states, mode: str):
+    """The same token vectors with the model's pooling swapped for `mode` (pooled_raw recomputed)."""
+    import dataclasses
+
+    sentence_of = states.sentence_of_token()
+    pooled_raw = np.stack(
+        [
+            np.stack(
+                [sm.pool(states.layers[layer, sentence_of == s], mode) for s in range(states.n_sentences)]
+            )
+            for layer in range(states.n_layers + 1)
+        ]
+    )  # (L+1, S, D)
+    return dataclasses.replace(states, pooling=mode, pooled_raw=pooled_raw.astype(np.float32))
+
+
+def test_token_measures_of_a_cls_model_compare_with_cls_and_have_no_leave_one_out(bank_states):
+    states = _repooled(bank_states, "cls")
+    measures = sm.token_measures(states, 1)
+    assert measures["cosine_to_pooled"].iloc[0] == pytest.approx(1.0, abs=1e-6)  # [CLS] is the pooled vector
+    assert measures["leave_one_out_shift"].isna().all()
+    assert not sm.leave_one_out_applies("cls") and sm.leave_one_out_applies("mean")
+    from explorer import sentence_charts as sc
+
+    assert len(sc.token_importance_chart(measures).to_dict()["hconcat"]) == 1  # no mislabelled second panel
+
+
+def test_token_measures_of_a_max_model_use_max(bank_states):
+    states = _repooled(bank_states, "max")
+    measures = sm.token_measures(states, 0)
+    rows = states.tokens.index[states.tokens["sentence"] == 0]
+    final = states.layers[-1, rows]
+    np.testing.assert_allclose(measures["cosine_to_pooled"], cosine(final, final.max(axis=0)), atol=1e-5)
+    np.testing.assert_allclose(
+        measures["leave_one_out_shift"], sm.leave_one_out_shift(final, "max"), atol=1e-6
+    )

@@ -8,6 +8,7 @@ touches the shared one.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +18,15 @@ import streamlit as st
 from explorer import presets, sentence_charts, share
 from explorer import sentence as sm
 from explorer.export import build_bundle, table_arrays
-from explorer.index import EmbeddingIndex, MapProjection, SearchHit, bundled_corpus, embed_texts, fit_map
+from explorer.index import (
+    MAX_INDEX_SENTENCES,
+    EmbeddingIndex,
+    MapProjection,
+    SearchHit,
+    bundled_corpus,
+    embed_texts,
+    fit_map,
+)
 from explorer.inputs import escape_markdown
 from explorer.models import ModelInfo, weights_fingerprint
 from explorer.states import LayerStates
@@ -25,6 +34,7 @@ from explorer.ui import cached_model, cached_states, kept, lessons, persisted, r
 
 _INDEX = "sentence_index::"
 _PROOF = "sentence_proof::"
+_UPLOAD = "sentence_upload_parsed"
 TOP_K = 5
 MAX_K = 20
 TABS = ("Tokens → one point", "Similarity", "Which tokens matter", "An index is not the model")
@@ -43,8 +53,11 @@ def cached_corpus_index(model_id: str) -> EmbeddingIndex:
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def cached_map(key: str, _index: EmbeddingIndex, n_base: int) -> tuple[MapProjection, pd.DataFrame]:
-    """The 2-D map of an index, keyed on its content key (the index itself is not hashed)."""
+def cached_map(
+    model_id: str, key: str, _index: EmbeddingIndex, n_base: int
+) -> tuple[MapProjection, pd.DataFrame]:
+    """The 2-D map of an index, keyed on the model and the index's content key (texts, sources and
+    vectors are all in it), so no model or user ever gets another's map. The index is not hashed."""
     projection = fit_map(_index.vectors)
     return projection, sentence_charts.corpus_map_frame(_index.texts, _index.sources, projection, n_base)
 
@@ -88,7 +101,7 @@ def cached_token_measures(model_id: str, texts: tuple[str, ...], sentence: int) 
 # ---------------------------------------------------------------- this user's index
 def index_map(model_id: str, index: EmbeddingIndex) -> tuple[MapProjection, pd.DataFrame]:
     """The map of this user's index; rows beyond the bundled corpus are marked as added."""
-    return cached_map(index.key, index, cached_corpus_index(model_id).size)
+    return cached_map(model_id, index.key, index, cached_corpus_index(model_id).size)
 
 
 def user_index(model_id: str) -> EmbeddingIndex:
@@ -113,10 +126,28 @@ class AddProof:
     seconds: float
 
 
+def room_problem(index: EmbeddingIndex, texts: tuple[str, ...], limit: int | None = None) -> str | None:
+    """Why adding `texts` would overflow this person's index (None if it fits). Only new texts count."""
+    limit = MAX_INDEX_SENTENCES if limit is None else limit
+    new = len(index.new_texts(texts))
+    if index.size + new <= limit:
+        return None
+    room = max(limit - index.size, 0)
+    return (
+        f"Your index holds {index.size:,} sentences and the limit is {limit:,}: these {new:,} new sentences "
+        f"do not fit (room for {room:,}). Nothing was added and nothing already there was changed; "
+        "reset the index or add fewer sentences."
+    )
+
+
 def add_to_index(model_id: str, texts: tuple[str, ...], source: str) -> AddProof:
-    """Embed `texts` (with a progress bar), store them in this user's index, record the proof."""
+    """Embed the new `texts` (with a progress bar), store them in this user's index, record the proof."""
     model = cached_model(model_id)
     before = user_index(model_id)
+    problem = room_problem(before, texts)
+    if problem is not None:
+        raise ValueError(problem)
+    texts = before.new_texts(texts)  # only these are embedded; duplicates would be skipped anyway
     fingerprint_before = weights_fingerprint(model)  # hashed now, not read from a cache
     bar = st.progress(0.0, text=f"Embedding {len(texts):,} sentences…")
     start = time.perf_counter()
@@ -187,6 +218,22 @@ def hits_table(hits: tuple[SearchHit, ...]) -> pd.DataFrame:
     )
 
 
+def parsed_upload(
+    store: MutableMapping, file_id: str, name: str, data: Callable[[], bytes], column: str | None = None
+) -> sm.UploadResult:
+    """Parse an uploaded file once per (file, column) and keep it in `store` (this user's session state).
+
+    Reruns (every widget change) reuse it instead of re-reading up to 20 MB; a new file replaces it.
+    """
+    stored_id, parsed = store.get(_UPLOAD) or ("", {})
+    if stored_id != file_id:
+        parsed = {}
+    if column not in parsed:
+        parsed = {**parsed, column: sm.parse_upload(name, data(), column)}
+        store[_UPLOAD] = (file_id, parsed)
+    return parsed[column]
+
+
 def upload_box(model_id: str) -> None:
     """File uploader → parsed sentences → 'Add file to index'. Problems are shown, nothing is lost."""
     upload = st.file_uploader(
@@ -196,10 +243,9 @@ def upload_box(model_id: str) -> None:
         help=f"Up to {sm.MAX_UPLOAD_SENTENCES:,} sentences and {sm.MAX_UPLOAD_BYTES // 2**20} MB.",
     )
     if upload is None:
+        st.session_state.pop(_UPLOAD, None)
         return
-    data = upload.getvalue()
-    result = sm.parse_upload(upload.name, data)
-    column = None
+    result = parsed_upload(st.session_state, upload.file_id, upload.name, upload.getvalue)
     if result.columns:
         column = st.selectbox(
             "Text column",
@@ -207,12 +253,17 @@ def upload_box(model_id: str) -> None:
             index=result.columns.index(result.column) if result.column in result.columns else 0,
             key=f"upload_column_{upload.file_id}",
         )
-        result = sm.parse_upload(upload.name, data, column)
+        result = parsed_upload(st.session_state, upload.file_id, upload.name, upload.getvalue, column)
     if not result.ok:
         st.error(f"{escape_markdown(result.message)} Nothing already in the index was changed.", icon="📄")
         return
-    if set(result.sentences) <= set(user_index(model_id).texts):
+    index = user_index(model_id)
+    if not index.new_texts(result.sentences):
         st.caption(f"All {len(result.sentences):,} sentences of this file are in the index.")
+        return
+    problem = room_problem(index, result.sentences)
+    if problem is not None:
+        st.error(escape_markdown(problem), icon="📦")
         return
     st.caption(escape_markdown(result.message))
     if st.button(f"Add {len(result.sentences):,} sentences from the file", key="add_upload", type="primary"):
@@ -328,6 +379,24 @@ def cloud_caption(view: SentenceView, info: ModelInfo, contrast: str | None) -> 
             else ""
         )
         + (" □ = the contrast pooling, not what the model uses." if contrast else "")
+    )
+
+
+def importance_caption(pooling: str) -> str:
+    """What the 'Which tokens matter' bars measure, true to the model's own pooling."""
+    cosine = (
+        f"One bar per token (output layer). Left: cosine of the token's vector to the model's pooled vector "
+        f"({pooling} pooling, before normalising)."
+    )
+    if sm.leave_one_out_applies(pooling):
+        return (
+            f"{cosine} Right: leave the token out of the {pooling} pooling and see how far the pooled vector "
+            "turns (1 − cosine). The [CLS] and [SEP] tokens are pooled too, so they count."
+        )
+    return (
+        f"{cosine} Leaving one token out is only meaningful for mean or max pooling; this model uses "
+        f"{pooling} pooling, so only the cosine is shown."
+        + (" The pooled vector is the [CLS] token's own, so [CLS] scores 1." if pooling == "cls" else "")
     )
 
 
