@@ -502,7 +502,7 @@ def _is_number_in(options, kinds: tuple[type, ...]) -> share.Validator:
 FIELDS: dict[str, share.Validator] = {
     "labelled_set": share.is_one_of(hd.labelled_sets()),
     "rows": _is_rows,
-    "model_id": share.is_text(300),
+    "model_id": share.is_model_id,
     "rank": _is_number_in(hd.RANKS, (int,)),
     "steps": _is_number_in(range(10, 601, 10), (int,)),
     "lr": _is_number_in(hd.LEARNING_RATES, (int, float)),

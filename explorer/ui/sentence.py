@@ -404,7 +404,7 @@ def importance_caption(pooling: str) -> str:
 FIELDS: dict[str, share.Validator] = {
     "sentences": share.is_text(60_000),
     "sentence_set": share.is_one_of(presets.sentence_sets()),
-    "model_id": share.is_text(300),
+    "model_id": share.is_model_id,
     "tab": share.is_one_of(TABS),
     "contrast": share.is_one_of(CONTRASTS),
     "pooling": share.is_one_of(SIMILARITY_POOLINGS),
