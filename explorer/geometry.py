@@ -258,15 +258,39 @@ def layer_measures(layers: np.ndarray, tokens: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+FAITHFULNESS_MAX_POINTS = 1500
+
+
+def faithfulness_sample(
+    n_points: int, max_points: int = FAITHFULNESS_MAX_POINTS, seed: int = 0
+) -> np.ndarray:
+    """Sorted indices of at most `max_points` of `n_points` points, drawn without replacement.
+
+    Nearest-neighbour faithfulness and UMAP grow faster than linearly with the number of points, so the
+    page scores a seeded sample (the same one every run); every index is kept when there are few points.
+    """
+    if n_points < 0 or max_points < 1:
+        raise ValueError(f"Need n_points >= 0 and max_points >= 1, got {n_points} and {max_points}.")
+    if n_points <= max_points:
+        return np.arange(n_points)
+    return np.sort(np.random.default_rng(seed).choice(n_points, size=max_points, replace=False))
+
+
 def projection_faithfulness(vectors: np.ndarray, method: str = "pca_aligned", seed: int = 0) -> np.ndarray:
     """(L+1,) share of each point's 10 nearest neighbours that a 2-D view of that layer keeps.
 
-    NaN where `method` could not run as asked (UMAP below its minimum number of points falls back to
-    PCA, whose score must not be shown under UMAP's name).
+    NaN where the score means nothing: with FAITHFULNESS_K + 1 points or fewer every neighbourhood is the
+    whole cloud (trivially 100%), and where `method` could not run as asked (UMAP below its minimum number
+    of points falls back to PCA, whose score must not be shown under UMAP's name).
     """
-    from explorer.projection import project
+    from explorer.projection import FAITHFULNESS_K, project
 
-    result = project(np.asarray(vectors, dtype=np.float32), method, seed=seed)
+    x = np.asarray(vectors, dtype=np.float32)  # (L+1, N, D)
+    if x.ndim != 3:
+        raise ValueError(f"Expected vectors of shape (L+1, N, D), got {x.shape}.")
+    if x.shape[1] <= FAITHFULNESS_K + 1:
+        return np.full(x.shape[0], np.nan)
+    result = project(x, method, seed=seed)
     if result.method != method:
         return np.full(result.faithfulness.shape, np.nan)
     return result.faithfulness

@@ -271,11 +271,45 @@ def test_sense_occurrences_report_missing_words_and_plurals(model) -> None:
 
 
 def test_projection_faithfulness_is_nan_when_umap_has_too_few_points() -> None:
+    from explorer.projection import FAITHFULNESS_K, MIN_POINTS_FOR_UMAP
+
     rng = np.random.default_rng(0)
-    few = rng.normal(size=(3, 6, 5))
+    few = rng.normal(size=(3, MIN_POINTS_FOR_UMAP - 1, 5))
+    assert few.shape[1] > FAITHFULNESS_K + 1  # enough for PCA's score, too few for UMAP
     assert np.isnan(geometry.projection_faithfulness(few, "umap")).all()
     pca = geometry.projection_faithfulness(few, "pca_aligned")
     assert pca.shape == (3,) and ((pca >= 0) & (pca <= 1)).all()
+
+
+def test_projection_faithfulness_is_nan_when_neighbourhoods_are_the_whole_cloud() -> None:
+    from explorer.projection import FAITHFULNESS_K
+
+    rng = np.random.default_rng(1)
+    cloud = rng.normal(size=(2, FAITHFULNESS_K + 2, 6))
+    for n in (0, 1, 2, FAITHFULNESS_K + 1):
+        assert np.isnan(geometry.projection_faithfulness(cloud[:, :n], "pca_aligned")).all(), n
+    assert not np.isnan(geometry.projection_faithfulness(cloud, "pca_aligned")).any()
+
+
+def test_faithfulness_sample_keeps_every_point_when_there_are_few() -> None:
+    assert geometry.faithfulness_sample(0).tolist() == []
+    assert geometry.faithfulness_sample(40, max_points=40).tolist() == list(range(40))
+
+
+def test_faithfulness_sample_is_seeded_distinct_sorted_and_capped() -> None:
+    picked = geometry.faithfulness_sample(5000, max_points=300, seed=0)
+    assert len(picked) == 300 and len(set(picked.tolist())) == 300
+    assert (np.diff(picked) > 0).all() and picked.min() >= 0 and picked.max() < 5000
+    assert np.array_equal(picked, geometry.faithfulness_sample(5000, max_points=300, seed=0))
+    assert not np.array_equal(picked, geometry.faithfulness_sample(5000, max_points=300, seed=1))
+    assert picked.max() > 2500  # drawn from the whole range, not the first sentences only
+    assert len(geometry.faithfulness_sample(5000)) == geometry.FAITHFULNESS_MAX_POINTS
+
+
+@pytest.mark.parametrize(("n", "cap"), [(-1, 10), (10, 0)])
+def test_faithfulness_sample_rejects_nonsense(n: int, cap: int) -> None:
+    with pytest.raises(ValueError, match="max_points"):
+        geometry.faithfulness_sample(n, max_points=cap)
 
 
 def test_sense_occurrences_pool_a_word_split_into_pieces(model) -> None:

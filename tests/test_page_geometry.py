@@ -92,6 +92,49 @@ def test_one_sentence_says_which_measures_are_undefined() -> None:
     assert any("at least two sentences" in n for n in notices)
     assert any("occurs more than once" in n for n in notices)  # no word repeats in that sentence
     assert "intra_sentence" in set(pd.concat(_rows_with(at, "key"))["key"])
+    assert any("Not defined here" in n and "at least 12 words" in n for n in notices)  # faithfulness
+    assert "faithfulness_pca" not in set(pd.concat(_rows_with(at, "key"))["key"])
+
+
+def _words_in(at: AppTest) -> int:
+    caption = next(c.value for c in at.caption if c.value.startswith("Over **"))
+    return int(caption.split("**")[1].split()[0].replace(",", ""))
+
+
+def test_many_long_sentences_score_faithfulness_on_a_seeded_sample() -> None:
+    from explorer.geometry import FAITHFULNESS_MAX_POINTS, corpus_sentences
+    from explorer.inputs import MAX_SENTENCES
+
+    corpus = corpus_sentences()
+    long = [" ".join(corpus[(i * k) % len(corpus)] for k in (1, 3, 7)) for i in range(MAX_SENTENCES)]
+    at = AppTest.from_file(PAGE, default_timeout=APPTEST_TIMEOUT).run()
+    at.radio(key="geometry_source").set_value("yours").run()
+    at.text_area(key="sentences").set_value("\n".join(long)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    n_words = _words_in(at)
+    assert n_words > FAITHFULNESS_MAX_POINTS  # the other measures still use every word
+    sampled = [c.value for c in at.caption if "seeded sample" in c.value]
+    assert sampled == [
+        f"Computed on a seeded sample of {FAITHFULNESS_MAX_POINTS:,} words (of {n_words:,}): neighbour "
+        "search and UMAP slow down sharply with more points. The other charts use every word."
+    ]
+    faithful = pd.concat(_rows_with(at, "key")).query("key == 'faithfulness_pca'")
+    assert len(faithful) == 7 and faithful["value"].between(0, 1).all()
+
+
+def test_the_corpus_is_not_sampled_and_too_few_words_for_umap_say_so() -> None:
+    at = AppTest.from_file(PAGE, default_timeout=APPTEST_TIMEOUT).run()
+    assert not [c.value for c in at.caption if "seeded sample" in c.value]  # the corpus is small enough
+    at.radio(key="geometry_source").set_value("yours").run()
+    at.text_area(key="sentences").set_value(
+        "Bright red kites drift over quiet green hills.\nThe old dog sleeps."
+    ).run()
+    at.toggle(key="geometry_umap").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert 12 <= _words_in(at) < 15
+    assert any(c.value.startswith("No UMAP line: UMAP needs at least 15 words") for c in at.caption)
+    keys = set(pd.concat(_rows_with(at, "key"))["key"])
+    assert "faithfulness_pca" in keys and "faithfulness_umap" not in keys
 
 
 # ---------------------------------------------------------------- share links, export, classroom, lesson

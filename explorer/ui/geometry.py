@@ -14,7 +14,7 @@ from explorer import geometry_charts as gcharts
 from explorer.export import build_bundle, table_arrays
 from explorer.inputs import escape_markdown
 from explorer.models import ModelInfo
-from explorer.projection import project
+from explorer.projection import FAITHFULNESS_K, MIN_POINTS_FOR_UMAP, project
 from explorer.states import LayerStates, layer_names
 from explorer.ui import (
     cached_states,
@@ -57,6 +57,7 @@ class MeasuresView:
     n_words: int
     n_repeated: int
     changes: np.ndarray  # (N, L) cosine between consecutive layers, every token
+    n_sampled: int  # words the faithfulness scores (and UMAP) were computed on: a seeded sample if many
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -64,10 +65,10 @@ def cached_measures(model_id: str, texts: tuple[str, ...], with_umap: bool) -> M
     states = cached_states(model_id, texts)
     words = geometry.pool_words(states.layers, states.tokens)
     measures = geometry.layer_measures(states.layers, states.tokens)
-    if words.vectors.shape[1] >= 2:
-        measures["faithfulness_pca"] = geometry.projection_faithfulness(words.vectors, "pca_aligned")
-        if with_umap:
-            measures["faithfulness_umap"] = geometry.projection_faithfulness(words.vectors, "umap", seed=0)
+    sample = words.vectors[:, geometry.faithfulness_sample(words.vectors.shape[1], seed=0)]  # (L+1, ≤1500, D)
+    measures["faithfulness_pca"] = geometry.projection_faithfulness(sample, "pca_aligned")
+    if with_umap:
+        measures["faithfulness_umap"] = geometry.projection_faithfulness(sample, "umap", seed=0)
     repeated, _ = geometry.self_similarity_per_word(words.vectors[:1], words.text)
     measures.insert(1, "layer_name", layer_names(states.n_layers))
     return MeasuresView(
@@ -76,13 +77,14 @@ def cached_measures(model_id: str, texts: tuple[str, ...], with_umap: bool) -> M
         n_words=int(words.vectors.shape[1]),
         n_repeated=len(repeated),
         changes=geometry.consecutive_layer_cosine(states.layers),
+        n_sampled=int(sample.shape[1]),
     )
 
 
 def measures_view(model_id: str, texts: tuple[str, ...], with_umap: bool) -> MeasuresView:
     load_states(model_id, texts)
     message = "Measuring every layer" + (
-        " and fitting UMAP (the first time takes ~20 s)…" if with_umap else "…"
+        " and fitting UMAP (about a minute for the corpus; longer for many sentences)…" if with_umap else "…"
     )
     with st.spinner(message):
         return cached_measures(model_id, texts, with_umap)
@@ -133,7 +135,9 @@ PANELS = (
           "at least two different words", zero_rule=False),
     Panel(("mean_norm",), "Vector length", "mean length", "norm", "at least one word", zero_rule=False),
     Panel(("faithfulness_pca", "faithfulness_umap"), "Projection faithfulness (PCA and UMAP)",
-          "neighbours kept in 2-D", "faithfulness", "at least two words", zero_rule=False, percent=True),
+          "neighbours kept in 2-D", "faithfulness", f"at least {FAITHFULNESS_K + 2} words (with fewer, the "
+          f"{FAITHFULNESS_K} nearest neighbours are nearly the whole cloud and any picture keeps them)",
+          zero_rule=False, percent=True),
 )  # fmt: skip
 
 
@@ -157,6 +161,27 @@ def measure_panels(view: MeasuresView, names: list[str], classroom: bool = False
                     classroom=classroom,
                 )
                 chart_with_reading(chart, READINGS[panel.reading])
+                for note in panel_notes(view, panel, long):
+                    st.caption(note)
+
+
+def panel_notes(view: MeasuresView, panel: Panel, long: pd.DataFrame) -> list[str]:
+    """Extra lines under a drawn chart: a line that could not be drawn, and a sampled computation."""
+    if panel.reading != "faithfulness":
+        return []
+    notes = []
+    umap = long[long["key"] == "faithfulness_umap"]["value"]
+    if len(umap) and umap.isna().all():
+        notes.append(
+            f"No UMAP line: UMAP needs at least {MIN_POINTS_FOR_UMAP} words to mean anything; "
+            f"there are {view.n_words}."
+        )
+    if view.n_sampled < view.n_words:
+        notes.append(
+            f"Computed on a seeded sample of {view.n_sampled:,} words (of {view.n_words:,}): neighbour "
+            "search and UMAP slow down sharply with more points. The other charts use every word."
+        )
+    return notes
 
 
 def chart_with_reading(chart, reading: str) -> None:
@@ -352,7 +377,7 @@ def sense_results(sense: SenseView, names: list[str], classroom: bool = False) -
 _HEATMAP_FROM_LINK = "_heatmap_from_link"
 MAX_WORD_CHARS = 100
 FIELDS = {
-    "model_id": share.is_text(300),
+    "model_id": share.is_model_id,
     "source": share.is_one_of(SOURCES),
     "sentences": share.is_text(60_000),
     "sentence_set": share.is_one_of(presets.sentence_sets()),
@@ -480,11 +505,14 @@ def export_bundle(
         "layer_names": names,
         "chart": "sense 2-D view (PCA of the best layer)" if sense.points is not None else "anisotropy",
         "n_sentences_measured": len(view.states.texts) if view is not None else 0,
+        "n_words_measured": view.n_words if view is not None else 0,
+        "faithfulness_words": view.n_sampled if view is not None else 0,
         "sense_word": sense.word,
         "sense_best_layer": None if separation is None else int(separation.best_layer),
         "sense_chance": None if separation is None else round(float(separation.chance), 6),
         "how_to_reproduce": "explorer.states.extract_states(load_model(model_id), texts); "
-        "explorer.geometry.layer_measures(layers, tokens); for the senses: find_sense_occurrences then "
+        "explorer.geometry.layer_measures(layers, tokens); faithfulness: projection_faithfulness on the words "
+        "picked by geometry.faithfulness_sample(n_words, seed=0); for the senses: find_sense_occurrences then "
         "sense_separation, and projection.project(vectors[best], 'pca_aligned').",
     }
     return build_bundle(table, vectors, chart, manifest)
