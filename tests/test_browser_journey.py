@@ -74,3 +74,46 @@ def test_journey_slider_play_and_typing(browser_page) -> None:
     _assert_healthy(page)
     assert page.locator("[data-testid='stTextArea'] textarea").first.input_value().startswith("<script>")
     page.screenshot(path=str(ARTIFACTS / "journey_typed.png"), full_page=True)
+
+
+def test_journey_preset_and_share_link_reopen(browser_page) -> None:
+    page, url = browser_page
+    page.goto(f"{url}/Token_journey")
+    wait_idle(page)
+    _assert_healthy(page)
+
+    page.locator("[data-testid='stMain'] [data-testid='stSelectbox']").first.click()
+    page.get_by_role("option", name="Negation").click()
+    page.wait_for_function("document.body.innerText.includes('The film was not good')", timeout=60_000)
+    _assert_healthy(page)
+    assert "not good" in page.locator("[data-testid='stTextArea'] textarea").first.input_value()
+
+    thumb = page.locator("[data-testid='stSlider'] input[type='range']").first
+    thumb.focus()
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function("document.body.innerText.includes('Layer 4')", timeout=30_000)
+    _assert_healthy(page)
+    before = page.locator("[data-testid='stVegaLiteChart']").first.get_attribute("aria-label") or ""
+
+    page.get_by_role("button", name="🔗 Share or export").click()
+    code = page.locator("[data-testid='stPopoverBody'] [data-testid='stCode'] code")
+    code.wait_for(timeout=30_000)
+    link = code.inner_text().strip()
+    assert link.startswith(f"{url}/Token_journey?view=")
+    page.keyboard.press("Escape")
+
+    fresh = page.context.browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+    fresh.goto(link)
+    wait_idle(fresh)
+    _assert_healthy(fresh)
+    assert (
+        fresh.locator("[data-testid='stTextArea'] textarea").first.input_value()
+        == page.locator("[data-testid='stTextArea'] textarea").first.input_value()
+    )
+    assert "Layer 4" in _caption_text(fresh)
+    assert (
+        fresh.locator("[data-testid='stVegaLiteChart']").first.get_attribute("aria-label") or ""
+    ) == before
+    fresh.screenshot(path=str(ARTIFACTS / "journey_from_link.png"), full_page=True)
+    fresh.context.close()
