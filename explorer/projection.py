@@ -186,24 +186,32 @@ def neighbour_overlap(high: np.ndarray, low: np.ndarray, k: int = FAITHFULNESS_K
     n = len(high)
     if n - 1 <= k:
         return float("nan")
-    near_high = _knn(high.astype(np.float64), k)
-    near_low = _knn(low.astype(np.float64), k)
+    near_high = _knn(np.asarray(high), k)
+    near_low = _knn(np.asarray(low, dtype=np.float64), k)
     kept = [len(set(a) & set(b)) for a, b in zip(near_high, near_low, strict=True)]
     return float(np.mean(kept) / k)
 
 
 def _knn(x: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k nearest other points of each row (Euclidean, ties broken by index)."""
-    if len(x) <= 4000:
-        sq = np.sum(x**2, axis=1)
-        dist = sq[:, None] + sq[None, :] - 2 * (x @ x.T)
-        np.fill_diagonal(dist, np.inf)
-        return np.argsort(dist, axis=1, kind="stable")[:, :k]
-    from sklearn.neighbors import NearestNeighbors
+    if x.shape[1] <= 3 and len(x) > 500:  # a large 2-D picture: a k-d tree answers in O(N log N)
+        from scipy.spatial import cKDTree
 
-    index = NearestNeighbors(n_neighbors=k + 1).fit(x)
-    found = index.kneighbors(x, return_distance=False)
-    return np.array([[j for j in row if j != i][:k] for i, row in enumerate(found)])
+        _, found = cKDTree(x).query(x, k=k + 1)
+        return np.array([[j for j in row if j != i][:k] for i, row in enumerate(found)])
+    if len(x) > 4000:
+        from sklearn.neighbors import NearestNeighbors
+
+        found = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x, return_distance=False)
+        return np.array([[j for j in row if j != i][:k] for i, row in enumerate(found)])
+    x32 = x.astype(np.float32)
+    sq = np.sum(x32**2, axis=1)
+    dist = sq[:, None] + sq[None, :] - 2 * (x32 @ x32.T)  # (N, N)
+    np.fill_diagonal(dist, np.inf)
+    # Partition out the k nearest (O(N) per row), then order just those: ties broken by index.
+    near = np.argpartition(dist, k - 1, axis=1)[:, :k]  # (N, k) unordered
+    order = np.lexsort((near, np.take_along_axis(dist, near, axis=1)), axis=1)
+    return np.take_along_axis(near, order, axis=1)
 
 
 def _faithfulness_per_layer(layers: np.ndarray, coords: np.ndarray) -> np.ndarray:
