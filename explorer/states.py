@@ -112,7 +112,7 @@ def extract_states(
     # Longest first, as `encode` does, so each batch pads little; results are put back in input order.
     lengths = [len(t) for t in texts]
     order = sorted(range(len(texts)), key=lambda i: -lengths[i])
-    per_sentence: dict[int, tuple[np.ndarray, pd.DataFrame, np.ndarray, np.ndarray, bool]] = {}
+    per_sentence: dict[int, tuple[np.ndarray, dict[str, list], np.ndarray, np.ndarray, bool]] = {}
     done = 0
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
@@ -150,16 +150,14 @@ def extract_states(
             ids = features["input_ids"][b][real].tolist()
             pieces = tokenizer.convert_ids_to_tokens(ids)
             offsets = encoding["offset_mapping"][b][:n] if "offset_mapping" in encoding else [(0, 0)] * n
-            table = pd.DataFrame(
-                {
-                    "sentence": i,
-                    "position": np.arange(n),
-                    "token": pieces,
-                    "text": [_surface(texts[i], p, o) for p, o in zip(pieces, offsets, strict=False)],
-                    "word_id": _word_ids(encoding, b, n),
-                    "special": [t in special for t in ids],
-                }
-            )
+            table = {  # columns as plain lists: one DataFrame for all sentences is built at the end
+                "sentence": [i] * n,
+                "position": list(range(n)),
+                "token": pieces,
+                "text": [_surface(texts[i], p, o) for p, o in zip(pieces, offsets, strict=False)],
+                "word_id": _word_ids(encoding, b, n),
+                "special": [t in special for t in ids],
+            }
             per_sentence[i] = (
                 hidden[:, b][:, real].float().numpy(),  # (L+1, n, D)
                 table,
@@ -173,7 +171,7 @@ def extract_states(
 
     ordered = [per_sentence[i] for i in range(len(texts))]
     layers = np.concatenate([o[0] for o in ordered], axis=1)  # (L+1, N, D)
-    tokens = pd.DataFrame(pd.concat([o[1] for o in ordered], ignore_index=True), columns=list(TOKEN_COLUMNS))
+    tokens = pd.DataFrame({c: [v for o in ordered for v in o[1][c]] for c in TOKEN_COLUMNS})
     tokens["word_id"] = tokens["word_id"].astype("Int64")
     result = LayerStates(
         texts=texts,
