@@ -27,6 +27,21 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     return versions
 
 
+def base_manifest(page: str, info: Any, seed: int, settings: dict[str, Any]) -> dict[str, Any]:
+    """What every page's manifest starts with: which model (and exactly which weights), seed, settings.
+
+    `info` is an explorer.models.ModelInfo.
+    """
+    return {
+        "page": page,
+        "model_id": info.model_id,
+        "model": info.display_name,
+        "weights_fingerprint": info.fingerprint,
+        "seed": seed,
+        "settings": settings,
+    }
+
+
 def chart_spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
     """The full Vega-Lite spec with data inlined (Altair's 5,000-row guard lifted for export)."""
     with alt.data_transformers.disable_max_rows():

@@ -18,7 +18,7 @@ import streamlit as st
 from explorer import finetune_charts as fc
 from explorer import head as hd
 from explorer import share
-from explorer.export import build_bundle, table_arrays
+from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.inputs import escape_markdown
 from explorer.models import ModelInfo, weights_fingerprint
 from explorer.states import layer_names
@@ -604,12 +604,7 @@ def export_bundle(view: FineTuneView, chart, step: int, state: dict, info: Model
     }
     config = run.config
     manifest = {
-        "page": "Fine-tune",
-        "model_id": info.model_id,
-        "model": info.display_name,
-        "weights_fingerprint": info.fingerprint,
-        "seed": config.seed,
-        "settings": {k: v for k, v in state.items() if k != "rows"},
+        **base_manifest("Fine-tune", info, config.seed, {k: v for k, v in state.items() if k != "rows"}),
         "head": {
             "rank": config.rank,
             "steps": config.steps,

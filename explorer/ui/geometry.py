@@ -11,7 +11,7 @@ import streamlit as st
 
 from explorer import geometry, presets, share
 from explorer import geometry_charts as gcharts
-from explorer.export import build_bundle, table_arrays
+from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.inputs import escape_markdown
 from explorer.models import ModelInfo
 from explorer.projection import FAITHFULNESS_K, MIN_POINTS_FOR_UMAP, project
@@ -496,12 +496,7 @@ def export_bundle(
         )
     separation = sense.separation
     manifest = {
-        "page": "Geometry lab",
-        "model_id": info.model_id,
-        "model": info.display_name,
-        "weights_fingerprint": info.fingerprint,
-        "seed": 0,
-        "settings": state,
+        **base_manifest("Geometry lab", info, 0, state),
         "layer_names": names,
         "chart": "sense 2-D view (PCA of the best layer)" if sense.points is not None else "anisotropy",
         "n_sentences_measured": len(view.states.texts) if view is not None else 0,

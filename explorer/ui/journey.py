@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import charts, presets, share
-from explorer.export import build_bundle, table_arrays
+from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.models import ModelInfo
 from explorer.projection import METHODS, Projection, project
 from explorer.states import LayerStates, default_highlight, layer_names, token_mask
@@ -186,12 +186,7 @@ def export_bundle(view: JourneyView, chart, state: dict, info: ModelInfo) -> byt
         **table_arrays(tokens),
     }
     manifest = {
-        "page": "Token journey",
-        "model_id": info.model_id,
-        "model": info.display_name,
-        "weights_fingerprint": info.fingerprint,
-        "seed": state.get("seed", 0),
-        "settings": state,
+        **base_manifest("Token journey", info, state.get("seed", 0), state),
         "layer_names": list(view.names),
         "explained_variance": [
             None if np.isnan(v) else round(float(v), 6) for v in view.projection.explained

@@ -17,7 +17,7 @@ import streamlit as st
 
 from explorer import presets, sentence_charts, share
 from explorer import sentence as sm
-from explorer.export import build_bundle, table_arrays
+from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.index import (
     MAX_INDEX_SENTENCES,
     EmbeddingIndex,
@@ -455,13 +455,8 @@ def export_bundle(
         **table_arrays(states.tokens),
     }
     manifest = {
-        "page": "Sentence embedding",
-        "model_id": info.model_id,
-        "model": info.display_name,
-        "weights_fingerprint": info.fingerprint,
-        "seed": 0,
+        **base_manifest("Sentence embedding", info, 0, state),
         "seed_note": "no random step: the map is PCA, pooling and cosine are deterministic",
-        "settings": state,
         "pooling": info.pooling,
         "normalized": info.normalized,
         "explained_variance": round(float(view.cloud.explained), 6),
