@@ -25,6 +25,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
+LOGS = ROOT / "artifacts" / "logs"
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 
@@ -39,19 +40,25 @@ def streamlit_server(timeout: float = 90.0) -> Iterator[str]:
     """Run `streamlit run app.py` on a free loopback port; yield its base URL."""
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    # The server's output goes to a file, never to an unread pipe: once a pipe's 64 KB buffer is full,
+    # the server blocks on its next log line and every page load times out.
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log_path = LOGS / f"streamlit-{port}.log"
+    log = log_path.open("wb")
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "streamlit", "run", "app.py",
             "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
         ],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited: {proc.stdout.read().decode(errors='replace')[-2000:]}")
+                tail = log_path.read_bytes().decode(errors="replace")[-2000:]
+                raise RuntimeError(f"streamlit exited: {tail}")
             try:
                 with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
                     if response.status == 200:
@@ -67,6 +74,17 @@ def streamlit_server(timeout: float = 90.0) -> Iterator[str]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
+
+
+def visit(page, address: str, timeout_ms: int = 120_000) -> None:
+    """Open an address and wait only for the server's first answer; the app itself is awaited by selectors.
+
+    Waiting for the "load" event also waits on every static asset, which on a busy 2-core machine (a
+    previous session's script still finishing) can pass Playwright's 30 s default.
+    """
+    page.goto(address, wait_until="commit", timeout=timeout_ms)
+    page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
 
 
 def wait_idle(page, timeout_ms: int = 90_000) -> None:

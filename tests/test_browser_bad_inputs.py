@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server, wait_idle
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server, visit, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -95,7 +95,7 @@ def test_bad_input(server, name: str) -> None:
     page = context.new_page()
     try:
         query = f"?view={case.value}" if case.kind == "link" else ""
-        page.goto(url + case.page + query)
+        visit(page, url + case.page + query)
         page.wait_for_selector("[data-testid='stMain']", timeout=120_000)
         wait_idle(page, 180_000)
         if case.kind == "text":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server, wait_idle
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server, visit, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -47,7 +47,7 @@ def test_fine_tune_trains_and_proves_the_model_unchanged(chromium_path: str, tmp
         browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.goto(f"{url}/Fine_tune", timeout=90_000)
+            visit(page, f"{url}/Fine_tune")
             wait_idle(page, timeout_ms=180_000)
             page.wait_for_selector(CHART, timeout=60_000)
             page.wait_for_timeout(1000)  # let Vega finish drawing
@@ -114,7 +114,7 @@ def test_a_copied_link_opens_the_same_view_and_classroom_mode(chromium_path: str
         browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.goto(f"{url}/Fine_tune", timeout=90_000)
+            visit(page, f"{url}/Fine_tune")
             wait_idle(page, timeout_ms=180_000)
             page.get_by_role("button", name="Train the head").click()
             page.wait_for_selector("text=Model fingerprint after", timeout=120_000)
@@ -138,7 +138,7 @@ def test_a_copied_link_opens_the_same_view_and_classroom_mode(chromium_path: str
             page.screenshot(path=str(ARTIFACTS / "fine_tune_share_popover.png"))
 
             other = browser.new_page(viewport={"width": 1440, "height": 1000})
-            other.goto(link, timeout=90_000)
+            visit(other, link)
             other.wait_for_selector("text=Model fingerprint after", timeout=180_000)
             wait_idle(other, timeout_ms=120_000)
             other.wait_for_timeout(1200)

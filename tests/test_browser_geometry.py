@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server, wait_idle
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server, visit, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -45,7 +45,7 @@ def served(chromium_path: str):
 def _open(browser, address: str):
     """A new page in its own context (a fresh Streamlit session), loaded and idle."""
     page = browser.new_context(viewport=VIEWPORT).new_page()
-    page.goto(address, timeout=90_000)
+    visit(page, address)
     wait_idle(page, timeout_ms=180_000)
     page.wait_for_selector(CHART, timeout=60_000)
     _assert_healthy(page)

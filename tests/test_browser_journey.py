@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server, wait_idle
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server, visit, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -36,7 +36,7 @@ def _caption_text(page) -> str:
 
 def test_home_renders(browser_page) -> None:
     page, url = browser_page
-    page.goto(url)
+    visit(page, url)
     wait_idle(page)
     _assert_healthy(page)
     assert "Latent Space Explorer" in page.locator("h1").first.inner_text()
@@ -45,7 +45,7 @@ def test_home_renders(browser_page) -> None:
 
 def test_journey_slider_play_and_typing(browser_page) -> None:
     page, url = browser_page
-    page.goto(f"{url}/Token_journey")
+    visit(page, f"{url}/Token_journey")
     wait_idle(page)
     _assert_healthy(page)
     assert "Layer 6 · output" in _caption_text(page)
@@ -78,7 +78,7 @@ def test_journey_slider_play_and_typing(browser_page) -> None:
 
 def test_journey_preset_and_share_link_reopen(browser_page) -> None:
     page, url = browser_page
-    page.goto(f"{url}/Token_journey")
+    visit(page, f"{url}/Token_journey")
     wait_idle(page)
     _assert_healthy(page)
 
@@ -104,7 +104,7 @@ def test_journey_preset_and_share_link_reopen(browser_page) -> None:
     page.keyboard.press("Escape")
 
     fresh = page.context.browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
-    fresh.goto(link)
+    visit(fresh, link)
     wait_idle(fresh)
     _assert_healthy(fresh)
     assert (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server, wait_idle
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server, visit, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -44,7 +44,7 @@ def test_five_sessions_keep_their_own_state() -> None:
         for page, path in zip(
             pages, ["/Token_journey", "/Token_journey", "/Fine_tune", "/Fine_tune", "/"], strict=True
         ):
-            page.goto(url + path)
+            visit(page, url + path)
         for page in pages:
             page.wait_for_selector(CHART, timeout=180_000)
             wait_idle(page, 180_000)

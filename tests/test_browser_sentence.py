@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server, wait_idle
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server, visit, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +26,7 @@ def test_sentence_page_renders_charts_without_errors():
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.goto(f"{url}/Sentence_embedding")
+            visit(page, f"{url}/Sentence_embedding")
             wait_idle(page)
             page.wait_for_selector(
                 "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
@@ -109,7 +109,7 @@ def test_a_copied_link_opens_the_same_view_and_classroom_mode_restyles_it():
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
-            page.goto(f"{url}/Sentence_embedding", timeout=90_000)
+            visit(page, f"{url}/Sentence_embedding")
             wait_idle(page, timeout_ms=180_000)
             _open_tab(page, "Similarity")
             page.locator(".st-key-sentence_pooling").click()
@@ -139,7 +139,7 @@ def test_a_copied_link_opens_the_same_view_and_classroom_mode_restyles_it():
             page.keyboard.press("Escape")
 
             opened = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
-            opened.goto(link, timeout=90_000)
+            visit(opened, link)
             wait_idle(opened, timeout_ms=180_000)
             opened.locator("[role='tabpanel']:visible [data-testid='stVegaLiteChart']").first.wait_for(
                 timeout=60_000
