@@ -92,6 +92,36 @@ def _domain(values: pd.Series, pad: float = 0.06) -> list[float]:
     return [lo - pad * span, hi + pad * span]
 
 
+LAYER_PARAM = "layer_pick"
+
+
+def layer_picker(layer: int, n_layers: int) -> alt.Parameter:
+    """The chart's own layer slider: a point selection on `layer` bound to a range input.
+
+    Moving it filters the drawn layer inside the browser (no round trip to the server); Streamlit
+    reports the new value as this selection, so the page can follow it.
+    """
+    return alt.selection_point(
+        name=LAYER_PARAM,
+        fields=["layer"],
+        value=[{"layer": int(layer)}],
+        bind=alt.binding_range(min=0, max=int(n_layers), step=1, name="Layer "),
+        on="none",  # only the slider sets it, never a click on the chart
+        clear=False,
+    )
+
+
+def picked_layer(selection: object, n_layers: int) -> int | None:
+    """The layer in a Streamlit selection payload for `layer_picker` (None when absent or invalid)."""
+    try:
+        value = selection[LAYER_PARAM][0]["layer"]  # type: ignore[index]
+    except (KeyError, IndexError, TypeError):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        return None
+    return int(value) if 0 <= value <= n_layers else None
+
+
 def journey_chart(
     points: pd.DataFrame,
     pooled: pd.DataFrame | None,
@@ -101,13 +131,19 @@ def journey_chart(
     labels: bool = True,
     height: int = 520,
     classroom: bool = False,
+    notes: Sequence[str] | None = None,
 ) -> alt.LayerChart:
-    """Tokens at `layer` coloured by sentence, their paths through all layers, the pooled points.
+    """Tokens at one layer coloured by sentence, their paths through all layers, the pooled points.
 
-    Axes are fixed over all layers (and pooled points), so moving the layer moves points, not axes.
+    Every layer's points travel in the spec; the chart's own slider (`layer_picker`, starting at
+    `layer`) picks which are drawn, so scrubbing layers never waits on the server. Axes are fixed over
+    all layers (and pooled points), so moving the layer moves points, not axes. `notes[i]` is a line
+    shown under the layer's name in the corner (e.g. how faithful that layer's projection is).
     """
     if trajectories not in TRAJECTORY_MODES:
         raise ValueError(f"Unknown trajectories mode: {trajectories}. Valid modes: {list(TRAJECTORY_MODES)}")
+    n_layers = int(points["layer"].max()) if len(points) else int(layer)
+    pick = layer_picker(min(max(int(layer), 0), n_layers), n_layers)
     every = points if pooled is None else pd.concat([points[["x", "y"]], pooled[["x", "y"]]])
     x = alt.X("x:Q", title="axis 1", scale=alt.Scale(domain=_domain(every["x"]), nice=False))
     y = alt.Y("y:Q", title="axis 2", scale=alt.Scale(domain=_domain(every["y"]), nice=False))
@@ -130,8 +166,31 @@ def journey_chart(
         alt.Tooltip("position:Q", title="position"),
         alt.Tooltip("piece:N", title="word piece"),
     ]
-    now = points[points["layer"] == layer]
     layers: list[alt.Chart] = []
+
+    # The corner label: the shown layer's name (and its note), large enough to read while scrubbing.
+    names = points.drop_duplicates("layer").sort_values("layer")
+    corner = pd.DataFrame(
+        {
+            "layer": names["layer"].to_numpy(),
+            "title": ["layer " + str(n) for n in names["layer_name"]],
+            "note": list(notes) if notes is not None else [""] * len(names),
+        }
+    )
+    base = alt.Chart(corner).transform_filter(pick)
+    layers.append(
+        base.mark_text(
+            align="left", baseline="top", x=10, y=8, fontSize=30 if classroom else 22,
+            fontWeight="bold", color="#6b7280", opacity=0.8,
+        ).encode(text="title:N")
+    )  # fmt: skip
+    if notes is not None:
+        layers.append(
+            base.mark_text(
+                align="left", baseline="top", x=11, y=44 if classroom else 36,
+                fontSize=16 if classroom else 12, color="#6b7280",
+            ).encode(text="note:N")
+        )  # fmt: skip
 
     highlight_set = set(highlight)
     path_rows = {
@@ -160,28 +219,32 @@ def journey_chart(
                 .encode(x=x, y=y, color=colour, tooltip=tooltip)
                 .properties(name="steps")
             )
+    now = alt.Chart(points).transform_filter(pick)
+    followed = alt.FieldOneOfPredicate(field="uid", oneOf=sorted(int(u) for u in highlight_set))
     layers.append(
-        alt.Chart(now)
-        .mark_circle(size=90 * grow, opacity=0.9, stroke="white", strokeWidth=0.8)
+        now.mark_circle(size=90 * grow, opacity=0.9, stroke="white", strokeWidth=0.8)
         .encode(x=x, y=y, color=colour, tooltip=tooltip)
         .properties(name="current")
     )
     if highlight_set:
         layers.append(
-            alt.Chart(now[now["uid"].isin(highlight_set)])
+            now.transform_filter(followed)
             .mark_circle(size=260 * grow, filled=False, strokeWidth=2.5 * grow, color="#222")
             .encode(x=x, y=y, tooltip=tooltip)
+            .properties(name="followed")
         )
-    labelled = now if labels and len(now) <= MAX_LABELLED_POINTS else now[now["uid"].isin(highlight_set)]
-    if len(labelled):
+    per_layer = len(points) // max(points["layer"].nunique(), 1)
+    if (labels and per_layer <= MAX_LABELLED_POINTS) or highlight_set:
+        text = now if labels and per_layer <= MAX_LABELLED_POINTS else now.transform_filter(followed)
         layers.append(
-            alt.Chart(labelled)
-            .mark_text(align="left", dx=7, dy=-7, fontSize=17 if classroom else 12, color="#222")
+            text.mark_text(align="left", dx=7, dy=-7, fontSize=17 if classroom else 12, color="#222")
             .encode(x=x, y=y, text="token:N", tooltip=tooltip)
+            .properties(name="labels")
         )
     if pooled is not None:
         layers.append(
-            alt.Chart(pooled[pooled["layer"] == layer])
+            alt.Chart(pooled)
+            .transform_filter(pick)
             .mark_point(
                 shape="diamond",
                 size=420 * grow,
@@ -200,7 +263,9 @@ def journey_chart(
                     alt.Tooltip("layer_name:N", title="layer"),
                 ],
             )
+            .properties(name="pooled")
         )
+    layers[0] = layers[0].add_params(pick)
     return with_style(alt.layer(*layers).properties(height=height), classroom)
 
 

@@ -13,7 +13,7 @@ info = ui.sidebar()
 st.title("🧭 Token journey")
 st.caption(
     "Every token's vector inside the model, from the embedding layer (0) to the output. "
-    "Drag the layer slider or press Play and watch context reshape the space."
+    "Drag the Layer slider under the chart or press Play and watch context reshape the space."
 )
 
 left, right = st.columns([1, 2.4], gap="large")
@@ -45,32 +45,43 @@ if view.projection.notice:
     st.info(view.projection.notice, icon="ℹ️")
 
 with right:
-    controls = st.columns([3.2, 1, 1.4])
+    layer, start = journey.layer_and_start(view.states.n_layers)
+    controls = st.columns([3.2, 1])
     with controls[0]:
-        layer = ui.layer_slider(view.states.n_layers)
+        trajectories = ui.choice("Paths", "paths", charts.TRAJECTORY_MODES, "selected")
     with controls[1]:
         st.write("")
         play = st.button(
             "▶ Play", help="Step through every layer from 0 to the output.", width="stretch", key="play"
         )
-    with controls[2]:
-        trajectories = ui.choice("Paths", "paths", charts.TRAJECTORY_MODES, "selected")
     follow = journey.follow_picker(view, f"{info.model_id}|{parsed.sentences}|{hide_special}|{hide_punct}")
     chart_slot, caption_slot = st.empty(), st.empty()
+    journey.style_layer_slider()
+notes = journey.layer_notes(view)
 
 
-def draw(at: int) -> charts.alt.TopLevelMixin:
-    chart = charts.journey_chart(
-        view.points, view.pooled, at, follow, trajectories, labels, classroom=ui.is_classroom()
+def chart_at(at: int) -> charts.alt.TopLevelMixin:
+    return charts.journey_chart(
+        view.points, view.pooled, at, follow, trajectories, labels, classroom=ui.is_classroom(), notes=notes
     )
-    chart_slot.altair_chart(chart, width="stretch")
+
+
+def play_frame(at: int) -> None:
+    chart_slot.altair_chart(chart_at(at), width="stretch")
     caption_slot.caption(journey.journey_caption(view, at))
-    return chart
 
 
 if play:
-    ui.play_layers(view.states.n_layers, draw)
-shown_chart = draw(layer)
+    ui.play_layers(view.states.n_layers, play_frame)
+chart_slot.altair_chart(
+    chart_at(start),
+    width="stretch",
+    key=journey.CHART_KEY,
+    on_select=journey.on_layer_picked,
+    selection_mode=charts.LAYER_PARAM,
+)
+caption_slot.caption(journey.journey_caption(view, layer))
+shown_chart = chart_at(layer)  # what the user sees now, for the export bundle
 with right:
     state = journey.view_state(info.model_id, layer, follow)
     lessons.share_and_export(

@@ -30,6 +30,14 @@ def _assert_healthy(page) -> None:
     assert page.locator("[data-testid='stException']").count() == 0
 
 
+LAYER_INPUT = "[data-testid='stVegaLiteChart'] .vega-bind input[type='range']"
+
+
+def _drag_layer(page, layer: int) -> None:
+    """Move the chart's own Layer slider (it filters in the browser, then tells the server)."""
+    page.locator(LAYER_INPUT).first.fill(str(layer))
+
+
 def _caption_text(page) -> str:
     return " ".join(page.locator("[data-testid='stCaptionContainer']").all_inner_texts())
 
@@ -51,19 +59,22 @@ def test_journey_slider_play_and_typing(browser_page) -> None:
     assert "Layer 6 · output" in _caption_text(page)
     page.screenshot(path=str(ARTIFACTS / "journey_output_layer.png"), full_page=True)
 
-    thumb = page.locator("[data-testid='stSlider'] input[type='range']").first
-    thumb.focus()
-    for _ in range(6):
-        page.keyboard.press("ArrowLeft")
-    wait_idle(page)
+    # Mark the drawn chart: if the server's rerun after the slider re-created the view, the mark is gone.
+    page.eval_on_selector(LAYER_INPUT, "el => { el.__lse_same_view = true; }")
+    _drag_layer(page, 0)
     page.wait_for_function("document.body.innerText.includes('Layer 0 · embeddings')", timeout=30_000)
+    wait_idle(page)
     _assert_healthy(page)
+    assert page.eval_on_selector(LAYER_INPUT, "el => el.__lse_same_view === true"), "no redraw round trip"
+    assert page.locator(LAYER_INPUT).first.input_value() == "0"
     page.screenshot(path=str(ARTIFACTS / "journey_layer0.png"), full_page=True)
 
     page.get_by_role("button", name="▶ Play").click()
     page.wait_for_function("document.body.innerText.includes('Layer 3')", timeout=30_000)
     wait_idle(page)
-    assert "Layer 6 · output" in _caption_text(page)
+    page.wait_for_function("document.body.innerText.includes('Layer 6 · output')", timeout=30_000)
+    wait_idle(page)
+    assert page.locator(LAYER_INPUT).first.input_value() == "6", "Play ends on the output layer"
     _assert_healthy(page)
 
     box = page.locator("[data-testid='stTextArea'] textarea").first
@@ -88,10 +99,7 @@ def test_journey_preset_and_share_link_reopen(browser_page) -> None:
     _assert_healthy(page)
     assert "not good" in page.locator("[data-testid='stTextArea'] textarea").first.input_value()
 
-    thumb = page.locator("[data-testid='stSlider'] input[type='range']").first
-    thumb.focus()
-    page.keyboard.press("ArrowLeft")
-    page.keyboard.press("ArrowLeft")
+    _drag_layer(page, 4)
     page.wait_for_function("document.body.innerText.includes('Layer 4')", timeout=30_000)
     _assert_healthy(page)
     before = page.locator("[data-testid='stVegaLiteChart']").first.get_attribute("aria-label") or ""
@@ -112,6 +120,7 @@ def test_journey_preset_and_share_link_reopen(browser_page) -> None:
         == page.locator("[data-testid='stTextArea'] textarea").first.input_value()
     )
     assert "Layer 4" in _caption_text(fresh)
+    assert fresh.locator(LAYER_INPUT).first.input_value() == "4"
     assert (
         fresh.locator("[data-testid='stVegaLiteChart']").first.get_attribute("aria-label") or ""
     ) == before

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer.charts import journey_chart, journey_frames, layer_scores_chart, sentence_labels
+from explorer.charts import (
+    LAYER_PARAM,
+    journey_chart,
+    journey_frames,
+    layer_scores_chart,
+    picked_layer,
+    sentence_labels,
+)
 from explorer.projection import project
 from explorer.states import extract_states, layer_names, token_mask
 
@@ -62,7 +69,12 @@ def test_chart_layers_paths_points_and_pooled(frames) -> None:
     assert len(diamonds) == 1
     data = spec["datasets"]
     current = next(layer for layer in spec["layer"] if layer.get("name") == "current")
-    assert {row["layer"] for row in data[current["data"]["name"]]} == {3}
+    # Every layer travels in the chart; its own slider starts at layer 3 and filters in the browser.
+    assert {row["layer"] for row in data[current["data"]["name"]]} == set(range(7))
+    assert {"filter": {"param": LAYER_PARAM}} in current["transform"]
+    (param,) = spec["params"]
+    assert param["value"] == [{"layer": 3}] and param["bind"]["input"] == "range"
+    assert (param["bind"]["min"], param["bind"]["max"]) == (0, 6)
     paths = marks["line"]
     path_uids = {row["uid"] for layer in paths for row in data[layer["data"]["name"]]}
     assert path_uids == set(follow)
@@ -95,3 +107,35 @@ def test_layer_scores_chart_drops_undefined_scores() -> None:
     ).to_dict()
     rows = next(iter(spec["datasets"].values()))
     assert len(rows) == 5
+
+
+def test_layer_notes_sit_in_the_corner_one_per_layer(frames) -> None:
+    points, pooled = frames
+    notes = [f"note for layer {i}" for i in range(7)]
+    spec = journey_chart(points, pooled, 2, notes=notes).to_dict()
+    corner_rows = [
+        row for name, rows in spec["datasets"].items() for row in rows if "note" in row and "title" in row
+    ]
+    assert [row["note"] for row in sorted(corner_rows, key=lambda r: r["layer"])] == notes
+    assert corner_rows[0]["title"].startswith("layer 0")
+
+
+@pytest.mark.parametrize(
+    ("selection", "expected"),
+    [
+        ({LAYER_PARAM: [{"layer": 4}]}, 4),
+        ({LAYER_PARAM: [{"layer": 0}]}, 0),
+        ({LAYER_PARAM: [{"layer": 6.0}]}, 6),
+        ({LAYER_PARAM: [{"layer": 7}]}, None),  # past the last layer
+        ({LAYER_PARAM: [{"layer": -1}]}, None),
+        ({LAYER_PARAM: [{"layer": 2.5}]}, None),
+        ({LAYER_PARAM: [{"layer": True}]}, None),
+        ({LAYER_PARAM: [{"layer": "3"}]}, None),
+        ({LAYER_PARAM: []}, None),  # the slider cleared
+        ({LAYER_PARAM: {}}, None),
+        ({}, None),
+        (None, None),
+    ],
+)
+def test_picked_layer_reads_only_valid_layers(selection, expected) -> None:
+    assert picked_layer(selection, 6) == expected

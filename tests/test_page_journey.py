@@ -8,6 +8,7 @@ import pytest
 from conftest import ROOT, chart_specs, open_page
 from streamlit.testing.v1 import AppTest
 
+from explorer.charts import LAYER_PARAM
 from explorer.presets import sentence_set
 
 JOURNEY = "pages/1_Token_journey.py"
@@ -19,12 +20,33 @@ def _journey() -> AppTest:
 
 
 def _main_chart(at: AppTest) -> dict:
-    """The journey chart: the one with a layer named 'current' (the tokens at the shown layer)."""
+    """The journey chart (the one with a layer named 'current') and the token rows it draws first.
+
+    Every layer's rows travel in the chart; its own slider (a selection parameter) starts at one layer
+    and the 'current' layer is filtered by it in the browser.
+    """
     for chart in chart_specs(at):
         for layer in chart["spec"].get("layer", []):
             if layer.get("name") == "current":
-                return {"chart": chart, "current": chart["datasets"][layer["data"]["name"]]}
+                assert {"filter": {"param": LAYER_PARAM}} in layer["transform"], "filtered by the slider"
+                (param,) = [p for p in chart["spec"]["params"] if p["name"] == LAYER_PARAM]
+                start = param["value"][0]["layer"]
+                rows = chart["datasets"][layer["data"]["name"]]
+                return {"chart": chart, "start": start, "current": rows[rows["layer"] == start]}
     raise AssertionError("no journey chart on the page")
+
+
+def _pick_layer(at: AppTest, layer: int) -> AppTest:
+    """What moving the chart's own Layer slider leaves behind on the server: the remembered layer.
+
+    The slider lives in the browser (AppTest cannot drag it); test_browser_journey drags the real one.
+    """
+    at.session_state["_keep_layer"] = layer
+    return at.run()
+
+
+def _layer(at: AppTest) -> int:
+    return at.session_state["_keep_layer"]
 
 
 def _messages(at: AppTest) -> str:
@@ -53,7 +75,7 @@ def test_journey_draws_the_preset_at_the_output_layer() -> None:
 
 def test_slider_moves_the_shown_layer() -> None:
     at = _journey()
-    at.select_slider(key="layer").set_value(2).run()
+    _pick_layer(at, 2)
     assert not at.exception
     assert set(_main_chart(at)["current"]["layer"]) == {2}
     assert "Layer 2" in " ".join(c.value for c in at.caption)
@@ -87,21 +109,21 @@ def test_hiding_special_tokens_removes_them() -> None:
 
 def test_play_steps_to_the_output_layer() -> None:
     at = _journey()
-    at.select_slider(key="layer").set_value(1).run()
+    _pick_layer(at, 1)
     at.button(key="play").click().run()
     assert not at.exception
-    assert at.select_slider(key="layer").value == 6
+    assert _layer(at) == 6
 
 
 def test_state_survives_switching_pages() -> None:
     at = _journey()
     at.text_area(key="sentences").input("My own first sentence.\nAnd my second one.").run()
-    at.select_slider(key="layer").set_value(3).run()
+    _pick_layer(at, 3)
     at.switch_page(HOME).run()
     assert not at.exception
     at.switch_page(JOURNEY).run()
     assert at.text_area(key="sentences").value == "My own first sentence.\nAnd my second one."
-    assert at.select_slider(key="layer").value == 3
+    assert _layer(at) == 3
     assert set(_main_chart(at)["current"]["layer"]) == {3}
 
 
@@ -169,7 +191,7 @@ def test_a_share_link_reproduces_the_view() -> None:
 
     at = _journey()
     at.selectbox(key="sentence_set").set_value("Paraphrases").run()
-    at.select_slider(key="layer").set_value(2).run()
+    _pick_layer(at, 2)
     at.radio(key="projection").set_value("pca_aligned").run()
     link = next(c.value for c in at.code if "view=" in c.value)
     token = link.split("view=")[1]
@@ -180,7 +202,7 @@ def test_a_share_link_reproduces_the_view() -> None:
     fresh.run()
     assert not fresh.exception
     assert fresh.text_area(key="sentences").value == sentence_set("Paraphrases").text
-    assert fresh.select_slider(key="layer").value == 2
+    assert _layer(fresh) == 2
     assert abs(_main_chart(fresh)["current"][["x", "y"]].to_numpy() - expected).max() < 1e-6
     assert encode_view({"layer": 2}) != token
 
@@ -205,7 +227,7 @@ def test_a_link_asks_before_replacing_typed_sentences() -> None:
     assert "replaces the sentences you typed" in _messages(at)
     at.button(key="share_load").click().run()
     assert at.text_area(key="sentences").value == sentence_set("Negation").text
-    assert at.select_slider(key="layer").value == 1
+    assert _layer(at) == 1
 
 
 def test_classroom_mode_enlarges_marks_and_switches_palette() -> None:

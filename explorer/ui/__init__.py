@@ -28,7 +28,7 @@ from explorer.models import (
 )
 from explorer.models import weights_fingerprint as _weights_fingerprint
 from explorer.projection import METHODS
-from explorer.states import LayerStates, extract_states, layer_names
+from explorer.states import LayerStates, extract_states
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PAGES = (
@@ -216,21 +216,13 @@ def truncation_notice(states: LayerStates, info: ModelInfo) -> None:
         )
 
 
-def layer_slider(n_layers: int, key: str = "layer") -> int:
-    """A slider over layers with named stops: '0 · embeddings' … 'L · output'."""
-    names = layer_names(n_layers)
-    persisted(key, n_layers)
-    if st.session_state[key] > n_layers:  # a model with fewer layers was loaded
-        set_value(key, n_layers)
-    st.select_slider(
-        "Layer",
-        options=list(range(n_layers + 1)),
-        format_func=lambda i: names[i],
-        key=key,
-        on_change=remember,
-        args=(key,),
-    )
-    return int(st.session_state[key])
+def current_layer(n_layers: int, key: str = "layer") -> int:
+    """The layer this user is looking at (defaults to the output), kept within this model's layers."""
+    layer = kept(key, n_layers)
+    if not isinstance(layer, int) or not 0 <= layer <= n_layers:  # e.g. a model with fewer layers
+        layer = n_layers
+    set_value_silently(key, layer)
+    return layer
 
 
 def projection_picker(key: str = "projection") -> str:
@@ -255,12 +247,11 @@ def toggle(label: str, key: str, default: bool, help: str | None = None) -> bool
 
 
 def play_layers(n_layers: int, draw: Callable[[int], None], key: str = "layer") -> None:
-    """Step through every layer, redrawing each; leaves the slider on the last layer."""
+    """Step through every layer, redrawing each; then rerun showing the last layer."""
     for layer in range(n_layers + 1):
         draw(layer)
         time.sleep(PLAY_SECONDS_PER_LAYER)
-    st.session_state[_KEEP + key] = n_layers
-    st.session_state.pop(key, None)
+    set_value_silently(key, n_layers)
     st.rerun()
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import charts, presets, share
+from explorer import charts, presets, share, ui
 from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.models import ModelInfo
 from explorer.projection import METHODS, Projection, project
@@ -66,6 +66,62 @@ def journey_view(
         with st.spinner("Fitting aligned UMAP across layers (the first time takes ~20 s)…"):
             return cached_journey(model_id, texts, method, seed, hide_special, hide_punct)
     return cached_journey(model_id, texts, method, 0, hide_special, hide_punct)
+
+
+CHART_KEY = "journey_chart"
+# Static CSS only (no user text ever goes here): the chart's own layer slider, wide and easy to grab.
+_SLIDER_CSS = """
+<style>
+[data-testid="stVegaLiteChart"] .vega-bind label { display: flex; align-items: center; gap: 0.8rem; width: 100%; }
+[data-testid="stVegaLiteChart"] .vega-bind-name { font-weight: 600; min-width: auto !important; }
+[data-testid="stVegaLiteChart"] .vega-bind input[type="range"] {
+  flex: 1 1 auto; width: auto !important; max-width: 560px; cursor: grab;
+}
+"""
+
+
+def style_layer_slider() -> None:
+    st.html(_SLIDER_CSS)
+
+
+_FROM_CHART = "_layer_from_chart"
+
+
+def layer_and_start(n_layers: int) -> tuple[int, int]:
+    """(the layer shown, the layer the chart's own slider starts at).
+
+    The chart moves between layers in the browser and reports the new layer afterwards. On that report's
+    rerun the chart is sent unchanged (same start), so the browser keeps its view instead of redrawing;
+    on any other rerun the chart starts at the layer the user last looked at.
+    """
+    layer = ui.current_layer(n_layers)
+    start = kept("layer_start")
+    if not (st.session_state.pop(_FROM_CHART, False) and isinstance(start, int) and 0 <= start <= n_layers):
+        start = layer
+    set_value_silently("layer_start", start)
+    return layer, start
+
+
+def on_layer_picked() -> None:
+    """on_select callback of the journey chart: follow the layer picked with the chart's slider."""
+    event = st.session_state.get(CHART_KEY)
+    picked = charts.picked_layer(event.get("selection") if event else None, 96)
+    if picked is not None and picked != kept("layer"):
+        set_value_silently("layer", picked)
+        st.session_state[_FROM_CHART] = True
+
+
+def layer_notes(view: JourneyView) -> list[str]:
+    """Per layer, the line shown in the chart's corner: how much of the layer the picture keeps."""
+    notes = []
+    for explained, faithful in zip(view.projection.explained, view.projection.faithfulness, strict=True):
+        parts = []
+        if not np.isnan(explained):
+            parts.append(f"explained variance {explained:.0%}")
+        if not np.isnan(faithful):
+            parts.append(f"10-NN kept {faithful:.0%}")
+        notes.append(" · ".join(parts))
+    return notes
 
 
 def journey_caption(view: JourneyView, layer: int) -> str:
