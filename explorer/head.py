@@ -712,7 +712,7 @@ def tune_top_layers(
     """
     import torch
 
-    from explorer.models import weights_fingerprint
+    from explorer.models import model_lock, weights_fingerprint
     from explorer.states import extract_states
 
     fingerprint_before = weights_fingerprint(model)
@@ -723,7 +723,8 @@ def tune_top_layers(
         )
     if before is None:
         before = extract_states(model, labelled.texts)
-    private = copy.deepcopy(model)
+    with model_lock(model):  # never copy the shared tokenizer while another session is using it
+        private = copy.deepcopy(model)
     private.eval()  # no dropout: the run is deterministic
     for p in private.parameters():
         p.requires_grad_(False)

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from explorer.models import model_lock
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
@@ -67,13 +69,14 @@ def embed_texts(
     out = np.empty((len(texts), dim), dtype=np.float32)  # (N, D)
     for start in range(0, len(texts), ENCODE_CHUNK):
         rows = order[start : start + ENCODE_CHUNK]
-        out[rows] = model.encode(
-            [texts[i] for i in rows],
-            batch_size=batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )  # (chunk, D)
+        with model_lock(model):  # the tokenizer and model are shared by every session
+            out[rows] = model.encode(
+                [texts[i] for i in rows],
+                batch_size=batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )  # (chunk, D)
         if progress is not None:
             progress(min(start + ENCODE_CHUNK, len(texts)), len(texts))
     return out

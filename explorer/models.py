@@ -11,7 +11,9 @@ import hashlib
 import os
 import re
 import socket
+import threading
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +30,25 @@ ALLOWED_MODELS_ENV = "LSE_ALLOWED_MODELS"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}(/[A-Za-z0-9][\w.\-]{0,95})?$")
 _HUB_PROBE_SECONDS = 2.0
 _hub_probe_cache: dict[str, tuple[float, bool]] = {}
+
+
+_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(model: object) -> threading.RLock:
+    """The lock to hold while running `model` (tokenizer and forward pass), one per model object.
+
+    One cached model serves every session of the server, each in its own thread. A fast tokenizer keeps
+    its padding and truncation settings on the shared object while it encodes a batch, so two sessions
+    tokenizing at once can pad each other's batches wrongly ("Unable to create tensor"). The lock is
+    kept beside the model, never on it: shared cached objects are not mutated.
+    """
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.RLock()
+        return lock
 
 
 class ModelLoadError(ValueError):

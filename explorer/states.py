@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from explorer.models import model_lock
+
 if TYPE_CHECKING:
     import torch
     from sentence_transformers import SentenceTransformer
@@ -117,31 +119,37 @@ def extract_states(
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         batch = [texts[i] for i in idx]
-        features = model.preprocess(batch)
-        encoding = tokenizer(batch, truncation=True, max_length=max_len, return_offsets_mapping=True)
-        with torch.inference_mode():
-            out = backbone(
-                **{
-                    k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features
-                },
-                output_hidden_states=True,
-                return_dict=True,
+        with model_lock(model):  # the tokenizer and model are shared by every session
+            features = model.preprocess(batch)
+            encoding = tokenizer(batch, truncation=True, max_length=max_len, return_offsets_mapping=True)
+            with torch.inference_mode():
+                out = backbone(
+                    **{
+                        k: features[k]
+                        for k in ("input_ids", "attention_mask", "token_type_ids")
+                        if k in features
+                    },
+                    output_hidden_states=True,
+                    return_dict=True,
+                )
+                hidden = torch.stack(out.hidden_states)  # (L+1, B, T, D)
+                pooled_raw = torch.stack([_pool(pool_modules, features, h) for h in hidden])  # (L+1, B, D)
+                last = (
+                    _run(pool_modules, {**features, "token_embeddings": hidden[-1]}) if pool_modules else None
+                )
+                final = _run(
+                    post_modules,
+                    last if last is not None else {**features, "sentence_embedding": pooled_raw[-1]},
+                )
+                pooled = final["sentence_embedding"]  # (B, D') the model's embedding; D' may differ from D
+            mask = features["attention_mask"].bool()  # (B, T)
+            n_real = mask.sum(dim=1).tolist()  # (B,)
+            at_limit = [b for b, n in enumerate(n_real) if n >= max_len]  # only these can have been cut
+            full = (
+                tokenizer([batch[b] for b in at_limit], truncation=False, verbose=False)["input_ids"]
+                if at_limit
+                else []
             )
-            hidden = torch.stack(out.hidden_states)  # (L+1, B, T, D)
-            pooled_raw = torch.stack([_pool(pool_modules, features, h) for h in hidden])  # (L+1, B, D)
-            last = _run(pool_modules, {**features, "token_embeddings": hidden[-1]}) if pool_modules else None
-            final = _run(
-                post_modules, last if last is not None else {**features, "sentence_embedding": pooled_raw[-1]}
-            )
-            pooled = final["sentence_embedding"]  # (B, D') the model's embedding; D' may differ from D
-        mask = features["attention_mask"].bool()  # (B, T)
-        n_real = mask.sum(dim=1).tolist()  # (B,)
-        at_limit = [b for b, n in enumerate(n_real) if n >= max_len]  # only these can have been cut
-        full = (
-            tokenizer([batch[b] for b in at_limit], truncation=False, verbose=False)["input_ids"]
-            if at_limit
-            else []
-        )
         cut = {b: len(ids) > max_len for b, ids in zip(at_limit, full, strict=True)}
         special = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}  # [UNK] stands for real text
         for b, i in enumerate(idx):
