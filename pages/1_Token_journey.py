@@ -81,11 +81,10 @@ chart_slot.altair_chart(
     selection_mode=charts.LAYER_PARAM,
 )
 caption_slot.caption(journey.journey_caption(view, layer))
-shown_chart = chart_at(layer)  # what the user sees now, for the export bundle
 with right:
     state = journey.view_state(info.model_id, layer, follow)
     lessons.share_and_export(
-        state, lambda: journey.export_bundle(view, shown_chart, state, info), "token_journey.zip"
+        state, lambda: journey.export_bundle(view, chart_at(layer), state, info), "token_journey.zip"
     )
     with st.expander("How faithful is this picture, layer by layer?"):
         scores = charts.layer_scores_chart(
