@@ -57,6 +57,12 @@ class LayerStates:
     def sentence_of_token(self) -> np.ndarray:
         return self.tokens["sentence"].to_numpy()
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the arrays and the token table (what a cache of states must budget for)."""
+        table = int(self.tokens.memory_usage(index=True, deep=True).sum())
+        return int(self.layers.nbytes + self.pooled_raw.nbytes + self.pooled.nbytes) + table
+
 
 def layer_names(n_layers: int) -> list[str]:
     """Named stops for a layer slider: '0 · embeddings', '1', …, 'L · output'."""

@@ -17,6 +17,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from explorer import presets
+from explorer.budget import ByteBudgetCache
 from explorer.inputs import ParsedSentences, escape_markdown, parse_sentences, shorten
 from explorer.models import (
     ALLOWED_MODELS_ENV,
@@ -83,9 +84,22 @@ def cached_model_info(model_id: str) -> ModelInfo:
     return describe_model(model, model_id, _weights_fingerprint(model))
 
 
-@st.cache_resource(show_spinner=False, max_entries=32)
+STATES_CACHE_ENV = "LSE_STATES_CACHE_MB"
+# Shared by every session, like st.cache_resource, but bounded by bytes: see explorer/budget.py.
+_STATES = ByteBudgetCache[LayerStates](
+    max_bytes=int(float(os.environ.get(STATES_CACHE_ENV) or 256) * 2**20), max_entries=32
+)
+
+
 def cached_states(model_id: str, texts: tuple[str, ...]) -> LayerStates:
-    return extract_states(cached_model(model_id), texts)
+    """Every layer of every token for these sentences, shared by all users and never mutated.
+
+    Other caches keep only what they derive from states (coordinates, measures), never the states
+    themselves, so this cache's byte budget bounds the memory states take.
+    """
+    return _STATES.get_or_make(
+        (model_id, tuple(texts)), lambda: extract_states(cached_model(model_id), texts), lambda s: s.nbytes
+    )
 
 
 # ---------------------------------------------------------------- shared widgets

@@ -60,8 +60,17 @@ class MeasuresView:
     n_sampled: int  # words the faithfulness scores (and UMAP) were computed on: a seeded sample if many
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
 def cached_measures(model_id: str, texts: tuple[str, ...], with_umap: bool) -> MeasuresView:
+    """The measures view; its states come from the byte-budgeted states cache, not from this one."""
+    derived = _cached_measures(model_id, texts, with_umap)
+    return MeasuresView(cached_states(model_id, texts), *derived)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _cached_measures(
+    model_id: str, texts: tuple[str, ...], with_umap: bool
+) -> tuple[pd.DataFrame, int, int, np.ndarray, int]:
+    """What the measure charts derive from the states (small next to the states themselves)."""
     states = cached_states(model_id, texts)
     words = geometry.pool_words(states.layers, states.tokens)
     measures = geometry.layer_measures(states.layers, states.tokens)
@@ -71,13 +80,12 @@ def cached_measures(model_id: str, texts: tuple[str, ...], with_umap: bool) -> M
         measures["faithfulness_umap"] = geometry.projection_faithfulness(sample, "umap", seed=0)
     repeated, _ = geometry.self_similarity_per_word(words.vectors[:1], words.text)
     measures.insert(1, "layer_name", layer_names(states.n_layers))
-    return MeasuresView(
-        states=states,
-        measures=measures,
-        n_words=int(words.vectors.shape[1]),
-        n_repeated=len(repeated),
-        changes=geometry.consecutive_layer_cosine(states.layers),
-        n_sampled=int(sample.shape[1]),
+    return (
+        measures,
+        int(words.vectors.shape[1]),  # n_words
+        len(repeated),  # n_repeated
+        geometry.consecutive_layer_cosine(states.layers),  # changes
+        int(sample.shape[1]),  # n_sampled
     )
 
 

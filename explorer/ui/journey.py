@@ -40,10 +40,19 @@ class JourneyView:
     capped: bool
 
 
-@st.cache_resource(show_spinner=False, max_entries=32)
 def cached_journey(
     model_id: str, texts: tuple[str, ...], method: str, seed: int, hide_special: bool, hide_punct: bool
 ) -> JourneyView:
+    """The journey view; its states come from the byte-budgeted states cache, not from this one."""
+    layout = _cached_layout(model_id, texts, method, seed, hide_special, hide_punct)
+    return JourneyView(cached_states(model_id, texts), *layout)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _cached_layout(
+    model_id: str, texts: tuple[str, ...], method: str, seed: int, hide_special: bool, hide_punct: bool
+) -> tuple[np.ndarray, Projection, pd.DataFrame, pd.DataFrame | None, tuple[str, ...], bool]:
+    """Everything the view derives from the states: small next to the states themselves."""
     states = cached_states(model_id, texts)
     shown = token_mask(states.tokens, hide_special, hide_punct)
     capped = int(shown.sum()) > MAX_SHOWN_TOKENS
@@ -54,7 +63,7 @@ def cached_journey(
     names = tuple(layer_names(states.n_layers))
     proj = project(states.layers[:, shown], method, pooled=states.pooled_raw, seed=seed)
     points, pooled = charts.journey_frames(states.tokens, states.texts, proj, names, shown)
-    return JourneyView(states, shown, proj, points, pooled, names, capped)
+    return shown, proj, points, pooled, names, capped
 
 
 def journey_view(

@@ -1,0 +1,111 @@
+"""The byte-budgeted cache that holds hidden states for every session of the server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from explorer.budget import ByteBudgetCache
+from explorer.states import extract_states
+
+
+def _array(kb: int) -> np.ndarray:
+    return np.zeros(kb * 1024, dtype=np.uint8)
+
+
+def _nbytes(a: np.ndarray) -> int:
+    return int(a.nbytes)
+
+
+def test_least_recently_used_entries_go_first_when_bytes_run_out() -> None:
+    cache = ByteBudgetCache[np.ndarray](max_bytes=300 * 1024, max_entries=10)
+    for name in "abc":
+        cache.get_or_make(name, lambda: _array(100), _nbytes)
+    cache.get_or_make("a", lambda: _array(999), _nbytes)  # a hit: "a" becomes the most recent
+    cache.get_or_make("d", lambda: _array(100), _nbytes)  # 400 KB > 300 KB: the oldest, "b", goes
+    assert "b" not in cache and {"a", "c", "d"} <= {k for k in "abcd" if k in cache}
+    assert cache.total_bytes == 300 * 1024 and len(cache) == 3
+
+
+def test_the_entry_count_is_bounded_too() -> None:
+    cache = ByteBudgetCache[np.ndarray](max_bytes=10**9, max_entries=2)
+    for name in "abc":
+        cache.get_or_make(name, lambda: _array(1), _nbytes)
+    assert len(cache) == 2 and "a" not in cache
+
+
+def test_an_entry_larger_than_the_budget_is_kept_alone() -> None:
+    cache = ByteBudgetCache[np.ndarray](max_bytes=100 * 1024, max_entries=10)
+    cache.get_or_make("small", lambda: _array(10), _nbytes)
+    big = cache.get_or_make("big", lambda: _array(500), _nbytes)
+    assert len(big) == 500 * 1024
+    assert "big" in cache and "small" not in cache and cache.total_bytes == 500 * 1024
+
+
+def test_sessions_asking_at_once_share_one_computation() -> None:
+    cache = ByteBudgetCache[np.ndarray](max_bytes=10**9)
+    made = []
+    guard = threading.Lock()
+
+    def make() -> np.ndarray:
+        with guard:
+            made.append(1)
+        time.sleep(0.05)
+        return _array(1)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: cache.get_or_make("same", make, _nbytes), range(8)))
+    assert len(made) == 1
+    assert all(r is results[0] for r in results)
+
+
+def test_a_failure_is_raised_and_not_cached() -> None:
+    cache = ByteBudgetCache[np.ndarray](max_bytes=10**9)
+
+    def broken() -> np.ndarray:
+        raise ValueError("no sentences")
+
+    with pytest.raises(ValueError, match="no sentences"):
+        cache.get_or_make("k", broken, _nbytes)
+    assert "k" not in cache and cache.total_bytes == 0
+    assert len(cache.get_or_make("k", lambda: _array(2), _nbytes)) == 2048
+
+
+def test_limits_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        ByteBudgetCache(max_bytes=0)
+
+
+def test_layer_states_report_their_size(model) -> None:
+    states = extract_states(model, ["A short sentence.", "Another, slightly longer sentence here."])
+    arrays = states.layers.nbytes + states.pooled_raw.nbytes + states.pooled.nbytes
+    assert arrays < states.nbytes < arrays + 200_000  # plus the token table
+    n_tokens = len(states.tokens)
+    assert states.layers.nbytes == (states.n_layers + 1) * n_tokens * states.layers.shape[2] * 4
+
+
+def test_only_the_budgeted_cache_keeps_states_alive() -> None:
+    """The journey and geometry caches keep what they derive, so evicting states frees their memory."""
+    import gc
+    import weakref
+
+    from explorer import ui
+    from explorer.models import DEFAULT_MODEL_ID
+    from explorer.ui import geometry as lab
+    from explorer.ui import journey
+
+    texts = ("Budget test: the river bank flooded.", "Budget test: the bank raised its rates.")
+    journey_view = journey.cached_journey(DEFAULT_MODEL_ID, texts, "pca_shared", 0, False, False)
+    measures_view = lab.cached_measures(DEFAULT_MODEL_ID, texts, False)
+    assert journey_view.states is measures_view.states is ui.cached_states(DEFAULT_MODEL_ID, texts)
+    alive = weakref.ref(journey_view.states)
+    del journey_view, measures_view
+    ui._STATES.clear()
+    gc.collect()
+    assert alive() is None, "a derived cache still holds the states"
+    again = journey.cached_journey(DEFAULT_MODEL_ID, texts, "pca_shared", 0, False, False)
+    assert again.states.texts == texts  # fetched anew from the model
