@@ -61,15 +61,23 @@ class ByteBudgetCache(Generic[V]):
                 value = make()
                 nbytes = int(size(value))
             except BaseException:
-                with self._guard:
-                    self._making.pop(key, None)
+                self._done_making(key, making)
                 raise
             with self._guard:
+                old = self._entries.pop(key, None)  # made twice only in a rare race: count it once
+                if old is not None:
+                    self._total -= old[1]
                 self._entries[key] = (value, nbytes)
                 self._total += nbytes
-                self._making.pop(key, None)
                 self._evict()
+            self._done_making(key, making)
             return value
+
+    def _done_making(self, key: Hashable, making: threading.Lock) -> None:
+        """Forget this key's maker lock, unless a newer one has already replaced it."""
+        with self._guard:
+            if self._making.get(key) is making:
+                del self._making[key]
 
     def clear(self) -> None:
         with self._guard:

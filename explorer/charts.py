@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import altair as alt
 import numpy as np
@@ -112,7 +113,10 @@ def layer_picker(layer: int, n_layers: int) -> alt.Parameter:
 
 
 def picked_layer(selection: object, n_layers: int) -> int | None:
-    """The layer in a Streamlit selection payload for `layer_picker` (None when absent or invalid)."""
+    """The layer in a Streamlit selection payload for `layer_picker` (None when absent or invalid).
+
+    `n_layers` bounds what is accepted; pass a generous bound to learn what a stale chart reported.
+    """
     try:
         value = selection[LAYER_PARAM][0]["layer"]  # type: ignore[index]
     except (KeyError, IndexError, TypeError):
@@ -120,6 +124,43 @@ def picked_layer(selection: object, n_layers: int) -> int | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
         return None
     return int(value) if 0 <= value <= n_layers else None
+
+
+@dataclass(frozen=True)
+class LayerChartPlan:
+    """How to send the journey chart so the browser shows `layer`: its key and its slider's start."""
+
+    start: int  # the layer the chart's own slider starts at (part of the spec)
+    generation: int  # part of the chart's key: a new key starts without a remembered selection
+
+
+def plan_layer_chart(
+    layer: int,
+    n_layers: int,
+    previous_start: int | None,
+    generation: int,
+    rendered: bool,
+    reported: int | None,
+    same_chart: bool,
+) -> LayerChartPlan:
+    """Decide the chart's start layer and key generation for this run.
+
+    The browser draws the layer its slider last reported for this key (it restores that selection
+    whenever it rebuilds the view), or the spec's start when nothing was reported. So:
+    - the slider reported exactly `layer` and nothing else about the chart changed (`same_chart`): keep
+      the previous start, so the spec stays the same and the browser keeps its view (no rebuild after
+      every slider move). When something else changed, the view is rebuilt anyway: start at `layer`,
+      so the slider's handle and the restored selection agree;
+    - the slider reported another layer (Play, a share link, a model with fewer layers set `layer`), or
+      the chart was not drawn in the last run (so what the browser remembers is unknown): a new key;
+    - nothing reported: start at `layer` under the same key.
+    """
+    valid = isinstance(previous_start, int) and 0 <= previous_start <= n_layers
+    if rendered and same_chart and reported is not None and reported == layer and valid:
+        return LayerChartPlan(int(previous_start), generation)  # type: ignore[arg-type]
+    if not rendered or (reported is not None and reported != layer):
+        return LayerChartPlan(layer, generation + 1)
+    return LayerChartPlan(layer, generation)
 
 
 def journey_chart(
@@ -200,16 +241,17 @@ def journey_chart(
     }[trajectories]
     if len(path_rows):
         strong = path_rows["uid"].isin(highlight_set)
-        for rows, opacity, width in (
-            (path_rows[~strong], 0.18, 1.2 * grow),
-            (path_rows[strong], 0.75, 2.5 * grow),
+        # Each layer needs its own name: Vega refuses two datasets called "<name>_pathgroup".
+        for rows, opacity, width, name in (
+            (path_rows[~strong], 0.18, 1.2 * grow, "paths"),
+            (path_rows[strong], 0.75, 2.5 * grow, "followed_paths"),
         ):
             if len(rows):
                 layers.append(
                     alt.Chart(rows)
                     .mark_line(opacity=opacity, strokeWidth=width, interpolate="monotone")
                     .encode(x=x, y=y, color=colour, detail="uid:N", order="layer:Q")
-                    .properties(name="paths")
+                    .properties(name=name)
                 )
         steps = path_rows[strong]
         if len(steps):

@@ -45,7 +45,6 @@ if view.projection.notice:
     st.info(view.projection.notice, icon="ℹ️")
 
 with right:
-    layer, start = journey.layer_and_start(view.states.n_layers)
     controls = st.columns([3.2, 1])
     with controls[0]:
         trajectories = ui.choice("Paths", "paths", charts.TRAJECTORY_MODES, "selected")
@@ -58,6 +57,9 @@ with right:
     chart_slot, caption_slot = st.empty(), st.empty()
     journey.style_layer_slider()
 notes = journey.layer_notes(view)
+chart_inputs = (info.model_id, parsed.sentences, method, seed, hide_special, hide_punct)
+chart_inputs += (tuple(follow), trajectories, labels, ui.is_classroom())  # everything the chart is drawn from
+layer, start, chart_key = journey.layer_and_start(view.states.n_layers, chart_inputs)
 
 
 def chart_at(at: int) -> charts.alt.TopLevelMixin:
@@ -76,7 +78,7 @@ if play:
 chart_slot.altair_chart(
     chart_at(start),
     width="stretch",
-    key=journey.CHART_KEY,
+    key=chart_key,
     on_select=journey.on_layer_picked,
     selection_mode=charts.LAYER_PARAM,
 )

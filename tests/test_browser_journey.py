@@ -38,6 +38,14 @@ def _drag_layer(page, layer: int) -> None:
     page.locator(LAYER_INPUT).first.fill(str(layer))
 
 
+def _drawn_layer(page) -> str:
+    """The layer name the chart itself draws in its corner (what the person actually sees)."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll("[data-testid='stVegaLiteChart'] svg text"))
+            .map((t) => t.textContent).filter((t) => t.startsWith("layer ")).join(" | ")"""
+    )
+
+
 def _caption_text(page) -> str:
     return " ".join(page.locator("[data-testid='stCaptionContainer']").all_inner_texts())
 
@@ -67,6 +75,7 @@ def test_journey_slider_play_and_typing(browser_page) -> None:
     _assert_healthy(page)
     assert page.eval_on_selector(LAYER_INPUT, "el => el.__lse_same_view === true"), "no redraw round trip"
     assert page.locator(LAYER_INPUT).first.input_value() == "0"
+    assert _drawn_layer(page) == "layer 0 · embeddings"
     page.screenshot(path=str(ARTIFACTS / "journey_layer0.png"), full_page=True)
 
     page.get_by_role("button", name="▶ Play").click()
@@ -75,6 +84,17 @@ def test_journey_slider_play_and_typing(browser_page) -> None:
     page.wait_for_function("document.body.innerText.includes('Layer 6 · output')", timeout=30_000)
     wait_idle(page)
     assert page.locator(LAYER_INPUT).first.input_value() == "6", "Play ends on the output layer"
+    assert _drawn_layer(page) == "layer 6 · output", "the chart, not only the caption, ends on the output"
+    _drag_layer(page, 0)  # the slider still answers after Play moved the layer
+    page.wait_for_function("document.body.innerText.includes('Layer 0 · embeddings')", timeout=30_000)
+    wait_idle(page)
+    assert _drawn_layer(page) == "layer 0 · embeddings"
+    page.locator("[data-testid='stMain'] [data-testid='stSelectbox']").filter(has_text="Paths").click()
+    page.get_by_role("option", name="all tokens").click()  # the chart is rebuilt: it stays on layer 0
+    wait_idle(page)
+    page.wait_for_timeout(800)
+    assert _drawn_layer(page) == "layer 0 · embeddings"
+    assert page.locator(LAYER_INPUT).first.input_value() == "0"
     _assert_healthy(page)
 
     box = page.locator("[data-testid='stTextArea'] textarea").first
@@ -121,6 +141,7 @@ def test_journey_preset_and_share_link_reopen(browser_page) -> None:
     )
     assert "Layer 4" in _caption_text(fresh)
     assert fresh.locator(LAYER_INPUT).first.input_value() == "4"
+    assert _drawn_layer(fresh) == "layer 4"
     assert (
         fresh.locator("[data-testid='stVegaLiteChart']").first.get_attribute("aria-label") or ""
     ) == before

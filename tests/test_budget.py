@@ -109,3 +109,43 @@ def test_only_the_budgeted_cache_keeps_states_alive() -> None:
     assert alive() is None, "a derived cache still holds the states"
     again = journey.cached_journey(DEFAULT_MODEL_ID, texts, "pca_shared", 0, False, False)
     assert again.states.texts == texts  # fetched anew from the model
+
+
+def test_a_key_made_again_after_eviction_is_counted_once() -> None:
+    """A key evicted and made again (by a slow maker, then anew) leaves the byte total exact."""
+    cache = ByteBudgetCache[np.ndarray](max_bytes=150 * 1024, max_entries=10)
+    started, release = threading.Event(), threading.Event()
+
+    def slow_make() -> np.ndarray:
+        started.set()
+        release.wait(5)
+        return _array(100)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(cache.get_or_make, "k", slow_make, _nbytes)
+        started.wait(5)
+        release.set()
+        first.result()
+    cache.get_or_make("other", lambda: _array(100), _nbytes)  # evicts "k"
+    cache.get_or_make("k", lambda: _array(100), _nbytes)  # made again, evicts "other"
+    assert cache.total_bytes == 100 * 1024 and len(cache) == 1
+    assert not cache._making, "no maker lock is left behind"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, 256),
+        ("", 256),
+        ("512", 512),
+        ("0.5", 0.5),
+        ("0", 256),
+        ("-3", 256),
+        ("lots", 256),
+        ("inf", 256),
+    ],
+)
+def test_the_budget_setting_falls_back_to_the_default(raw, expected) -> None:
+    from explorer.ui import states_cache_mb
+
+    assert states_cache_mb(raw) == expected

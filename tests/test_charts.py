@@ -7,10 +7,12 @@ import pytest
 
 from explorer.charts import (
     LAYER_PARAM,
+    LayerChartPlan,
     journey_chart,
     journey_frames,
     layer_scores_chart,
     picked_layer,
+    plan_layer_chart,
     sentence_labels,
 )
 from explorer.projection import project
@@ -139,3 +141,45 @@ def test_layer_notes_sit_in_the_corner_one_per_layer(frames) -> None:
 )
 def test_picked_layer_reads_only_valid_layers(selection, expected) -> None:
     assert picked_layer(selection, 6) == expected
+
+
+def _plan(layer, previous_start=6, generation=0, rendered=True, reported=None, same_chart=True, n_layers=6):
+    return plan_layer_chart(layer, n_layers, previous_start, generation, rendered, reported, same_chart)
+
+
+def test_a_slider_move_keeps_the_chart_as_it_is() -> None:
+    # The user dragged the chart's slider to 2: the browser shows 2 already; resending the same spec
+    # (start 6, same key) means the browser does not rebuild the view.
+    assert _plan(2, reported=2) == LayerChartPlan(start=6, generation=0)
+
+
+def test_a_changed_chart_starts_at_the_layer_the_slider_holds() -> None:
+    # Something else changed (sentences, paths...): the view is rebuilt, so start where the user is.
+    assert _plan(2, reported=2, same_chart=False) == LayerChartPlan(start=2, generation=0)
+
+
+def test_the_server_moving_the_layer_gets_a_fresh_chart() -> None:
+    # Play ended on 6, a share link said 1, or a model with fewer layers: the browser remembers the
+    # slider's 2 for this key and would restore it, so the chart needs a new key.
+    assert _plan(6, previous_start=0, reported=2) == LayerChartPlan(start=6, generation=1)
+    assert _plan(1, reported=2, generation=4) == LayerChartPlan(start=1, generation=5)
+    assert _plan(6, reported=10, previous_start=10) == LayerChartPlan(start=6, generation=1)
+
+
+def test_a_chart_not_drawn_last_time_gets_a_fresh_key() -> None:
+    assert _plan(3, rendered=False, reported=None) == LayerChartPlan(start=3, generation=1)
+
+
+def test_an_untouched_chart_simply_starts_at_the_layer() -> None:
+    assert _plan(4, previous_start=6, reported=None) == LayerChartPlan(start=4, generation=0)
+    assert _plan(2, previous_start=9, reported=2) == LayerChartPlan(start=2, generation=0)  # 9 > 6 layers
+
+
+@pytest.mark.parametrize("trajectories", ["all", "selected", "none"])
+def test_layer_names_are_unique(frames, trajectories) -> None:
+    """Vega refuses a spec whose layers share a name ('Duplicate data set name'): the chart vanishes."""
+    points, pooled = frames
+    follow = points[points["token"] == "bank"]["uid"].unique().tolist()
+    spec = journey_chart(points, pooled, 2, highlight=follow, trajectories=trajectories).to_dict()
+    names = [layer["name"] for layer in spec["layer"] if "name" in layer]
+    assert len(names) == len(set(names))

@@ -85,9 +85,21 @@ def cached_model_info(model_id: str) -> ModelInfo:
 
 
 STATES_CACHE_ENV = "LSE_STATES_CACHE_MB"
+DEFAULT_STATES_CACHE_MB = 256
+
+
+def states_cache_mb(raw: str | None) -> float:
+    """The states cache budget from its setting; the default when unset or not a positive number."""
+    try:
+        value = float(raw) if raw else DEFAULT_STATES_CACHE_MB
+    except ValueError:
+        return DEFAULT_STATES_CACHE_MB
+    return value if 0 < value < float("inf") else DEFAULT_STATES_CACHE_MB
+
+
 # Shared by every session, like st.cache_resource, but bounded by bytes: see explorer/budget.py.
 _STATES = ByteBudgetCache[LayerStates](
-    max_bytes=int(float(os.environ.get(STATES_CACHE_ENV) or 256) * 2**20), max_entries=32
+    max_bytes=int(states_cache_mb(os.environ.get(STATES_CACHE_ENV)) * 2**20), max_entries=32
 )
 
 

@@ -93,31 +93,46 @@ def style_layer_slider() -> None:
     st.html(_SLIDER_CSS)
 
 
-_FROM_CHART = "_layer_from_chart"
+_CHART_INPUTS = "_journey_chart_inputs"
+MAX_LAYERS = 96  # bound for what a chart may report (the largest models have fewer layers)
 
 
-def layer_and_start(n_layers: int) -> tuple[int, int]:
-    """(the layer shown, the layer the chart's own slider starts at).
+def chart_key() -> str:
+    return f"{CHART_KEY}_{kept('layer_chart_generation', 0)}"
 
-    The chart moves between layers in the browser and reports the new layer afterwards. On that report's
-    rerun the chart is sent unchanged (same start), so the browser keeps its view instead of redrawing;
-    on any other rerun the chart starts at the layer the user last looked at.
+
+def layer_and_start(n_layers: int, chart_inputs: tuple) -> tuple[int, int, str]:
+    """(the layer shown, the layer the chart's own slider starts at, the chart's key).
+
+    The chart moves between layers in the browser and reports the new layer afterwards; see
+    `charts.plan_layer_chart` for how the start and key keep the browser and the server in step.
+    `chart_inputs` is everything else the chart is drawn from (to tell whether the spec changes).
     """
+    same_chart = st.session_state.get(_CHART_INPUTS) == chart_inputs
+    st.session_state[_CHART_INPUTS] = chart_inputs
     layer = ui.current_layer(n_layers)
-    start = kept("layer_start")
-    if not (st.session_state.pop(_FROM_CHART, False) and isinstance(start, int) and 0 <= start <= n_layers):
-        start = layer
-    set_value_silently("layer_start", start)
-    return layer, start
+    event = st.session_state.get(chart_key())  # absent when the chart was not drawn in the last run
+    reported = charts.picked_layer(event.get("selection"), MAX_LAYERS) if event else None
+    plan = charts.plan_layer_chart(
+        layer,
+        n_layers,
+        kept("layer_start"),
+        kept("layer_chart_generation", 0),
+        rendered=event is not None,
+        reported=reported,
+        same_chart=same_chart,
+    )
+    set_value_silently("layer_start", plan.start)
+    set_value_silently("layer_chart_generation", plan.generation)
+    return layer, plan.start, chart_key()
 
 
 def on_layer_picked() -> None:
     """on_select callback of the journey chart: follow the layer picked with the chart's slider."""
-    event = st.session_state.get(CHART_KEY)
-    picked = charts.picked_layer(event.get("selection") if event else None, 96)
-    if picked is not None and picked != kept("layer"):
-        set_value_silently("layer", picked)
-        st.session_state[_FROM_CHART] = True
+    event = st.session_state.get(chart_key())
+    picked = charts.picked_layer(event.get("selection") if event else None, MAX_LAYERS)
+    if picked is not None:
+        set_value_silently("layer", picked)  # current_layer() clamps it to the model's layers
 
 
 def layer_notes(view: JourneyView) -> list[str]:
