@@ -57,11 +57,31 @@ class LayerStates:
     def sentence_of_token(self) -> np.ndarray:
         return self.tokens["sentence"].to_numpy()
 
+    def summary(self) -> StatesSummary:
+        """Everything about these states except the vectors (small enough to cache anywhere)."""
+        return StatesSummary(
+            self.texts, self.tokens, self.n_layers, int(self.layers.shape[2]), self.pooling,
+            self.truncated, self.max_seq_length,
+        )  # fmt: skip
+
     @property
     def nbytes(self) -> int:
         """Memory held by the arrays and the token table (what a cache of states must budget for)."""
         table = int(self.tokens.memory_usage(index=True, deep=True).sum())
         return int(self.layers.nbytes + self.pooled_raw.nbytes + self.pooled.nbytes) + table
+
+
+@dataclass(frozen=True)
+class StatesSummary:
+    """What pages show about a set of states without needing the vectors themselves."""
+
+    texts: tuple[str, ...]
+    tokens: pd.DataFrame
+    n_layers: int
+    width: int  # D, the size of each token's vector
+    pooling: str
+    truncated: tuple[bool, ...]
+    max_seq_length: int
 
 
 def layer_names(n_layers: int) -> list[str]:

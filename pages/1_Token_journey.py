@@ -36,7 +36,7 @@ if not parsed.sentences:
     st.stop()
 
 view = journey.journey_view(info.model_id, parsed.sentences, method, hide_special, hide_punct, seed)
-ui.truncation_notice(view.states, info)
+ui.truncation_notice(view.summary, info)
 if view.capped:
     st.info(
         f"Showing the first {journey.MAX_SHOWN_TOKENS:,} tokens; fewer sentences show all of them.", icon="ℹ️"
@@ -59,7 +59,7 @@ with right:
 notes = journey.layer_notes(view)
 chart_inputs = (info.model_id, parsed.sentences, method, seed, hide_special, hide_punct)
 chart_inputs += (tuple(follow), trajectories, labels, ui.is_classroom())  # everything the chart is drawn from
-layer, start, chart_key = journey.layer_and_start(view.states.n_layers, chart_inputs)
+layer, start, chart_key = journey.layer_and_start(view.summary.n_layers, chart_inputs)
 
 
 def chart_at(at: int) -> charts.alt.TopLevelMixin:
@@ -74,7 +74,7 @@ def play_frame(at: int) -> None:
 
 
 if play:
-    ui.play_layers(view.states.n_layers, play_frame)
+    ui.play_layers(view.summary.n_layers, play_frame)
 chart_slot.altair_chart(
     chart_at(start),
     width="stretch",

@@ -149,3 +149,19 @@ def test_the_budget_setting_falls_back_to_the_default(raw, expected) -> None:
     from explorer.ui import states_cache_mb
 
     assert states_cache_mb(raw) == expected
+
+
+def test_a_journey_rerun_does_not_need_the_states_again() -> None:
+    """After eviction, redrawing the same journey must not run the model again (only export does)."""
+    from explorer import ui
+    from explorer.models import DEFAULT_MODEL_ID
+    from explorer.ui import journey
+
+    texts = ("Rerun test: a heron stood in the shallows.", "Rerun test: the market opened higher.")
+    first = journey.cached_journey(DEFAULT_MODEL_ID, texts, "pca_shared", 0, False, False)
+    ui._STATES.clear()
+    again = journey.cached_journey(DEFAULT_MODEL_ID, texts, "pca_shared", 0, False, False)
+    assert again is first and (DEFAULT_MODEL_ID, texts) not in ui._STATES
+    assert again.summary.n_layers == 6 and again.summary.width == 384
+    assert again.states.layers.shape[1] == len(again.summary.tokens)  # the export fetches them anew
+    assert (DEFAULT_MODEL_ID, texts) in ui._STATES

@@ -29,7 +29,7 @@ from explorer.models import (
 )
 from explorer.models import weights_fingerprint as _weights_fingerprint
 from explorer.projection import METHODS
-from explorer.states import LayerStates, extract_states
+from explorer.states import LayerStates, StatesSummary, extract_states
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PAGES = (
@@ -231,7 +231,7 @@ def load_states(model_id: str, sentences: tuple[str, ...]) -> LayerStates:
         return cached_states(model_id, sentences)
 
 
-def truncation_notice(states: LayerStates, info: ModelInfo) -> None:
+def truncation_notice(states: LayerStates | StatesSummary, info: ModelInfo) -> None:
     cut = [i + 1 for i, t in enumerate(states.truncated) if t]
     if cut:
         which = ", ".join(f"S{i}" for i in cut[:10]) + (" …" if len(cut) > 10 else "")

@@ -12,12 +12,11 @@ from explorer import charts, presets, share, ui
 from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.models import ModelInfo
 from explorer.projection import METHODS, Projection, project
-from explorer.states import LayerStates, default_highlight, layer_names, token_mask
+from explorer.states import LayerStates, StatesSummary, default_highlight, layer_names, token_mask
 from explorer.ui import (
     cached_states,
     kept,
     lessons,
-    load_states,
     persisted,
     remember,
     set_value,
@@ -29,9 +28,14 @@ MAX_SHOWN_TOKENS = 3000
 
 @dataclass(frozen=True)
 class JourneyView:
-    """Everything the Token journey chart needs, computed once per set of inputs."""
+    """Everything the Token journey chart needs, computed once per set of inputs.
 
-    states: LayerStates
+    It keeps a summary of the states, not the states: the vectors stay in the byte-budgeted states
+    cache, and only the export (`states`) fetches them again.
+    """
+
+    model_id: str
+    summary: StatesSummary
     shown: np.ndarray
     projection: Projection
     points: pd.DataFrame
@@ -39,20 +43,16 @@ class JourneyView:
     names: tuple[str, ...]
     capped: bool
 
-
-def cached_journey(
-    model_id: str, texts: tuple[str, ...], method: str, seed: int, hide_special: bool, hide_punct: bool
-) -> JourneyView:
-    """The journey view; its states come from the byte-budgeted states cache, not from this one."""
-    layout = _cached_layout(model_id, texts, method, seed, hide_special, hide_punct)
-    return JourneyView(cached_states(model_id, texts), *layout)
+    @property
+    def states(self) -> LayerStates:
+        return cached_states(self.model_id, self.summary.texts)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _cached_layout(
+def cached_journey(
     model_id: str, texts: tuple[str, ...], method: str, seed: int, hide_special: bool, hide_punct: bool
-) -> tuple[np.ndarray, Projection, pd.DataFrame, pd.DataFrame | None, tuple[str, ...], bool]:
-    """Everything the view derives from the states: small next to the states themselves."""
+) -> JourneyView:
+    """The journey view: what it derives from the states, small next to the states themselves."""
     states = cached_states(model_id, texts)
     shown = token_mask(states.tokens, hide_special, hide_punct)
     capped = int(shown.sum()) > MAX_SHOWN_TOKENS
@@ -63,18 +63,18 @@ def _cached_layout(
     names = tuple(layer_names(states.n_layers))
     proj = project(states.layers[:, shown], method, pooled=states.pooled_raw, seed=seed)
     points, pooled = charts.journey_frames(states.tokens, states.texts, proj, names, shown)
-    return shown, proj, points, pooled, names, capped
+    return JourneyView(model_id, states.summary(), shown, proj, points, pooled, names, capped)
 
 
 def journey_view(
     model_id: str, texts: tuple[str, ...], method: str, hide_special: bool, hide_punct: bool, seed: int = 0
 ) -> JourneyView:
-    """Compute (or fetch) the journey view, announcing slow work."""
-    load_states(model_id, texts)
+    """Compute (or fetch) the journey view, announcing slow work (a spinner shows only if it is slow)."""
     if method == "umap":
         with st.spinner("Fitting aligned UMAP across layers (the first time takes ~20 s)…"):
             return cached_journey(model_id, texts, method, seed, hide_special, hide_punct)
-    return cached_journey(model_id, texts, method, 0, hide_special, hide_punct)
+    with st.spinner(f"Running the model over {len(texts)} sentences…"):
+        return cached_journey(model_id, texts, method, 0, hide_special, hide_punct)
 
 
 CHART_KEY = "journey_chart"
@@ -157,7 +157,7 @@ def journey_caption(view: JourneyView, layer: int) -> str:
         "umap": "UMAP coordinates (no units; only neighbourhoods mean something)",
     }[proj.method]
     parts = [
-        f"**Layer {names[layer]}** · each dot is one token's {view.states.layers.shape[2]}-dim vector; axes: {axes}."
+        f"**Layer {names[layer]}** · each dot is one token's {view.summary.width}-dim vector; axes: {axes}."
     ]
     scores = []
     if not np.isnan(proj.explained[layer]):
@@ -167,18 +167,18 @@ def journey_caption(view: JourneyView, layer: int) -> str:
     if scores:
         parts.append("This layer: " + ", ".join(scores) + ".")
     if view.pooled is not None:
-        if view.states.pooling == "mean" and view.shown.all():
+        if view.summary.pooling == "mean" and view.shown.all():
             parts.append(
                 "◆ = the sentence's pooled vector at this layer. Mean pooling is linear, so under this linear "
                 "map it lands exactly on the centroid of its sentence's tokens."
             )
-        elif view.states.pooling == "mean":
+        elif view.summary.pooling == "mean":
             parts.append(
                 "◆ = the sentence's pooled vector. It still averages the tokens hidden here, so it sits off "
                 "the centroid of the dots shown."
             )
         else:
-            parts.append(f"◆ = the sentence's pooled vector ({view.states.pooling} pooling).")
+            parts.append(f"◆ = the sentence's pooled vector ({view.summary.pooling} pooling).")
     return " ".join(parts)
 
 
@@ -193,7 +193,7 @@ def follow_picker(view: JourneyView, context: str) -> list[int]:
         set_value("follow", [u for u in from_link if u in names])
         set_value_silently("follow_context", context)
     elif kept("follow_context") != context:
-        set_value("follow", [u for u in default_highlight(view.states.tokens) if u in names])
+        set_value("follow", [u for u in default_highlight(view.summary.tokens) if u in names])
         set_value_silently("follow_context", context)
     persisted("follow", [])
     if any(u not in names for u in st.session_state["follow"]):
