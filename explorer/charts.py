@@ -198,7 +198,9 @@ def journey_chart(
     colour = alt.Color(
         "sentence:N",
         scale=palette,
-        legend=alt.Legend(title="sentence", orient="bottom", columns=2, labelLimit=300, symbolLimit=12),
+        legend=alt.Legend(
+            title="sentence", orient="bottom", columns=2, labelLimit=300, symbolLimit=12, symbolOpacity=1
+        ),  # full colour even when the first coloured layer is the faint paths
     )
     tooltip = [
         alt.Tooltip("token:N", title="token"),
