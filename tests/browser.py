@@ -77,6 +77,20 @@ def streamlit_server(timeout: float = 90.0) -> Iterator[str]:
         log.close()
 
 
+@contextmanager
+def app_in_chromium() -> Iterator[tuple[object, str]]:
+    """The app served on a free port and Debian's Chromium launched headless: (browser, base url)."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with streamlit_server() as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser, url
+        finally:
+            browser.close()
+
+
 def visit(page, address: str, timeout_ms: int = 120_000) -> None:
     """Open an address and wait only for the server's first answer; the app itself is awaited by selectors.
 

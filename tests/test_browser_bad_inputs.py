@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server, visit, wait_idle
+from browser import ARTIFACTS, app_in_chromium, require_chromium, visit, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -74,13 +74,8 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def server():
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with streamlit_server() as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with app_in_chromium() as (browser, url):
         yield browser, url
-        browser.close()
 
 
 def _body(page) -> str:

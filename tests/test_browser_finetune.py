@@ -5,18 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server, visit, wait_idle
+from browser import ARTIFACTS, app_in_chromium, require_chromium, visit, wait_idle
 
 pytestmark = pytest.mark.browser
 
+require_chromium()
+
 CHART = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
 EXCEPTION = "[data-testid='stException']"
-
-
-@pytest.fixture(scope="module")
-def chromium_path() -> str:
-    require_chromium()
-    return CHROMIUM
 
 
 def _visible_charts(page) -> int:
@@ -39,55 +35,48 @@ def _fingerprints(page) -> list[str]:
     return [t.strip() for t in page.locator("h4 code").all_inner_texts() if len(t.strip()) == 16]
 
 
-def test_fine_tune_trains_and_proves_the_model_unchanged(chromium_path: str, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
+def test_fine_tune_trains_and_proves_the_model_unchanged(tmp_path: Path) -> None:
+    with app_in_chromium() as (browser, url):
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        visit(page, f"{url}/Fine_tune")
+        wait_idle(page, timeout_ms=180_000)
+        page.wait_for_selector(CHART, timeout=60_000)
+        page.wait_for_timeout(1000)  # let Vega finish drawing
+        assert page.locator(EXCEPTION).count() == 0
+        assert "Fine-tune" in page.locator("h1").first.inner_text()
+        assert _visible_charts(page) >= 1
+        _screenshot(page, "fine_tune_before")
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with streamlit_server() as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            visit(page, f"{url}/Fine_tune")
-            wait_idle(page, timeout_ms=180_000)
-            page.wait_for_selector(CHART, timeout=60_000)
-            page.wait_for_timeout(1000)  # let Vega finish drawing
-            assert page.locator(EXCEPTION).count() == 0
-            assert "Fine-tune" in page.locator("h1").first.inner_text()
-            assert _visible_charts(page) >= 1
-            _screenshot(page, "fine_tune_before")
+        page.get_by_role("button", name="Train the head").click()
+        page.wait_for_selector("text=Model fingerprint after", timeout=120_000)
+        wait_idle(page, timeout_ms=120_000)
+        page.wait_for_timeout(1200)
+        assert page.locator(EXCEPTION).count() == 0
+        assert _visible_charts(page) >= 2  # the snapshot view and the loss curve
+        fingerprints = _fingerprints(page)
+        assert len(fingerprints) == 2 and fingerprints[0] == fingerprints[1]
+        _screenshot(page, "fine_tune_after")
 
-            page.get_by_role("button", name="Train the head").click()
-            page.wait_for_selector("text=Model fingerprint after", timeout=120_000)
-            wait_idle(page, timeout_ms=120_000)
-            page.wait_for_timeout(1200)
-            assert page.locator(EXCEPTION).count() == 0
-            assert _visible_charts(page) >= 2  # the snapshot view and the loss curve
-            fingerprints = _fingerprints(page)
-            assert len(fingerprints) == 2 and fingerprints[0] == fingerprints[1]
-            _screenshot(page, "fine_tune_after")
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download head").click()
+        head_zip = tmp_path / "head.zip"
+        download.value.save_as(head_zip)
+        assert head_zip.stat().st_size > 1000
+        page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(head_zip))
+        page.wait_for_selector("text=loaded from a file", timeout=120_000)
+        wait_idle(page)
+        assert page.locator(EXCEPTION).count() == 0
+        _screenshot(page, "fine_tune_loaded")
 
-            with page.expect_download() as download:
-                page.get_by_role("button", name="Download head").click()
-            head_zip = tmp_path / "head.zip"
-            download.value.save_as(head_zip)
-            assert head_zip.stat().st_size > 1000
-            page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(head_zip))
-            page.wait_for_selector("text=loaded from a file", timeout=120_000)
-            wait_idle(page)
-            assert page.locator(EXCEPTION).count() == 0
-            _screenshot(page, "fine_tune_loaded")
-
-            page.get_by_role("button", name="Tune a private copy").click()
-            page.wait_for_selector("text=Fingerprint of your tuned copy", timeout=180_000)
-            wait_idle(page, timeout_ms=180_000)
-            page.wait_for_timeout(1200)
-            assert page.locator(EXCEPTION).count() == 0
-            assert _visible_charts(page) >= 3
-            fingerprints = _fingerprints(page)  # head proof (2 equal), then tuned: before vs copy (differ)
-            assert len(fingerprints) == 4 and fingerprints[2] == fingerprints[0] != fingerprints[3]
-            _screenshot(page, "fine_tune_tuned")
-        finally:
-            browser.close()
+        page.get_by_role("button", name="Tune a private copy").click()
+        page.wait_for_selector("text=Fingerprint of your tuned copy", timeout=180_000)
+        wait_idle(page, timeout_ms=180_000)
+        page.wait_for_timeout(1200)
+        assert page.locator(EXCEPTION).count() == 0
+        assert _visible_charts(page) >= 3
+        fingerprints = _fingerprints(page)  # head proof (2 equal), then tuned: before vs copy (differ)
+        assert len(fingerprints) == 4 and fingerprints[2] == fingerprints[0] != fingerprints[3]
+        _screenshot(page, "fine_tune_tuned")
 
 
 def _snapshot_picture(page) -> str:
@@ -106,55 +95,48 @@ def _metrics(page) -> list[str]:
     return page.locator("[data-testid='stMetricValue']").all_inner_texts()
 
 
-def test_a_copied_link_opens_the_same_view_and_classroom_mode(chromium_path: str) -> None:
-    from playwright.sync_api import sync_playwright
+def test_a_copied_link_opens_the_same_view_and_classroom_mode() -> None:
+    with app_in_chromium() as (browser, url):
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        visit(page, f"{url}/Fine_tune")
+        wait_idle(page, timeout_ms=180_000)
+        page.get_by_role("button", name="Train the head").click()
+        page.wait_for_selector("text=Model fingerprint after", timeout=120_000)
+        wait_idle(page, timeout_ms=120_000)
+        step_slider = page.locator("[data-testid='stSlider']").filter(has_text="Training step")
+        step_slider.locator("input[type='range']").focus()
+        for _ in range(8):  # an earlier snapshot than the last, so the link must carry the step
+            page.keyboard.press("ArrowLeft")
+        wait_idle(page)
+        page.wait_for_timeout(1200)
+        caption, metrics, picture = _step_caption(page), _metrics(page), _snapshot_picture(page)
+        assert not caption.startswith("Step 100 ")
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with streamlit_server() as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            visit(page, f"{url}/Fine_tune")
-            wait_idle(page, timeout_ms=180_000)
-            page.get_by_role("button", name="Train the head").click()
-            page.wait_for_selector("text=Model fingerprint after", timeout=120_000)
-            wait_idle(page, timeout_ms=120_000)
-            step_slider = page.locator("[data-testid='stSlider']").filter(has_text="Training step")
-            step_slider.locator("input[type='range']").focus()
-            for _ in range(8):  # an earlier snapshot than the last, so the link must carry the step
-                page.keyboard.press("ArrowLeft")
-            wait_idle(page)
-            page.wait_for_timeout(1200)
-            caption, metrics, picture = _step_caption(page), _metrics(page), _snapshot_picture(page)
-            assert not caption.startswith("Step 100 ")
+        page.get_by_role("button", name="Share or export").click()
+        code = page.locator(
+            "[data-testid='stPopoverBody'] [data-testid='stCode'] code, [data-testid='stCode'] code"
+        )
+        code.first.wait_for(timeout=30_000)
+        link = next(t.strip() for t in code.all_inner_texts() if "view=" in t)
+        assert link.startswith(f"{url}/Fine_tune?view=")
+        page.screenshot(path=str(ARTIFACTS / "fine_tune_share_popover.png"))
 
-            page.get_by_role("button", name="Share or export").click()
-            code = page.locator(
-                "[data-testid='stPopoverBody'] [data-testid='stCode'] code, [data-testid='stCode'] code"
-            )
-            code.first.wait_for(timeout=30_000)
-            link = next(t.strip() for t in code.all_inner_texts() if "view=" in t)
-            assert link.startswith(f"{url}/Fine_tune?view=")
-            page.screenshot(path=str(ARTIFACTS / "fine_tune_share_popover.png"))
+        other = browser.new_page(viewport={"width": 1440, "height": 1000})
+        visit(other, link)
+        other.wait_for_selector("text=Model fingerprint after", timeout=180_000)
+        wait_idle(other, timeout_ms=120_000)
+        other.wait_for_timeout(1200)
+        assert other.locator(EXCEPTION).count() == 0
+        assert _step_caption(other) == caption
+        assert _metrics(other) == metrics
+        assert _snapshot_picture(other) == picture, "the linked page draws the same chart"
 
-            other = browser.new_page(viewport={"width": 1440, "height": 1000})
-            visit(other, link)
-            other.wait_for_selector("text=Model fingerprint after", timeout=180_000)
-            wait_idle(other, timeout_ms=120_000)
-            other.wait_for_timeout(1200)
-            assert other.locator(EXCEPTION).count() == 0
-            assert _step_caption(other) == caption
-            assert _metrics(other) == metrics
-            assert _snapshot_picture(other) == picture, "the linked page draws the same chart"
-
-            other.get_by_text("Classroom mode").click()
-            wait_idle(other)
-            other.wait_for_timeout(1500)
-            assert other.locator(EXCEPTION).count() == 0
-            assert _snapshot_picture(other) != picture
-            other.get_by_role("button", name="Reveal the answer").click()
-            wait_idle(other)
-            other.wait_for_timeout(800)
-            _screenshot(other, "fine_tune_classroom")
-        finally:
-            browser.close()
+        other.get_by_text("Classroom mode").click()
+        wait_idle(other)
+        other.wait_for_timeout(1500)
+        assert other.locator(EXCEPTION).count() == 0
+        assert _snapshot_picture(other) != picture
+        other.get_by_role("button", name="Reveal the answer").click()
+        wait_idle(other)
+        other.wait_for_timeout(800)
+        _screenshot(other, "fine_tune_classroom")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server, visit, wait_idle
+from browser import ARTIFACTS, app_in_chromium, require_chromium, visit, wait_idle
 
 pytestmark = pytest.mark.browser
+
+require_chromium()
 
 CHART = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
 TABS = ("Layer by layer", "Word-sense lab", "How much each layer changes each token")
@@ -23,23 +25,10 @@ CHART_MARKUP = VISIBLE + ".map(e => e.outerHTML)"
 
 
 @pytest.fixture(scope="module")
-def chromium_path() -> str:
-    require_chromium()
-    return CHROMIUM
-
-
-@pytest.fixture(scope="module")
-def served(chromium_path: str):
+def served():
     """One server and one browser for the module: (browser, base url)."""
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with streamlit_server() as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            yield browser, url
-        finally:
-            browser.close()
+    with app_in_chromium() as (browser, url):
+        yield browser, url
 
 
 def _open(browser, address: str):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server, visit, wait_idle
+from browser import ARTIFACTS, app_in_chromium, require_chromium, visit, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -12,14 +12,9 @@ require_chromium()
 
 @pytest.fixture(scope="module")
 def browser_page():
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with streamlit_server() as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with app_in_chromium() as (browser, url):
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
         yield page, url
-        browser.close()
 
 
 def _assert_healthy(page) -> None:

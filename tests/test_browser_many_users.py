@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server, visit, wait_idle
+from browser import ARTIFACTS, app_in_chromium, require_chromium, visit, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -28,17 +28,14 @@ def _type_sentences(page, lines: list[str]) -> None:
 
 def test_five_sessions_keep_their_own_state() -> None:
     import psutil
-    from playwright.sync_api import sync_playwright
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with streamlit_server() as url, sync_playwright() as p:
+    with app_in_chromium() as (browser, url):
         server = next(
             proc
             for proc in psutil.process_iter(["cmdline"])
             if f"--server.port={url.rsplit(':', 1)[1]}"
             in " ".join(proc.info["cmdline"] or []).replace("--server.port ", "--server.port=")
         )
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         contexts = [browser.new_context(viewport={"width": 1440, "height": 1000}) for _ in range(5)]
         pages = [c.new_page() for c in contexts]
         for page, path in zip(
@@ -86,5 +83,4 @@ def test_five_sessions_keep_their_own_state() -> None:
         wait_idle(pages[2], 180_000)
         assert "(changed)" not in _text(pages[2])
         assert pages[0].locator("[data-testid='stTextArea'] textarea").first.input_value() == "\n".join(alpha)
-        browser.close()
     (ARTIFACTS / "many_users.json").write_text(json.dumps({"server_rss_mb_five_users": round(rss_mb, 1)}))

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server, visit, wait_idle
+from browser import ARTIFACTS, app_in_chromium, require_chromium, visit, wait_idle
 
 pytestmark = pytest.mark.browser
 
-
-def _need_chromium() -> None:
-    require_chromium()
+require_chromium()
 
 
 def _open_tab(page, name: str) -> None:
@@ -18,64 +16,52 @@ def _open_tab(page, name: str) -> None:
 
 
 def test_sentence_page_renders_charts_without_errors():
-    _need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with streamlit_server() as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            visit(page, f"{url}/Sentence_embedding")
-            wait_idle(page)
-            page.wait_for_selector(
-                "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
-            )
+    with app_in_chromium() as (browser, url):
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        visit(page, f"{url}/Sentence_embedding")
+        wait_idle(page)
+        page.wait_for_selector("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg")
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "sentence_tokens.png"), full_page=True)
+        for tab, shot in (
+            ("Similarity", "sentence_similarity.png"),
+            ("Which tokens matter", "sentence_tokens_matter.png"),
+            ("An index is not the model", "sentence_index.png"),
+        ):
+            _open_tab(page, tab)
+            panel = page.locator("[role='tabpanel']:visible")
+            panel.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=30_000)
             assert page.locator("[data-testid='stException']").count() == 0
-            page.screenshot(path=str(ARTIFACTS / "sentence_tokens.png"), full_page=True)
-            for tab, shot in (
-                ("Similarity", "sentence_similarity.png"),
-                ("Which tokens matter", "sentence_tokens_matter.png"),
-                ("An index is not the model", "sentence_index.png"),
-            ):
-                _open_tab(page, tab)
-                panel = page.locator("[role='tabpanel']:visible")
-                panel.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=30_000)
-                assert page.locator("[data-testid='stException']").count() == 0
-                page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
-            page.get_by_role("button", name="Add my").click()  # becomes disabled once stored
-            page.get_by_role("button", name="Your sentences are in the index").wait_for(timeout=60_000)
-            wait_idle(page)
-            page.get_by_text("identical: the model did not change").wait_for(timeout=30_000)
-            page.wait_for_timeout(1500)  # let the map redraw before the screenshot
-            assert page.locator("[data-testid='stException']").count() == 0
-            page.screenshot(path=str(ARTIFACTS / "sentence_index_added.png"), full_page=True)
-            uploader = page.locator("[data-testid='stFileUploader'] input[type='file']")
-            uploader.set_input_files(
-                files=[
-                    {"name": "photo.txt", "mimeType": "text/plain", "buffer": b"\x89PNG\r\n\x1a\n\x00\x00"}
-                ]
-            )
-            page.get_by_text("binary file").first.wait_for(timeout=30_000)
-            uploader.set_input_files(
-                files=[
-                    {
-                        "name": "mine.txt",
-                        "mimeType": "text/plain",
-                        "buffer": b"Volcanoes erupt ash.\nTides follow the moon.\nRain fell all night.\n",
-                    }
-                ]
-            )
-            page.get_by_role("button", name="Add 3 sentences from the file").click()
-            page.wait_for_timeout(500)
-            wait_idle(page)
-            page.get_by_text("file: mine.txt").first.wait_for(timeout=30_000)
-            page.get_by_text("All 3 sentences of this file are in the index").wait_for(timeout=30_000)
-            page.wait_for_timeout(1500)  # let the map redraw before the screenshot
-            assert page.locator("[data-testid='stException']").count() == 0
-            page.screenshot(path=str(ARTIFACTS / "sentence_index_uploaded.png"), full_page=True)
-        finally:
-            browser.close()
+            page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
+        page.get_by_role("button", name="Add my").click()  # becomes disabled once stored
+        page.get_by_role("button", name="Your sentences are in the index").wait_for(timeout=60_000)
+        wait_idle(page)
+        page.get_by_text("identical: the model did not change").wait_for(timeout=30_000)
+        page.wait_for_timeout(1500)  # let the map redraw before the screenshot
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "sentence_index_added.png"), full_page=True)
+        uploader = page.locator("[data-testid='stFileUploader'] input[type='file']")
+        uploader.set_input_files(
+            files=[{"name": "photo.txt", "mimeType": "text/plain", "buffer": b"\x89PNG\r\n\x1a\n\x00\x00"}]
+        )
+        page.get_by_text("binary file").first.wait_for(timeout=30_000)
+        uploader.set_input_files(
+            files=[
+                {
+                    "name": "mine.txt",
+                    "mimeType": "text/plain",
+                    "buffer": b"Volcanoes erupt ash.\nTides follow the moon.\nRain fell all night.\n",
+                }
+            ]
+        )
+        page.get_by_role("button", name="Add 3 sentences from the file").click()
+        page.wait_for_timeout(500)
+        wait_idle(page)
+        page.get_by_text("file: mine.txt").first.wait_for(timeout=30_000)
+        page.get_by_text("All 3 sentences of this file are in the index").wait_for(timeout=30_000)
+        page.wait_for_timeout(1500)  # let the map redraw before the screenshot
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "sentence_index_uploaded.png"), full_page=True)
 
 
 VISIBLE = (
@@ -101,79 +87,69 @@ def _drawn(page) -> dict:
 
 
 def test_a_copied_link_opens_the_same_view_and_classroom_mode_restyles_it():
-    _need_chromium()
-    from playwright.sync_api import sync_playwright
+    with app_in_chromium() as (browser, url):
+        page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+        visit(page, f"{url}/Sentence_embedding")
+        wait_idle(page, timeout_ms=180_000)
+        _open_tab(page, "Similarity")
+        page.locator(".st-key-sentence_pooling").click()
+        page.get_by_role("option", name="[CLS] token").click()
+        wait_idle(page)
+        similarity = _drawn(page)
+        _open_tab(page, "An index is not the model")
+        box = page.locator(".st-key-index_query input")
+        box.fill("Which vegetables grow well in shade?")
+        box.press("Enter")
+        wait_idle(page)
+        k = page.locator(".st-key-index_k input")
+        k.fill("3")
+        k.press("Enter")
+        wait_idle(page)
+        index = _drawn(page)
+        assert index["tab"] == "An index is not the model"
+        assert sum(len(c) for c in index["charts"]) > 50, "the charts carry their data points"
+        assert page.locator("[data-testid='stException']").count() == 0
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with streamlit_server() as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
-            visit(page, f"{url}/Sentence_embedding")
-            wait_idle(page, timeout_ms=180_000)
-            _open_tab(page, "Similarity")
-            page.locator(".st-key-sentence_pooling").click()
-            page.get_by_role("option", name="[CLS] token").click()
-            wait_idle(page)
-            similarity = _drawn(page)
-            _open_tab(page, "An index is not the model")
-            box = page.locator(".st-key-index_query input")
-            box.fill("Which vegetables grow well in shade?")
-            box.press("Enter")
-            wait_idle(page)
-            k = page.locator(".st-key-index_k input")
-            k.fill("3")
-            k.press("Enter")
-            wait_idle(page)
-            index = _drawn(page)
-            assert index["tab"] == "An index is not the model"
-            assert sum(len(c) for c in index["charts"]) > 50, "the charts carry their data points"
-            assert page.locator("[data-testid='stException']").count() == 0
+        page.get_by_role("button", name="🔗 Share or export").click()
+        code = page.locator("[data-testid='stPopoverBody'] [data-testid='stCode'] code")
+        code.wait_for(timeout=30_000)
+        link = code.inner_text().strip()
+        assert link.startswith(f"{url}/Sentence_embedding?view=")
+        page.screenshot(path=str(ARTIFACTS / "sentence_share_popover.png"))
+        page.keyboard.press("Escape")
 
-            page.get_by_role("button", name="🔗 Share or export").click()
-            code = page.locator("[data-testid='stPopoverBody'] [data-testid='stCode'] code")
-            code.wait_for(timeout=30_000)
-            link = code.inner_text().strip()
-            assert link.startswith(f"{url}/Sentence_embedding?view=")
-            page.screenshot(path=str(ARTIFACTS / "sentence_share_popover.png"))
-            page.keyboard.press("Escape")
+        opened = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+        visit(opened, link)
+        wait_idle(opened, timeout_ms=180_000)
+        opened.locator("[role='tabpanel']:visible [data-testid='stVegaLiteChart']").first.wait_for(
+            timeout=60_000
+        )
+        assert opened.locator("[data-testid='stException']").count() == 0
+        assert opened.locator(".st-key-index_query input").input_value() == box.input_value()
+        shown = _drawn(opened)
+        assert {k: v for k, v in shown.items() if k != "markup"} == {
+            k: v for k, v in index.items() if k != "markup"
+        }, "the link opened a different view"
+        _open_tab(opened, "Similarity")
+        assert _drawn(opened)["charts"] == similarity["charts"]
 
-            opened = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
-            visit(opened, link)
-            wait_idle(opened, timeout_ms=180_000)
-            opened.locator("[role='tabpanel']:visible [data-testid='stVegaLiteChart']").first.wait_for(
-                timeout=60_000
-            )
-            assert opened.locator("[data-testid='stException']").count() == 0
-            assert opened.locator(".st-key-index_query input").input_value() == box.input_value()
-            shown = _drawn(opened)
-            assert {k: v for k, v in shown.items() if k != "markup"} == {
-                k: v for k, v in index.items() if k != "markup"
-            }, "the link opened a different view"
-            _open_tab(opened, "Similarity")
-            assert _drawn(opened)["charts"] == similarity["charts"]
-
-            opened.locator(".st-key-classroom label").click()
-            wait_idle(opened)
-            classroom = _drawn(opened)
-            assert opened.locator("[data-testid='stException']").count() == 0
-            assert classroom["charts"] == similarity["charts"], (
-                "classroom mode changes the style, not the data"
-            )
-            assert classroom["markup"] != similarity["markup"], "classroom mode did not restyle the chart"
-            opened.screenshot(path=str(ARTIFACTS / "sentence_classroom_similarity.png"), full_page=True)
-            _open_tab(opened, "Tokens → one point")
-            opened.screenshot(path=str(ARTIFACTS / "sentence_classroom_tokens.png"), full_page=True)
-            _open_tab(opened, "An index is not the model")
-            opened.get_by_role("button", name="Reveal the answer").click()
-            wait_idle(opened)
-            opened.get_by_text("fingerprint before and after is identical").wait_for(timeout=30_000)
-            wait_idle(opened)
-            assert opened.get_by_role("button", name="Reveal the answer").count() == 0
-            opened.screenshot(path=str(ARTIFACTS / "sentence_classroom_index.png"), full_page=True)
-            corpus_map = opened.locator("[role='tabpanel']:visible [data-testid='stVegaLiteChart']").first
-            corpus_map.scroll_into_view_if_needed()
-            opened.wait_for_timeout(800)
-            corpus_map.screenshot(path=str(ARTIFACTS / "sentence_classroom_corpus_map.png"))
-        finally:
-            browser.close()
+        opened.locator(".st-key-classroom label").click()
+        wait_idle(opened)
+        classroom = _drawn(opened)
+        assert opened.locator("[data-testid='stException']").count() == 0
+        assert classroom["charts"] == similarity["charts"], "classroom mode changes the style, not the data"
+        assert classroom["markup"] != similarity["markup"], "classroom mode did not restyle the chart"
+        opened.screenshot(path=str(ARTIFACTS / "sentence_classroom_similarity.png"), full_page=True)
+        _open_tab(opened, "Tokens → one point")
+        opened.screenshot(path=str(ARTIFACTS / "sentence_classroom_tokens.png"), full_page=True)
+        _open_tab(opened, "An index is not the model")
+        opened.get_by_role("button", name="Reveal the answer").click()
+        wait_idle(opened)
+        opened.get_by_text("fingerprint before and after is identical").wait_for(timeout=30_000)
+        wait_idle(opened)
+        assert opened.get_by_role("button", name="Reveal the answer").count() == 0
+        opened.screenshot(path=str(ARTIFACTS / "sentence_classroom_index.png"), full_page=True)
+        corpus_map = opened.locator("[role='tabpanel']:visible [data-testid='stVegaLiteChart']").first
+        corpus_map.scroll_into_view_if_needed()
+        opened.wait_for_timeout(800)
+        corpus_map.screenshot(path=str(ARTIFACTS / "sentence_classroom_corpus_map.png"))
