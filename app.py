@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import altair as alt
-import pandas as pd
 import streamlit as st
 
-from explorer import ui
+from explorer.charts.home import word_similarity_chart
 from explorer.inputs import escape_markdown
 from explorer.states import layer_names
-from explorer.ui import lessons
+from explorer.ui import caches, lessons, state, widgets
 
 st.set_page_config(page_title="Latent Space Explorer", page_icon="🧭", layout="wide")
-info = ui.sidebar()
+info = widgets.sidebar()
 
 st.title("🧭 Latent Space Explorer")
 st.markdown(
@@ -31,31 +29,21 @@ idea[1].markdown(
 st.subheader("Try it: one word, two meanings")
 demo = st.columns([1.2, 1], gap="large")
 with demo[0]:
-    ui.persisted("demo_a", "I opened an account at the bank.")
-    ui.persisted("demo_b", "We sat on the bank of the river.")
-    ui.persisted("demo_word", "bank")
-    st.text_input("Sentence A", key="demo_a", on_change=ui.remember, args=("demo_a",))
-    st.text_input("Sentence B", key="demo_b", on_change=ui.remember, args=("demo_b",))
-    st.text_input("Word in both", key="demo_word", on_change=ui.remember, args=("demo_word",))
+    state.persisted("demo_a", "I opened an account at the bank.")
+    state.persisted("demo_b", "We sat on the bank of the river.")
+    state.persisted("demo_word", "bank")
+    st.text_input("Sentence A", key="demo_a", on_change=state.remember, args=("demo_a",))
+    st.text_input("Sentence B", key="demo_b", on_change=state.remember, args=("demo_b",))
+    st.text_input("Word in both", key="demo_word", on_change=state.remember, args=("demo_word",))
 a, b, word = (st.session_state[k].strip() for k in ("demo_a", "demo_b", "demo_word"))
-result = ui.cached_word_similarity(info.model_id, a, b, word) if a and b and word else None
+result = caches.cached_word_similarity(info.model_id, a, b, word) if a and b and word else None
 with demo[1]:
     if result is None:
         st.info("Type two sentences that both contain the word to compare.", icon="✍️")
     else:
         per_layer, sentence_cos = result
         names = layer_names(len(per_layer) - 1)
-        frame = pd.DataFrame({"layer": range(len(per_layer)), "layer name": names, "cosine": per_layer})
-        chart = (
-            alt.Chart(frame)
-            .mark_line(point=alt.OverlayMarkDef(size=70), strokeWidth=3)
-            .encode(
-                x=alt.X("layer:O", title="layer (0 = embeddings)"),
-                y=alt.Y("cosine:Q", title=f"cosine of the two '{word}'s", scale=alt.Scale(domain=[0, 1])),
-                tooltip=["layer name:N", alt.Tooltip("cosine:Q", format=".3f")],
-            )
-            .properties(height=230)
-        )
+        chart = word_similarity_chart(per_layer, names, word, classroom=widgets.is_classroom())
         st.altair_chart(chart, width="stretch")
         st.caption(
             f"Each point: cosine similarity between the word '{escape_markdown(word)}' in A and in B at one layer. "
@@ -71,7 +59,7 @@ PAGE_BLURBS = {
     "Geometry lab": "Measure each layer: anisotropy, self-similarity, effective dimension, where word senses separate.",
 }
 cards = st.columns(2, gap="medium")
-for i, (path, label, icon) in enumerate(p for p in ui.PAGES[1:] if (ui.ROOT / p[0]).exists()):
+for i, (path, label, icon) in enumerate(p for p in widgets.PAGES[1:] if (widgets.ROOT / p[0]).exists()):
     with cards[i % 2], st.container(border=True):
         st.page_link(path, label=label, icon=icon)
         st.caption(PAGE_BLURBS.get(label, ""))
@@ -79,4 +67,4 @@ for i, (path, label, icon) in enumerate(p for p in ui.PAGES[1:] if (ui.ROOT / p[
 st.subheader("Lessons: predict, then reveal")
 st.caption("Each lesson opens a page on a prepared view with a question. Answer it before you reveal.")
 lessons.lessons_gallery()
-ui.model_card(info)
+widgets.model_card(info)

@@ -8,6 +8,10 @@ import time
 import tracemalloc
 
 from bench.timing import best_of
+from explorer import assets
+from explorer.finetune import head as hd
+from explorer.finetune import labelled as lb
+from explorer.finetune import tuning
 
 
 def _rss_mb() -> float:
@@ -21,12 +25,11 @@ def _peak_rss_mb() -> float:
 
 
 def run() -> dict:
-    from explorer import head as hd
     from explorer.models import load_model, weights_fingerprint
     from explorer.states import extract_states
 
     model = load_model()
-    labelled = hd.prepare_labelled(hd.labelled_set(hd.DEFAULT_LABELLED_SET).rows)
+    labelled = lb.prepare_labelled(assets.labelled_set(assets.DEFAULT_LABELLED_SET).rows)
     config = hd.HeadConfig()
     states = extract_states(model, labelled.texts)
     rss_model = _rss_mb()
@@ -37,25 +40,26 @@ def run() -> dict:
     )
     fingerprint = best_of(lambda: weights_fingerprint(model), repeat=3)
     proof = best_of(
-        lambda: hd.prove_unchanged(model, labelled.texts, weights_fingerprint(model), states.pooled), repeat=3
+        lambda: proof.prove_unchanged(model, labelled.texts, weights_fingerprint(model), states.pooled),
+        repeat=3,
     )
     tracemalloc.start()
     run_ = hd.run_head(states.pooled, labelled, config)
     _, head_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
 
-    split = hd.stratified_split(labelled.labels, seed=config.seed)
+    split = lb.stratified_split(labelled.labels, seed=config.seed)
     timings = []
     for _ in range(2):
         start = time.perf_counter()
-        tuned = hd.tune_top_layers(model, labelled, split, k=1, before=states)
+        tuned = tuning.tune_top_layers(model, labelled, split, k=1, before=states)
         timings.append(time.perf_counter() - start)
         rss_with_copy = _rss_mb()
         del tuned
         gc.collect()
     rss_after_release = _rss_mb()
     start = time.perf_counter()
-    tuned_all = hd.tune_top_layers(
+    tuned_all = tuning.tune_top_layers(
         model, labelled, split, k=model[0].auto_model.config.num_hidden_layers, before=states
     )
     all_layers_s = time.perf_counter() - start
@@ -63,7 +67,7 @@ def run() -> dict:
     gc.collect()
 
     return {
-        "preset": hd.DEFAULT_LABELLED_SET,
+        "preset": assets.DEFAULT_LABELLED_SET,
         "sentences": len(labelled.texts),
         "head": {
             "rank": config.rank,
@@ -78,7 +82,7 @@ def run() -> dict:
         "proof_ms": proof,
         "head_training_tracemalloc_peak_mb": round(head_peak / 2**20, 2),
         "tune_top_1_layer_s": {"first": round(timings[0], 2), "second": round(timings[1], 2)},
-        "tune_steps": hd.TUNE_STEPS,
+        "tune_steps": tuning.TUNE_STEPS,
         "target_tune_s": 30.0,
         "tune_all_layers_s": round(all_layers_s, 2),
         "rss_mb": {

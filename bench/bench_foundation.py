@@ -39,7 +39,7 @@ def _raw_forward(model, texts: list[str], batch_size: int = 32) -> None:
 
 
 def run() -> dict:
-    from explorer.charts import journey_chart, journey_frames
+    from explorer.charts.journey import journey_chart, journey_frames
     from explorer.models import load_model
     from explorer.projection import project
     from explorer.states import extract_states, layer_names

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from bench.timing import best_of
-from explorer import geometry
+from explorer import assets, geometry, senses
 from explorer.models import load_model
 from explorer.states import extract_states
 
@@ -15,7 +15,7 @@ FAITHFULNESS_WORDS = 1000
 
 def sentences(n: int = N_SENTENCES) -> list[str]:
     """n distinct sentences: the corpus itself, then pairs of its sentences joined by 'while'."""
-    corpus = geometry.corpus_sentences()
+    corpus = assets.geometry_corpus()
     out = list(corpus[:n])
     i = 0
     while len(out) < n:
@@ -32,14 +32,14 @@ def run() -> dict:
     states = extract_states(model, texts)
     forward_ms = (time.perf_counter() - start) * 1000
     words = geometry.pool_words(states.layers, states.tokens)
-    presets = geometry.word_sense_presets()
+    presets = senses.word_sense_presets()
     preset_states = {w: extract_states(model, c.sentences) for w, c in presets.items()}
 
     def sense_lab() -> None:
         for word, contexts in presets.items():
             s = preset_states[word]
-            found = geometry.find_sense_occurrences(s.layers, s.tokens, contexts, word)
-            geometry.sense_separation(found.vectors, found.labels)
+            found = senses.find_sense_occurrences(s.layers, s.tokens, contexts, word)
+            senses.sense_separation(found.vectors, found.labels)
 
     def all_measures() -> None:
         geometry.layer_measures(states.layers, states.tokens)

@@ -19,7 +19,7 @@ LATENCY_INDEX_SIZE = 10_000
 def synthetic_sentences(n: int = N_SENTENCES) -> list[str]:
     """n distinct sentences made deterministically from the bundled corpus: the first half of one
     sentence joined to the second half of another."""
-    from explorer.index import bundled_corpus
+    from explorer.assets import bundled_corpus
 
     corpus = bundled_corpus().texts
     m = len(corpus)
@@ -38,9 +38,10 @@ def _timed(fn) -> tuple[float, object]:
 
 
 def run() -> dict:
-    from explorer import sentence_charts
-    from explorer.index import ENCODE_BATCH, EmbeddingIndex, embed_texts, fit_map
+    from explorer.charts import sentence as sentence_charts
+    from explorer.index import ENCODE_BATCH, EmbeddingIndex, embed_texts
     from explorer.models import load_model
+    from explorer.projection import fit_map
 
     n = int(os.environ.get("BENCH_SENTENCE_N", N_SENTENCES))
     rounds = int(os.environ.get("BENCH_SENTENCE_ROUNDS", 1))

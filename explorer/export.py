@@ -114,3 +114,13 @@ def _swap_lt(value: Any) -> Any:
     if isinstance(value, dict):
         return {_swap_lt(k): _swap_lt(v) for k, v in value.items()}
     return value
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """A table as UTF-8 CSV (numbers to 6 significant digits)."""
+    return frame.to_csv(index=False, float_format="%.6g").encode("utf-8")
+
+
+def file_stem(text: str) -> str:
+    """A safe file name part from what a person typed."""
+    return "".join(ch if ch.isalnum() else "_" for ch in text)[:40] or "word"

@@ -4,49 +4,28 @@ The index is a value: `add` returns a new index and never touches the old one, s
 every user can be shared safely while each person grows their own copy. Storing vectors here changes
 nothing inside the model; that is the lesson the page draws from it.
 
-The bundled corpus is `assets/corpus.csv` (columns `text`, `topic`): 220 sentences written for this
-project, 22 in each of ten topics; the topic colours the corpus map.
+The bundled corpus (`explorer.assets.bundled_corpus`) fills the shared index; its topics colour the map.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from explorer.models import model_lock
+from explorer.states import ProgressFn
+from explorer.vectors import frozen, unit_rows
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-CORPUS_FILE = Path(__file__).resolve().parent.parent / "assets" / "corpus.csv"
 ENCODE_CHUNK = 512  # sentences per encode() call: small enough for a live progress bar, big enough to be free
 ENCODE_BATCH = 64
 MAX_INDEX_SENTENCES = 20_000  # per person: bounds the memory one session can take
-
-ProgressFn = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class Corpus:
-    """The bundled sentences and a topic label for each."""
-
-    texts: tuple[str, ...]
-    topics: tuple[str, ...]
-
-
-@cache
-def bundled_corpus() -> Corpus:
-    """Read `assets/corpus.csv` (text, topic) once."""
-    with CORPUS_FILE.open(encoding="utf-8", newline="") as handle:
-        rows = [(r["text"].strip(), r["topic"].strip()) for r in csv.DictReader(handle) if r["text"].strip()]
-    return Corpus(tuple(r[0] for r in rows), tuple(r[1] for r in rows))
 
 
 def embed_texts(
@@ -80,18 +59,6 @@ def embed_texts(
         if progress is not None:
             progress(min(start + ENCODE_CHUNK, len(texts)), len(texts))
     return out
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))  # (N, D)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
-
-
-def _frozen(array: np.ndarray) -> np.ndarray:
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    array.flags.writeable = False
-    return array
 
 
 def _content_key(previous: str, texts: Sequence[str], sources: Sequence[str], vectors: np.ndarray) -> str:
@@ -142,7 +109,7 @@ class EmbeddingIndex:
                 f"Need one vector and one source per text: {len(texts)} texts, vectors {vectors.shape}, "
                 f"{len(sources)} sources."
             )
-        stored = _frozen(_unit(vectors) if len(vectors) else vectors)  # (N, D)
+        stored = frozen(unit_rows(vectors, np.float32) if len(vectors) else vectors)  # (N, D)
         return cls(texts, stored, sources, _content_key("", texts, sources, stored))
 
     @property
@@ -168,11 +135,11 @@ class EmbeddingIndex:
             texts, vectors = [texts[i] for i in keep], vectors[keep]
         if not texts:
             return self
-        added = _unit(vectors)  # (M, D)
+        added = unit_rows(vectors, np.float32)  # (M, D)
         sources = [str(source)] * len(texts)
         return EmbeddingIndex(
             texts=(*self.texts, *texts),
-            vectors=_frozen(np.concatenate([self.vectors, added])),  # (N+M, D)
+            vectors=frozen(np.concatenate([self.vectors, added])),  # (N+M, D)
             sources=(*self.sources, *sources),
             key=_content_key(self.key, texts, sources, added),
         )
@@ -193,7 +160,7 @@ class EmbeddingIndex:
 
     def scores(self, query_vec: np.ndarray) -> np.ndarray:
         """(N,) cosine of every stored vector with the query."""
-        query = _unit(query_vec)[0]  # (D,)
+        query = unit_rows(np.atleast_2d(query_vec), np.float32)[0]  # (D,)
         if query.shape[0] != self.dim:
             raise ValueError(f"Query has {query.shape[0]} dims; this index holds {self.dim}.")
         return self.vectors @ query  # (N,)
@@ -214,36 +181,3 @@ class EmbeddingIndex:
             )
             for r, i in enumerate(top)
         )
-
-
-@dataclass(frozen=True)
-class MapProjection:
-    """A 2-D PCA map of an index: `place` puts any new vector (a query) on the same axes."""
-
-    mean: np.ndarray
-    axes: np.ndarray
-    coords: np.ndarray
-    explained: float
-
-    def place(self, vectors: np.ndarray) -> np.ndarray:
-        return ((np.atleast_2d(vectors) - self.mean) @ self.axes).astype(np.float32)  # (M, 2)
-
-
-def fit_map(vectors: np.ndarray) -> MapProjection:
-    """PCA of the index vectors to 2-D (deterministic signs), with the share of variance it keeps."""
-    x = np.asarray(vectors, dtype=np.float64)  # (N, D)
-    if len(x) == 0:
-        raise ValueError("Cannot draw a map of an empty index.")
-    mean = x.mean(axis=0)
-    centred = x - mean
-    cov = centred.T @ centred / max(len(x) - 1, 1)  # (D, D)
-    values, vectors_ = np.linalg.eigh(cov)
-    order = np.argsort(values)[::-1]
-    axes = vectors_[:, order[:2]].copy()  # (D, 2)
-    for j in range(axes.shape[1]):
-        if axes[np.argmax(np.abs(axes[:, j])), j] < 0:
-            axes[:, j] *= -1
-    total = float(np.clip(values, 0, None).sum())
-    explained = float(np.clip(values[order[:2]], 0, None).sum() / total) if total > 0 else float("nan")
-    coords = (centred @ axes).astype(np.float32)  # (N, 2)
-    return MapProjection(mean=mean, axes=axes, coords=coords, explained=explained)

@@ -12,13 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from explorer.vectors import K_NEIGHBOURS, captured_share, neighbour_overlap, pca_axes, procrustes_rotation
+
 METHODS = {
     "pca_shared": "PCA, shared axes",
     "pca_aligned": "PCA per layer, aligned",
     "umap": "UMAP, aligned across layers",
 }
 MIN_POINTS_FOR_UMAP = 15
-FAITHFULNESS_K = 10
+FAITHFULNESS_K = K_NEIGHBOURS
 
 
 @dataclass(frozen=True)
@@ -38,39 +40,14 @@ class Projection:
     notice: str | None = None
 
 
-def _top2_axes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The two leading principal axes of centred data x (rows are points) and all eigenvalues.
-
-    Signs are fixed (largest loading positive) so the same data always gives the same picture.
-    """
-    cov = (x.T @ x) / max(len(x) - 1, 1)  # (D, D)
-    values, vectors = np.linalg.eigh(cov.astype(np.float64))
-    order = np.argsort(values)[::-1]
-    values, vectors = values[order], vectors[:, order]
-    axes = vectors[:, :2].copy()  # (D, 2)
-    if axes.shape[1] < 2:  # a 1-dimensional space: pad with a zero axis
-        axes = np.pad(axes, ((0, 0), (0, 2 - axes.shape[1])))
-    for j in range(2):
-        if axes[np.argmax(np.abs(axes[:, j])), j] < 0:
-            axes[:, j] *= -1
-    return axes, np.clip(values, 0.0, None)
-
-
-def _captured_share(x_centred: np.ndarray, axes: np.ndarray) -> float:
-    total = float(np.sum(x_centred.astype(np.float64) ** 2))
-    if total <= 0:
-        return float("nan")
-    return float(np.sum((x_centred @ axes) ** 2) / total)
-
-
 def project_shared_pca(layers: np.ndarray, pooled: np.ndarray | None = None) -> Projection:
     """One PCA fitted on every layer at once: axes never move, so motion between layers is real."""
     d = layers.shape[2]
     stacked = layers.reshape(-1, d).astype(np.float64)  # ((L+1)·N, D)
     mean = stacked.mean(axis=0)
-    axes, _ = _top2_axes(stacked - mean)
+    axes, _ = pca_axes(stacked - mean)
     coords = ((layers - mean) @ axes).astype(np.float32)  # (L+1, N, 2)
-    explained = np.array([_captured_share(layer - layer.mean(axis=0), axes) for layer in layers])
+    explained = np.array([captured_share(layer - layer.mean(axis=0), axes) for layer in layers])
     projected_pooled = None if pooled is None else ((pooled - mean) @ axes).astype(np.float32)
     return Projection(
         method="pca_shared",
@@ -79,12 +56,6 @@ def project_shared_pca(layers: np.ndarray, pooled: np.ndarray | None = None) -> 
         explained=explained,
         faithfulness=_faithfulness_per_layer(layers, coords),
     )
-
-
-def _procrustes_rotation(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """The orthogonal 2×2 map R minimising ||source·R − target|| (both centred)."""
-    u, _, vt = np.linalg.svd(source.T @ target)
-    return u @ vt
 
 
 def project_aligned_pca(layers: np.ndarray, pooled: np.ndarray | None = None) -> Projection:
@@ -99,11 +70,11 @@ def project_aligned_pca(layers: np.ndarray, pooled: np.ndarray | None = None) ->
     for i, layer in enumerate(layers.astype(np.float64)):
         mean = layer.mean(axis=0)
         centred = layer - mean
-        axes, values = _top2_axes(centred)
+        axes, values = pca_axes(centred)
         explained[i] = values[:2].sum() / values.sum() if values.sum() > 0 else np.nan
         y = centred @ axes  # (N, 2)
         if previous is not None and len(y) > 1:
-            rotation = _procrustes_rotation(y, previous)
+            rotation = procrustes_rotation(y, previous)
             axes, y = axes @ rotation, y @ rotation
         radius = float(np.sqrt(np.mean(np.sum(y**2, axis=1))))
         scale = 1.0 / radius if radius > 0 else 1.0
@@ -177,42 +148,32 @@ def project(layers: np.ndarray, method: str, pooled: np.ndarray | None = None, s
     raise ValueError(f"Unknown projection method: {method}. Valid methods: {list(METHODS)}")
 
 
-def neighbour_overlap(high: np.ndarray, low: np.ndarray, k: int = FAITHFULNESS_K) -> float:
-    """Mean share of each point's k nearest neighbours in `high` that stay among its k nearest in `low`.
-
-    1.0: the 2-D picture keeps every neighbourhood; about k/(N-1): no better than chance. With N ≤ k+1
-    points every point is every other's neighbour and the score means nothing: NaN.
-    """
-    n = len(high)
-    if n - 1 <= k:
-        return float("nan")
-    near_high = _knn(np.asarray(high), k)
-    near_low = _knn(np.asarray(low, dtype=np.float64), k)
-    kept = [len(set(a) & set(b)) for a, b in zip(near_high, near_low, strict=True)]
-    return float(np.mean(kept) / k)
-
-
-def _knn(x: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k nearest other points of each row (Euclidean, ties broken by index)."""
-    if x.shape[1] <= 3 and len(x) > 500:  # a large 2-D picture: a k-d tree answers in O(N log N)
-        from scipy.spatial import cKDTree
-
-        _, found = cKDTree(x).query(x, k=k + 1)
-        return np.array([[j for j in row if j != i][:k] for i, row in enumerate(found)])
-    if len(x) > 4000:
-        from sklearn.neighbors import NearestNeighbors
-
-        found = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x, return_distance=False)
-        return np.array([[j for j in row if j != i][:k] for i, row in enumerate(found)])
-    x32 = x.astype(np.float32)
-    sq = np.sum(x32**2, axis=1)
-    dist = sq[:, None] + sq[None, :] - 2 * (x32 @ x32.T)  # (N, N)
-    np.fill_diagonal(dist, np.inf)
-    # Partition out the k nearest (O(N) per row), then order just those: ties broken by index.
-    near = np.argpartition(dist, k - 1, axis=1)[:, :k]  # (N, k) unordered
-    order = np.lexsort((near, np.take_along_axis(dist, near, axis=1)), axis=1)
-    return np.take_along_axis(near, order, axis=1)
-
-
 def _faithfulness_per_layer(layers: np.ndarray, coords: np.ndarray) -> np.ndarray:
-    return np.array([neighbour_overlap(h, c) for h, c in zip(layers, coords, strict=True)])
+    return np.array([neighbour_overlap(h, c, FAITHFULNESS_K) for h, c in zip(layers, coords, strict=True)])
+
+
+@dataclass(frozen=True)
+class MapProjection:
+    """A 2-D PCA map of a set of vectors: `place` puts any new vector (a query) on the same axes."""
+
+    mean: np.ndarray
+    axes: np.ndarray
+    coords: np.ndarray
+    explained: float
+
+    def place(self, vectors: np.ndarray) -> np.ndarray:
+        return ((np.atleast_2d(vectors) - self.mean) @ self.axes).astype(np.float32)  # (M, 2)
+
+
+def fit_map(vectors: np.ndarray) -> MapProjection:
+    """PCA of (N, D) vectors to 2-D (deterministic signs), with the share of variance it keeps."""
+    x = np.asarray(vectors, dtype=np.float64)  # (N, D)
+    if len(x) == 0:
+        raise ValueError("Cannot draw a map of no vectors.")
+    mean = x.mean(axis=0)
+    centred = x - mean
+    axes, values = pca_axes(centred)
+    total = float(values.sum())
+    explained = float(values[:2].sum() / total) if total > 0 else float("nan")
+    coords = (centred @ axes).astype(np.float32)  # (N, 2)
+    return MapProjection(mean=mean, axes=axes, coords=coords, explained=explained)

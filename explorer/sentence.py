@@ -1,19 +1,20 @@
-"""From a cloud of token vectors to one sentence vector: poolings, per-token measures, similarities,
-and reading an uploaded file of sentences. Plain numpy and pandas (no model, no Streamlit).
+"""From a cloud of token vectors to one sentence vector: poolings, per-token measures, similarities and
+their downloads. Plain numpy and pandas (no model, no Streamlit).
 """
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from explorer.inputs import parse_sentences, shorten
+from explorer.inputs import shorten
+from explorer.projection import fit_map
 from explorer.states import LayerStates
+from explorer.vectors import cosine, cosine_matrix
 
 POOLINGS = {
     "model": "the model's embedding",
@@ -22,9 +23,6 @@ POOLINGS = {
     "mean_layer": "mean at another layer (not what the model uses)",
 }
 LEAVE_ONE_OUT_MODES = ("mean", "max")
-MAX_UPLOAD_SENTENCES = 10_000
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # matches server.maxUploadSize in .streamlit/config.toml
-UPLOAD_TYPES = ("txt", "csv")
 
 
 # ---------------------------------------------------------------- pooling
@@ -40,13 +38,6 @@ def pool(vectors: np.ndarray, mode: str) -> np.ndarray:
     if mode == "cls":
         return vectors[0]
     raise ValueError(f"Unknown pooling: {mode}. Valid poolings: ['mean', 'max', 'cls']")
-
-
-def _cos_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine of each row of a with b (a (n, D), b (D,)); 0 where a vector is zero."""
-    norms = np.linalg.norm(a, axis=-1) * np.linalg.norm(b)
-    dots = a @ b
-    return np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
 
 
 def leave_one_out_shift(vectors: np.ndarray, mode: str = "mean") -> np.ndarray:
@@ -68,7 +59,7 @@ def leave_one_out_shift(vectors: np.ndarray, mode: str = "mean") -> np.ndarray:
         without = (x.sum(axis=0) - x) / (n - 1)  # (n, D): the mean of the other n-1 tokens
     else:
         without = np.stack([np.delete(x, i, axis=0).max(axis=0) for i in range(n)])  # (n, D)
-    return 1.0 - _cos_rows(without, full)
+    return 1.0 - cosine(without, full)
 
 
 def leave_one_out_applies(pooling: str) -> bool:
@@ -101,7 +92,7 @@ def token_measures(states: LayerStates, sentence: int, layer: int | None = None)
             "token": table["text"].to_numpy(),
             "label": [f"{p:>2} · {t}" for p, t in zip(table["position"], table["text"], strict=True)],
             "special": table["special"].to_numpy(dtype=bool),
-            "cosine_to_pooled": _cos_rows(vectors, pooled),
+            "cosine_to_pooled": cosine(vectors, pooled),
             "leave_one_out_shift": shift,
         }
     )
@@ -129,10 +120,7 @@ def _per_sentence(states: LayerStates, layer: int, mode: str) -> np.ndarray:
 
 def similarity_matrix(vectors: np.ndarray) -> np.ndarray:
     """(S, S) cosine similarity between every pair of rows."""
-    x = np.asarray(vectors, dtype=np.float64)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    unit = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-    return np.clip(unit @ unit.T, -1.0, 1.0)
+    return cosine_matrix(vectors)
 
 
 def sentence_ids(n: int) -> list[str]:
@@ -172,8 +160,6 @@ def cloud_frames(states: LayerStates, contrast: str | None = None) -> CloudFrame
     point lands exactly on the centroid of its sentence's tokens. `contrast` ('cls' or 'max') adds an
     alternative pooled point per sentence, marked as not the model's.
     """
-    from explorer.index import fit_map
-
     if contrast not in (None, "cls", "max"):
         raise ValueError(f"Unknown contrast pooling: {contrast}. Valid poolings: [None, 'cls', 'max']")
     final = np.asarray(states.layers[-1], dtype=np.float64)  # (N, D)
@@ -251,88 +237,3 @@ def similarity_csv(texts: Sequence[str], matrix: np.ndarray) -> bytes:
     frame = pd.DataFrame(matrix, index=ids, columns=ids)
     frame.insert(0, "text", list(texts))
     return frame.to_csv(index_label="sentence").encode("utf-8")
-
-
-# ---------------------------------------------------------------- uploads
-@dataclass(frozen=True)
-class UploadResult:
-    """What came out of a file: sentences (empty on failure), a message for the user, CSV columns."""
-
-    sentences: tuple[str, ...]
-    message: str
-    ok: bool
-    columns: tuple[str, ...] = field(default_factory=tuple)
-    column: str | None = None
-
-
-def _fail(message: str, columns: Sequence[str] = ()) -> UploadResult:
-    return UploadResult((), message, False, tuple(columns))
-
-
-def parse_upload(
-    name: str, data: bytes, text_column: str | None = None, max_sentences: int = MAX_UPLOAD_SENTENCES
-) -> UploadResult:
-    """Sentences from an uploaded .txt (one per line) or .csv (one column). Never raises; says what's wrong."""
-    kind = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    if kind not in UPLOAD_TYPES:
-        return _fail(f"'{shorten(name, 60)}' is not a .txt or .csv file. Valid types: {list(UPLOAD_TYPES)}")
-    if len(data) > MAX_UPLOAD_BYTES:
-        return _fail(
-            f"The file is {len(data) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB. "
-            "Upload a smaller part of it."
-        )
-    if not data.strip():
-        return _fail("The file is empty. Put one sentence per line (.txt) or a text column (.csv).")
-    if b"\x00" in data[:65536]:
-        return _fail(
-            "This looks like a binary file, not text. Save it as plain UTF-8 text (.txt or .csv) and upload again."
-        )
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return _fail(
-            f"The file is not UTF-8 text (byte {exc.start} cannot be read). Save it with UTF-8 encoding "
-            "(in most editors: Save as → Encoding: UTF-8) and upload again."
-        )
-    if kind == "csv":
-        return _parse_csv(text, text_column, max_sentences)
-    return _from_lines(text.splitlines(), max_sentences, None, ())
-
-
-def _parse_csv(text: str, text_column: str | None, max_sentences: int) -> UploadResult:
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-        separator = dialect.delimiter
-    except csv.Error:
-        separator = ","
-    try:
-        frame = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        return _fail(f"Could not read the CSV: {str(exc).splitlines()[0][:200]}. Check it has a header row.")
-    columns = tuple(str(c) for c in frame.columns)
-    if frame.empty or not columns:
-        return _fail("The CSV has a header but no rows.", columns)
-    if text_column is None:
-        text_column = max(columns, key=lambda c: frame[c].str.len().mean())  # the wordiest column
-    if text_column not in columns:
-        return _fail(f"No column '{text_column}' in the CSV. Valid columns: {list(columns)}", columns)
-    cells = [" ".join(str(v).split()) for v in frame[text_column]]
-    return _from_lines(cells, max_sentences, text_column, columns)
-
-
-def _from_lines(
-    lines: Sequence[str], max_sentences: int, column: str | None, columns: tuple[str, ...]
-) -> UploadResult:
-    parsed = parse_sentences("\n".join(lines), max_sentences=max_sentences)
-    where = f"column '{column}'" if column else "the file"
-    if parsed.error:
-        return _fail(f"No sentences found in {where}: every line is blank.", columns)
-    if parsed.n_lines > max_sentences:
-        return _fail(
-            f"{where.capitalize()} has {parsed.n_lines:,} sentences; the limit is {max_sentences:,}. "
-            "Split it into smaller files and upload them one at a time.",
-            columns,
-        )
-    return UploadResult(
-        parsed.sentences, f"Read {len(parsed.sentences):,} sentences from {where}.", True, columns, column
-    )

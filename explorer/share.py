@@ -15,6 +15,8 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+from explorer.models import DEFAULT_MODEL_ID, is_hub_id
+
 QUERY_KEY = "view"
 VERSION = "1"
 MAX_TOKEN_CHARS = 16_000
@@ -104,6 +106,4 @@ def is_int_list(max_items: int) -> Validator:
 
 def is_model_id(v: Any) -> bool:
     """A link may name the bundled model or a hub id ('owner/name'), never a folder on the server."""
-    from explorer.models import DEFAULT_MODEL_ID, is_hub_id
-
     return isinstance(v, str) and (v == DEFAULT_MODEL_ID or is_hub_id(v))

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from explorer.assets import stopwords
 from explorer.models import model_lock
+from explorer.vectors import frozen
 
 if TYPE_CHECKING:
     import torch
@@ -22,8 +24,9 @@ if TYPE_CHECKING:
 
 TOKEN_COLUMNS = ("sentence", "position", "token", "text", "word_id", "special")
 DEFAULT_BATCH_SIZE = 32
+MAX_LAYERS = 96  # the deepest layer a link or a chart may name (the largest models have fewer)
 
-ProgressFn = Callable[[int, int], None]
+ProgressFn = Callable[[int, int], None]  # progress(done, total): long work reports how far it is
 
 
 @dataclass(frozen=True)
@@ -209,22 +212,15 @@ def extract_states(
     tokens["word_id"] = tokens["word_id"].astype("Int64")
     result = LayerStates(
         texts=texts,
-        layers=_frozen(layers),
+        layers=frozen(layers),
         tokens=tokens,
-        pooled_raw=_frozen(np.stack([o[2] for o in ordered], axis=1)),  # (L+1, S, D)
-        pooled=_frozen(np.stack([o[3] for o in ordered])),  # (S, D)
+        pooled_raw=frozen(np.stack([o[2] for o in ordered], axis=1)),  # (L+1, S, D)
+        pooled=frozen(np.stack([o[3] for o in ordered])),  # (S, D)
         truncated=tuple(o[4] for o in ordered),
         max_seq_length=max_len,
         pooling=pooling,
     )
     return result
-
-
-def _frozen(array: np.ndarray) -> np.ndarray:
-    """States may be shared across users through a cache: make accidental writes fail loudly."""
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    array.flags.writeable = False
-    return array
 
 
 def _word_ids(encoding, b: int, n: int) -> list[int | None]:
@@ -261,57 +257,6 @@ def token_mask(
     return keep
 
 
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "he",
-        "her",
-        "his",
-        "i",
-        "in",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "our",
-        "she",
-        "so",
-        "that",
-        "the",
-        "their",
-        "them",
-        "they",
-        "this",
-        "to",
-        "was",
-        "we",
-        "were",
-        "will",
-        "with",
-        "you",
-        "your",
-        "not",
-        "did",
-        "after",
-    ]
-)
-
-
 def default_highlight(tokens: pd.DataFrame, limit: int = 8) -> list[int]:
     """Token rows worth following by default: the most repeated content word across sentences.
 
@@ -320,7 +265,7 @@ def default_highlight(tokens: pd.DataFrame, limit: int = 8) -> list[int]:
     """
     words = tokens[~tokens["special"]].assign(word=lambda t: t["text"].str.lower())
     words = words[
-        words["word"].str.isalpha() & ~words["word"].isin(_STOPWORDS) & (words["word"].str.len() > 2)
+        words["word"].str.isalpha() & ~words["word"].isin(stopwords()) & (words["word"].str.len() > 2)
     ]
     if words.empty:
         return []

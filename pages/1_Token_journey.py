@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import charts, ui
-from explorer.ui import journey, lessons
+from explorer.charts import journey as charts
+from explorer.ui import journey, lessons, links, widgets
 
 st.set_page_config(page_title="Token journey · Latent Space Explorer", page_icon="🧭", layout="wide")
 journey.receive_link()
-info = ui.sidebar()
+info = widgets.sidebar()
 st.title("🧭 Token journey")
 st.caption(
     "Every token's vector inside the model, from the embedding layer (0) to the output. "
@@ -18,25 +18,25 @@ st.caption(
 
 left, right = st.columns([1, 2.4], gap="large")
 with left:
-    parsed = ui.sentence_editor()
+    parsed = widgets.sentence_editor()
     with st.expander("View settings", expanded=True):
-        method = ui.projection_picker()
+        method = widgets.projection_picker()
         seed = (
-            ui.number("Seed", "seed", 0, "UMAP is random: the same seed gives the same picture.")
+            widgets.number("Seed", "seed", 0, "UMAP is random: the same seed gives the same picture.")
             if method == "umap"
             else 0
         )
-        hide_special = ui.toggle(
+        hide_special = widgets.toggle(
             "Hide [CLS] / [SEP]", "hide_special", False, "Special tokens the model adds."
         )
-        hide_punct = ui.toggle("Hide punctuation", "hide_punct", False)
-        labels = ui.toggle("Label every token", "labels", True, "Followed tokens are always labelled.")
+        hide_punct = widgets.toggle("Hide punctuation", "hide_punct", False)
+        labels = widgets.toggle("Label every token", "labels", True, "Followed tokens are always labelled.")
     lessons.predict_then_reveal("pages/1_Token_journey.py")
 if not parsed.sentences:
     st.stop()
 
 view = journey.journey_view(info.model_id, parsed.sentences, method, hide_special, hide_punct, seed)
-ui.truncation_notice(view.summary, info)
+widgets.truncation_notice(view.summary, info)
 if view.capped:
     st.info(
         f"Showing the first {journey.MAX_SHOWN_TOKENS:,} tokens; fewer sentences show all of them.", icon="ℹ️"
@@ -47,7 +47,7 @@ if view.projection.notice:
 with right:
     controls = st.columns([3.2, 1])
     with controls[0]:
-        trajectories = ui.choice("Paths", "paths", charts.TRAJECTORY_MODES, "selected")
+        trajectories = widgets.choice("Paths", "paths", charts.TRAJECTORY_MODES, "selected")
     with controls[1]:
         st.write("")
         play = st.button(
@@ -58,13 +58,25 @@ with right:
     journey.style_layer_slider()
 notes = journey.layer_notes(view)
 chart_inputs = (info.model_id, parsed.sentences, method, seed, hide_special, hide_punct)
-chart_inputs += (tuple(follow), trajectories, labels, ui.is_classroom())  # everything the chart is drawn from
+chart_inputs += (
+    tuple(follow),
+    trajectories,
+    labels,
+    widgets.is_classroom(),
+)  # everything the chart is drawn from
 layer, start, chart_key = journey.layer_and_start(view.summary.n_layers, chart_inputs)
 
 
 def chart_at(at: int) -> charts.alt.TopLevelMixin:
     return charts.journey_chart(
-        view.points, view.pooled, at, follow, trajectories, labels, classroom=ui.is_classroom(), notes=notes
+        view.points,
+        view.pooled,
+        at,
+        follow,
+        trajectories,
+        labels,
+        classroom=widgets.is_classroom(),
+        notes=notes,
     )
 
 
@@ -74,7 +86,7 @@ def play_frame(at: int) -> None:
 
 
 if play:
-    ui.play_layers(view.summary.n_layers, play_frame)
+    widgets.play_layers(view.summary.n_layers, play_frame)
 chart_slot.altair_chart(
     chart_at(start),
     width="stretch",
@@ -84,9 +96,11 @@ chart_slot.altair_chart(
 )
 caption_slot.caption(journey.journey_caption(view, layer))
 with right:
-    state = journey.view_state(info.model_id, layer, follow)
-    lessons.share_and_export(
-        state, lambda: journey.export_bundle(view, chart_at(layer), state, info), "token_journey.zip"
+    link_state = journey.view_state(info.model_id, layer, follow)
+    links.share_and_export(
+        link_state,
+        lambda: journey.export_bundle(view, chart_at(layer), link_state, info),
+        "token_journey.zip",
     )
     with st.expander("How faithful is this picture, layer by layer?"):
         scores = charts.layer_scores_chart(

@@ -5,15 +5,15 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer import sentence as sm
-from explorer import sentence_charts as sc
-from explorer import ui
+from explorer.charts import sentence as sc
 from explorer.states import layer_names
-from explorer.ui import lessons
+from explorer.ui import caches, lessons, links, widgets
+from explorer.ui import index as index_ui
 from explorer.ui import sentence as page
 
 st.set_page_config(page_title="Sentence embedding · Latent Space Explorer", page_icon="📍", layout="wide")
 page.receive_link()
-info = ui.sidebar()
+info = widgets.sidebar()
 st.title("📍 Sentence embedding")
 st.caption(
     "A sentence embedding is one point in the model's latent space, computed from its tokens. "
@@ -22,14 +22,14 @@ st.caption(
 
 left, right = st.columns([1, 2.4], gap="large")
 with left:
-    parsed = ui.sentence_editor()
+    parsed = widgets.sentence_editor()
 if not parsed.sentences:
     st.stop()
 texts = parsed.sentences
-states = ui.load_states(info.model_id, texts)
-ui.truncation_notice(states, info)
+states = caches.load_states(info.model_id, texts)
+widgets.truncation_notice(states, info)
 names = layer_names(states.n_layers)
-classroom = ui.is_classroom()
+classroom = widgets.is_classroom()
 
 with right:
     share_slot = st.container()
@@ -75,15 +75,15 @@ with importance_tab:
 
 with index_tab:
     lessons.predict_then_reveal("pages/2_Sentence_embedding.py")
-    index = page.user_index(info.model_id)
-    page.proof_panel(info.model_id, index, info.fingerprint)
-    query, k = page.query_controls()
-    projection, points = page.index_map(info.model_id, index)
+    index = index_ui.user_index(info.model_id)
+    index_ui.proof_panel(info.model_id, index, info.fingerprint)
+    query, k = index_ui.query_controls()
+    projection, points = index_ui.index_map(info.model_id, index)
     query_xy, hits = None, ()
     if query:
-        vector, hits = page.search(info.model_id, index, query, k)
+        vector, hits = index_ui.search(info.model_id, index, query, k)
         query_xy = projection.place(vector)[0]
-        st.dataframe(page.hits_table(hits), hide_index=True, width="stretch")
+        st.dataframe(index_ui.hits_table(hits), hide_index=True, width="stretch")
     st.altair_chart(sc.corpus_map_chart(points, query_xy, query, hits, classroom=classroom), width="stretch")
     st.caption(
         f"Each dot is one indexed sentence's embedding; axes: the first two principal axes of the index "
@@ -92,26 +92,26 @@ with index_tab:
     )
     actions = st.columns([1.4, 1, 1])
     stored = not index.new_texts(texts)
-    full = None if stored else page.room_problem(index, texts)
+    full = None if stored else index_ui.room_problem(index, texts)
     label = "Your sentences are in the index" if stored else f"Add my {len(texts)} sentences to the index"
     if actions[0].button(label, key="add_typed", type="primary", disabled=stored or full is not None):
-        page.add_to_index(info.model_id, texts, "typed")
+        index_ui.add_to_index(info.model_id, texts, "typed")
         st.rerun()
     if actions[1].button("Reset the index", key="reset_index"):
-        page.reset_index(info.model_id)
+        index_ui.reset_index(info.model_id)
         st.rerun()
     actions[2].download_button(
         "Index (NPZ)", lambda: sm.embeddings_npz(index.texts, index.vectors), "index.npz", on_click="ignore"
     )
     if full is not None:
         st.warning(full, icon="📦")
-    page.upload_box(info.model_id)
+    index_ui.upload_box(info.model_id)
 
 with share_slot:
-    state = page.view_state(info.model_id)
-    lessons.share_and_export(
-        state,
-        lambda: page.export_bundle(states, view, sim, cloud, state, info),
+    link_state = page.view_state(info.model_id)
+    links.share_and_export(
+        link_state,
+        lambda: page.export_bundle(states, view, sim, cloud, link_state, info),
         "sentence_embedding.zip",
     )
     st.caption(

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import ui
-from explorer.ui import finetune, lessons
+from explorer.ui import finetune, lessons, tuning, widgets
 
 st.set_page_config(page_title="Fine-tune · Latent Space Explorer", page_icon="🎛️", layout="wide")
 finetune.receive_link()
-info = ui.sidebar()
+info = widgets.sidebar()
 st.title("🎛️ Fine-tune")
 st.caption(
     "Put a tiny trainable head on top of the model's sentence embeddings and teach it your labels. "
@@ -53,4 +52,4 @@ st.markdown("##### Keep the head")
 finetune.head_files(view, info.model_id, info.fingerprint)
 
 st.subheader("3 · Going further: tune the model itself")
-finetune.going_further(info.model_id, labelled, split, info.n_layers, config.seed)
+tuning.going_further(info.model_id, labelled, split, info.n_layers, config.seed)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import geometry_charts as gcharts
-from explorer import ui
+from explorer.charts import geometry as gcharts
+from explorer.export import csv_bytes
 from explorer.states import layer_names
 from explorer.ui import geometry as lab
-from explorer.ui import lessons
+from explorer.ui import lessons, links, state, widgets
+from explorer.ui import senses as sense_lab
 
 st.set_page_config(page_title="Geometry lab · Latent Space Explorer", page_icon="📐", layout="wide")
 lab.receive_link()
-info = ui.sidebar()
-classroom = ui.is_classroom()
+info = widgets.sidebar()
+classroom = widgets.is_classroom()
 st.title("📐 Geometry lab")
 st.caption(
     "Pictures can mislead; this page measures. Each chart follows one number from the embedding layer (0) "
@@ -23,7 +24,7 @@ share_slot = st.container()
 
 texts = lab.source_sentences()
 names = layer_names(info.n_layers)
-view = lab.measures_view(info.model_id, texts, ui.kept("geometry_umap", False)) if texts else None
+view = lab.measures_view(info.model_id, texts, state.kept("geometry_umap", False)) if texts else None
 measures_tab, senses_tab, change_tab = st.tabs(
     ["📈 Layer by layer", "🔀 Word-sense lab", "🌡️ How much each layer changes each token"]
 )
@@ -33,13 +34,13 @@ with measures_tab:
     if view is None:
         st.info("Type at least one sentence above, or measure over the bundled corpus.", icon="✍️")
     else:
-        ui.truncation_notice(view.states, info)
+        widgets.truncation_notice(view.states, info)
         st.caption(
             f"Over **{view.n_words:,} words** in {len(texts)} sentences ({view.n_repeated} different words occur "
             "more than once). Word pieces are averaged into words; [CLS], [SEP] and punctuation are left out."
         )
         lab.measure_panels(view, names, classroom)
-        ui.toggle(
+        widgets.toggle(
             "Also measure UMAP faithfulness",
             "geometry_umap",
             False,
@@ -47,7 +48,7 @@ with measures_tab:
         )
         st.download_button(
             "⬇️ Download these measures (CSV)",
-            lab.csv_bytes(view.measures),
+            csv_bytes(view.measures),
             file_name="geometry_measures.csv",
             mime="text/csv",
         )
@@ -59,10 +60,10 @@ with senses_tab:
     )
     left, right = st.columns([1, 2], gap="large")
     with left:
-        word, contexts = lab.sense_inputs()
+        word, contexts = sense_lab.sense_inputs()
     with right:
-        sense = lab.sense_view(info.model_id, word, contexts)
-        lab.sense_results(sense, names, classroom)
+        sense = sense_lab.sense_view(info.model_id, word, contexts)
+        sense_lab.sense_results(sense, names, classroom)
 
 with change_tab:
     if view is None:
@@ -80,8 +81,10 @@ with change_tab:
             st.info("Pick at least one sentence.", icon="👆")
 
 if view is not None or sense.points is not None:
-    state = lab.view_state(info.model_id)
+    link_state = lab.view_state(info.model_id)
     with share_slot:
-        lessons.share_and_export(
-            state, lambda: lab.export_bundle(view, sense, state, info, classroom), "geometry_lab.zip"
+        links.share_and_export(
+            link_state,
+            lambda: lab.export_bundle(view, sense, link_state, info, classroom),
+            "geometry_lab.zip",
         )

@@ -27,7 +27,7 @@ def model():
 
 @pytest.fixture(scope="session")
 def bank_states(model):
-    from explorer.presets import sentence_set
+    from explorer.assets import sentence_set
     from explorer.states import extract_states
 
     return extract_states(model, sentence_set("Word senses: bank").sentences)

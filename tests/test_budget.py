@@ -93,18 +93,17 @@ def test_only_the_budgeted_cache_keeps_states_alive() -> None:
     import gc
     import weakref
 
-    from explorer import ui
     from explorer.models import DEFAULT_MODEL_ID
+    from explorer.ui import caches, journey
     from explorer.ui import geometry as lab
-    from explorer.ui import journey
 
     texts = ("Budget test: the river bank flooded.", "Budget test: the bank raised its rates.")
     journey_view = journey.cached_journey(DEFAULT_MODEL_ID, texts, "pca_shared", 0, False, False)
     measures_view = lab.cached_measures(DEFAULT_MODEL_ID, texts, False)
-    assert journey_view.states is measures_view.states is ui.cached_states(DEFAULT_MODEL_ID, texts)
+    assert journey_view.states is measures_view.states is caches.cached_states(DEFAULT_MODEL_ID, texts)
     alive = weakref.ref(journey_view.states)
     del journey_view, measures_view
-    ui._STATES.clear()
+    caches._STATES.clear()
     gc.collect()
     assert alive() is None, "a derived cache still holds the states"
     again = journey.cached_journey(DEFAULT_MODEL_ID, texts, "pca_shared", 0, False, False)
@@ -146,22 +145,21 @@ def test_a_key_made_again_after_eviction_is_counted_once() -> None:
     ],
 )
 def test_the_budget_setting_falls_back_to_the_default(raw, expected) -> None:
-    from explorer.ui import states_cache_mb
+    from explorer.ui.caches import states_cache_mb
 
     assert states_cache_mb(raw) == expected
 
 
 def test_a_journey_rerun_does_not_need_the_states_again() -> None:
     """After eviction, redrawing the same journey must not run the model again (only export does)."""
-    from explorer import ui
     from explorer.models import DEFAULT_MODEL_ID
-    from explorer.ui import journey
+    from explorer.ui import caches, journey
 
     texts = ("Rerun test: a heron stood in the shallows.", "Rerun test: the market opened higher.")
     first = journey.cached_journey(DEFAULT_MODEL_ID, texts, "pca_shared", 0, False, False)
-    ui._STATES.clear()
+    caches._STATES.clear()
     again = journey.cached_journey(DEFAULT_MODEL_ID, texts, "pca_shared", 0, False, False)
-    assert again is first and (DEFAULT_MODEL_ID, texts) not in ui._STATES
+    assert again is first and (DEFAULT_MODEL_ID, texts) not in caches._STATES
     assert again.summary.n_layers == 6 and again.summary.width == 384
     assert again.states.layers.shape[1] == len(again.summary.tokens)  # the export fetches them anew
-    assert (DEFAULT_MODEL_ID, texts) in ui._STATES
+    assert (DEFAULT_MODEL_ID, texts) in caches._STATES

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer.charts import (
+from explorer.charts.journey import (
     LAYER_PARAM,
     LayerChartPlan,
     journey_chart,

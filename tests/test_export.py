@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 
-from explorer.charts import journey_chart, journey_frames
+from explorer.charts.journey import journey_chart, journey_frames
 from explorer.export import BUNDLE_FILES, build_bundle, table_arrays
 from explorer.models import weights_fingerprint
 from explorer.projection import project

@@ -9,19 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explorer import geometry
+from explorer import assets, geometry, senses
 from explorer.geometry import (
-    SenseContexts,
-    SenseSeparation,
     anisotropy,
     consecutive_layer_cosine,
-    cosine,
     effective_dimension,
     intra_sentence_similarity,
     mean_norm,
     self_similarity,
-    sense_separation,
 )
+from explorer.senses import SenseContexts, SenseSeparation, sense_separation
+from explorer.vectors import cosine
 
 R2 = 1 / math.sqrt(2)
 
@@ -133,19 +131,19 @@ def test_best_layer_breaks_accuracy_ties_by_gap() -> None:
 
 
 def test_parse_sense_lines_reports_lines_without_a_label() -> None:
-    parsed = geometry.parse_sense_lines(
+    parsed = senses.parse_sense_lines(
         "River : We sat on the bank.\n\nno label here\n# note\nmoney: The bank: closed."
     )
     assert parsed.labels == ("river", "money")
     assert parsed.sentences == ("We sat on the bank.", "The bank: closed.")
     assert parsed.skipped == (3,)
-    assert geometry.parse_sense_lines(parsed.as_text()).sentences == parsed.sentences
-    capped = geometry.parse_sense_lines("\n".join(f"s{i % 2}: bank {i}" for i in range(5)), max_contexts=3)
+    assert senses.parse_sense_lines(parsed.as_text()).sentences == parsed.sentences
+    capped = senses.parse_sense_lines("\n".join(f"s{i % 2}: bank {i}" for i in range(5)), max_contexts=3)
     assert len(capped.sentences) == 3 and capped.dropped == 2
 
 
 def test_word_sense_presets_cover_the_promised_words() -> None:
-    presets = geometry.word_sense_presets()
+    presets = senses.word_sense_presets()
     assert {"bank", "bat", "spring", "cell", "pitch", "crane", "match"} <= set(presets)
     for word, contexts in presets.items():
         counts = pd.Series(contexts.labels).value_counts()
@@ -154,7 +152,7 @@ def test_word_sense_presets_cover_the_promised_words() -> None:
 
 
 def test_corpus_is_varied_and_long_enough() -> None:
-    corpus = geometry.corpus_sentences()
+    corpus = assets.geometry_corpus()
     assert len(corpus) >= 60 and len(set(corpus)) == len(corpus)
 
 
@@ -231,9 +229,9 @@ def test_consecutive_cosine_matches_a_loop_on_the_model(bank_states) -> None:
 def test_sense_lab_matches_a_loop_on_the_model(model) -> None:
     from explorer.states import extract_states
 
-    contexts = geometry.word_sense_presets()["bank"]
+    contexts = senses.word_sense_presets()["bank"]
     states = extract_states(model, contexts.sentences)
-    found = geometry.find_sense_occurrences(states.layers, states.tokens, contexts, "bank")
+    found = senses.find_sense_occurrences(states.layers, states.tokens, contexts, "bank")
     assert found.missing == () and all(p == ("bank",) for p in found.pieces)
     result = sense_separation(found.vectors, found.labels)
     labels = found.labels
@@ -265,7 +263,7 @@ def test_sense_occurrences_report_missing_words_and_plurals(model) -> None:
         ("a", "a", "b"), ("Two banks merged.", "No such word here.", "The bank of the river.")
     )
     states = extract_states(model, contexts.sentences)
-    found = geometry.find_sense_occurrences(states.layers, states.tokens, contexts, "bank")
+    found = senses.find_sense_occurrences(states.layers, states.tokens, contexts, "bank")
     assert found.missing == (1,)
     assert found.labels == ("a", "b") and found.vectors.shape[1] == 2
 
@@ -317,7 +315,7 @@ def test_sense_occurrences_pool_a_word_split_into_pieces(model) -> None:
 
     contexts = SenseContexts(("a", "b"), ("Tokenization is fun.", "We studied tokenization today."))
     states = extract_states(model, contexts.sentences)
-    found = geometry.find_sense_occurrences(states.layers, states.tokens, contexts, "tokenization")
+    found = senses.find_sense_occurrences(states.layers, states.tokens, contexts, "tokenization")
     assert found.missing == () and all(len(p) >= 2 for p in found.pieces)
     rows = states.tokens.index[(states.tokens["sentence"] == 1) & (states.tokens["word_id"] == 2)]
     assert len(rows) == len(found.pieces[1])

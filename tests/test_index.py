@@ -7,7 +7,9 @@ import itertools
 import numpy as np
 import pytest
 
-from explorer.index import EmbeddingIndex, bundled_corpus, embed_texts, fit_map
+from explorer.assets import bundled_corpus
+from explorer.index import EmbeddingIndex, embed_texts
+from explorer.projection import fit_map
 
 
 def _toy() -> EmbeddingIndex:

@@ -7,7 +7,7 @@ import importlib
 import pytest
 from conftest import ROOT, open_page
 
-from explorer.presets import lessons
+from explorer.assets import lessons
 from explorer.share import decode_view, encode_view
 
 PAGE_MODULES = {
@@ -21,7 +21,7 @@ PAGE_MODULES = {
 @pytest.mark.parametrize("lesson", lessons(), ids=lambda lesson: lesson.id)
 def test_lesson_view_is_accepted_by_its_page(lesson) -> None:
     assert (ROOT / lesson.page).exists()
-    fields = importlib.import_module(PAGE_MODULES[lesson.page]).FIELDS
+    fields = importlib.import_module(PAGE_MODULES[lesson.page]).LINK.validators
     assert decode_view(encode_view(lesson.view), fields) == lesson.view
     assert lesson.question.strip() and lesson.answer.strip()
 
@@ -38,5 +38,5 @@ def test_home_gallery_links_every_lesson() -> None:
         link = links[lesson.title]
         if lesson.view:
             token = link.query_string.removeprefix("view=")
-            fields = importlib.import_module(PAGE_MODULES[lesson.page]).FIELDS
+            fields = importlib.import_module(PAGE_MODULES[lesson.page]).LINK.validators
             assert decode_view(token, fields) == lesson.view, "the card opens the page on the lesson's view"

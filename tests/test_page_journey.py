@@ -8,8 +8,8 @@ import pytest
 from conftest import ROOT, chart_specs, open_page
 from streamlit.testing.v1 import AppTest
 
-from explorer.charts import LAYER_PARAM
-from explorer.presets import sentence_set
+from explorer.assets import sentence_set
+from explorer.charts.journey import LAYER_PARAM
 
 JOURNEY = "pages/1_Token_journey.py"
 HOME = "app.py"

@@ -9,8 +9,7 @@ import numpy as np
 from conftest import ROOT, chart_specs, open_page
 from streamlit.testing.v1 import AppTest
 
-from explorer.index import bundled_corpus
-from explorer.presets import DEFAULT_SET, sentence_set
+from explorer.assets import DEFAULT_SET, bundled_corpus, sentence_set
 from explorer.share import encode_view
 
 PAGE = "pages/2_Sentence_embedding.py"
@@ -170,13 +169,13 @@ def test_a_link_can_open_a_tab_and_never_carries_the_grown_index():
     import base64
     import zlib
 
-    from explorer.ui.sentence import FIELDS, TABS
+    from explorer.ui.sentence import LINK, TABS
 
     at = _page()
     at.button(key="add_typed").click().run()
     payload = _link_token(at).split(".")[2]
     raw = json.loads(zlib.decompress(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
-    assert set(raw) <= set(FIELDS), "only the page's settings travel in the link"
+    assert set(raw) <= set(LINK.fields), "only the page's settings travel in the link"
     assert "not sentences you added to the index" in _captions(at)
 
     fresh = _with_link(encode_view({"sentence_set": "Negation", "tab": TABS[3]}))
@@ -219,13 +218,13 @@ def test_the_export_bundle_holds_every_file_and_the_model_fingerprint(model):
 
     import pandas as pd
 
-    from explorer import sentence_charts as sc
+    from explorer.charts import sentence as sc
     from explorer.export import BUNDLE_FILES
     from explorer.models import DEFAULT_MODEL_ID, weights_fingerprint
     from explorer.sentence import similarity_matrix
     from explorer.states import extract_states
-    from explorer.ui import cached_model_info
     from explorer.ui import sentence as page
+    from explorer.ui.caches import cached_model_info
 
     info = cached_model_info(DEFAULT_MODEL_ID)
     texts = sentence_set("Paraphrases").sentences
@@ -287,7 +286,7 @@ def test_lesson_answer_is_hidden_until_revealed():
 def test_map_cache_never_mixes_models_or_sources():
     from explorer.index import EmbeddingIndex
     from explorer.models import DEFAULT_MODEL_ID
-    from explorer.ui import sentence as page
+    from explorer.ui import index as page
 
     rng = np.random.default_rng(0)
     texts = [f"shared text {i}" for i in range(12)]
@@ -305,11 +304,11 @@ def test_map_cache_never_mixes_models_or_sources():
 
 
 def test_an_upload_is_parsed_once_across_reruns_and_can_be_added(monkeypatch):
-    from explorer import sentence as sm
+    from explorer import uploads
 
     calls = []
-    real = sm.parse_upload
-    monkeypatch.setattr(sm, "parse_upload", lambda *a, **kw: calls.append(a[0]) or real(*a, **kw))
+    real = uploads.parse_upload
+    monkeypatch.setattr(uploads, "parse_upload", lambda *a, **kw: calls.append(a[0]) or real(*a, **kw))
     at = _page()
     lines = "Tide pools hold tiny crabs.\nA kettle whistles on the stove.\nThe choir sang in four parts.\n"
     at.file_uploader(key="sentence_upload").upload("mine.txt", lines.encode(), "text/plain")
@@ -327,7 +326,7 @@ def test_an_upload_is_parsed_once_across_reruns_and_can_be_added(monkeypatch):
 
 
 def test_a_full_index_refuses_more_and_keeps_what_it_has(monkeypatch):
-    from explorer.ui import sentence as page
+    from explorer.ui import index as page
 
     corpus_size = len(bundled_corpus().texts)
     monkeypatch.setattr(page, "MAX_INDEX_SENTENCES", corpus_size + 1)

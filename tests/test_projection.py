@@ -8,7 +8,6 @@ from sklearn.decomposition import PCA
 
 from explorer.projection import (
     MIN_POINTS_FOR_UMAP,
-    neighbour_overlap,
     project,
     project_aligned_pca,
     project_shared_pca,
@@ -71,26 +70,6 @@ def test_projection_is_deterministic(bank_states) -> None:
     a = project(bank_states.layers, "pca_shared")
     b = project(bank_states.layers, "pca_shared")
     np.testing.assert_array_equal(a.coords, b.coords)
-
-
-def test_neighbour_overlap_hand_checked() -> None:
-    points = np.array([[0.0], [1.0], [3.0], [10.0], [12.0]])  # no ties between distances
-    assert neighbour_overlap(points, points, k=1) == 1.0
-    assert np.isnan(neighbour_overlap(points, points[::-1], k=4)), "k ≥ N-1: every point is a neighbour"
-    # a picture that puts the points elsewhere keeps only some neighbours
-    moved = np.array([[0.0], [10.0], [12.0], [1.0], [3.0]])
-    # nearest of each in the original: 0->1, 1->0, 2->1, 3->4, 4->3
-    # nearest of each in the picture:  0->3, 1->2, 2->1, 3->0, 4->3  -> points 2 and 4 keep theirs
-    assert neighbour_overlap(points, moved, k=1) == pytest.approx(2 / 5)
-
-
-def test_neighbour_overlap_planar_data_is_perfect_and_noise_is_poor() -> None:
-    rng = np.random.default_rng(0)
-    flat = np.zeros((60, 10))
-    flat[:, :2] = rng.normal(size=(60, 2))
-    assert neighbour_overlap(flat, flat[:, :2]) == 1.0
-    assert neighbour_overlap(flat, rng.normal(size=(60, 2))) < 0.5
-    assert np.isnan(neighbour_overlap(flat[:1], flat[:1, :2]))
 
 
 def test_faithfulness_and_explained_are_reported_per_layer(bank_states) -> None:

@@ -1,4 +1,4 @@
-"""Poolings, per-token measures, similarity, downloads and upload parsing of the Sentence embedding page."""
+"""Poolings, per-token measures, similarity and downloads of the Sentence embedding page."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from explorer import sentence as sm
-from explorer.geometry import cosine
+from explorer.vectors import cosine
 
 
 def test_leave_one_out_by_hand():
@@ -99,64 +99,6 @@ def test_downloads_round_trip():
 
 
 # ---------------------------------------------------------------- uploads
-def test_txt_upload_one_sentence_per_line():
-    result = sm.parse_upload("notes.txt", b"First line.\n\n  Second line.  \r\nThird.\n")
-    assert result.ok and result.sentences == ("First line.", "Second line.", "Third.")
-    assert "3 sentences" in result.message
-
-
-def test_txt_with_bom_is_fine():
-    assert sm.parse_upload("a.txt", "\ufeffHello there.".encode()).sentences == ("Hello there.",)
-
-
-@pytest.mark.parametrize(
-    ("name", "data", "expected"),
-    [
-        ("empty.txt", b"", "empty"),
-        ("blank.txt", b"  \n\n \t\n", "empty"),
-        ("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
-        ("latin.txt", "Caf\u00e9 au lait.".encode("latin-1"), "UTF-8"),
-        ("doc.pdf", b"%PDF-1.4", "Valid types"),
-    ],
-)
-def test_bad_uploads_get_a_clear_message(name, data, expected):
-    result = sm.parse_upload(name, data)
-    assert not result.ok and result.sentences == ()
-    assert expected in result.message
-
-
-def test_too_many_sentences_or_bytes_are_refused():
-    many = "\n".join(f"Sentence {i}." for i in range(sm.MAX_UPLOAD_SENTENCES + 1)).encode()
-    result = sm.parse_upload("many.txt", many)
-    assert not result.ok and "10,000" in result.message
-    exactly = "\n".join(f"Sentence {i}." for i in range(sm.MAX_UPLOAD_SENTENCES)).encode()
-    assert len(sm.parse_upload("ok.txt", exactly).sentences) == sm.MAX_UPLOAD_SENTENCES
-    huge = b"x" * (sm.MAX_UPLOAD_BYTES + 1)
-    result = sm.parse_upload("huge.txt", huge)
-    assert not result.ok and "MB" in result.message
-
-
-def test_csv_upload_picks_and_honours_the_text_column():
-    data = b'id,review,stars\n1,"Great food, slow service.",4\n2,Loved the view from the terrace.,5\n'
-    guessed = sm.parse_upload("reviews.csv", data)
-    assert guessed.ok and guessed.column == "review"
-    assert guessed.columns == ("id", "review", "stars")
-    assert guessed.sentences == ("Great food, slow service.", "Loved the view from the terrace.")
-    chosen = sm.parse_upload("reviews.csv", data, "stars")
-    assert chosen.sentences == ("4", "5")
-    missing = sm.parse_upload("reviews.csv", data, "comment")
-    assert not missing.ok and "Valid columns" in missing.message and missing.columns
-
-
-def test_csv_semicolons_and_header_only():
-    assert sm.parse_upload("x.csv", b"text;topic\nHello world.;greeting\n", "text").sentences == (
-        "Hello world.",
-    )
-    header_only = sm.parse_upload("x.csv", b"text,topic\n")
-    assert not header_only.ok and "no rows" in header_only.message
-
-
-# ---------------------------------------------------------------- charts
 def _marks(spec: dict) -> list[str]:
     return [
         layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["layer"]
@@ -164,8 +106,9 @@ def _marks(spec: dict) -> list[str]:
 
 
 def test_charts_build_with_the_expected_layers(bank_states):
-    from explorer import sentence_charts as sc
-    from explorer.index import EmbeddingIndex, fit_map
+    from explorer.charts import sentence as sc
+    from explorer.index import EmbeddingIndex
+    from explorer.projection import fit_map
 
     cloud = sm.cloud_frames(bank_states, contrast="cls")
     spec = sc.cloud_chart(cloud.tokens, cloud.pooled).to_dict()
@@ -212,7 +155,7 @@ def test_token_measures_of_a_cls_model_compare_with_cls_and_have_no_leave_one_ou
     assert measures["cosine_to_pooled"].iloc[0] == pytest.approx(1.0, abs=1e-6)  # [CLS] is the pooled vector
     assert measures["leave_one_out_shift"].isna().all()
     assert not sm.leave_one_out_applies("cls") and sm.leave_one_out_applies("mean")
-    from explorer import sentence_charts as sc
+    from explorer.charts import sentence as sc
 
     assert len(sc.token_importance_chart(measures).to_dict()["hconcat"]) == 1  # no mislabelled second panel
 

@@ -7,22 +7,28 @@ lives in st.session_state, so it belongs to that person only. The cached model i
 
 from __future__ import annotations
 
-import gc
 import time
 from dataclasses import dataclass
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import finetune_charts as fc
-from explorer import head as hd
-from explorer import share
+from explorer import assets, share
+from explorer.charts import finetune as fc
 from explorer.export import base_manifest, build_bundle, table_arrays
+from explorer.finetune import head as hd
+from explorer.finetune import head_file
+from explorer.finetune.labelled import MAX_ROWS, LabelledSet, Split, prepare_labelled, stratified_split
+from explorer.finetune.proof import FrozenProof, prove_unchanged
 from explorer.inputs import escape_markdown
 from explorer.models import ModelInfo, weights_fingerprint
-from explorer.states import layer_names
-from explorer.ui import cached_model, is_classroom, kept, lessons, load_states, persisted, remember, set_value
+from explorer.ui import links, widgets
+from explorer.ui.caches import cached_model, load_states
+from explorer.ui.links import LinkField, LinkSpec
+from explorer.ui.state import kept, persisted, remember, set_value
+from explorer.ui.widgets import is_classroom
 
 RUN = "ft_run"
 TUNED = "ft_tuned"
@@ -34,6 +40,7 @@ VERSION = "ft_table_version"
 LINK_STEP = "ft_link_step"
 PLAY_SECONDS_PER_SNAPSHOT = 0.12
 SEED_MAX = 9999
+STEP_CHOICES = range(10, 601, 10)  # the Steps slider's values
 
 
 @dataclass(frozen=True)
@@ -44,7 +51,7 @@ class FineTuneView:
     run: hd.HeadRun
     frame: pd.DataFrame
     source: str  # "preview", "trained" or "loaded"
-    proof: hd.FrozenProof | None = None
+    proof: FrozenProof | None = None
 
 
 # ---------------------------------------------------------------- the labelled table
@@ -60,19 +67,19 @@ def _use_rows(frame: pd.DataFrame) -> None:
 
 def _load_preset() -> None:
     remember("ft_preset")
-    _use_rows(_rows_frame(hd.labelled_set(st.session_state["ft_preset"]).rows))
+    _use_rows(_rows_frame(assets.labelled_set(st.session_state["ft_preset"]).rows))
 
 
-def labelled_editor() -> hd.LabelledSet:
+def labelled_editor() -> LabelledSet:
     """Preset picker and the editable (text, label) table; shows notices or what is missing."""
-    persisted("ft_preset", hd.DEFAULT_LABELLED_SET)
+    persisted("ft_preset", assets.DEFAULT_LABELLED_SET)
     if ROWS not in st.session_state:
-        _use_rows(_rows_frame(hd.labelled_set(st.session_state["ft_preset"]).rows))
+        _use_rows(_rows_frame(assets.labelled_set(st.session_state["ft_preset"]).rows))
     st.selectbox(
-        "Labelled set", list(hd.labelled_sets()), key="ft_preset", on_change=_load_preset,
+        "Labelled set", list(assets.labelled_sets()), key="ft_preset", on_change=_load_preset,
         help="Picking a set replaces the table below.",
     )  # fmt: skip
-    preset = hd.labelled_sets().get(st.session_state["ft_preset"])
+    preset = assets.labelled_sets().get(st.session_state["ft_preset"])
     if preset is not None:
         st.caption(preset.about)
     key = f"ft_table_{st.session_state[VERSION]}"
@@ -90,7 +97,7 @@ def labelled_editor() -> hd.LabelledSet:
         },
     )
     st.session_state[ROWS] = edited
-    labelled = hd.prepare_labelled(edited[["text", "label"]].itertuples(index=False, name=None))
+    labelled = prepare_labelled(edited[["text", "label"]].itertuples(index=False, name=None))
     for notice in labelled.notices:
         st.info(escape_markdown(notice), icon="ℹ️")
     if labelled.error:
@@ -98,9 +105,9 @@ def labelled_editor() -> hd.LabelledSet:
     return labelled
 
 
-def split_summary(labelled: hd.LabelledSet, seed: int) -> hd.Split:
+def split_summary(labelled: LabelledSet, seed: int) -> Split:
     """The held-out rows (about a quarter of each label), listed so nobody wonders which they are."""
-    split = hd.stratified_split(labelled.labels, seed=seed)
+    split = stratified_split(labelled.labels, seed=seed)
     st.caption(
         f"**{len(split.train)} sentences train the head; {len(split.held_out)} are held out** (▲ in the chart) "
         "to score it on sentences it never saw."
@@ -132,7 +139,15 @@ def settings() -> hd.HeadConfig:
             "Head size (rank)", list(hd.RANKS), key="ft_rank", on_change=remember, args=("ft_rank",),
             help="Width of the head's bottleneck: y = x + B·(A·x), A is rank × 384.",
         )  # fmt: skip
-        st.slider("Steps", 10, 600, step=10, key="ft_steps", on_change=remember, args=("ft_steps",))
+        st.slider(
+            "Steps",
+            STEP_CHOICES.start,
+            STEP_CHOICES[-1],
+            step=STEP_CHOICES.step,
+            key="ft_steps",
+            on_change=remember,
+            args=("ft_steps",),
+        )
         st.select_slider(
             "Learning rate", list(hd.LEARNING_RATES), key="ft_lr", on_change=remember, args=("ft_lr",)
         )
@@ -149,11 +164,11 @@ def settings() -> hd.HeadConfig:
 
 
 # ---------------------------------------------------------------- training and the current view
-def _key(model_id: str, labelled: hd.LabelledSet) -> tuple:
+def table_key(model_id: str, labelled: LabelledSet) -> tuple:
     return (model_id, labelled.texts, labelled.labels)
 
 
-def _view(key: tuple, run: hd.HeadRun, source: str, proof: hd.FrozenProof | None = None) -> FineTuneView:
+def _view(key: tuple, run: hd.HeadRun, source: str, proof: FrozenProof | None = None) -> FineTuneView:
     frame = fc.snapshot_frame(
         [s.step for s in run.snapshots],
         [s.outputs for s in run.snapshots],
@@ -164,9 +179,7 @@ def _view(key: tuple, run: hd.HeadRun, source: str, proof: hd.FrozenProof | None
     return FineTuneView(key, run, frame, source, proof)
 
 
-def train(
-    model_id: str, labelled: hd.LabelledSet, config: hd.HeadConfig, show_step: int | None = None
-) -> None:
+def train(model_id: str, labelled: LabelledSet, config: hd.HeadConfig, show_step: int | None = None) -> None:
     """Train a head with a progress bar and a live loss curve; keep the run in this user's session.
 
     `show_step` (from a share link) picks the snapshot shown afterwards; by default the last one.
@@ -174,7 +187,7 @@ def train(
     states = load_states(model_id, labelled.texts)
     model = cached_model(model_id)
     fingerprint_before = weights_fingerprint(model)
-    split = hd.stratified_split(labelled.labels, seed=config.seed)
+    split = stratified_split(labelled.labels, seed=config.seed)
     bar = st.progress(0.0, text="Training the head…")
     curve = st.empty()
     snapshots = []
@@ -193,29 +206,29 @@ def train(
         st.warning(f"The head could not be trained on this table: {escape_markdown(str(exc))}", icon="✍️")
         return
     with st.spinner("Checking the model did not change…"):
-        proof = hd.prove_unchanged(model, labelled.texts, fingerprint_before, states.pooled)
+        checked = prove_unchanged(model, labelled.texts, fingerprint_before, states.pooled)
     bar.empty()
     curve.empty()
-    st.session_state[RUN] = _view(_key(model_id, labelled), run, "trained", proof)
+    st.session_state[RUN] = _view(table_key(model_id, labelled), run, "trained", checked)
     steps = [s.step for s in run.snapshots]
     st.session_state["ft_step"] = show_step if show_step in steps else steps[-1]
 
 
-def current_view(model_id: str, labelled: hd.LabelledSet, split: hd.Split, config: hd.HeadConfig):
+def current_view(model_id: str, labelled: LabelledSet, split: Split, config: hd.HeadConfig):
     """The trained (or loaded) run for this table, or the untrained preview (step 0 only)."""
-    key = _key(model_id, labelled)
+    key = table_key(model_id, labelled)
     pending = st.session_state.pop(PENDING, None)
     if pending is not None:
         states = load_states(model_id, labelled.texts)
         model = cached_model(model_id)
         fingerprint_before = weights_fingerprint(model)
         try:
-            run = hd.run_from_saved(pending, states.pooled)
+            run = head_file.run_from_saved(pending, states.pooled)
         except ValueError as exc:
             st.session_state[UPLOAD_MESSAGE] = ("error", str(exc))
         else:
-            proof = hd.prove_unchanged(model, labelled.texts, fingerprint_before, states.pooled)
-            st.session_state[RUN] = _view(key, run, "loaded", proof)
+            checked = prove_unchanged(model, labelled.texts, fingerprint_before, states.pooled)
+            st.session_state[RUN] = _view(key, run, "loaded", checked)
             st.session_state["ft_step"] = run.snapshots[-1].step
     view = st.session_state.get(RUN)
     if view is not None and view.key == key:
@@ -238,7 +251,7 @@ def _snapshot_caption(view: FineTuneView, step: int) -> str:
     )
 
 
-def snapshot_view(view: FineTuneView) -> tuple[int, fc.alt.TopLevelMixin]:
+def snapshot_view(view: FineTuneView) -> tuple[int, alt.TopLevelMixin]:
     """Step slider and Play over the snapshots, the 2-D chart on fixed axes, its caption.
 
     Returns the step shown and its chart (for the share link and the export bundle).
@@ -257,7 +270,7 @@ def snapshot_view(view: FineTuneView) -> tuple[int, fc.alt.TopLevelMixin]:
         play = False
     chart_slot, caption_slot = st.empty(), st.empty()
 
-    def draw(step: int) -> fc.alt.TopLevelMixin:
+    def draw(step: int) -> alt.TopLevelMixin:
         chart = fc.snapshot_chart(view.frame, step, classroom=is_classroom())
         chart_slot.altair_chart(chart, width="stretch")
         caption_slot.caption(_snapshot_caption(view, step))
@@ -271,12 +284,6 @@ def snapshot_view(view: FineTuneView) -> tuple[int, fc.alt.TopLevelMixin]:
         st.rerun()
     shown = int(st.session_state.get("ft_step", steps[-1])) if len(steps) > 1 else steps[0]
     return shown, draw(shown)
-
-
-def _fmt(value: float, percent: bool = False) -> str:
-    if np.isnan(value):
-        return "–"
-    return f"{value:.0%}" if percent else f"{value:.2f}"
 
 
 def _delta(change: float, percent: bool = False) -> str | None:
@@ -294,13 +301,13 @@ def separation_panel(view: FineTuneView) -> None:
     before, after = run.before, run.after
     cols[0].metric(
         "Held-out accuracy",
-        _fmt(after.nn_accuracy if trained else before.nn_accuracy, percent=True),
+        widgets.score_text(after.nn_accuracy if trained else before.nn_accuracy, percent=True),
         delta=_delta(after.nn_accuracy - before.nn_accuracy, percent=True) if trained else None,
         help="Each held-out sentence takes the label of its nearest (cosine) training sentence: how often is it right?",
     )
     cols[1].metric(
         "Silhouette",
-        _fmt(after.silhouette if trained else before.silhouette),
+        widgets.score_text(after.silhouette if trained else before.silhouette),
         delta=_delta(after.silhouette - before.silhouette) if trained else None,
         help="From −1 to 1: high when each sentence is closer to its own label than to the nearest other.",
     )
@@ -315,13 +322,6 @@ def separation_panel(view: FineTuneView) -> None:
         )
 
 
-def _stat(where, label: str, value_markdown: str) -> None:
-    """A label over a large value that is never cut short (st.metric truncates long fingerprints)."""
-    with where:
-        st.caption(label)
-        st.markdown(f"#### {value_markdown}")
-
-
 def proof_panel(view: FineTuneView, fingerprint_now: str) -> None:
     """'The head changed, the model did not': fingerprints and embeddings before vs after."""
     with st.container(border=True):
@@ -334,9 +334,9 @@ def proof_panel(view: FineTuneView, fingerprint_now: str) -> None:
             )
             return
         cols = st.columns(3)
-        _stat(cols[0], "Model fingerprint before", f"`{proof.fingerprint_before}`")
-        _stat(cols[1], "Model fingerprint after", f"`{proof.fingerprint_after}`")
-        _stat(
+        widgets.big_stat(cols[0], "Model fingerprint before", f"`{proof.fingerprint_before}`")
+        widgets.big_stat(cols[1], "Model fingerprint after", f"`{proof.fingerprint_after}`")
+        widgets.big_stat(
             cols[2],
             "Embeddings re-computed after",
             "identical" if proof.embeddings_identical else f"changed by {proof.max_embedding_change:.2g}",
@@ -359,7 +359,7 @@ def _on_upload(dim: int | None = None) -> None:
     if uploaded is None:
         return
     try:
-        saved = hd.head_from_bytes(uploaded.getvalue(), dim=dim)
+        saved = head_file.head_from_bytes(uploaded.getvalue(), dim=dim)
     except ValueError as exc:
         st.session_state[UPLOAD_MESSAGE] = ("error", str(exc))
         return
@@ -367,7 +367,7 @@ def _on_upload(dim: int | None = None) -> None:
     for key, value, allowed in (
         ("ft_rank", saved.config.rank, hd.RANKS),
         ("ft_lr", saved.config.lr, hd.LEARNING_RATES),
-        ("ft_steps", saved.config.steps, range(10, 601, 10)),
+        ("ft_steps", saved.config.steps, STEP_CHOICES),
     ):
         if value in allowed:
             set_value(key, value)
@@ -383,7 +383,7 @@ def head_files(view: FineTuneView, model_id: str, fingerprint: str) -> None:
     with cols[0]:
         if len(view.run.snapshots) > 1:
             st.download_button(
-                "⬇ Download head (.zip)", hd.head_to_bytes(view.run, model_id, fingerprint),
+                "⬇ Download head (.zip)", head_file.head_to_bytes(view.run, model_id, fingerprint),
                 file_name="head.zip", mime="application/zip", on_click="ignore",
                 help="head.safetensors (weights) + head.json (settings, sentences, split, loss curve).",
             )  # fmt: skip
@@ -400,82 +400,6 @@ def head_files(view: FineTuneView, model_id: str, fingerprint: str) -> None:
         (st.error if message[0] == "error" else st.success)(escape_markdown(message[1]))
 
 
-# ---------------------------------------------------------------- going further: the private copy
-def release_copy() -> None:
-    """Drop this user's tuned model copy and free its memory."""
-    tuned = st.session_state.pop(TUNED, None)
-    del tuned
-    gc.collect()
-
-
-def going_further(model_id: str, labelled: hd.LabelledSet, split: hd.Split, n_layers: int, seed: int) -> None:
-    """Tune the top k layers of a private copy; show per-layer CKA and the fingerprints."""
-    st.markdown(
-        "A head leaves the model alone. To move the **latent space itself**, weights inside the model must "
-        "change. This trains the top layers of a private copy of the model (yours only, never the shared "
-        "one) with the same loss, then measures how far each layer's token vectors moved."
-    )
-    cols = st.columns([2, 1, 1])
-    if n_layers > 1:
-        k = cols[0].slider("Unfreeze the top k layers", 1, n_layers, 1, key="ft_k")
-    else:  # a slider needs two ends; a one-layer model can only tune its one layer
-        k = 1
-        cols[0].caption("This model has a single transformer layer: k = 1 (the whole stack) is tuned.")
-    with cols[1]:
-        st.write("")
-        tune = st.button("Tune a private copy", type="primary", width="stretch")
-    with cols[2]:
-        st.write("")
-        reset = st.button("Reset (free the copy)", disabled=TUNED not in st.session_state, width="stretch")
-    if reset:
-        release_copy()
-        st.rerun()
-    if tune:
-        release_copy()  # at most one copy per user
-        bar = st.progress(0.0, text="Copying the model and training its top layers…")
-        try:
-            tuned = hd.tune_top_layers(
-                cached_model(model_id), labelled, split, k=k, seed=seed,
-                before=load_states(model_id, labelled.texts),
-                progress=lambda done, total: bar.progress(done / total, text=f"Tuning… step {done}/{total}"),
-            )  # fmt: skip
-        except ValueError as exc:
-            bar.empty()
-            st.warning(f"The private copy could not be tuned: {escape_markdown(str(exc))}", icon="⚠️")
-            return
-        bar.empty()
-        st.session_state[TUNED] = (_key(model_id, labelled), tuned)
-        st.rerun()  # redraw the buttons (Reset is now enabled)
-    stored = st.session_state.get(TUNED)
-    if stored is None:
-        return
-    key, tuned = stored
-    if key != _key(model_id, labelled):
-        st.info("The copy was tuned on another table. Tune again, or reset to free it.", icon="ℹ️")
-        return
-    names = layer_names(n_layers)
-    chart = fc.cka_chart(names, tuned.cka, tuned.tuned_layers, classroom=is_classroom())
-    st.altair_chart(chart, width="stretch")
-    st.caption(
-        "Linear CKA between each layer's token vectors before and after tuning (1 = the same geometry). "
-        f"Frozen layers stay at exactly 1.000; the tuned top {tuned.k} moved."
-    )
-    cols = st.columns(3)
-    _stat(cols[0], "Model fingerprint before", f"`{tuned.fingerprint_before}`")
-    _stat(cols[1], "Fingerprint of your tuned copy", f"`{tuned.fingerprint_after}` (changed)")
-    _stat(
-        cols[2],
-        "Held-out accuracy, tuned copy",
-        f"{_fmt(tuned.after.nn_accuracy, percent=True)} (was {_fmt(tuned.before.nn_accuracy, percent=True)})",
-    )
-    shared_ok = tuned.shared_fingerprint_after == tuned.fingerprint_before
-    st.caption(
-        f"The latent space changed because weights did. The shared model everyone uses still has fingerprint "
-        f"`{tuned.shared_fingerprint_after}`{' (untouched)' if shared_ok else ' (CHANGED: a bug)'}. "
-        f"Loss went from {tuned.losses[0]:.2f} to {tuned.losses[-1]:.2f} in {len(tuned.losses) - 1} steps."
-    )
-
-
 # ---------------------------------------------------------------- share links and the export bundle
 MAX_LINK_CELL_CHARS = 1000
 
@@ -484,7 +408,7 @@ def _is_rows(value: object) -> bool:
     """A list of [text, label] pairs of short strings, at most MAX_ROWS of them."""
     return (
         isinstance(value, list)
-        and 0 < len(value) <= hd.MAX_ROWS
+        and 0 < len(value) <= MAX_ROWS
         and all(
             isinstance(row, list)
             and len(row) == 2
@@ -499,32 +423,26 @@ def _is_number_in(options, kinds: tuple[type, ...]) -> share.Validator:
     return lambda v: isinstance(v, kinds) and not isinstance(v, bool) and v in allowed
 
 
-FIELDS: dict[str, share.Validator] = {
-    "labelled_set": share.is_one_of(hd.labelled_sets()),
-    "rows": _is_rows,
-    "model_id": share.is_model_id,
-    "rank": _is_number_in(hd.RANKS, (int,)),
-    "steps": _is_number_in(range(10, 601, 10), (int,)),
-    "lr": _is_number_in(hd.LEARNING_RATES, (int, float)),
-    "seed": share.is_int_between(0, 9999),
-    "trained": share.is_bool,
-    "step": share.is_int_between(0, 600),
-}
-_WIDGET_KEYS = {
-    "labelled_set": "ft_preset",
-    "rank": "ft_rank",
-    "steps": "ft_steps",
-    "lr": "ft_lr",
-    "seed": "ft_seed",
-    "model_id": "model_box",
-}
+LINK = LinkSpec(
+    {
+        "labelled_set": LinkField(share.is_one_of(assets.labelled_sets()), "ft_preset"),
+        "rows": LinkField(_is_rows),  # the table: applied as a fresh editor
+        "model_id": LinkField(share.is_model_id, links.MODEL_BOX),
+        "rank": LinkField(_is_number_in(hd.RANKS, (int,)), "ft_rank"),
+        "steps": LinkField(_is_number_in(STEP_CHOICES, (int,)), "ft_steps"),
+        "lr": LinkField(_is_number_in(hd.LEARNING_RATES, (int, float)), "ft_lr"),
+        "seed": LinkField(share.is_int_between(0, SEED_MAX), "ft_seed"),
+        "trained": LinkField(share.is_bool),  # re-train on open (seeded: the same head)
+        "step": LinkField(share.is_int_between(0, STEP_CHOICES[-1])),  # the snapshot shown
+    }
+)
 
 
 def _pairs(rows) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """A table as the (texts, labels) the page would train on: blank rows and stray spaces ignored."""
     if isinstance(rows, pd.DataFrame):
         rows = rows[["text", "label"]].itertuples(index=False, name=None)
-    labelled = hd.prepare_labelled(rows)
+    labelled = prepare_labelled(rows)
     return labelled.texts, labelled.labels
 
 
@@ -532,7 +450,7 @@ def _link_rows(state: dict) -> list[tuple[str, str]]:
     """A link carries its rows; one without rows means its labelled set as shipped."""
     if "rows" in state:
         return [(text, label) for text, label in state["rows"]]
-    return list(hd.labelled_set(state.get("labelled_set", hd.DEFAULT_LABELLED_SET)).rows)
+    return list(assets.labelled_set(state.get("labelled_set", assets.DEFAULT_LABELLED_SET)).rows)
 
 
 def receive_link() -> None:
@@ -544,18 +462,17 @@ def receive_link() -> None:
         if current is None:
             return False
         mine = _pairs(current)
-        preset = hd.labelled_sets().get(kept("ft_preset", hd.DEFAULT_LABELLED_SET))
+        preset = assets.labelled_sets().get(kept("ft_preset", assets.DEFAULT_LABELLED_SET))
         return mine != _pairs(_link_rows(state)) and (preset is None or mine != _pairs(preset.rows))
 
-    state = lessons.incoming_view(FIELDS, user_edited, what="the labelled table you edited")
+    state = LINK.receive(user_edited, what="the labelled table you edited")
     if state is None:
         return
-    lessons.apply_view(state, _WIDGET_KEYS)
     rows = _link_rows(state)
     _use_rows(_rows_frame(rows))
     st.session_state.pop(RUN, None)  # the shared view replaces whatever head was shown
     st.session_state.pop("ft_step", None)
-    if state.get("trained") and hd.prepare_labelled(rows).error is None:
+    if state.get("trained") and prepare_labelled(rows).error is None:
         st.session_state[LINK_STEP] = int(state.get("step", 10**6))
 
 
@@ -569,7 +486,7 @@ def view_state(model_id: str, view: FineTuneView, step: int) -> dict:
     config = view.run.config
     labelled = view.run.labelled
     return {
-        "labelled_set": kept("ft_preset", hd.DEFAULT_LABELLED_SET),
+        "labelled_set": kept("ft_preset", assets.DEFAULT_LABELLED_SET),
         "rows": [[text, label] for text, label in zip(labelled.texts, labelled.labels, strict=True)],
         "model_id": model_id,
         "rank": config.rank,
@@ -624,9 +541,10 @@ def export_bundle(view: FineTuneView, chart, step: int, state: dict, info: Model
             },
         },
         "how_to_reproduce": "pooled = explorer.states.extract_states(load_model(model_id), texts).pooled; "
-        "split = explorer.head.stratified_split(labels, seed=seed); snapshots = explorer.head.train_head(pooled, "
+        "split = explorer.finetune.labelled.stratified_split(labels, seed=seed); snapshots = "
+        "explorer.finetune.head.train_head(pooled, "
         "labels, split.train, HeadConfig(rank, steps, lr, seed)); the 2-D axes are "
-        "explorer.finetune_charts.fixed_axes(step-0 outputs).",
+        "explorer.charts.finetune.fixed_axes(step-0 outputs).",
     }
     return build_bundle(coords, vectors, chart, manifest)
 
@@ -638,4 +556,4 @@ def _number(value: float) -> float | None:
 def share_panel(model_id: str, view: FineTuneView, step: int, chart, info: ModelInfo) -> None:
     """The "Share or export" popover for the view shown."""
     state = view_state(model_id, view, step)
-    lessons.share_and_export(state, lambda: export_bundle(view, chart, step, state, info), "fine_tune.zip")
+    links.share_and_export(state, lambda: export_bundle(view, chart, step, state, info), "fine_tune.zip")

@@ -9,27 +9,21 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import geometry, presets, share
-from explorer import geometry_charts as gcharts
+from explorer import geometry, senses, share
+from explorer.assets import geometry_corpus
+from explorer.charts import geometry as gcharts
 from explorer.export import base_manifest, build_bundle, table_arrays
-from explorer.inputs import escape_markdown
 from explorer.models import ModelInfo
-from explorer.projection import FAITHFULNESS_K, MIN_POINTS_FOR_UMAP, project
+from explorer.projection import FAITHFULNESS_K, MIN_POINTS_FOR_UMAP
 from explorer.states import LayerStates, layer_names
-from explorer.ui import (
-    cached_states,
-    kept,
-    lessons,
-    load_states,
-    persisted,
-    remember,
-    sentence_editor,
-    set_value,
-    set_value_silently,
-)
+from explorer.ui import links, widgets
+from explorer.ui.caches import cached_states, load_states
+from explorer.ui.links import LinkField, LinkSpec
+from explorer.ui.senses import OWN_WORD, SenseView
+from explorer.ui.state import kept, persisted, remember, set_value, set_value_silently
+from explorer.ui.widgets import sentence_editor
 
 SOURCES = {"corpus": "The bundled corpus", "yours": "Your sentences"}
-OWN_WORD = "✏️ your own word"
 MAX_HEATMAP_SENTENCES = 6
 
 # One line per chart: what the measure says, in plain words.
@@ -105,7 +99,7 @@ def source_sentences() -> tuple[str, ...]:
         "Measure over",
         list(SOURCES),
         format_func=lambda k: (
-            f"{SOURCES[k]} ({len(geometry.corpus_sentences())} sentences)" if k == "corpus" else SOURCES[k]
+            f"{SOURCES[k]} ({len(geometry_corpus())} sentences)" if k == "corpus" else SOURCES[k]
         ),
         key="geometry_source",
         on_change=remember,
@@ -114,7 +108,7 @@ def source_sentences() -> tuple[str, ...]:
         help="Averages over a few sentences are noisy: the corpus gives steadier curves.",
     )
     if st.session_state["geometry_source"] == "corpus":
-        return geometry.corpus_sentences()
+        return geometry_corpus()
     with st.expander("Your sentences", expanded=True):
         return sentence_editor().sentences
 
@@ -168,7 +162,7 @@ def measure_panels(view: MeasuresView, names: list[str], classroom: bool = False
                     zero_rule=panel.zero_rule,
                     classroom=classroom,
                 )
-                chart_with_reading(chart, READINGS[panel.reading])
+                widgets.chart_with_reading(chart, READINGS[panel.reading])
                 for note in panel_notes(view, panel, long):
                     st.caption(note)
 
@@ -188,122 +182,6 @@ def panel_notes(view: MeasuresView, panel: Panel, long: pd.DataFrame) -> list[st
         notes.append(
             f"Computed on a seeded sample of {view.n_sampled:,} words (of {view.n_words:,}): neighbour "
             "search and UMAP slow down sharply with more points. The other charts use every word."
-        )
-    return notes
-
-
-def chart_with_reading(chart, reading: str) -> None:
-    st.altair_chart(chart, width="stretch")
-    st.caption(reading)
-
-
-def file_stem(word: str) -> str:
-    """A safe file name part from what a person typed."""
-    return "".join(ch if ch.isalnum() else "_" for ch in word)[:40] or "word"
-
-
-def csv_bytes(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False, float_format="%.6g").encode("utf-8")
-
-
-# ---------------------------------------------------------------- word-sense lab
-@dataclass(frozen=True)
-class SenseView:
-    """The sense lab's result for one word, or the reason there is none."""
-
-    word: str
-    error: str | None = None
-    occurrences: geometry.SenseOccurrences | None = None
-    separation: geometry.SenseSeparation | None = None
-    frame: pd.DataFrame | None = None
-    points: pd.DataFrame | None = None
-
-
-@st.cache_resource(show_spinner=False, max_entries=64)
-def cached_sense_view(
-    model_id: str, word: str, labels: tuple[str, ...], sentences: tuple[str, ...]
-) -> SenseView:
-    contexts = geometry.SenseContexts(labels, sentences)
-    states = cached_states(model_id, sentences)
-    found = geometry.find_sense_occurrences(states.layers, states.tokens, contexts, word)
-    try:
-        separation = geometry.sense_separation(found.vectors, found.labels)
-    except ValueError as exc:
-        return SenseView(word, error=escape_markdown(str(exc)), occurrences=found)  # holds user labels
-    best = separation.best_layer
-    coords = project(found.vectors[best : best + 1].astype(np.float32), "pca_aligned").coords[0]  # (M, 2)
-    correct = separation.predicted[best] == separation.labels
-    return SenseView(
-        word=word,
-        occurrences=found,
-        separation=separation,
-        frame=gcharts.sense_frame(separation, layer_names(states.n_layers)),
-        points=gcharts.sense_points(coords, found.labels, found.sentences, correct),
-    )
-
-
-def sense_inputs() -> tuple[str, geometry.SenseContexts]:
-    """Word picker and the editable 'sense: sentence' box (each word keeps its own edits)."""
-    presets = geometry.word_sense_presets()
-    persisted("sense_word", next(iter(presets)))
-    choice = st.selectbox(
-        "Word", [*presets, OWN_WORD], key="sense_word", on_change=remember, args=("sense_word",)
-    )
-    if choice == OWN_WORD:
-        persisted("sense_own_word", "")
-        word = st.text_input("Your word", key="sense_own_word", on_change=remember, args=("sense_own_word",))
-        default = ""
-    else:
-        word, default = choice, presets[choice].as_text()
-    key = f"sense_text_{choice}"
-    persisted(key, default)
-    raw = st.text_area(
-        "Contexts, one per line as  sense: sentence",
-        key=key,
-        on_change=remember,
-        args=(key,),
-        height=220,
-        placeholder="river: We walked along the bank.\nmoney: The bank was closed.",
-        help="Give every sense at least two sentences that contain the word. Edit freely; Ctrl+Enter applies.",
-    )
-    contexts = geometry.parse_sense_lines(raw)
-    if contexts.skipped:
-        lines = ", ".join(str(n) for n in contexts.skipped[:8])
-        st.warning(f"Line(s) {lines} have no 'sense:' label and were skipped.", icon="✍️")
-    if contexts.dropped:
-        st.info(
-            f"Using the first {geometry.MAX_SENSE_CONTEXTS} contexts; {contexts.dropped} more were left out.",
-            icon="ℹ️",
-        )
-    return word.strip().lower(), contexts
-
-
-def sense_view(model_id: str, word: str, contexts: geometry.SenseContexts) -> SenseView:
-    if not word:
-        return SenseView(word, error="Type the word to study.")
-    if not contexts.sentences:
-        return SenseView(word, error="Add contexts, one per line as 'sense: sentence'.")
-    with st.spinner("Reading the contexts…"):
-        return cached_sense_view(model_id, word, contexts.labels, contexts.sentences)
-
-
-def sense_notes(view: SenseView) -> list[str]:
-    """Plain-language notes: word pieces pooled, contexts where the word was not found."""
-    notes = []
-    found = view.occurrences
-    if found is None:
-        return notes
-    split = sorted({" + ".join(p) for p in found.pieces if len(p) > 1})
-    if split:
-        notes.append(
-            f"The tokenizer splits the word into pieces ({escape_markdown(', '.join(split))}); "
-            "their vectors are averaged into one per context."
-        )
-    else:
-        notes.append(f"“{escape_markdown(view.word)}” is a single word piece, so no pooling was needed.")
-    if found.missing:
-        notes.append(
-            f"{len(found.missing)} context(s) do not contain “{escape_markdown(view.word)}” and were left out."
         )
     return notes
 
@@ -337,87 +215,33 @@ def heatmap_rows(view: MeasuresView) -> np.ndarray:
     return np.flatnonzero(view.states.tokens["sentence"].isin(chosen).to_numpy())
 
 
-def sense_results(sense: SenseView, names: list[str], classroom: bool = False) -> None:
-    """The sense lab's verdict: best layer, accuracy, the two curves, the 2-D view, notes and a CSV."""
-    if sense.error:
-        st.warning(sense.error, icon="🔎")
-    if sense.separation is None:
-        return
-    sep, best = sense.separation, sense.separation.best_layer
-    metrics = st.columns(3)
-    metrics[0].metric(
-        "Senses separate best at layer",
-        names[best],
-        help="The layer with the highest accuracy; ties go to the larger similarity gap.",
-    )
-    metrics[1].metric(
-        "Accuracy there", f"{sep.accuracy[best]:.0%}", f"chance {sep.chance:.0%}", "off", delta_arrow="off"
-    )
-    metrics[2].metric("Similarity gap there", f"{sep.gap[best]:+.3f}")
-    charts = st.columns(2)
-    with charts[0]:
-        chart_with_reading(
-            gcharts.sense_accuracy_chart(sense.frame, best, sep.chance, classroom=classroom),
-            "Higher means a context's word vector sits closer to its own sense's centroid; dotted: chance.",
-        )
-    with charts[1]:
-        chart_with_reading(
-            gcharts.sense_similarity_chart(sense.frame, best, classroom=classroom),
-            "A wider gap between the lines means the senses form separate clusters.",
-        )
-    st.markdown(f"**The contexts at layer {names[best]}**, where the senses separate best")
-    chart_with_reading(
-        gcharts.sense_scatter(sense.points, classroom=classroom),
-        "Each point is the word in one context, flattened to 2-D by PCA of this layer; "
-        "crosses are contexts whose nearest centroid is the other sense. Hover for the sentence.",
-    )
-    for note in sense_notes(sense):
-        st.caption(note)
-    st.download_button(
-        "⬇️ Download the sense measures (CSV)",
-        csv_bytes(sense.frame),
-        file_name=f"senses_{file_stem(sense.word)}.csv",
-        mime="text/csv",
-    )
-
-
 # ---------------------------------------------------------------- share links and export bundle
 _HEATMAP_FROM_LINK = "_heatmap_from_link"
 MAX_WORD_CHARS = 100
-FIELDS = {
-    "model_id": share.is_model_id,
-    "source": share.is_one_of(SOURCES),
-    "sentences": share.is_text(60_000),
-    "sentence_set": share.is_one_of(presets.sentence_sets()),
-    "umap": share.is_bool,
-    "word": share.is_one_of([*geometry.word_sense_presets(), OWN_WORD]),
-    "own_word": share.is_text(MAX_WORD_CHARS),
-    "contexts": share.is_text(40_000),
-    "heatmap": share.is_int_list(MAX_HEATMAP_SENTENCES),
-}
-_WIDGET_KEYS = {
-    "model_id": "model_box",
-    "source": "geometry_source",
-    "sentence_set": "sentence_set",
-    "umap": "geometry_umap",
-    "word": "sense_word",
-    "own_word": "sense_own_word",
-}
+MAX_CONTEXTS_CHARS = 40_000
+LINK = LinkSpec(
+    {
+        **links.sentence_fields(),
+        "source": LinkField(share.is_one_of(SOURCES), "geometry_source"),
+        "umap": LinkField(share.is_bool, "geometry_umap"),
+        "word": LinkField(share.is_one_of([*senses.word_sense_presets(), OWN_WORD]), "sense_word"),
+        "own_word": LinkField(share.is_text(MAX_WORD_CHARS), "sense_own_word"),
+        "contexts": LinkField(share.is_text(MAX_CONTEXTS_CHARS)),  # goes to the chosen word's box
+        "heatmap": LinkField(share.is_int_list(MAX_HEATMAP_SENTENCES)),  # applied once the view exists
+    }
+)
 
 
 def _default_contexts(choice: str) -> str:
     """The contexts a word starts with: its preset's lines, or nothing for a word of one's own."""
-    preset = geometry.word_sense_presets().get(choice)
+    preset = senses.word_sense_presets().get(choice)
     return preset.as_text() if preset is not None else ""
 
 
 def _replaces_typed(state: dict) -> bool:
     """Whether loading `state` would overwrite sentences, contexts or a word this user typed."""
-    if "sentences" in state or "sentence_set" in state:
-        typed = kept("sentences")
-        default = presets.sentence_set(presets.DEFAULT_SET).text
-        if typed is not None and typed not in (lessons.link_sentences(state), default):
-            return True
+    if ("sentences" in state or "sentence_set" in state) and links.typed_other_sentences(state):
+        return True
     if "word" in state:
         choice = state["word"]
         typed = kept(f"sense_text_{choice}")
@@ -434,12 +258,11 @@ def _replaces_typed(state: dict) -> bool:
 
 def receive_link() -> None:
     """Apply a shared view from the URL (call before any widget is drawn; asks before replacing typing)."""
-    state = lessons.incoming_view(FIELDS, _replaces_typed, what="what you typed on this page")
+    state = LINK.receive(_replaces_typed, what="what you typed on this page")
     if state is None:
         return
-    lessons.apply_view(state, _WIDGET_KEYS)
     if "sentences" in state or "sentence_set" in state:
-        set_value("sentences", lessons.link_sentences(state))
+        set_value("sentences", links.link_sentences(state))
     if "word" in state:
         choice = state["word"]
         set_value(f"sense_text_{choice}", state.get("contexts", _default_contexts(choice)))
@@ -515,7 +338,7 @@ def export_bundle(
         "sense_chance": None if separation is None else round(float(separation.chance), 6),
         "how_to_reproduce": "explorer.states.extract_states(load_model(model_id), texts); "
         "explorer.geometry.layer_measures(layers, tokens); faithfulness: projection_faithfulness on the words "
-        "picked by geometry.faithfulness_sample(n_words, seed=0); for the senses: find_sense_occurrences then "
+        "picked by geometry.faithfulness_sample(n_words, seed=0); for the senses: explorer.senses.find_sense_occurrences then "
         "sense_separation, and projection.project(vectors[best], 'pca_aligned').",
     }
     return build_bundle(table, vectors, chart, manifest)

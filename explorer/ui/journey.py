@@ -8,20 +8,24 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import charts, presets, share, ui
+from explorer import share
+from explorer.charts import journey as charts
 from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.models import ModelInfo
 from explorer.projection import METHODS, Projection, project
-from explorer.states import LayerStates, StatesSummary, default_highlight, layer_names, token_mask
-from explorer.ui import (
-    cached_states,
-    kept,
-    lessons,
-    persisted,
-    remember,
-    set_value,
-    set_value_silently,
+from explorer.states import (
+    MAX_LAYERS,
+    LayerStates,
+    StatesSummary,
+    default_highlight,
+    layer_names,
+    token_mask,
 )
+from explorer.ui import links
+from explorer.ui.caches import cached_states
+from explorer.ui.links import LinkField, LinkSpec
+from explorer.ui.state import current_layer, kept, persisted, remember, set_value, set_value_silently
+from explorer.ui.widgets import SEED_MAX
 
 MAX_SHOWN_TOKENS = 3000
 
@@ -94,7 +98,6 @@ def style_layer_slider() -> None:
 
 
 _CHART_INPUTS = "_journey_chart_inputs"
-MAX_LAYERS = 96  # bound for what a chart may report (the largest models have fewer layers)
 
 
 def chart_key() -> str:
@@ -110,7 +113,7 @@ def layer_and_start(n_layers: int, chart_inputs: tuple) -> tuple[int, int, str]:
     """
     same_chart = st.session_state.get(_CHART_INPUTS) == chart_inputs
     st.session_state[_CHART_INPUTS] = chart_inputs
-    layer = ui.current_layer(n_layers)
+    layer = current_layer(n_layers)
     event = st.session_state.get(chart_key())  # absent when the chart was not drawn in the last run
     reported = charts.picked_layer(event.get("selection"), MAX_LAYERS) if event else None
     plan = charts.plan_layer_chart(
@@ -211,45 +214,31 @@ def follow_picker(view: JourneyView, context: str) -> list[int]:
 
 
 _FOLLOW_FROM_LINK = "_follow_from_link"
-FIELDS = {
-    "sentences": share.is_text(60_000),
-    "sentence_set": share.is_one_of(presets.sentence_sets()),
-    "model_id": share.is_model_id,
-    "layer": share.is_int_between(0, 96),
-    "projection": share.is_one_of(METHODS),
-    "hide_special": share.is_bool,
-    "hide_punct": share.is_bool,
-    "labels": share.is_bool,
-    "paths": share.is_one_of(charts.TRAJECTORY_MODES),
-    "follow": share.is_int_list(3000),
-    "seed": share.is_int_between(0, 2**31 - 1),
-}
-_WIDGET_KEYS = {field: field for field in FIELDS if field not in {"model_id", "follow"}} | {
-    "model_id": "model_box"
-}
+LINK = LinkSpec(
+    {
+        **links.sentence_fields(),
+        "layer": LinkField(share.is_int_between(0, MAX_LAYERS), "layer"),
+        "projection": LinkField(share.is_one_of(METHODS), "projection"),
+        "hide_special": LinkField(share.is_bool, "hide_special"),
+        "hide_punct": LinkField(share.is_bool, "hide_punct"),
+        "labels": LinkField(share.is_bool, "labels"),
+        "paths": LinkField(share.is_one_of(charts.TRAJECTORY_MODES), "paths"),
+        "seed": LinkField(share.is_int_between(0, SEED_MAX), "seed"),
+        "follow": LinkField(share.is_int_list(MAX_SHOWN_TOKENS)),  # token rows: applied once the view exists
+    }
+)
 
 
 def receive_link() -> None:
     """Apply a shared view from the URL (asking first if it would replace typed sentences)."""
-    state = lessons.receive_sentences_link(FIELDS, _WIDGET_KEYS)
+    state = links.receive_sentences_link(LINK)
     if state is not None and "follow" in state:
         st.session_state[_FOLLOW_FROM_LINK] = state["follow"]
 
 
 def view_state(model_id: str, layer: int, follow: list[int]) -> dict:
     """This page's view as a share-link state."""
-    keys = (
-        "sentences",
-        "sentence_set",
-        "projection",
-        "hide_special",
-        "hide_punct",
-        "labels",
-        "paths",
-        "seed",
-    )
-    settings = {key: kept(key) for key in keys if kept(key) is not None}
-    return {**settings, "model_id": model_id, "layer": layer, "follow": follow}
+    return LINK.state(model_id, layer=layer, follow=follow)
 
 
 def export_bundle(view: JourneyView, chart, state: dict, info: ModelInfo) -> bytes:

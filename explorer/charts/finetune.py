@@ -13,33 +13,20 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from explorer.charts import OKABE_ITO, with_style
+from explorer.charts.style import OKABE_ITO, category_scale, padded_domain, with_style
 from explorer.inputs import shorten
+from explorer.projection import fit_map
+from explorer.vectors import unit_rows
 
-PALETTE = "tableau10"
 CLASSROOM_LINE = "#0072B2"
 CKA_COLOURS = {False: ["#9ab0c8", "#e45756"], True: [OKABE_ITO[5], OKABE_ITO[3]]}
 SPLIT_SHAPES = {"train": "circle", "held out": "triangle-up"}
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-
-
 def fixed_axes(first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(mean (D,), axes (D, 2)) of a PCA of the unit-length step-0 outputs, signs fixed."""
-    z = _unit(first)  # (S, D)
-    mean = z.mean(axis=0)
-    _, _, vt = np.linalg.svd(z - mean, full_matrices=False)
-    axes = vt[:2].T.copy()  # (D, 2)
-    if axes.shape[1] < 2:
-        axes = np.pad(axes, ((0, 0), (0, 2 - axes.shape[1])))
-    for j in range(2):
-        if axes[np.argmax(np.abs(axes[:, j])), j] < 0:
-            axes[:, j] *= -1
-    return mean, axes
+    plane = fit_map(unit_rows(first))
+    return plane.mean, plane.axes
 
 
 def snapshot_frame(
@@ -53,7 +40,7 @@ def snapshot_frame(
     if len(steps) != len(outputs) or not outputs:
         raise ValueError(f"Need one output array per step, got {len(steps)} steps and {len(outputs)} arrays.")
     mean, axes = fixed_axes(outputs[0])
-    start = (_unit(outputs[0]) - mean) @ axes  # (S, 2)
+    start = (unit_rows(outputs[0]) - mean) @ axes  # (S, 2)
     held = set(held_out)
     base = pd.DataFrame(
         {
@@ -67,15 +54,9 @@ def snapshot_frame(
     )
     frames = []
     for step, out in zip(steps, outputs, strict=True):
-        xy = (_unit(out) - mean) @ axes  # (S, 2)
+        xy = (unit_rows(out) - mean) @ axes  # (S, 2)
         frames.append(base.assign(step=int(step), x=xy[:, 0], y=xy[:, 1]))
     return pd.concat(frames, ignore_index=True)
-
-
-def _domain(values: pd.Series, pad: float = 0.08) -> list[float]:
-    lo, hi = float(values.min()), float(values.max())
-    span = (hi - lo) or 1.0
-    return [lo - pad * span, hi + pad * span]
 
 
 def snapshot_chart(
@@ -91,14 +72,12 @@ def snapshot_chart(
         raise ValueError(f"No snapshot at step {step}. Valid steps: {steps}")
     x_all = pd.concat([frame["x"], frame["x0"]])
     y_all = pd.concat([frame["y"], frame["y0"]])
-    x_scale = alt.Scale(domain=_domain(x_all), nice=False)
-    y_scale = alt.Scale(domain=_domain(y_all), nice=False)
+    x_scale = alt.Scale(domain=padded_domain(pad=0.08, values=x_all), nice=False)
+    y_scale = alt.Scale(domain=padded_domain(pad=0.08, values=y_all), nice=False)
     x = alt.X("x:Q", title="axis 1 (PCA of step 0)", scale=x_scale)
     y = alt.Y("y:Q", title="axis 2 (PCA of step 0)", scale=y_scale)
     labels = list(dict.fromkeys(frame["label"]))
-    palette = (
-        alt.Scale(range=OKABE_ITO, domain=labels) if classroom else alt.Scale(scheme=PALETTE, domain=labels)
-    )
+    palette = category_scale(labels, classroom)
     colour = alt.Color(
         "label:N",
         scale=palette,

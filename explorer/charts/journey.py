@@ -9,12 +9,11 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from explorer.charts.style import category_scale, padded_domain, with_style
 from explorer.inputs import shorten
 from explorer.projection import Projection
 
-PALETTE = "tableau10"
 # Okabe & Ito's colour-blind-safe palette (high contrast on projectors), used in classroom mode.
-OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 TRAJECTORY_MODES = {"selected": "selected tokens", "all": "all tokens", "none": "none"}
 MAX_LABELLED_POINTS = 120
 
@@ -85,12 +84,6 @@ def journey_frames(
             ignore_index=True,
         )
     return points, pooled
-
-
-def _domain(values: pd.Series, pad: float = 0.06) -> list[float]:
-    lo, hi = float(values.min()), float(values.max())
-    span = (hi - lo) or 1.0
-    return [lo - pad * span, hi + pad * span]
 
 
 LAYER_PARAM = "layer_pick"
@@ -186,15 +179,11 @@ def journey_chart(
     n_layers = int(points["layer"].max()) if len(points) else int(layer)
     pick = layer_picker(min(max(int(layer), 0), n_layers), n_layers)
     every = points if pooled is None else pd.concat([points[["x", "y"]], pooled[["x", "y"]]])
-    x = alt.X("x:Q", title="axis 1", scale=alt.Scale(domain=_domain(every["x"]), nice=False))
-    y = alt.Y("y:Q", title="axis 2", scale=alt.Scale(domain=_domain(every["y"]), nice=False))
+    x = alt.X("x:Q", title="axis 1", scale=alt.Scale(domain=padded_domain(every["x"]), nice=False))
+    y = alt.Y("y:Q", title="axis 2", scale=alt.Scale(domain=padded_domain(every["y"]), nice=False))
     sentences = list(dict.fromkeys(points["sentence"]))
     grow = 1.8 if classroom else 1.0
-    palette = (
-        alt.Scale(range=OKABE_ITO, domain=sentences)
-        if classroom
-        else alt.Scale(scheme=PALETTE, domain=sentences)
-    )
+    palette = category_scale(sentences, classroom)
     colour = alt.Color(
         "sentence:N",
         scale=palette,
@@ -311,17 +300,6 @@ def journey_chart(
         )
     layers[0] = layers[0].add_params(pick)
     return with_style(alt.layer(*layers).properties(height=height), classroom)
-
-
-def with_style(chart: alt.TopLevelMixin, classroom: bool = False) -> alt.TopLevelMixin:
-    """House fonts for any top-level chart; larger type and the Okabe-Ito palette in classroom mode."""
-    size = 17 if classroom else 12
-    styled = chart.configure_axis(labelFontSize=size, titleFontSize=size + 1).configure_legend(
-        labelFontSize=size, titleFontSize=size + 1
-    )
-    if classroom:
-        styled = styled.configure_range(category=OKABE_ITO).configure_title(fontSize=size + 4)
-    return styled
 
 
 def layer_scores_chart(

@@ -8,9 +8,10 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from explorer.charts import OKABE_ITO, with_style
-from explorer.geometry import MEASURES, SenseSeparation
+from explorer.charts.style import OKABE_ITO, padded_domain, with_style
+from explorer.geometry import MEASURES
 from explorer.inputs import shorten
+from explorer.senses import SenseSeparation
 
 MAX_HEATMAP_NUMBERS = 70
 ROW_HEIGHT = 22
@@ -20,7 +21,7 @@ _BLUE, _ORANGE, _GREEN, _VERMILION = OKABE_ITO[0], OKABE_ITO[1], OKABE_ITO[2], O
 
 
 def _grow(classroom: bool) -> float:
-    """How much thicker marks are in classroom mode (fonts come from charts.with_style)."""
+    """How much thicker marks are in classroom mode (fonts come from charts.style.with_style)."""
     return 2.0 if classroom else 1.0
 
 
@@ -193,12 +194,6 @@ def sense_points(
     )
 
 
-def _padded(values: pd.Series, pad: float = 0.12) -> alt.Scale:
-    lo, hi = float(values.min()), float(values.max())
-    span = (hi - lo) or 1.0
-    return alt.Scale(domain=[lo - pad * span, hi + pad * span], nice=False)
-
-
 def sense_scatter(points: pd.DataFrame, height: int = 360, classroom: bool = False) -> alt.TopLevelMixin:
     """Each context's word vector in 2-D, coloured by its sense; crosses were given the wrong sense."""
     grow = _grow(classroom)
@@ -207,10 +202,16 @@ def sense_scatter(points: pd.DataFrame, height: int = 360, classroom: bool = Fal
         .mark_point(size=160 * grow, filled=True, opacity=0.9 if classroom else 0.85, strokeWidth=2.5 * grow)
         .encode(
             x=alt.X(
-                "x:Q", title="axis 1", scale=_padded(points["x"]), axis=alt.Axis(labels=False, ticks=False)
+                "x:Q",
+                title="axis 1",
+                scale=alt.Scale(domain=padded_domain(points["x"], 0.12), nice=False),
+                axis=alt.Axis(labels=False, ticks=False),
             ),
             y=alt.Y(
-                "y:Q", title="axis 2", scale=_padded(points["y"]), axis=alt.Axis(labels=False, ticks=False)
+                "y:Q",
+                title="axis 2",
+                scale=alt.Scale(domain=padded_domain(points["y"], 0.12), nice=False),
+                axis=alt.Axis(labels=False, ticks=False),
             ),
             color=alt.Color(
                 "sense:N",

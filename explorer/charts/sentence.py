@@ -8,11 +8,11 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from explorer.charts import OKABE_ITO, with_style
-from explorer.index import MapProjection, SearchHit
+from explorer.charts.style import OKABE_ITO, category_scale, padded_domain, with_style
+from explorer.index import SearchHit
 from explorer.inputs import shorten
+from explorer.projection import MapProjection
 
-PALETTE = "tableau10"
 MAX_LABELLED_TOKENS = 120
 # The corpus topics (first sources of an index) get tableau10; what users add gets dark, distinct colours.
 TOPIC_COLOURS = [
@@ -41,12 +41,6 @@ CLASSROOM_GROW = 1.8
 QUERY_COLOUR = {False: "#D62728", True: "#D55E00"}  # classroom: Okabe-Ito vermilion
 
 
-def _domain(values: pd.Series, pad: float = 0.08) -> list[float]:
-    lo, hi = float(values.min()), float(values.max())
-    span = (hi - lo) or 1.0
-    return [lo - pad * span, hi + pad * span]
-
-
 def cloud_chart(
     tokens: pd.DataFrame, pooled: pd.DataFrame, height: int = 520, classroom: bool = False
 ) -> alt.LayerChart:
@@ -61,15 +55,15 @@ def cloud_chart(
     x = alt.X(
         "x:Q",
         title="axis 1 (PCA of output-layer tokens)",
-        scale=alt.Scale(domain=_domain(every["x"]), nice=False),
+        scale=alt.Scale(domain=padded_domain(pad=0.08, values=every["x"]), nice=False),
     )
-    y = alt.Y("y:Q", title="axis 2", scale=alt.Scale(domain=_domain(every["y"]), nice=False))
+    y = alt.Y(
+        "y:Q", title="axis 2", scale=alt.Scale(domain=padded_domain(pad=0.08, values=every["y"]), nice=False)
+    )
     sentences = list(dict.fromkeys(tokens["sentence"]))
     colour = alt.Color(
         "sentence:N",
-        scale=alt.Scale(range=OKABE_ITO, domain=sentences)
-        if classroom
-        else alt.Scale(scheme=PALETTE, domain=sentences),
+        scale=category_scale(sentences, classroom),
         legend=alt.Legend(title="sentence", orient="bottom", columns=2, labelLimit=280),
     )
     lines = (

@@ -1,0 +1,150 @@
+"""Every reader of `assets/`: sentence sets, lessons, labelled sets, the two corpora, word senses, stop words.
+
+Files are read once per process (`functools.cache`) and returned as frozen values, so callers share them
+safely. Nothing here knows what the data is for; the modules that use it (`senses`, `index`, the pages)
+give it meaning.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TypeVar
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+SENTENCE_SETS_FILE = ASSETS / "sentence_sets.json"
+LESSONS_FILE = ASSETS / "lessons.json"
+LABELLED_SETS_FILE = ASSETS / "labelled_sets.json"
+CORPUS_FILE = ASSETS / "corpus.csv"
+GEOMETRY_CORPUS_FILE = ASSETS / "geometry_corpus.txt"
+SENSES_FILE = ASSETS / "word_senses.json"
+STOPWORDS_FILE = ASSETS / "stopwords.txt"
+
+DEFAULT_SET = "Word senses: bank"
+DEFAULT_LABELLED_SET = "Sentiment across topics"
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------- sentence sets (every page's presets)
+@dataclass(frozen=True)
+class SentenceSet:
+    name: str
+    about: str
+    sentences: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        """The set as the editor shows it: one sentence per line."""
+        return "\n".join(self.sentences)
+
+
+@cache
+def sentence_sets() -> dict[str, SentenceSet]:
+    """All bundled sentence sets by name, in file order."""
+    raw = json.loads(SENTENCE_SETS_FILE.read_text(encoding="utf-8"))
+    return {
+        name: SentenceSet(name=name, about=entry["about"], sentences=tuple(entry["sentences"]))
+        for name, entry in raw.items()
+    }
+
+
+def sentence_set(name: str) -> SentenceSet:
+    return _named(sentence_sets(), name, "sentence set")
+
+
+# ---------------------------------------------------------------- lessons
+@dataclass(frozen=True)
+class Lesson:
+    """A 'predict, then reveal' question tied to a page and, optionally, a view of that page."""
+
+    id: str
+    page: str
+    title: str
+    question: str
+    answer: str
+    view: dict
+
+
+@cache
+def lessons() -> tuple[Lesson, ...]:
+    raw = json.loads(LESSONS_FILE.read_text(encoding="utf-8"))
+    return tuple(Lesson(**entry) for entry in raw)
+
+
+def lessons_for(page: str) -> tuple[Lesson, ...]:
+    return tuple(lesson for lesson in lessons() if lesson.page == page)
+
+
+# ---------------------------------------------------------------- labelled sets (Fine-tune presets)
+@dataclass(frozen=True)
+class PresetSet:
+    """A bundled labelled set: (text, label) rows and a line about what it shows."""
+
+    name: str
+    about: str
+    rows: tuple[tuple[str, str], ...]
+
+
+@cache
+def labelled_sets() -> dict[str, PresetSet]:
+    """The bundled labelled sets by name, in file order."""
+    raw = json.loads(LABELLED_SETS_FILE.read_text(encoding="utf-8"))
+    return {
+        name: PresetSet(name, entry["about"], tuple((str(t), str(lab)) for t, lab in entry["rows"]))
+        for name, entry in raw.items()
+    }
+
+
+def labelled_set(name: str) -> PresetSet:
+    return _named(labelled_sets(), name, "labelled set")
+
+
+def _named(sets: dict[str, T], name: str, kind: str) -> T:
+    if name not in sets:
+        raise ValueError(f"Unknown {kind}: {name}. Valid sets: {list(sets)}")
+    return sets[name]
+
+
+# ---------------------------------------------------------------- corpora
+@dataclass(frozen=True)
+class Corpus:
+    """The bundled retrieval sentences and a topic label for each."""
+
+    texts: tuple[str, ...]
+    topics: tuple[str, ...]
+
+
+@cache
+def bundled_corpus() -> Corpus:
+    """`assets/corpus.csv` (text, topic): 220 sentences written for this project, 22 in each of ten topics."""
+    with CORPUS_FILE.open(encoding="utf-8", newline="") as handle:
+        rows = [(r["text"].strip(), r["topic"].strip()) for r in csv.DictReader(handle) if r["text"].strip()]
+    return Corpus(tuple(r[0] for r in rows), tuple(r[1] for r in rows))
+
+
+@cache
+def geometry_corpus() -> tuple[str, ...]:
+    """The measurement corpus of the Geometry lab: varied everyday sentences, one per line."""
+    lines = GEOMETRY_CORPUS_FILE.read_text(encoding="utf-8").splitlines()
+    return tuple(line.strip() for line in lines if line.strip())
+
+
+# ---------------------------------------------------------------- word senses and stop words
+@cache
+def word_senses() -> dict[str, tuple[tuple[str, str], ...]]:
+    """The bundled ambiguous words: word → (sense, sentence) pairs, grouped by sense, in file order."""
+    raw = json.loads(SENSES_FILE.read_text(encoding="utf-8"))
+    return {
+        word: tuple((sense, s) for sense, sentences in entry["senses"].items() for s in sentences)
+        for word, entry in raw["words"].items()
+    }
+
+
+@cache
+def stopwords() -> frozenset[str]:
+    """Words too common to follow by default (lower case); '#' lines are comments."""
+    lines = STOPWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(w.strip().lower() for w in lines if w.strip() and not w.startswith("#"))

@@ -1,0 +1,1 @@
+"""Altair builders, one module per page plus the shared style: tidy DataFrames in, charts out."""

@@ -1,0 +1,37 @@
+"""What every chart shares: palettes, the classroom style, padded axis domains."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import altair as alt
+import pandas as pd
+
+PALETTE = "tableau10"
+# Okabe & Ito's colour-blind-safe palette, used in classroom mode.
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+
+
+def with_style(chart: alt.TopLevelMixin, classroom: bool = False) -> alt.TopLevelMixin:
+    """House fonts for any top-level chart; larger type and the Okabe-Ito palette in classroom mode."""
+    size = 17 if classroom else 12
+    styled = chart.configure_axis(labelFontSize=size, titleFontSize=size + 1).configure_legend(
+        labelFontSize=size, titleFontSize=size + 1
+    )
+    if classroom:
+        styled = styled.configure_range(category=OKABE_ITO).configure_title(fontSize=size + 4)
+    return styled
+
+
+def category_scale(domain: Sequence[str], classroom: bool = False) -> alt.Scale:
+    """Colours for named groups (sentences, labels): the house palette, Okabe-Ito in classroom mode."""
+    if classroom:
+        return alt.Scale(range=OKABE_ITO, domain=list(domain))
+    return alt.Scale(scheme=PALETTE, domain=list(domain))
+
+
+def padded_domain(values: pd.Series, pad: float = 0.06) -> list[float]:
+    """[min, max] of the values widened by `pad` of their span on each side (1.0 when they are all equal)."""
+    lo, hi = float(values.min()), float(values.max())
+    span = (hi - lo) or 1.0
+    return [lo - pad * span, hi + pad * span]

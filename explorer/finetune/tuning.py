@@ -1,0 +1,181 @@
+"""Going further: tune the top k transformer layers of a private deep copy of the model, and measure,
+layer by layer, how far the hidden states moved. The shared model is never changed."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from explorer.finetune.head import Separation, contrastive_loss, label_ids, separation
+from explorer.finetune.labelled import LabelledSet, Split
+from explorer.models import model_lock, weights_fingerprint
+from explorer.states import LayerStates, ProgressFn, extract_states
+from explorer.vectors import linear_cka
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+
+LAYER_PATHS = ("encoder.layer", "encoder.layers", "layers", "transformer.layer", "layer")
+
+
+def transformer_layers(model: SentenceTransformer):
+    """The model's stack of transformer blocks (a ModuleList), for the layouts tuning knows.
+
+    Raises ValueError naming the architecture and the known layouts for anything else (e.g. T5's
+    `encoder.block`, whose blocks share a position bias and cannot be tuned this way).
+    """
+    import torch
+
+    backbone = getattr(model[0], "auto_model", None) if len(model) else None
+    if not isinstance(backbone, torch.nn.Module):
+        raise ValueError(
+            "Tuning the top layers needs a transformer as the model's first module. "
+            f"Valid first modules: a sentence-transformers Transformer with blocks at one of {list(LAYER_PATHS)}."
+        )
+    for path in LAYER_PATHS:
+        target: Any = backbone
+        for part in path.split("."):
+            target = getattr(target, part, None)
+            if target is None:
+                break
+        if isinstance(target, torch.nn.ModuleList) and len(target) > 0:
+            return target
+    raise ValueError(
+        f"Tuning the top layers does not support {type(backbone).__name__}: its transformer blocks are "
+        f"not where this app looks. Valid layouts: {list(LAYER_PATHS)}."
+    )
+
+
+@dataclass(frozen=True)
+class TunedModel:
+    """A private copy of the model with its top k layers trained, and what moved.
+
+    cka:  (L+1,) linear CKA of every layer's token vectors before vs after (1.0 = unmoved)
+    """
+
+    model: Any = field(repr=False)
+    k: int
+    losses: tuple[float, ...]
+    cka: np.ndarray
+    max_change: np.ndarray
+    tuned_layers: tuple[int, ...]
+    fingerprint_before: str
+    fingerprint_after: str
+    shared_fingerprint_after: str
+    before: Separation
+    after: Separation
+    pooled_after: np.ndarray
+
+
+TUNE_STEPS = 20
+TUNE_LR = 1e-4
+
+
+def _replay(block):
+    """Wrap a frozen block so it computes once and then replays its output.
+
+    Training feeds the same batch every step and the lower blocks are frozen, so their outputs never
+    change: running them again would only cost time. The wrapper is removed after training.
+    """
+    import torch
+
+    class Replay(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.block = block
+            self.cached = None
+
+        def forward(self, *args, **kwargs):
+            if self.cached is None:
+                with torch.no_grad():
+                    self.cached = self.block(*args, **kwargs)
+            out = self.cached
+            return out.clone() if isinstance(out, torch.Tensor) else out
+
+    return Replay()
+
+
+def tune_top_layers(
+    model: SentenceTransformer,
+    labelled: LabelledSet,
+    split: Split,
+    k: int = 1,
+    steps: int = TUNE_STEPS,
+    lr: float = TUNE_LR,
+    seed: int = 0,
+    before: LayerStates | None = None,
+    progress: ProgressFn | None = None,
+) -> TunedModel:
+    """Deep-copy `model`, train its top k layers with the head's loss through the model's own pooling,
+    and compare every layer's hidden states with the untouched model. `model` itself is never changed.
+
+    The copy runs in eval mode (no dropout) and full-batch Adam has no random step, so the run is
+    reproducible without touching torch's global seed or settings; `seed` names the run for the page.
+    ValueError for an architecture tuning does not know, a bad k, or a split with no usable pairs.
+    """
+    import torch
+
+    fingerprint_before = weights_fingerprint(model)
+    n_layers = len(transformer_layers(model))
+    if not 1 <= k <= n_layers:
+        raise ValueError(
+            f"k must be between 1 and {n_layers}, got {k}. Valid k: {list(range(1, n_layers + 1))}"
+        )
+    if before is None:
+        before = extract_states(model, labelled.texts)
+    with model_lock(model):  # never copy the shared tokenizer while another session is using it
+        private = copy.deepcopy(model)
+    private.eval()  # no dropout: the run is deterministic
+    for p in private.parameters():
+        p.requires_grad_(False)
+    blocks = transformer_layers(private)
+    trainable = [p for block in list(blocks)[n_layers - k :] for p in block.parameters()]
+    for p in trainable:
+        p.requires_grad_(True)
+    texts = [labelled.texts[i] for i in split.train]
+    ids = torch.from_numpy(label_ids(labelled.labels)[list(split.train)])
+    losses: list[float] = []
+    frozen = list(range(n_layers - k))
+    for i in frozen:
+        blocks[i] = _replay(blocks[i])
+    try:
+        optimiser = torch.optim.Adam(trainable, lr=lr)
+        features = private.preprocess(texts)
+        for step in range(steps + 1):
+            optimiser.zero_grad()
+            pooled = private(dict(features))["sentence_embedding"]  # (T, D)
+            loss = contrastive_loss(pooled, ids)
+            losses.append(float(loss.detach()))
+            if step < steps:
+                loss.backward()
+                optimiser.step()
+            if progress is not None:
+                progress(step + 1, steps + 1)
+    finally:
+        for i in frozen:
+            blocks[i] = blocks[i].block
+    for p in private.parameters():
+        p.requires_grad_(False)
+    after = extract_states(private, labelled.texts)
+    cka = np.array([linear_cka(b, a) for b, a in zip(before.layers, after.layers, strict=True)])
+    change = np.array(
+        [float(np.max(np.abs(b - a))) for b, a in zip(before.layers, after.layers, strict=True)]
+    )
+    return TunedModel(
+        model=private,
+        k=k,
+        losses=tuple(losses),
+        cka=cka,
+        max_change=change,
+        tuned_layers=tuple(range(n_layers - k + 1, n_layers + 1)),
+        fingerprint_before=fingerprint_before,
+        fingerprint_after=weights_fingerprint(private),
+        shared_fingerprint_after=weights_fingerprint(model),
+        before=separation(before.pooled, labelled.labels, split),
+        after=separation(after.pooled, labelled.labels, split),
+        pooled_after=after.pooled,
+    )

@@ -1,0 +1,183 @@
+"""Share links and export bundles for every page, through one path.
+
+Each page declares its link once, as a `LinkSpec`: field → (validator, the widget key it fills). The
+validators are built from the same constants the widgets use. Receiving (decode, ask before replacing
+what the user typed, fill the widgets) and sending (read the widgets, encode, show the link beside the
+export bundle) are written here once; adding a field to a page's link is one line in its spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import streamlit as st
+
+from explorer import assets, share
+from explorer.share import MAX_TOKEN_CHARS, QUERY_KEY, ShareLinkError, Validator, decode_view, encode_view
+from explorer.ui.state import kept, set_value
+
+MAX_LINK_TEXT_CHARS = 60_000  # the sentence box's text in a link (100 sentences of 600 characters)
+MODEL_BOX = "model_box"  # the sidebar's model box: a link's model_id fills it
+_SEEN = "_share_links_seen"
+
+
+@dataclass(frozen=True)
+class LinkField:
+    """One field of a page's link: how it is checked, and the persisted widget key it fills.
+
+    key=None: the page applies the field itself (e.g. followed tokens, a labelled table).
+    """
+
+    check: Validator
+    key: str | None = None
+
+
+class LinkSpec:
+    """A page's share link: its fields, in one place."""
+
+    def __init__(self, fields: dict[str, LinkField]) -> None:
+        self.fields = dict(fields)
+
+    @property
+    def validators(self) -> dict[str, Validator]:
+        return {name: f.check for name, f in self.fields.items()}
+
+    @property
+    def widget_keys(self) -> dict[str, str]:
+        return {name: f.key for name, f in self.fields.items() if f.key is not None}
+
+    def settings(self) -> dict[str, Any]:
+        """The current value of every widget-backed field this user has set (the model box excluded:
+        a link names the model in use, not what is typed in the box)."""
+        values = {name: kept(key) for name, key in self.widget_keys.items() if key != MODEL_BOX}
+        return {name: value for name, value in values.items() if value is not None}
+
+    def state(self, model_id: str, **extra: Any) -> dict[str, Any]:
+        """This page's view as a link state: the widget settings, the model, and page-specific fields."""
+        unknown = sorted(set(extra) - set(self.fields))
+        if unknown:
+            raise ValueError(f"Fields not in this page's link: {unknown}. Valid fields: {list(self.fields)}")
+        return {**self.settings(), "model_id": model_id, **extra}
+
+    def receive(
+        self, user_edited: Callable[[dict[str, Any]], bool], what: str = "the sentences you typed"
+    ) -> dict[str, Any] | None:
+        """Apply a link's view to the widgets (asking first if it replaces typing); the state applied."""
+        state = incoming_view(self.validators, user_edited, what)
+        if state is not None:
+            apply_view(state, self.widget_keys)
+        return state
+
+
+def sentence_fields() -> dict[str, LinkField]:
+    """The fields every page built on the shared sentence box carries: the text, the set, the model."""
+    return {
+        "sentences": LinkField(share.is_text(MAX_LINK_TEXT_CHARS), "sentences"),
+        "sentence_set": LinkField(share.is_one_of(assets.sentence_sets()), "sentence_set"),
+        "model_id": LinkField(share.is_model_id, MODEL_BOX),
+    }
+
+
+# ---------------------------------------------------------------- receiving
+def incoming_view(
+    fields: dict[str, Validator],
+    user_edited: Callable[[dict[str, Any]], bool],
+    what: str = "the sentences you typed",
+) -> dict | None:
+    """A shared view from the URL, once per link and session; None if there is none or it was declined.
+
+    A damaged or tampered link gets a notice and changes nothing. A valid link that would replace what
+    this user typed asks first.
+    """
+    token = st.query_params.get(QUERY_KEY)
+    if not token:
+        return None
+    seen: set[str] = st.session_state.setdefault(_SEEN, set())
+    if token in seen:
+        return None
+    try:
+        state = decode_view(token, fields)
+    except ShareLinkError as exc:
+        seen.add(token)
+        st.warning(f"This share link could not be used: {exc} Showing your own view instead.", icon="🔗")
+        return None
+    if user_edited(state):
+        with st.container(border=True):
+            st.info(f"This link opens a shared view. Loading it replaces {what}.", icon="🔗")
+            load, keep = st.columns(2)
+            if load.button("Load the shared view", key="share_load", type="primary"):
+                seen.add(token)
+                return state
+            if keep.button("Keep what I have", key="share_keep"):
+                seen.add(token)
+        return None
+    seen.add(token)
+    return state
+
+
+def apply_view(state: dict[str, Any], keys: dict[str, str]) -> None:
+    """Put a decoded view into the persisted widget values (field name → widget key)."""
+    for field, key in keys.items():
+        if field in state:
+            set_value(key, state[field])
+
+
+def link_sentences(state: dict[str, Any]) -> str:
+    """The sentences a link stands for: its own text, or else the text of the sentence set it names."""
+    if "sentences" in state:
+        return state["sentences"]
+    return assets.sentence_set(state.get("sentence_set", assets.DEFAULT_SET)).text
+
+
+def typed_other_sentences(state: dict[str, Any]) -> bool:
+    """Whether this user typed sentences that a link's view would replace (neither its nor the default)."""
+    typed = kept("sentences")
+    default = assets.sentence_set(assets.DEFAULT_SET).text
+    return typed is not None and typed not in {link_sentences(state), default}
+
+
+def receive_sentences_link(spec: LinkSpec) -> dict[str, Any] | None:
+    """For pages built on the shared sentence box: apply a link's view, asking first if it would
+    replace sentences this user typed. Returns the applied state (None if nothing was applied)."""
+    state = incoming_view(spec.validators, typed_other_sentences)
+    if state is None:
+        return None
+    state = {**state, "sentences": link_sentences(state)}
+    apply_view(state, spec.widget_keys)
+    return state
+
+
+# ---------------------------------------------------------------- sending
+def share_link(state: dict[str, Any]) -> str:
+    """The full URL of this page with the view encoded in it."""
+    token = encode_view(state)
+    try:
+        parts = urlsplit(str(st.context.url or ""))
+        base = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    except (AttributeError, ValueError):
+        base = ""
+    return f"{base}?{QUERY_KEY}={token}"
+
+
+def share_and_export(state: dict[str, Any], bundle: Callable[[], bytes], file_name: str) -> None:
+    """One popover: a link that reproduces this view, and a ZIP with data, chart and manifest."""
+    with st.popover("🔗 Share or export", width="content"):
+        link = share_link(state)
+        if len(link) > MAX_TOKEN_CHARS:
+            st.warning("These sentences are too long to fit in a link: share the export bundle instead.")
+        else:
+            st.markdown("**Copy link**: opening it shows this exact view.")
+            st.code(link, language=None, wrap_lines=True)
+        st.download_button(
+            "📦 Download export bundle (ZIP)",
+            data=bundle,
+            file_name=file_name,
+            mime="application/zip",
+            key="export_bundle",
+            on_click="ignore",
+            help="Coordinates (CSV), vectors with the token table (NPZ), the chart as HTML, PNG and SVG, "
+            "and a manifest (model, weight fingerprint, versions, settings).",
+        )

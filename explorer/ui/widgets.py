@@ -1,0 +1,262 @@
+"""Widgets every page shares: navigation and the model in the sidebar, the sentence box, pickers, Play.
+
+Each widget keeps its value across pages (see `state.persisted`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from explorer import assets
+from explorer.inputs import ParsedSentences, escape_markdown, parse_sentences, shorten
+from explorer.models import ALLOWED_MODELS_ENV, DEFAULT_MODEL_ID, ModelInfo, ModelLoadError
+from explorer.projection import METHODS
+from explorer.states import LayerStates, StatesSummary
+from explorer.ui.caches import cached_model_info
+from explorer.ui.state import kept, persisted, remember, set_value, set_value_silently
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+PAGES = (
+    ("app.py", "Home", "🏠"),
+    ("pages/1_Token_journey.py", "Token journey", "🧭"),
+    ("pages/2_Sentence_embedding.py", "Sentence embedding", "📍"),
+    ("pages/3_Fine_tune.py", "Fine-tune", "🎛️"),
+    ("pages/4_Geometry_lab.py", "Geometry lab", "📐"),
+)
+PLAY_SECONDS_PER_LAYER = 0.8
+SEED_MAX = 2**31 - 1  # the largest seed a number box (and a share link) accepts
+
+
+def page_links() -> None:
+    """Navigation with friendly names (the file-derived names would say 'app')."""
+    for path, label, icon in PAGES:
+        if not (ROOT / path).exists():
+            continue
+        try:
+            st.page_link(path, label=label, icon=icon)
+        except StreamlitAPIException:  # a page run as its own entry point (AppTest of one page) has no map
+            return
+
+
+def sidebar() -> ModelInfo:
+    """Sidebar on every page: navigation, the model in use, a box to try another (falls back to default)."""
+    persisted("model_box", DEFAULT_MODEL_ID)
+    _allowed_models_from_secrets()
+    with st.sidebar:
+        page_links()
+        st.divider()
+        st.text_input(
+            "Model",
+            key="model_box",
+            on_change=remember,
+            args=("model_box",),
+            help="The bundled model works offline. A sentence-transformers hub id or a local folder "
+            "also works where this server can reach it. Press Enter to load.",
+        )
+        wanted = st.session_state["model_box"].strip() or DEFAULT_MODEL_ID
+        model_id = wanted
+        failures: dict[str, str] = st.session_state.setdefault("_model_failures", {})
+        try:
+            if wanted in failures:  # do not retry a failed load on every rerun
+                raise ModelLoadError(failures[wanted])
+            with st.spinner(f"Loading {shorten(wanted, 60)}…"):
+                info = cached_model_info(wanted)
+        except ModelLoadError as exc:
+            failures[wanted] = str(exc)
+            st.error(f"{escape_markdown(str(exc))} Using the bundled model meanwhile.", icon="⚠️")
+            model_id = DEFAULT_MODEL_ID
+            info = cached_model_info(model_id)
+        set_value_silently("model_id", model_id)
+        classroom_toggle()
+        st.caption(
+            f"**{escape_markdown(info.display_name)}** · {info.n_layers} layers · {info.dim} dims · "
+            f"{info.pooling} pooling · weights `{info.fingerprint}` · "
+            f"{'bundled, works offline' if info.source == 'bundled' else info.source}"
+        )
+    return info
+
+
+def model_card(info: ModelInfo) -> None:
+    """The loaded model as a small card: name, shape, pooling, fingerprint, where it came from."""
+    with st.container(border=True):
+        st.markdown(f"**Loaded model** · `{code_span(info.model_id)}`")
+        st.markdown(
+            f"{info.n_layers} layers · {info.dim} dimensions · {info.pooling} pooling"
+            f"{' then unit length' if info.normalized else ''} · {info.n_parameters / 1e6:.1f} M parameters"
+        )
+        where = "bundled with the app: works offline" if info.source == "bundled" else f"from {info.source}"
+        st.caption(
+            f"Weights fingerprint `{info.fingerprint}` · {where} · reads up to {info.max_seq_length} word pieces"
+        )
+
+
+def _load_preset() -> None:
+    name = st.session_state["sentence_set"]
+    remember("sentence_set")
+    set_value("sentences", assets.sentence_set(name).text)
+
+
+def sentence_editor() -> ParsedSentences:
+    """Preset picker and the sentence box (one sentence per line), shared by every page."""
+    persisted("sentence_set", assets.DEFAULT_SET)
+    persisted("sentences", assets.sentence_set(assets.DEFAULT_SET).text)
+    st.selectbox(
+        "Sentence set",
+        list(assets.sentence_sets()),
+        key="sentence_set",
+        on_change=_load_preset,
+        help="Picking a set replaces the sentences below.",
+    )
+    chosen = assets.sentence_sets().get(st.session_state["sentence_set"])
+    if chosen is not None and st.session_state.get("sentences", "").strip() == chosen.text:
+        st.caption(chosen.about)
+    else:
+        st.caption("Your own sentences: the set's text was edited.")
+        st.button("↺ Restore the set's sentences", on_click=_load_preset, key="restore_set")
+    st.text_area(
+        "Sentences, one per line",
+        key="sentences",
+        on_change=remember,
+        args=("sentences",),
+        height=150,
+        help="Press Ctrl+Enter or click outside the box to apply.",
+    )
+    parsed = parse_sentences(st.session_state["sentences"])
+    if parsed.error:
+        st.warning(parsed.error, icon="✍️")
+    for notice in parsed.notices:
+        st.info(notice, icon="ℹ️")
+    return parsed
+
+
+def truncation_notice(states: LayerStates | StatesSummary, info: ModelInfo) -> None:
+    cut = [i + 1 for i, t in enumerate(states.truncated) if t]
+    if cut:
+        which = ", ".join(f"S{i}" for i in cut[:10]) + (" …" if len(cut) > 10 else "")
+        st.info(
+            f"{which}: longer than {escape_markdown(info.display_name)} reads. The model stops at "
+            f"{states.max_seq_length} word pieces, so only the first {states.max_seq_length} are shown and pooled.",
+            icon="✂️",
+        )
+
+
+def projection_picker(key: str = "projection") -> str:
+    persisted(key, "pca_shared")
+    st.radio(
+        "Projection",
+        list(METHODS),
+        format_func=METHODS.get,
+        key=key,
+        on_change=remember,
+        args=(key,),
+        help="Shared PCA: one set of axes for all layers, so motion is real. Per-layer PCA: each layer's "
+        "best view, rotated to match its neighbour. UMAP: non-linear, keeps neighbourhoods, slower.",
+    )
+    return str(st.session_state[key])
+
+
+def toggle(label: str, key: str, default: bool, help: str | None = None) -> bool:
+    persisted(key, default)
+    st.toggle(label, key=key, on_change=remember, args=(key,), help=help)
+    return bool(st.session_state[key])
+
+
+def play_layers(n_layers: int, draw: Callable[[int], None], key: str = "layer") -> None:
+    """Step through every layer, redrawing each; then rerun showing the last layer."""
+    for layer in range(n_layers + 1):
+        draw(layer)
+        time.sleep(PLAY_SECONDS_PER_LAYER)
+    set_value_silently(key, n_layers)
+    st.rerun()
+
+
+# Static CSS only (no user text ever goes here): larger type for projectors.
+_CLASSROOM_CSS = """
+<style>
+html { font-size: 19px; }
+h1 { font-size: 2.6rem !important; }
+</style>
+"""
+
+
+def classroom_toggle() -> bool:
+    """Sidebar switch for projectors: larger type, thicker marks, a colour-blind-safe palette."""
+    persisted("classroom", False)
+    st.toggle(
+        "Classroom mode",
+        key="classroom",
+        on_change=remember,
+        args=("classroom",),
+        help="For projectors: larger type, thicker marks, high-contrast colour-blind-safe colours.",
+    )
+    on = bool(st.session_state["classroom"])
+    if on:
+        st.html(_CLASSROOM_CSS)
+    return on
+
+
+def is_classroom() -> bool:
+    """Whether this user has classroom mode on (chart builders take it as a flag)."""
+    return bool(kept("classroom", False))
+
+
+def choice(label: str, key: str, options: dict[str, str], default: str) -> str:
+    """A persisted selectbox over {value: label}."""
+    persisted(key, default)
+    st.selectbox(label, list(options), format_func=options.get, key=key, on_change=remember, args=(key,))
+    return str(st.session_state[key])
+
+
+def number(label: str, key: str, default: int, help: str | None = None) -> int:
+    """A persisted whole-number input."""
+    persisted(key, default)
+    st.number_input(
+        label, min_value=0, max_value=SEED_MAX, step=1, key=key, on_change=remember, args=(key,), help=help
+    )
+    return int(st.session_state[key])
+
+
+def _allowed_models_from_secrets() -> None:
+    """A public deployment may list permitted model ids in Streamlit secrets (`allowed_models = [...]`).
+
+    The environment variable, when set, wins; either way `explorer.models` enforces the list.
+    """
+    if os.environ.get(ALLOWED_MODELS_ENV):
+        return
+    try:
+        listed = st.secrets.get("allowed_models")
+    except (FileNotFoundError, StreamlitAPIException, KeyError):
+        return
+    if listed:
+        os.environ[ALLOWED_MODELS_ENV] = ",".join(str(m) for m in listed)
+
+
+def code_span(text: str) -> str:
+    """Text for inside a Markdown code span: shown literally already, so only backticks must go."""
+    return text.replace("`", "'").replace("\n", " ")
+
+
+def chart_with_reading(chart, reading: str) -> None:
+    """A chart across the column with one line under it saying how to read it."""
+    st.altair_chart(chart, width="stretch")
+    st.caption(reading)
+
+
+def big_stat(where, label: str, value_markdown: str) -> None:
+    """A label over a large value that is never cut short (st.metric truncates long fingerprints)."""
+    with where:
+        st.caption(label)
+        st.markdown(f"#### {value_markdown}")
+
+
+def score_text(value: float, percent: bool = False) -> str:
+    if math.isnan(value):
+        return "–"
+    return f"{value:.0%}" if percent else f"{value:.2f}"

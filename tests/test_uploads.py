@@ -1,0 +1,67 @@
+"""Reading uploaded files of sentences: .txt and .csv, and every way a file can be wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from explorer import uploads
+
+
+def test_txt_upload_one_sentence_per_line():
+    result = uploads.parse_upload("notes.txt", b"First line.\n\n  Second line.  \r\nThird.\n")
+    assert result.ok and result.sentences == ("First line.", "Second line.", "Third.")
+    assert "3 sentences" in result.message
+
+
+def test_txt_with_bom_is_fine():
+    assert uploads.parse_upload("a.txt", "\ufeffHello there.".encode()).sentences == ("Hello there.",)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "expected"),
+    [
+        ("empty.txt", b"", "empty"),
+        ("blank.txt", b"  \n\n \t\n", "empty"),
+        ("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+        ("latin.txt", "Caf\u00e9 au lait.".encode("latin-1"), "UTF-8"),
+        ("doc.pdf", b"%PDF-1.4", "Valid types"),
+    ],
+)
+def test_bad_uploads_get_a_clear_message(name, data, expected):
+    result = uploads.parse_upload(name, data)
+    assert not result.ok and result.sentences == ()
+    assert expected in result.message
+
+
+def test_too_many_sentences_or_bytes_are_refused():
+    many = "\n".join(f"Sentence {i}." for i in range(uploads.MAX_UPLOAD_SENTENCES + 1)).encode()
+    result = uploads.parse_upload("many.txt", many)
+    assert not result.ok and "10,000" in result.message
+    exactly = "\n".join(f"Sentence {i}." for i in range(uploads.MAX_UPLOAD_SENTENCES)).encode()
+    assert len(uploads.parse_upload("ok.txt", exactly).sentences) == uploads.MAX_UPLOAD_SENTENCES
+    huge = b"x" * (uploads.MAX_UPLOAD_BYTES + 1)
+    result = uploads.parse_upload("huge.txt", huge)
+    assert not result.ok and "MB" in result.message
+
+
+def test_csv_upload_picks_and_honours_the_text_column():
+    data = b'id,review,stars\n1,"Great food, slow service.",4\n2,Loved the view from the terrace.,5\n'
+    guessed = uploads.parse_upload("reviews.csv", data)
+    assert guessed.ok and guessed.column == "review"
+    assert guessed.columns == ("id", "review", "stars")
+    assert guessed.sentences == ("Great food, slow service.", "Loved the view from the terrace.")
+    chosen = uploads.parse_upload("reviews.csv", data, "stars")
+    assert chosen.sentences == ("4", "5")
+    missing = uploads.parse_upload("reviews.csv", data, "comment")
+    assert not missing.ok and "Valid columns" in missing.message and missing.columns
+
+
+def test_csv_semicolons_and_header_only():
+    assert uploads.parse_upload("x.csv", b"text;topic\nHello world.;greeting\n", "text").sentences == (
+        "Hello world.",
+    )
+    header_only = uploads.parse_upload("x.csv", b"text,topic\n")
+    assert not header_only.ok and "no rows" in header_only.message
+
+
+# ---------------------------------------------------------------- charts

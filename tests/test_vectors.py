@@ -1,0 +1,95 @@
+"""vectors: the shared maths, checked by hand and against the libraries it stands in for."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA
+from sklearn.neighbors import NearestNeighbors
+
+from explorer.vectors import (
+    cosine,
+    cosine_matrix,
+    frozen,
+    linear_cka,
+    nearest_neighbours,
+    neighbour_overlap,
+    pca_axes,
+    procrustes_rotation,
+    unit_rows,
+)
+
+
+def test_unit_rows_and_cosine_leave_zero_vectors_at_zero() -> None:
+    x = np.array([[3.0, 4.0], [0.0, 0.0]])
+    np.testing.assert_allclose(unit_rows(x), [[0.6, 0.8], [0.0, 0.0]])
+    np.testing.assert_allclose(cosine(x, np.array([1.0, 0.0])), [0.6, 0.0])
+    matrix = cosine_matrix(np.array([[1.0, 0.0], [1.0, 1.0], [-1.0, 0.0]]))
+    np.testing.assert_allclose(matrix[0], [1.0, 1 / np.sqrt(2), -1.0])
+    assert unit_rows(x, np.float32).dtype == np.float32
+
+
+def test_frozen_arrays_refuse_writes() -> None:
+    shared = frozen(np.zeros((2, 3)))
+    with pytest.raises(ValueError):
+        shared[0, 0] = 1.0
+
+
+def test_pca_axes_match_sklearn_up_to_sign_and_have_fixed_signs() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 6)) * np.array([5, 3, 1, 0.5, 0.2, 0.1])
+    centred = x - x.mean(axis=0)
+    axes, values = pca_axes(centred)
+    reference = PCA(n_components=2).fit(x).components_.T  # (D, 2)
+    np.testing.assert_allclose(np.abs(axes.T @ reference), np.eye(2), atol=1e-8)
+    assert all(axes[np.argmax(np.abs(axes[:, j])), j] > 0 for j in range(2))
+    assert values[0] >= values[1] >= values[-1] >= 0
+    again, _ = pca_axes(-centred)  # the same cloud mirrored through its centre: the same axes
+    np.testing.assert_allclose(again, axes)
+
+
+def test_procrustes_recovers_a_rotation() -> None:
+    rng = np.random.default_rng(2)
+    source = rng.normal(size=(30, 2))
+    angle = 0.7
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    found = procrustes_rotation(source, source @ rotation)
+    np.testing.assert_allclose(found, rotation, atol=1e-10)
+
+
+@pytest.mark.parametrize(("n", "d"), [(60, 16), (700, 2), (4200, 3)])
+def test_every_nearest_neighbour_path_agrees_with_sklearn(n: int, d: int) -> None:
+    x = np.random.default_rng(n).normal(size=(n, d))
+    ours = nearest_neighbours(x, 5)
+    found = NearestNeighbors(n_neighbors=6).fit(x).kneighbors(x, return_distance=False)
+    expected = np.array([[j for j in row if j != i][:5] for i, row in enumerate(found)])
+    assert np.mean([set(a) == set(b) for a, b in zip(ours, expected, strict=True)]) > 0.99
+
+
+def test_neighbour_overlap_hand_checked() -> None:
+    points = np.array([[0.0], [1.0], [3.0], [10.0], [12.0]])  # no ties between distances
+    assert neighbour_overlap(points, points, k=1) == 1.0
+    assert np.isnan(neighbour_overlap(points, points[::-1], k=4)), "k ≥ N-1: every point is a neighbour"
+    # a picture that puts the points elsewhere keeps only some neighbours
+    moved = np.array([[0.0], [10.0], [12.0], [1.0], [3.0]])
+    # nearest of each in the original: 0->1, 1->0, 2->1, 3->4, 4->3
+    # nearest of each in the picture:  0->3, 1->2, 2->1, 3->0, 4->3  -> points 2 and 4 keep theirs
+    assert neighbour_overlap(points, moved, k=1) == pytest.approx(2 / 5)
+
+
+def test_neighbour_overlap_planar_data_is_perfect_and_noise_is_poor() -> None:
+    rng = np.random.default_rng(0)
+    flat = np.zeros((60, 10))
+    flat[:, :2] = rng.normal(size=(60, 2))
+    assert neighbour_overlap(flat, flat[:, :2]) == 1.0
+    assert neighbour_overlap(flat, rng.normal(size=(60, 2))) < 0.5
+    assert np.isnan(neighbour_overlap(flat[:1], flat[:1, :2]))
+
+
+def test_linear_cka_is_one_for_identical_and_rotated_inputs():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 16)).astype(np.float32)
+    assert linear_cka(x, x.copy()) == 1.0
+    q, _ = np.linalg.qr(rng.normal(size=(16, 16)))
+    assert linear_cka(x, x @ q) == pytest.approx(1.0, abs=1e-6)
+    assert linear_cka(x, rng.normal(size=(50, 16))) < 0.7
