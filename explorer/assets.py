@@ -34,11 +34,14 @@ class SentenceSet:
     name: str
     about: str
     sentences: tuple[str, ...]
+    groups: tuple[str, ...] = ()  # one per sentence, or none
 
     @property
     def text(self) -> str:
-        """The set as the editor shows it: one sentence per line."""
-        return "\n".join(self.sentences)
+        """The set as the editor shows it: one sentence per line, each after its [group] if it has one."""
+        if not self.groups:
+            return "\n".join(self.sentences)
+        return "\n".join(f"[{g}] {s}" if g else s for g, s in zip(self.groups, self.sentences, strict=True))
 
 
 @cache
@@ -46,7 +49,12 @@ def sentence_sets() -> dict[str, SentenceSet]:
     """All bundled sentence sets by name, in file order."""
     raw = json.loads(SENTENCE_SETS_FILE.read_text(encoding="utf-8"))
     return {
-        name: SentenceSet(name=name, about=entry["about"], sentences=tuple(entry["sentences"]))
+        name: SentenceSet(
+            name=name,
+            about=entry["about"],
+            sentences=tuple(entry["sentences"]),
+            groups=tuple(entry.get("groups", ())),
+        )
         for name, entry in raw.items()
     }
 

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 
 MAX_SENTENCES = 100
 MAX_CHARS_PER_SENTENCE = 20_000
+MAX_GROUP_CHARS = 40
+# A line may start with its group in square brackets: "[money] She deposited her salary at the bank."
+_GROUP_TAG = re.compile(rf"^\[([^\[\]]{{1,{MAX_GROUP_CHARS}}})\]\s*(.*)$")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:])")
 
 
@@ -19,18 +22,45 @@ class ParsedSentences:
     n_lines: int
     notices: tuple[str, ...]
     error: str | None = None
+    groups: tuple[str, ...] = ()  # one per sentence ("" for none) when groups were read, else empty
+
+    def group_of(self, i: int) -> str:
+        return self.groups[i] if self.groups else ""
 
 
 def _clean(line: str) -> str:
-    """Drop control characters (they carry no meaning for the tokenizer) and surrounding blanks."""
-    kept = "".join(ch if unicodedata.category(ch) != "Cc" else " " for ch in line)
-    return kept.strip()
+    """Drop control characters (they carry no meaning for the tokenizer) and surrounding blanks.
+
+    A line of nothing but invisible format characters (zero-width spaces, joiners) counts as blank;
+    inside text they stay (a joiner is part of an emoji).
+    """
+    kept = "".join(ch if unicodedata.category(ch) != "Cc" else " " for ch in line).strip()
+    visible = "".join(ch for ch in kept if unicodedata.category(ch) != "Cf")
+    return kept if visible.strip() else ""
 
 
-def parse_sentences(raw: str, max_sentences: int = MAX_SENTENCES) -> ParsedSentences:
-    """One sentence per non-blank line; caps the count and the length, never silently."""
+def split_group(line: str) -> tuple[str, str]:
+    """('money', 'She deposited…') from '[money] She deposited…'; ('', line) without a tag."""
+    match = _GROUP_TAG.match(line)
+    if not match:
+        return "", line
+    return " ".join(match.group(1).split()), match.group(2).strip()
+
+
+def parse_sentences(
+    raw: str, max_sentences: int = MAX_SENTENCES, with_groups: bool = False
+) -> ParsedSentences:
+    """One sentence per non-blank line; caps the count and the length, never silently.
+
+    With `with_groups`, a line may start with its group in square brackets ("[river] We sat on the
+    bank."): the tag names the group and is not part of the sentence the model reads.
+    """
     lines = [_clean(line) for line in (raw or "").splitlines()]
-    sentences = [line for line in lines if line]
+    lines = [line for line in lines if line]
+    tagged = [split_group(line) if with_groups else ("", line) for line in lines]
+    tagged = [(group, text) for group, text in tagged if _clean(text)]
+    sentences = [text for _, text in tagged]
+    groups = [group for group, _ in tagged]
     if not sentences:
         return ParsedSentences(
             (), 0, (), error="Type at least one sentence, one per line, or pick a sentence set above."
@@ -42,7 +72,7 @@ def parse_sentences(raw: str, max_sentences: int = MAX_SENTENCES) -> ParsedSente
             f"Showing the first {max_sentences} of {n:,} sentences: this page draws at most "
             f"{max_sentences} so every token stays readable. Your text is kept as typed."
         )
-        sentences = sentences[:max_sentences]
+        sentences, groups = sentences[:max_sentences], groups[:max_sentences]
     long = [i + 1 for i, s in enumerate(sentences) if len(s) > MAX_CHARS_PER_SENTENCE]
     if long:
         sentences = [s[:MAX_CHARS_PER_SENTENCE] for s in sentences]
@@ -50,7 +80,7 @@ def parse_sentences(raw: str, max_sentences: int = MAX_SENTENCES) -> ParsedSente
             f"{', '.join(f'S{i}' for i in long[:10])}: over {MAX_CHARS_PER_SENTENCE:,} characters, so only the "
             "first ones are read (the model reads far fewer word pieces anyway). Your text is kept as typed."
         )
-    return ParsedSentences(tuple(sentences), n, tuple(notices))
+    return ParsedSentences(tuple(sentences), n, tuple(notices), groups=tuple(groups) if any(groups) else ())
 
 
 def escape_markdown(text: str) -> str:

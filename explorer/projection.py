@@ -8,6 +8,7 @@ faithfulness (how many of each point's nearest neighbours survive the flattening
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,12 +39,24 @@ class Projection:
     explained: np.ndarray
     faithfulness: np.ndarray
     notice: str | None = None
+    fit_rows: tuple[int, ...] = ()  # the points the axes were fitted on (all of them when empty)
 
 
-def project_shared_pca(layers: np.ndarray, pooled: np.ndarray | None = None) -> Projection:
-    """One PCA fitted on every layer at once: axes never move, so motion between layers is real."""
+def project_shared_pca(
+    layers: np.ndarray, pooled: np.ndarray | None = None, fit_rows: Sequence[int] = ()
+) -> Projection:
+    """One PCA fitted on every layer at once: axes never move, so motion between layers is real.
+
+    `fit_rows` (point indices) fits the axes on those points across all layers instead of on every
+    point: the plane where the chosen points differ most (say the four 'bank's), with every point drawn
+    on it. The axes of all points are spent on what every token shares (drift between layers).
+    """
     d = layers.shape[2]
-    stacked = layers.reshape(-1, d).astype(np.float64)  # ((L+1)·N, D)
+    fit_rows = tuple(int(i) for i in fit_rows)
+    if any(not 0 <= i < layers.shape[1] for i in fit_rows):
+        raise ValueError(f"fit_rows must index the {layers.shape[1]} points, got {list(fit_rows)[:10]}.")
+    fitted = layers[:, list(fit_rows)] if fit_rows else layers
+    stacked = fitted.reshape(-1, d).astype(np.float64)  # ((L+1)·N_fit, D)
     mean = stacked.mean(axis=0)
     axes, _ = pca_axes(stacked - mean)
     coords = ((layers - mean) @ axes).astype(np.float32)  # (L+1, N, 2)
@@ -55,6 +68,7 @@ def project_shared_pca(layers: np.ndarray, pooled: np.ndarray | None = None) -> 
         pooled=projected_pooled,
         explained=explained,
         faithfulness=_faithfulness_per_layer(layers, coords),
+        fit_rows=fit_rows,
     )
 
 
@@ -135,12 +149,18 @@ def project_umap(layers: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> Pr
     )
 
 
-def project(layers: np.ndarray, method: str, pooled: np.ndarray | None = None, seed: int = 0) -> Projection:
-    """Dispatch to one of METHODS."""
+def project(
+    layers: np.ndarray,
+    method: str,
+    pooled: np.ndarray | None = None,
+    seed: int = 0,
+    fit_rows: Sequence[int] = (),
+) -> Projection:
+    """Dispatch to one of METHODS (`fit_rows` applies to shared PCA only)."""
     if layers.ndim != 3 or layers.shape[1] == 0:
         raise ValueError(f"Expected layers of shape (L+1, N>0, D), got {layers.shape}.")
     if method == "pca_shared":
-        return project_shared_pca(layers, pooled)
+        return project_shared_pca(layers, pooled, fit_rows)
     if method == "pca_aligned":
         return project_aligned_pca(layers, pooled)
     if method == "umap":

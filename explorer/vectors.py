@@ -29,9 +29,9 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def cosine_matrix(vectors: np.ndarray) -> np.ndarray:
-    """(S, S) cosine between every pair of rows, clipped to [-1, 1]."""
+    """(S, S) cosine between every pair of rows, clipped to [-1, 1]; (..., S, S) for stacks of rows."""
     unit = unit_rows(vectors)
-    return np.clip(unit @ unit.T, -1.0, 1.0)
+    return np.clip(unit @ np.swapaxes(unit, -1, -2), -1.0, 1.0)
 
 
 def frozen(array: np.ndarray) -> np.ndarray:

@@ -30,20 +30,24 @@ with left:
             "Hide [CLS] / [SEP]", "hide_special", False, "Special tokens the model adds."
         )
         hide_punct = widgets.toggle("Hide punctuation", "hide_punct", False)
+        fit_followed = method == "pca_shared" and widgets.toggle(
+            "Fit the axes on the followed tokens",
+            "fit_followed",
+            True,
+            "On: the plane where the followed tokens differ most (every token is drawn on it). Off: the "
+            "plane of all tokens, which is spent on what every token shares as it moves between layers.",
+        )
         labels = widgets.toggle("Label every token", "labels", True, "Followed tokens are always labelled.")
     lessons.predict_then_reveal("pages/1_Token_journey.py")
 if not parsed.sentences:
     st.stop()
 
-view = journey.journey_view(info.model_id, parsed.sentences, method, hide_special, hide_punct, seed)
-widgets.truncation_notice(view.summary, info)
-if view.capped:
+tokens = journey.journey_tokens(info.model_id, parsed.sentences, hide_special, hide_punct)
+widgets.truncation_notice(tokens.summary, info)
+if tokens.capped:
     st.info(
         f"Showing the first {journey.MAX_SHOWN_TOKENS:,} tokens; fewer sentences show all of them.", icon="ℹ️"
     )
-if view.projection.notice:
-    st.info(view.projection.notice, icon="ℹ️")
-
 with right:
     controls = st.columns([3.2, 1])
     with controls[0]:
@@ -53,11 +57,19 @@ with right:
         play = st.button(
             "▶ Play", help="Step through every layer from 0 to the output.", width="stretch", key="play"
         )
-    follow = journey.follow_picker(view, f"{info.model_id}|{parsed.sentences}|{hide_special}|{hide_punct}")
+    follow = journey.follow_picker(tokens, f"{info.model_id}|{parsed.sentences}|{hide_special}|{hide_punct}")
+    groups = parsed.groups
+    view = journey.journey_view(
+        info.model_id, parsed.sentences, method, hide_special, hide_punct, seed, groups,
+        tuple(follow) if fit_followed else (),
+    )  # fmt: skip
+    if view.projection.notice:
+        st.info(view.projection.notice, icon="ℹ️")
     chart_slot, caption_slot = st.empty(), st.empty()
     journey.style_layer_slider()
 notes = journey.layer_notes(view)
-chart_inputs = (info.model_id, parsed.sentences, method, seed, hide_special, hide_punct)
+readout = journey.readout(view, groups, follow)
+chart_inputs = (info.model_id, parsed.sentences, groups, method, seed, hide_special, hide_punct, view.fit_on)
 chart_inputs += (
     tuple(follow),
     trajectories,
@@ -77,6 +89,7 @@ def chart_at(at: int) -> charts.alt.TopLevelMixin:
         labels,
         classroom=widgets.is_classroom(),
         notes=notes,
+        readout=readout,
     )
 
 

@@ -11,8 +11,9 @@ finetune.receive_link()
 info = widgets.sidebar()
 st.title("🎛️ Fine-tune")
 st.caption(
-    "Put a tiny trainable head on top of the model's sentence embeddings and teach it your labels. "
-    "The picture changes; the model does not. Then, going further, tune the model itself and compare."
+    "Put a tiny trainable head on top of the model's sentence embeddings and teach it your labels: the "
+    "head's outputs move, the model does not. Then, going further, tune the model's own top layers and "
+    "watch its latent space move."
 )
 
 left, right = st.columns([1.15, 1.6], gap="large")
@@ -26,7 +27,7 @@ with left:
     lessons.predict_then_reveal("pages/3_Fine_tune.py")
 
 with right:
-    st.subheader("2 · Train a head, watch the geometry shift")
+    st.subheader("2 · Train a head on top: its outputs move, the model does not")
     train = st.button(
         "🎯 Train the head",
         type="primary",
@@ -36,6 +37,7 @@ with right:
     if train or linked_step is not None:
         finetune.train(info.model_id, labelled, config, linked_step)
     view = finetune.current_view(info.model_id, labelled, split, config)
+    finetune.proof_line(view, info.fingerprint)
     if view.source == "preview":
         st.info(
             "This is step 0: the model's own embeddings, before any training. Press **Train the head** "
@@ -51,5 +53,5 @@ finetune.proof_panel(view, info.fingerprint)
 st.markdown("##### Keep the head")
 finetune.head_files(view, info.model_id, info.fingerprint)
 
-st.subheader("3 · Going further: tune the model itself")
+st.subheader("3 · Going further: tune the model itself, and its latent space moves")
 tuning.going_further(info.model_id, labelled, split, info.n_layers, config.seed)

@@ -55,3 +55,18 @@ def open_page(page: str | None = None) -> AppTest:
     if page:
         at.switch_page(page).run()
     return at
+
+
+def scatter_layers(spec: dict) -> list[dict]:
+    """The layers of a chart's main view: the chart itself, or the first view of a vertical stack (the
+    Token journey stacks its full-space readout under the scatter)."""
+    if "layer" in spec:
+        return spec["layer"]
+    return spec.get("vconcat", [{}])[0].get("layer", [])
+
+
+def layer_name(layer: dict) -> str:
+    """A layer's name as its builder gave it (Altair suffixes '_0' to names inside a stack of views)."""
+    name = str(layer.get("name", ""))
+    stem, _, tail = name.rpartition("_")
+    return stem if stem and tail.isdigit() else name

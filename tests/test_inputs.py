@@ -43,3 +43,18 @@ def test_shorten() -> None:
     assert shorten("short") == "short"
     cut = shorten("word " * 40, width=20)
     assert len(cut) <= 20 and cut.endswith("…")
+
+
+def test_group_tags_name_groups_and_stay_out_of_the_sentence() -> None:
+    raw = "[money] She paid at the bank.\nNo group here.\n[ river  bank ]We sat by the bank.\n[only a tag]\n"
+    parsed = parse_sentences(raw, with_groups=True)
+    assert parsed.sentences == ("She paid at the bank.", "No group here.", "We sat by the bank.")
+    assert parsed.groups == ("money", "", "river bank")
+    plain = parse_sentences(raw)
+    assert plain.groups == () and plain.sentences[0] == "[money] She paid at the bank."
+    assert parse_sentences("a\nb", with_groups=True).groups == (), "no tags, no groups"
+
+
+def test_lines_of_invisible_characters_are_blank_but_joiners_inside_text_stay() -> None:
+    parsed = parse_sentences("\u200b\u200b\n\ufeff \n👩\u200d👩\u200d👧 ok")
+    assert parsed.sentences == ("👩\u200d👩\u200d👧 ok",)

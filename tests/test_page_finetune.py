@@ -102,6 +102,34 @@ def test_tuning_a_private_copy_shows_cka_and_reset_frees_it():
     assert "ft_tuned" not in at.session_state
 
 
+def test_tuning_moves_only_the_tuned_layers_and_never_the_shared_model(model):
+    """Issue 11, idea 5: through the tuned copy the top k layers move; below them every token moves by
+    exactly zero; the shared model's fingerprint and vectors stay identical."""
+    from explorer.models import weights_fingerprint
+    from explorer.states import extract_states
+
+    texts = lb.prepare_labelled(assets.labelled_set(assets.DEFAULT_LABELLED_SET).rows).texts
+    before = extract_states(model, texts)
+    fingerprint = weights_fingerprint(model)
+    at = _page().run()
+    at.slider(key="ft_k").set_value(2).run()
+    _button(at, "Tune a private copy").click().run()
+    assert not at.exception
+    charts = [
+        c for c in chart_specs(at) if any({"x0", "moved"} <= set(d.columns) for d in c["datasets"].values())
+    ]
+    assert charts, "base and tuned tokens are drawn on the same axes"
+    rows = pd.concat(list(charts[0]["datasets"].values()), ignore_index=True).dropna(subset=["x0"])
+    moved = rows.groupby("layer")["moved"].max()
+    assert (moved.loc[0:4] == 0).all(), "layers below the tuned ones move by exactly zero"
+    assert (moved.loc[5:6] > 0).all(), "the two tuned layers move"
+    assert len(rows) == 7 * len(before.tokens)
+    assert weights_fingerprint(model) == fingerprint
+    assert (extract_states(model, texts).layers == before.layers).all(), "the shared model is untouched"
+    proof = " ".join(_big_values(at))
+    assert f"`{fingerprint}` → `{fingerprint}` ✅ identical" in proof
+
+
 def test_a_loaded_head_restores_its_table_and_picture(model):
     from explorer.models import weights_fingerprint
     from explorer.states import extract_states

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
-from conftest import ROOT, chart_specs, open_page
+from conftest import ROOT, chart_specs, layer_name, open_page, scatter_layers
 from streamlit.testing.v1 import AppTest
 
 from explorer.assets import sentence_set
@@ -26,8 +28,8 @@ def _main_chart(at: AppTest) -> dict:
     and the 'current' layer is filtered by it in the browser.
     """
     for chart in chart_specs(at):
-        for layer in chart["spec"].get("layer", []):
-            if layer.get("name") == "current":
+        for layer in scatter_layers(chart["spec"]):
+            if layer_name(layer) == "current":
                 assert {"filter": {"param": LAYER_PARAM}} in layer["transform"], "filtered by the slider"
                 (param,) = [p for p in chart["spec"]["params"] if p["name"] == LAYER_PARAM]
                 start = param["value"][0]["layer"]
@@ -234,7 +236,7 @@ def test_classroom_mode_enlarges_marks_and_switches_palette() -> None:
     at = _journey()
     at.sidebar.toggle(key="classroom").set_value(True).run()
     spec = _main_chart(at)["chart"]["spec"]
-    current = next(layer for layer in spec["layer"] if layer.get("name") == "current")
+    current = next(layer for layer in scatter_layers(spec) if layer_name(layer) == "current")
     assert current["mark"]["size"] > 90
     assert "#0072B2" in json.dumps(spec)
 
@@ -267,3 +269,56 @@ def test_sentences_follow_the_user_straight_to_another_page() -> None:
     assert at.text_area(key="sentences").value == "Carried across pages.\nA second line."
     at.switch_page(JOURNEY).run()
     assert at.text_area(key="sentences").value == "Carried across pages.\nA second line."
+
+
+def _followed_points(at: AppTest) -> pd.DataFrame:
+    """Every layer's rows of the followed tokens, as the chart carries them."""
+    chart = _main_chart(at)["chart"]
+    rows = pd.concat(list(chart["datasets"].values()), ignore_index=True)
+    points = rows[rows["uid"].notna() & rows["x"].notna() & rows["token"].ne("pooled sentence point")]
+    return points[points["uid"].isin(at.session_state["follow"])].drop_duplicates(["uid", "layer"])
+
+
+def _between_within(points: pd.DataFrame, layer: int) -> tuple[float, float]:
+    here = points[points["layer"] == layer].sort_values("uid")
+    xy, groups = here[["x", "y"]].to_numpy(), here["group"].to_numpy()
+    distance = np.linalg.norm(xy[:, None] - xy[None], axis=-1)
+    same, other = groups[:, None] == groups[None], ~np.eye(len(xy), dtype=bool)
+    return float(distance[~same].mean()), float(distance[same & other].mean())
+
+
+def test_the_two_banks_part_on_screen_by_default() -> None:
+    """Issue 11: at default settings the senses part in the chart's own coordinates, and start together."""
+    at = _journey()
+    assert not at.exception
+    points = _followed_points(at)
+    assert set(points["group"]) == {"money", "river"} and points["uid"].nunique() == 4
+    ratios = {layer: _between_within(points, layer) for layer in range(7)}
+    for layer in (2, 3, 4, 5):
+        between, within = ratios[layer]
+        assert between / within >= 3, f"layer {layer}: senses only {between / within:.1f}× apart"
+    assert ratios[0][0] <= ratios[3][0] / 3, "at layer 0 the four banks start together"
+    caption = " ".join(c.value for c in at.caption)
+    assert "principal axes of the 4 followed tokens" in caption and "faithfulness" in caption
+    at.toggle(key="fit_followed").set_value(False).run()
+    between, within = _between_within(_followed_points(at), 3)
+    assert between / within < 3, "the axes of all tokens hide the split: the toggle is what changes it"
+
+
+def test_the_readout_lists_the_full_space_cosines_of_the_followed_tokens(model) -> None:
+    from explorer.states import extract_states
+
+    at = _journey()
+    chart = _main_chart(at)["chart"]
+    rows = pd.concat(list(chart["datasets"].values()), ignore_index=True)
+    readout = rows[rows["a"].notna() & rows["a"].ne("")]
+    states = extract_states(model, sentence_set("Word senses: bank").sentences)
+    follow = at.session_state["follow"]
+    label = {u: f"S{states.tokens.loc[u, 'sentence'] + 1} {states.tokens.loc[u, 'text']}" for u in follow}
+    by_label = {v: k for k, v in label.items()}
+    assert len(readout) == 6 * 7, "every pair of the four banks, at every layer"
+    for row in readout.itertuples():
+        a, b = states.layers[int(row.layer), by_label[row.a]], states.layers[int(row.layer), by_label[row.b]]
+        expected = float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+        assert abs(row.cosine - expected) < 1e-5
+        assert f"{expected:.2f}" in row.text

@@ -13,6 +13,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from explorer.charts.journey import layer_picker
 from explorer.charts.style import OKABE_ITO, category_scale, padded_domain, with_style
 from explorer.inputs import shorten
 from explorer.projection import fit_map
@@ -151,31 +152,37 @@ def loss_chart(
     return with_style((line + rule).properties(height=height), classroom)
 
 
-def cka_frame(layer_names: Sequence[str], cka: np.ndarray, tuned_layers: Sequence[int]) -> pd.DataFrame:
+def cka_frame(
+    layer_names: Sequence[str], cka: np.ndarray, tuned_layers: Sequence[int], moved: np.ndarray | None = None
+) -> pd.DataFrame:
+    """One row per layer: CKA before vs after, whether it was tuned, and the mean distance tokens moved."""
     tuned = set(tuned_layers)
     return pd.DataFrame(
         {
             "layer": np.arange(len(layer_names)),
             "layer_name": list(layer_names),
             "cka": np.asarray(cka, dtype=float),
+            "moved": np.full(len(layer_names), np.nan) if moved is None else np.asarray(moved, dtype=float),
             "status": ["tuned" if i in tuned else "frozen" for i in range(len(layer_names))],
         }
     )
 
 
-def cka_chart(
+def movement_chart(
     layer_names: Sequence[str],
+    moved: np.ndarray,
     cka: np.ndarray,
     tuned_layers: Sequence[int],
-    height: int = 260,
+    height: int = 230,
     classroom: bool = False,
-):
-    """One bar per layer: linear CKA of its hidden states before vs after tuning (1.0 = did not move)."""
-    frame = cka_frame(layer_names, cka, tuned_layers)
-    frame["shown"] = frame["cka"].map(lambda v: f"{v:.3f}")
+) -> alt.LayerChart:
+    """One bar per layer: the mean distance a token's vector moved from base to tuned copy; a frozen
+    layer's bar is exactly zero and says so. CKA is in the tooltip."""
+    frame = cka_frame(layer_names, cka, tuned_layers, moved)
+    frame["shown"] = ["0 (exactly)" if v == 0 else f"{v:.2f}" for v in frame["moved"]]
     base = alt.Chart(frame).encode(
         x=alt.X("layer_name:N", title="layer", sort=list(layer_names), axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("cka:Q", title="CKA before vs after", scale=alt.Scale(domain=[0, 1.1], nice=False)),
+        y=alt.Y("moved:Q", title="mean move of a token", scale=alt.Scale(domainMin=0)),
     )
     bars = base.mark_bar().encode(
         color=alt.Color(
@@ -183,9 +190,100 @@ def cka_chart(
             scale=alt.Scale(domain=["frozen", "tuned"], range=CKA_COLOURS[classroom]),
             legend=alt.Legend(title=None, orient="bottom"),
         ),
-        tooltip=["layer_name:N", "status:N", alt.Tooltip("cka:Q", format=".4f")],
+        tooltip=[
+            "layer_name:N",
+            "status:N",
+            alt.Tooltip("moved:Q", title="mean move", format=".4f"),
+            alt.Tooltip("cka:Q", title="CKA before vs after", format=".4f"),
+        ],
     )
     text = base.mark_text(dy=-10 if classroom else -8, fontSize=17 if classroom else 13).encode(
         text="shown:N"
     )
     return with_style((bars + text).properties(height=height), classroom)
+
+
+def tuning_frame(
+    base_xy: np.ndarray,
+    tuned_xy: np.ndarray,
+    moved: np.ndarray,
+    tokens: pd.DataFrame,
+    labels: Sequence[str],
+    layer_names: Sequence[str],
+) -> pd.DataFrame:
+    """One row per (layer, token): where the base model and the tuned copy put it on shared axes.
+
+    base_xy, tuned_xy: (L+1, N, 2); moved: (L+1, N) distance in the model's full space.
+    """
+    n_layers1, n, _ = base_xy.shape
+    if tuned_xy.shape != base_xy.shape or moved.shape != (n_layers1, n) or len(tokens) != n:
+        raise ValueError(
+            f"Shapes disagree: {base_xy.shape}, {tuned_xy.shape}, {moved.shape}, {len(tokens)} tokens."
+        )
+    sentence = tokens["sentence"].to_numpy()
+    base = pd.DataFrame(
+        {
+            "token": tokens["text"].to_numpy(),
+            "label": [labels[s] for s in sentence],
+            "sentence": [f"S{s + 1}" for s in sentence],
+        }
+    )
+    return pd.concat(
+        [
+            base.assign(
+                layer=i,
+                layer_name=layer_names[i],
+                x0=base_xy[i, :, 0].astype(float),
+                y0=base_xy[i, :, 1].astype(float),
+                x=tuned_xy[i, :, 0].astype(float),
+                y=tuned_xy[i, :, 1].astype(float),
+                moved=moved[i].astype(float),
+            )
+            for i in range(n_layers1)
+        ],
+        ignore_index=True,
+    )
+
+
+def tuning_chart(
+    frame: pd.DataFrame, layer: int, height: int = 420, classroom: bool = False
+) -> alt.LayerChart:
+    """Tokens through the base model (hollow grey) and the tuned copy (filled, by label) on the same axes,
+    a line from each token's base position to its tuned one, for the layer the chart's slider picks."""
+    n_layers = int(frame["layer"].max())
+    pick = layer_picker(min(max(int(layer), 0), n_layers), n_layers)
+    x_scale = alt.Scale(zero=False, nice=False, padding=12)  # each layer has its own axes: fit what is shown
+    y_scale = alt.Scale(zero=False, nice=False, padding=12)
+    x = alt.X("x:Q", title="axis 1 (this layer's PCA of base and tuned tokens)", scale=x_scale)
+    y = alt.Y("y:Q", title="axis 2", scale=y_scale)
+    colour = alt.Color(
+        "label:N", scale=category_scale(list(dict.fromkeys(frame["label"])), classroom),
+        legend=alt.Legend(title="label", orient="right", symbolOpacity=1),
+    )  # fmt: skip
+    tooltip = [
+        alt.Tooltip("token:N", title="token"),
+        alt.Tooltip("sentence:N", title="sentence"),
+        alt.Tooltip("label:N", title="label"),
+        alt.Tooltip("layer_name:N", title="layer"),
+        alt.Tooltip("moved:Q", title="moved (all dims)", format=".3f"),
+    ]
+    now = alt.Chart(frame).transform_filter(pick)
+    grow = 1.6 if classroom else 1.0
+    corner = (
+        now.transform_aggregate(mean_move="mean(moved)", groupby=["layer_name"])
+        .transform_calculate(title="'layer ' + datum.layer_name + ' · mean move ' + format(datum.mean_move, '.3f')")
+        .mark_text(align="left", baseline="top", x=10, y=8, fontSize=24 if classroom else 18, fontWeight="bold", color="#6b7280")
+        .encode(text="title:N")
+        .add_params(pick)
+    )  # fmt: skip
+    trails = now.mark_rule(opacity=0.55, strokeWidth=1.6 * grow).encode(
+        x=alt.X("x0:Q", scale=x_scale), y=alt.Y("y0:Q", scale=y_scale), x2="x:Q", y2="y:Q", color=colour
+    )
+    base_points = now.mark_point(size=60 * grow, color="#9ca3af", strokeWidth=1.2 * grow).encode(
+        x=alt.X("x0:Q", scale=x_scale), y=alt.Y("y0:Q", scale=y_scale), tooltip=tooltip
+    )
+    tuned_points = now.mark_circle(size=70 * grow, opacity=0.9).encode(
+        x=x, y=y, color=colour, tooltip=tooltip
+    )
+    chart = alt.layer(corner, trails, base_points, tuned_points).properties(height=height)
+    return with_style(chart, classroom)

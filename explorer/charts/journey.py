@@ -29,13 +29,16 @@ def journey_frames(
     projection: Projection,
     layer_names: Sequence[str],
     shown: np.ndarray | None = None,
+    groups: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Tidy frames for the journey chart: one row per (token, layer), and one per (sentence, layer).
 
-    `shown` is the boolean mask over all tokens that `projection` was computed on.
+    `shown` is the boolean mask over all tokens that `projection` was computed on. `groups` names each
+    sentence's group ('' for none); the `group` column falls back to the sentence's own label.
     """
     shown_tokens = tokens if shown is None else tokens[shown]
     labels = sentence_labels(texts)
+    group_of = [g or labels[i] for i, g in enumerate(groups)] if any(groups) else labels
     n_layers1, n, _ = projection.coords.shape
     if len(shown_tokens) != n:
         raise ValueError(f"Projection has {n} points but {len(shown_tokens)} tokens are shown.")
@@ -44,6 +47,7 @@ def journey_frames(
             "uid": shown_tokens.index.to_numpy(),
             "sentence_id": shown_tokens["sentence"].to_numpy(),
             "sentence": [labels[s] for s in shown_tokens["sentence"]],
+            "group": [group_of[s] for s in shown_tokens["sentence"]],
             "full_sentence": [shorten(texts[s], 90) for s in shown_tokens["sentence"]],
             "token": shown_tokens["text"].to_numpy(),
             "piece": shown_tokens["token"].to_numpy(),
@@ -71,6 +75,7 @@ def journey_frames(
                     {
                         "sentence_id": np.arange(n_sent),
                         "sentence": labels[:n_sent],
+                        "group": group_of[:n_sent],
                         "full_sentence": [shorten(t, 90) for t in texts[:n_sent]],
                         "token": "pooled sentence point",
                         "layer": i,
@@ -84,6 +89,55 @@ def journey_frames(
             ignore_index=True,
         )
     return points, pooled
+
+
+READOUT_PAIRS = 4  # followed tokens whose pairwise cosines are listed (6 pairs); the rest are summarised
+
+
+def readout_frame(
+    cosines: np.ndarray, labels: Sequence[str], groups: Sequence[str], dim: int
+) -> pd.DataFrame:
+    """Lines of the full-space readout at every layer: one row per (layer, line).
+
+    cosines: (L+1, k, k) cosine between the k followed tokens at each layer, in all `dim` dimensions.
+    Lists every pair of the first READOUT_PAIRS tokens, then (when they fall into two or more groups)
+    the mean cosine within a group and across groups over all k. `row` and `col` place each line: the
+    title on top, the pairs in two columns, the summary under them.
+    """
+    k = len(labels)
+    if cosines.shape[1:] != (k, k) or len(groups) != k:
+        raise ValueError(f"Need (L+1, {k}, {k}) cosines and {k} groups, got {cosines.shape}, {len(groups)}.")
+    shown = min(k, READOUT_PAIRS)
+    pairs = [(a, b) for a in range(shown) for b in range(a + 1, shown)]
+    same = np.equal.outer(np.asarray(groups, dtype=object), np.asarray(groups, dtype=object))
+    upper = np.triu(np.ones((k, k), dtype=bool), 1)
+    rows = []
+    for layer, matrix in enumerate(cosines):
+        lines = [(f"Cosine in all {dim} dimensions (the model's own space), at this layer:", np.nan, "", "")]
+        lines += [
+            (f"{labels[a]} ↔ {labels[b]}: {matrix[a, b]:.2f}", matrix[a, b], labels[a], labels[b])
+            for a, b in pairs
+        ]
+        if len(set(groups)) > 1 and (same & upper).any():
+            within, across = matrix[same & upper].mean(), matrix[~same & upper].mean()
+            lines.append((f"same group {within:.2f} · other group {across:.2f}", np.nan, "", ""))
+        for i, (text, value, a, b) in enumerate(lines):
+            pair = i - 1 if 0 < i <= len(pairs) else None  # pairs in two columns; title and summary full rows
+            row = 0 if i == 0 else 1 + pair // 2 if pair is not None else 1 + (len(pairs) + 1) // 2
+            col = pair % 2 if pair is not None else 0
+            rows.append(
+                {
+                    "layer": layer,
+                    "line": i,
+                    "row": row,
+                    "col": col,
+                    "text": text,
+                    "cosine": value,
+                    "a": a,
+                    "b": b,
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 LAYER_PARAM = "layer_pick"
@@ -166,6 +220,7 @@ def journey_chart(
     height: int = 520,
     classroom: bool = False,
     notes: Sequence[str] | None = None,
+    readout: pd.DataFrame | None = None,
 ) -> alt.LayerChart:
     """Tokens at one layer coloured by sentence, their paths through all layers, the pooled points.
 
@@ -173,6 +228,9 @@ def journey_chart(
     `layer`) picks which are drawn, so scrubbing layers never waits on the server. Axes are fixed over
     all layers (and pooled points), so moving the layer moves points, not axes. `notes[i]` is a line
     shown under the layer's name in the corner (e.g. how faithful that layer's projection is).
+    Colour follows the sentences' groups when they have any (`group` differs from `sentence`).
+    `readout` (from `readout_frame`) is drawn in the top-right corner for the shown layer, so the
+    numbers follow the slider exactly as the points do.
     """
     if trajectories not in TRAJECTORY_MODES:
         raise ValueError(f"Unknown trajectories mode: {trajectories}. Valid modes: {list(TRAJECTORY_MODES)}")
@@ -181,18 +239,20 @@ def journey_chart(
     every = points if pooled is None else pd.concat([points[["x", "y"]], pooled[["x", "y"]]])
     x = alt.X("x:Q", title="axis 1", scale=alt.Scale(domain=padded_domain(every["x"]), nice=False))
     y = alt.Y("y:Q", title="axis 2", scale=alt.Scale(domain=padded_domain(every["y"]), nice=False))
-    sentences = list(dict.fromkeys(points["sentence"]))
+    by_group = "group" in points and not points["group"].equals(points["sentence"])
+    field = "group" if by_group else "sentence"
     grow = 1.8 if classroom else 1.0
-    palette = category_scale(sentences, classroom)
+    palette = category_scale(list(dict.fromkeys(points[field])), classroom)
     colour = alt.Color(
-        "sentence:N",
+        f"{field}:N",
         scale=palette,
         legend=alt.Legend(
-            title="sentence", orient="bottom", columns=2, labelLimit=300, symbolLimit=12, symbolOpacity=1
+            title=field, orient="bottom", columns=2, labelLimit=300, symbolLimit=12, symbolOpacity=1
         ),  # full colour even when the first coloured layer is the faint paths
     )
     tooltip = [
         alt.Tooltip("token:N", title="token"),
+        *([alt.Tooltip("group:N", title="group")] if by_group else []),
         alt.Tooltip("full_sentence:N", title="sentence"),
         alt.Tooltip("layer_name:N", title="layer"),
         alt.Tooltip("position:Q", title="position"),
@@ -298,8 +358,38 @@ def journey_chart(
             )
             .properties(name="pooled")
         )
-    layers[0] = layers[0].add_params(pick)
-    return with_style(alt.layer(*layers).properties(height=height), classroom)
+    if readout is None or not len(readout):
+        layers[0] = layers[0].add_params(pick)
+        return with_style(alt.layer(*layers).properties(height=height), classroom)
+    # In a vconcat the selection lives in one view only (Vega refuses a signal defined twice).
+    scatter = alt.layer(*layers).properties(height=height)
+    return with_style(alt.vconcat(scatter, _readout_panel(readout, pick, classroom), spacing=6), classroom)
+
+
+def _readout_panel(readout: pd.DataFrame, pick: alt.Parameter, classroom: bool) -> alt.LayerChart:
+    """The readout under the scatter, for the layer the slider picks (two columns of pairs)."""
+    step, column = (24, 330) if classroom else (18, 250)
+    size = 17 if classroom else 12
+    base = (
+        alt.Chart(readout)
+        .transform_filter(pick)
+        .transform_calculate(px=f"datum.col * {column}", py=f"datum.row * {step}")
+        .encode(
+            x=alt.X("px:Q", scale=None, axis=None),
+            y=alt.Y("py:Q", scale=None, axis=None),
+            text="text:N",
+        )
+    )
+    title = (
+        base.transform_filter("datum.line == 0")
+        .mark_text(align="left", baseline="top", fontSize=size, fontWeight="bold", color="#374151")
+        .add_params(pick)
+    )
+    lines = base.transform_filter("datum.line > 0").mark_text(
+        align="left", baseline="top", fontSize=size, color="#374151"
+    )
+    rows = int(readout["row"].max()) + 1
+    return alt.layer(title, lines).properties(height=rows * step + 4, name="readout")
 
 
 def layer_scores_chart(

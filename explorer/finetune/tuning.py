@@ -54,7 +54,9 @@ def transformer_layers(model: SentenceTransformer):
 class TunedModel:
     """A private copy of the model with its top k layers trained, and what moved.
 
-    cka:  (L+1,) linear CKA of every layer's token vectors before vs after (1.0 = unmoved)
+    cka:          (L+1,) linear CKA of every layer's token vectors before vs after (1.0 = unmoved)
+    moved:        (L+1, N) how far each token's vector moved at each layer (Euclidean, all dimensions)
+    after_layers: (L+1, N, D) every layer's token vectors through the tuned copy (read-only)
     """
 
     model: Any = field(repr=False)
@@ -69,6 +71,8 @@ class TunedModel:
     before: Separation
     after: Separation
     pooled_after: np.ndarray
+    moved: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
+    after_layers: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0, 0)))
 
 
 TUNE_STEPS = 20
@@ -178,4 +182,6 @@ def tune_top_layers(
         before=separation(before.pooled, labelled.labels, split),
         after=separation(after.pooled, labelled.labels, split),
         pooled_after=after.pooled,
+        moved=np.linalg.norm(after.layers.astype(np.float64) - before.layers, axis=2),  # (L+1, N)
+        after_layers=after.layers,
     )

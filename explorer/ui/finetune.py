@@ -322,6 +322,26 @@ def separation_panel(view: FineTuneView) -> None:
         )
 
 
+def proof_line(view: FineTuneView, fingerprint_now: str) -> None:
+    """Next to the Train button: the base model's fingerprint before → after training, in one line."""
+    proof = view.proof
+    if proof is None:
+        st.caption(
+            f"Base model fingerprint now: `{fingerprint_now}`. Train the head to compare it before and after."
+        )
+        return
+    same = "✅ identical" if proof.unchanged else "❌ CHANGED (a bug)"
+    st.markdown(
+        f"**Base model fingerprint** before → after training: `{proof.fingerprint_before}` → "
+        f"`{proof.fingerprint_after}` {same}; embeddings "
+        + (
+            "identical bit for bit."
+            if proof.embeddings_identical
+            else f"changed by {proof.max_embedding_change:.2g}."
+        )
+    )
+
+
 def proof_panel(view: FineTuneView, fingerprint_now: str) -> None:
     """'The head changed, the model did not': fingerprints and embeddings before vs after."""
     with st.container(border=True):

@@ -26,8 +26,28 @@ from explorer.ui.caches import cached_states
 from explorer.ui.links import LinkField, LinkSpec
 from explorer.ui.state import current_layer, kept, persisted, remember, set_value, set_value_silently
 from explorer.ui.widgets import SEED_MAX
+from explorer.vectors import cosine_matrix
 
 MAX_SHOWN_TOKENS = 3000
+
+
+@dataclass(frozen=True)
+class JourneyTokens:
+    """The tokens a journey draws (before any projection): enough to pick which ones to follow."""
+
+    model_id: str
+    summary: StatesSummary
+    shown: np.ndarray  # (N,) bool over all tokens
+    capped: bool
+
+    @property
+    def options(self) -> dict[int, str]:
+        """Token row → 'S1 · bank' for every shown token, in order."""
+        tokens = self.summary.tokens[self.shown]
+        return {
+            int(i): f"S{s + 1} · {t}"
+            for i, s, t in zip(tokens.index, tokens["sentence"], tokens["text"], strict=True)
+        }
 
 
 @dataclass(frozen=True)
@@ -46,6 +66,7 @@ class JourneyView:
     pooled: pd.DataFrame | None
     names: tuple[str, ...]
     capped: bool
+    fit_on: tuple[int, ...] = ()  # token rows the axes were fitted on (empty: all tokens shown)
 
     @property
     def states(self) -> LayerStates:
@@ -53,10 +74,10 @@ class JourneyView:
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def cached_journey(
-    model_id: str, texts: tuple[str, ...], method: str, seed: int, hide_special: bool, hide_punct: bool
-) -> JourneyView:
-    """The journey view: what it derives from the states, small next to the states themselves."""
+def cached_tokens(
+    model_id: str, texts: tuple[str, ...], hide_special: bool, hide_punct: bool
+) -> JourneyTokens:
+    """Which tokens are drawn: the hidden kinds left out, at most MAX_SHOWN_TOKENS of them."""
     states = cached_states(model_id, texts)
     shown = token_mask(states.tokens, hide_special, hide_punct)
     capped = int(shown.sum()) > MAX_SHOWN_TOKENS
@@ -64,21 +85,81 @@ def cached_journey(
         shown &= np.cumsum(shown) <= MAX_SHOWN_TOKENS
     if not shown.any():  # hiding everything would leave nothing to draw: keep all tokens instead
         shown = np.ones_like(shown)
+    return JourneyTokens(model_id, states.summary(), shown, capped)
+
+
+def journey_tokens(
+    model_id: str, texts: tuple[str, ...], hide_special: bool, hide_punct: bool
+) -> JourneyTokens:
+    with st.spinner(f"Running the model over {len(texts)} sentences…"):
+        return cached_tokens(model_id, texts, hide_special, hide_punct)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def cached_journey(
+    model_id: str,
+    texts: tuple[str, ...],
+    groups: tuple[str, ...],
+    method: str,
+    seed: int,
+    hide_special: bool,
+    hide_punct: bool,
+    fit_on: tuple[int, ...] = (),
+) -> JourneyView:
+    """The journey view: what it derives from the states, small next to the states themselves.
+
+    `fit_on` (token rows) fits shared-PCA axes on those tokens across all layers.
+    """
+    tokens = cached_tokens(model_id, texts, hide_special, hide_punct)
+    states = cached_states(model_id, texts)
+    shown = tokens.shown
+    position = np.cumsum(shown) - 1  # a token row's index among the shown tokens
+    fit_rows = [int(position[u]) for u in fit_on if 0 <= u < len(shown) and shown[u]]
     names = tuple(layer_names(states.n_layers))
-    proj = project(states.layers[:, shown], method, pooled=states.pooled_raw, seed=seed)
-    points, pooled = charts.journey_frames(states.tokens, states.texts, proj, names, shown)
-    return JourneyView(model_id, states.summary(), shown, proj, points, pooled, names, capped)
+    proj = project(states.layers[:, shown], method, pooled=states.pooled_raw, seed=seed, fit_rows=fit_rows)
+    points, pooled = charts.journey_frames(states.tokens, states.texts, proj, names, shown, groups)
+    fitted = tuple(u for u in fit_on if 0 <= u < len(shown) and shown[u]) if proj.fit_rows else ()
+    return JourneyView(model_id, tokens.summary, shown, proj, points, pooled, names, tokens.capped, fitted)
 
 
 def journey_view(
-    model_id: str, texts: tuple[str, ...], method: str, hide_special: bool, hide_punct: bool, seed: int = 0
+    model_id: str,
+    texts: tuple[str, ...],
+    method: str,
+    hide_special: bool,
+    hide_punct: bool,
+    seed: int = 0,
+    groups: tuple[str, ...] = (),
+    fit_on: tuple[int, ...] = (),
 ) -> JourneyView:
     """Compute (or fetch) the journey view, announcing slow work (a spinner shows only if it is slow)."""
+    fit_on = tuple(sorted(fit_on)) if method == "pca_shared" and len(fit_on) >= 2 else ()
     if method == "umap":
         with st.spinner("Fitting aligned UMAP across layers (the first time takes ~20 s)…"):
-            return cached_journey(model_id, texts, method, seed, hide_special, hide_punct)
+            return cached_journey(model_id, texts, groups, method, seed, hide_special, hide_punct)
     with st.spinner(f"Running the model over {len(texts)} sentences…"):
-        return cached_journey(model_id, texts, method, 0, hide_special, hide_punct)
+        return cached_journey(model_id, texts, groups, method, 0, hide_special, hide_punct, fit_on)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def cached_readout(
+    model_id: str, texts: tuple[str, ...], groups: tuple[str, ...], rows: tuple[int, ...]
+) -> pd.DataFrame:
+    """The followed tokens' cosines in the model's full space, at every layer, as readout lines."""
+    states = cached_states(model_id, texts)
+    tokens = states.tokens.loc[list(rows)]
+    labels = [f"S{s + 1} {t}" for s, t in zip(tokens["sentence"], tokens["text"], strict=True)]
+    group_of = [groups[s] if groups else f"S{s + 1}" for s in tokens["sentence"]]
+    cosines = cosine_matrix(states.layers[:, list(rows)])  # (L+1, k, k)
+    return charts.readout_frame(cosines, labels, group_of, states.layers.shape[2])
+
+
+def readout(view: JourneyView, groups: tuple[str, ...], follow: list[int]) -> pd.DataFrame | None:
+    """Readout lines for the followed tokens (None with fewer than two)."""
+    rows = tuple(u for u in follow if u in set(view.summary.tokens.index))
+    if len(rows) < 2:
+        return None
+    return cached_readout(view.model_id, view.summary.texts, groups, rows)
 
 
 CHART_KEY = "journey_chart"
@@ -154,8 +235,14 @@ def layer_notes(view: JourneyView) -> list[str]:
 def journey_caption(view: JourneyView, layer: int) -> str:
     """One line under the chart: what a point is, what the axes are, and how faithful this layer is."""
     proj, names = view.projection, view.names
+    fitted = (
+        f"the first two principal axes of the {len(view.fit_on)} followed tokens over all layers (the plane "
+        "where they differ most), the same at every layer, with every token drawn on it"
+    )
     axes = {
-        "pca_shared": "the first two principal axes of all layers together, the same at every layer",
+        "pca_shared": fitted
+        if view.fit_on
+        else "the first two principal axes of all layers together, the same at every layer",
         "pca_aligned": "this layer's own first two principal axes, rotated to match the previous layer",
         "umap": "UMAP coordinates (no units; only neighbourhoods mean something)",
     }[proj.method]
@@ -186,29 +273,28 @@ def journey_caption(view: JourneyView, layer: int) -> str:
 
 
 # ---------------------------------------------------------------- follow picker, share links, export
-def follow_picker(view: JourneyView, context: str) -> list[int]:
+def follow_picker(tokens: JourneyTokens, context: str) -> list[int]:
     """Tokens whose paths are drawn boldly; remembered per set of sentences, reset when they change."""
-    shown_rows = view.points[view.points["layer"] == 0]
-    options = shown_rows["uid"].tolist()
-    names = dict(zip(options, shown_rows["sentence"].str[:3] + " · " + shown_rows["token"], strict=True))
+    names = tokens.options
     from_link = st.session_state.pop(_FOLLOW_FROM_LINK, None)
     if from_link is not None:
         set_value("follow", [u for u in from_link if u in names])
         set_value_silently("follow_context", context)
     elif kept("follow_context") != context:
-        set_value("follow", [u for u in default_highlight(view.summary.tokens) if u in names])
+        set_value("follow", [u for u in default_highlight(tokens.summary.tokens) if u in names])
         set_value_silently("follow_context", context)
     persisted("follow", [])
     if any(u not in names for u in st.session_state["follow"]):
         set_value("follow", [u for u in st.session_state["follow"] if u in names])
     st.multiselect(
         "Follow tokens",
-        options,
+        list(names),
         format_func=names.get,
         key="follow",
         on_change=remember,
         args=("follow",),
-        help="Their paths through all layers are drawn boldly and ringed at the current layer.",
+        help="Their paths through all layers are drawn boldly and ringed at the current layer; their "
+        "cosines in the model's full space are listed in the chart's corner.",
     )
     return list(st.session_state["follow"])
 
@@ -224,6 +310,7 @@ LINK = LinkSpec(
         "labels": LinkField(share.is_bool, "labels"),
         "paths": LinkField(share.is_one_of(charts.TRAJECTORY_MODES), "paths"),
         "seed": LinkField(share.is_int_between(0, SEED_MAX), "seed"),
+        "fit_followed": LinkField(share.is_bool, "fit_followed"),
         "follow": LinkField(share.is_int_list(MAX_SHOWN_TOKENS)),  # token rows: applied once the view exists
     }
 )
@@ -257,6 +344,7 @@ def export_bundle(view: JourneyView, chart, state: dict, info: ModelInfo) -> byt
     manifest = {
         **base_manifest("Token journey", info, state.get("seed", 0), state),
         "layer_names": list(view.names),
+        "axes_fitted_on": [int(u) for u in view.fit_on] or "every token shown",
         "explained_variance": [
             None if np.isnan(v) else round(float(v), 6) for v in view.projection.explained
         ],

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import gc
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
 from explorer.charts import finetune as fc
 from explorer.finetune import tuning
 from explorer.finetune.labelled import LabelledSet, Split
 from explorer.inputs import escape_markdown
-from explorer.states import layer_names
+from explorer.projection import fit_map
+from explorer.states import LayerStates, layer_names
 from explorer.ui import widgets
 from explorer.ui.caches import cached_model, load_states
 from explorer.ui.finetune import TUNED, table_key
@@ -27,7 +30,8 @@ def release_copy() -> None:
 
 
 def going_further(model_id: str, labelled: LabelledSet, split: Split, n_layers: int, seed: int) -> None:
-    """Tune the top k layers of a private copy; show per-layer CKA and the fingerprints."""
+    """Tune the top k layers of a private copy; show the shared model's fingerprint (unchanged), how each
+    token moved at each layer, and how far per layer."""
     st.markdown(
         "A head leaves the model alone. To move the **latent space itself**, weights inside the model must "
         "change. This trains the top layers of a private copy of the model (yours only, never the shared "
@@ -62,33 +66,73 @@ def going_further(model_id: str, labelled: LabelledSet, split: Split, n_layers: 
             st.warning(f"The private copy could not be tuned: {escape_markdown(str(exc))}", icon="⚠️")
             return
         bar.empty()
-        st.session_state[TUNED] = (table_key(model_id, labelled), tuned)
+        frame = movement_frame(tuned, load_states(model_id, labelled.texts), labelled, n_layers)
+        st.session_state[TUNED] = (table_key(model_id, labelled), tuned, frame)
         st.rerun()  # redraw the buttons (Reset is now enabled)
     stored = st.session_state.get(TUNED)
     if stored is None:
         return
-    key, tuned = stored
+    key, tuned, frame = stored
     if key != table_key(model_id, labelled):
         st.info("The copy was tuned on another table. Tune again, or reset to free it.", icon="ℹ️")
         return
+    proof_line(tuned)
+    classroom = is_classroom()
+    st.altair_chart(fc.tuning_chart(frame, min(tuned.tuned_layers), classroom=classroom), width="stretch")
+    st.caption(
+        "Each token of your sentences through the base model (grey ring) and through your tuned copy (dot, "
+        "coloured by label), on one pair of axes for both models (this layer's PCA of the two together); the "
+        "line is how it moved. Drag "
+        f"the Layer slider: below layer {min(tuned.tuned_layers)} nothing moves, because those layers' "
+        "weights did not change."
+    )
     names = layer_names(n_layers)
-    chart = fc.cka_chart(names, tuned.cka, tuned.tuned_layers, classroom=is_classroom())
-    st.altair_chart(chart, width="stretch")
-    st.caption(
-        "Linear CKA between each layer's token vectors before and after tuning (1 = the same geometry). "
-        f"Frozen layers stay at exactly 1.000; the tuned top {tuned.k} moved."
+    mean_moved = tuned.moved.mean(axis=1)
+    st.altair_chart(
+        fc.movement_chart(names, mean_moved, tuned.cka, tuned.tuned_layers, classroom=classroom),
+        width="stretch",
     )
-    cols = st.columns(3)
-    widgets.big_stat(cols[0], "Model fingerprint before", f"`{tuned.fingerprint_before}`")
-    widgets.big_stat(cols[1], "Fingerprint of your tuned copy", f"`{tuned.fingerprint_after}` (changed)")
+    st.caption(
+        "Mean move: how far a token's vector moved between base and tuned copy, in all "
+        f"{tuned.after_layers.shape[2]} dimensions. Frozen layers moved by exactly 0; the tuned top "
+        f"{tuned.k} moved. CKA (in the tooltip) compares the shape of a layer's whole cloud before and "
+        "after: 1 means the same geometry, however the cloud is turned."
+    )
     widgets.big_stat(
-        cols[2],
+        st.container(),
         "Held-out accuracy, tuned copy",
-        f"{widgets.score_text(tuned.after.nn_accuracy, percent=True)} (was {widgets.score_text(tuned.before.nn_accuracy, percent=True)})",
+        f"{widgets.score_text(tuned.after.nn_accuracy, percent=True)} "
+        f"(base model: {widgets.score_text(tuned.before.nn_accuracy, percent=True)})",
     )
-    shared_ok = tuned.shared_fingerprint_after == tuned.fingerprint_before
     st.caption(
-        f"The latent space changed because weights did. The shared model everyone uses still has fingerprint "
-        f"`{tuned.shared_fingerprint_after}`{' (untouched)' if shared_ok else ' (CHANGED: a bug)'}. "
         f"Loss went from {tuned.losses[0]:.2f} to {tuned.losses[-1]:.2f} in {len(tuned.losses) - 1} steps."
     )
+
+
+def proof_line(tuned: tuning.TunedModel) -> None:
+    """Right under the Tune button: the shared model's fingerprint before → after, and the copy's."""
+    shared_ok = tuned.shared_fingerprint_after == tuned.fingerprint_before
+    cols = st.columns(2)
+    widgets.big_stat(
+        cols[0],
+        "Shared model (everyone's): fingerprint before → after",
+        f"`{tuned.fingerprint_before}` → `{tuned.shared_fingerprint_after}` "
+        + ("✅ identical" if shared_ok else "❌ CHANGED (a bug)"),
+    )
+    widgets.big_stat(cols[1], "Your tuned copy", f"`{tuned.fingerprint_after}` (its weights changed)")
+
+
+def movement_frame(
+    tuned: tuning.TunedModel, before: LayerStates, labelled: LabelledSet, n_layers: int
+) -> pd.DataFrame:
+    """Base and tuned tokens at every layer on that layer's PCA of both together (the same axes for the
+    two models), with how far each token moved in the full space."""
+    n = before.layers.shape[1]
+    coords = np.stack(
+        [
+            fit_map(np.concatenate([b, a])).coords
+            for b, a in zip(before.layers, tuned.after_layers, strict=True)
+        ]
+    )  # (L+1, 2N, 2)
+    names = layer_names(n_layers)
+    return fc.tuning_frame(coords[:, :n], coords[:, n:], tuned.moved, before.tokens, labelled.labels, names)

@@ -126,9 +126,10 @@ def sentence_editor() -> ParsedSentences:
         on_change=remember,
         args=("sentences",),
         height=150,
-        help="Press Ctrl+Enter or click outside the box to apply.",
+        help="Press Ctrl+Enter or click outside the box to apply. Start a line with a group in square "
+        "brackets, e.g. '[river] We sat on the bank.', to colour sentences by group.",
     )
-    parsed = parse_sentences(st.session_state["sentences"])
+    parsed = parse_sentences(st.session_state["sentences"], with_groups=True)
     if parsed.error:
         st.warning(parsed.error, icon="✍️")
     for notice in parsed.notices:
