@@ -81,7 +81,7 @@ def run() -> dict:
 
     def build_map_spec() -> dict:
         projection = fit_map(index.vectors)
-        points = sentence_charts.corpus_map_frame(index.texts, index.sources, projection)
+        points = sentence_charts.corpus_map_frame(index.texts, index.sources, projection.coords)
         hits = index.search(query_vec, k=5)
         chart = sentence_charts.corpus_map_chart(points, projection.place(query_vec)[0], query, hits)
         with alt.data_transformers.disable_max_rows():

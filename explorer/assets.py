@@ -66,7 +66,11 @@ def sentence_set(name: str) -> SentenceSet:
 # ---------------------------------------------------------------- lessons
 @dataclass(frozen=True)
 class Lesson:
-    """A 'predict, then reveal' question tied to a page and, optionally, a view of that page."""
+    """A 'predict, then reveal' question tied to a page and the view of that page it needs.
+
+    `hides` names the page elements that would give the answer away; the page leaves them out until
+    the answer is revealed. `idea` is which of the app's five ideas the lesson teaches (1–5).
+    """
 
     id: str
     page: str
@@ -74,12 +78,15 @@ class Lesson:
     question: str
     answer: str
     view: dict
+    idea: int = 0
+    teacher_notes: str = ""
+    hides: tuple[str, ...] = ()
 
 
 @cache
 def lessons() -> tuple[Lesson, ...]:
     raw = json.loads(LESSONS_FILE.read_text(encoding="utf-8"))
-    return tuple(Lesson(**entry) for entry in raw)
+    return tuple(Lesson(**{**entry, "hides": tuple(entry.get("hides", ()))}) for entry in raw)
 
 
 def lessons_for(page: str) -> tuple[Lesson, ...]:

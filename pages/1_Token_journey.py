@@ -7,14 +7,17 @@ import streamlit as st
 from explorer.charts import journey as charts
 from explorer.ui import journey, lessons, links, widgets
 
+PAGE = "pages/1_Token_journey.py"
 st.set_page_config(page_title="Token journey · Latent Space Explorer", page_icon="🧭", layout="wide")
 journey.receive_link()
+lessons.receive(PAGE)
 info = widgets.sidebar()
 st.title("🧭 Token journey")
 st.caption(
     "Every token's vector inside the model, from the embedding layer (0) to the output. "
     "Drag the Layer slider under the chart or press Play and watch context reshape the space."
 )
+lessons.lesson_card(PAGE)
 
 left, right = st.columns([1, 2.4], gap="large")
 with left:
@@ -38,7 +41,7 @@ with left:
             "plane of all tokens, which is spent on what every token shares as it moves between layers.",
         )
         labels = widgets.toggle("Label every token", "labels", True, "Followed tokens are always labelled.")
-    lessons.predict_then_reveal("pages/1_Token_journey.py")
+    lessons.lesson_menu(PAGE)
 if not parsed.sentences:
     st.stop()
 
@@ -52,6 +55,8 @@ with right:
     controls = st.columns([3.2, 1])
     with controls[0]:
         trajectories = widgets.choice("Paths", "paths", charts.TRAJECTORY_MODES, "selected")
+        if lessons.hidden(PAGE, "paths"):  # the paths would show the outcome: drawn once revealed
+            trajectories = "none"
     with controls[1]:
         st.write("")
         play = st.button(
@@ -68,11 +73,12 @@ with right:
     chart_slot, caption_slot = st.empty(), st.empty()
     journey.style_layer_slider()
 notes = journey.layer_notes(view)
-readout = journey.readout(view, groups, follow)
+readout = None if lessons.hidden(PAGE, "readout") else journey.readout(view, groups, follow)
 chart_inputs = (info.model_id, parsed.sentences, groups, method, seed, hide_special, hide_punct, view.fit_on)
 chart_inputs += (
     tuple(follow),
     trajectories,
+    readout is None,
     labels,
     widgets.is_classroom(),
 )  # everything the chart is drawn from
@@ -109,6 +115,10 @@ chart_slot.altair_chart(
 )
 caption_slot.caption(journey.journey_caption(view, layer))
 with right:
+    if lessons.hidden(PAGE, "paths") or lessons.hidden(PAGE, "readout"):
+        st.caption(
+            "🎓 The paths and the cosines in the model's full space appear when you reveal the answer."
+        )
     link_state = journey.view_state(info.model_id, layer, follow)
     links.share_and_export(
         link_state,

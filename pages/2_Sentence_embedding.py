@@ -11,18 +11,22 @@ from explorer.ui import caches, lessons, links, widgets
 from explorer.ui import index as index_ui
 from explorer.ui import sentence as page
 
+PAGE = "pages/2_Sentence_embedding.py"
 st.set_page_config(page_title="Sentence embedding · Latent Space Explorer", page_icon="📍", layout="wide")
 page.receive_link()
+lessons.receive(PAGE)
 info = widgets.sidebar()
 st.title("📍 Sentence embedding")
 st.caption(
     "A sentence embedding is one point in the model's latent space, computed from its tokens. "
     "Storing such points in an index is useful, and it never changes the model."
 )
+lessons.lesson_card(PAGE)
 
 left, right = st.columns([1, 2.4], gap="large")
 with left:
     parsed = widgets.sentence_editor()
+    lessons.lesson_menu(PAGE)
 if not parsed.sentences:
     st.stop()
 texts = parsed.sentences
@@ -38,9 +42,12 @@ with right:
 with tokens_tab:
     contrast = page.contrast_picker()
     view = page.cached_view(info.model_id, texts, contrast, "model", states.n_layers)
-    cloud = sc.cloud_chart(view.cloud.tokens, view.cloud.pooled, classroom=classroom)
+    hide_pooled = lessons.hidden(PAGE, "pooled")
+    cloud = sc.cloud_chart(
+        view.cloud.tokens, view.cloud.pooled, classroom=classroom, show_pooled=not hide_pooled
+    )
     st.altair_chart(cloud, width="stretch")
-    st.caption(page.cloud_caption(view, info, contrast))
+    st.caption(page.cloud_caption(view, info, contrast, hide_pooled))
     with st.expander("Normalisation: the embedding is the unit-length version of ◆"):
         st.markdown(
             "The model divides the pooled vector by its length, so every embedding it returns has length 1 and "
@@ -55,7 +62,10 @@ with tokens_tab:
 with similarity_tab:
     pooling, layer = page.similarity_controls(states.n_layers, names)
     sim = page.cached_view(info.model_id, texts, None, pooling, layer)
-    st.altair_chart(sc.similarity_heatmap(sim.similarity_frame, classroom=classroom), width="content")
+    if lessons.hidden(PAGE, "similarity"):
+        lessons.placeholder("the similarity of every pair of sentences")
+    else:
+        st.altair_chart(sc.similarity_heatmap(sim.similarity_frame, classroom=classroom), width="content")
     label = sm.POOLINGS[pooling] + (f", layer {names[layer]}" if pooling == "mean_layer" else "")
     st.caption(
         f"Cell = cosine similarity of two sentences' vectors ({label}); S1…S{len(texts)} as in the box. "
@@ -74,22 +84,7 @@ with importance_tab:
     st.caption(page.importance_caption(states.pooling))
 
 with index_tab:
-    lessons.predict_then_reveal("pages/2_Sentence_embedding.py")
     index = index_ui.user_index(info.model_id)
-    index_ui.proof_panel(info.model_id, index, info.fingerprint)
-    query, k = index_ui.query_controls()
-    projection, points = index_ui.index_map(info.model_id, index)
-    query_xy, hits = None, ()
-    if query:
-        vector, hits = index_ui.search(info.model_id, index, query, k)
-        query_xy = projection.place(vector)[0]
-        st.dataframe(index_ui.hits_table(hits), hide_index=True, width="stretch")
-    st.altair_chart(sc.corpus_map_chart(points, query_xy, query, hits, classroom=classroom), width="stretch")
-    st.caption(
-        f"Each dot is one indexed sentence's embedding; axes: the first two principal axes of the index "
-        f"({projection.explained:.0%} of its spread). ▲ = your query, placed on the same axes; dashed lines "
-        f"lead to its {len(hits)} nearest sentences by cosine."
-    )
     actions = st.columns([1.4, 1, 1])
     stored = not index.new_texts(texts)
     full = None if stored else index_ui.room_problem(index, texts)
@@ -105,6 +100,27 @@ with index_tab:
     )
     if full is not None:
         st.warning(full, icon="📦")
+    # right under the button that could change the model: its fingerprint before and after
+    index_ui.proof_panel(info.model_id, index, info.fingerprint, verdict=not lessons.hidden(PAGE, "verdict"))
+    query, k = index_ui.query_controls()
+    projection, points = index_ui.index_map(info.model_id, index)
+    query_xy, hits = None, ()
+    if query:
+        vector, hits = index_ui.search(info.model_id, index, query, k)
+        query_xy = projection.place(vector)[0]
+    if lessons.hidden(PAGE, "hits"):
+        hits = ()  # where the query lands stays; which sentences come back is the answer
+    st.altair_chart(sc.corpus_map_chart(points, query_xy, query, hits, classroom=classroom), width="stretch")
+    st.caption(
+        f"Each dot is one indexed sentence's embedding; axes: the first two principal axes of the bundled "
+        f"corpus ({projection.explained:.0%} of its spread), fixed, so added sentences are placed on them and "
+        f"no dot moves. ▲ = your query on the same axes; dashed lines lead to its {len(hits)} nearest "
+        "sentences by cosine."
+    )
+    if hits:
+        st.dataframe(index_ui.hits_table(hits), hide_index=True, width="stretch")
+    elif query and lessons.hidden(PAGE, "hits"):
+        lessons.placeholder("the list of results and the lines to them")
     index_ui.upload_box(info.model_id)
 
 with share_slot:

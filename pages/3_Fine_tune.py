@@ -6,8 +6,10 @@ import streamlit as st
 
 from explorer.ui import finetune, lessons, tuning, widgets
 
+PAGE = "pages/3_Fine_tune.py"
 st.set_page_config(page_title="Fine-tune · Latent Space Explorer", page_icon="🎛️", layout="wide")
 finetune.receive_link()
+lessons.receive(PAGE)
 info = widgets.sidebar()
 st.title("🎛️ Fine-tune")
 st.caption(
@@ -15,6 +17,7 @@ st.caption(
     "head's outputs move, the model does not. Then, going further, tune the model's own top layers and "
     "watch its latent space move."
 )
+lessons.lesson_card(PAGE)
 
 left, right = st.columns([1.15, 1.6], gap="large")
 with left:
@@ -24,7 +27,7 @@ with left:
         st.stop()
     config = finetune.settings()
     split = finetune.split_summary(labelled, config.seed)
-    lessons.predict_then_reveal("pages/3_Fine_tune.py")
+    lessons.lesson_menu(PAGE)
 
 with right:
     st.subheader("2 · Train a head on top: its outputs move, the model does not")
@@ -37,7 +40,7 @@ with right:
     if train or linked_step is not None:
         finetune.train(info.model_id, labelled, config, linked_step)
     view = finetune.current_view(info.model_id, labelled, split, config)
-    finetune.proof_line(view, info.fingerprint)
+    finetune.proof_line(view, info.fingerprint, verdict=not lessons.hidden(PAGE, "verdict"))
     if view.source == "preview":
         st.info(
             "This is step 0: the model's own embeddings, before any training. Press **Train the head** "
@@ -49,9 +52,11 @@ with right:
     finetune.separation_panel(view)
 
 st.divider()
-finetune.proof_panel(view, info.fingerprint)
+finetune.proof_panel(view, info.fingerprint, verdict=not lessons.hidden(PAGE, "verdict"))
 st.markdown("##### Keep the head")
 finetune.head_files(view, info.model_id, info.fingerprint)
 
 st.subheader("3 · Going further: tune the model itself, and its latent space moves")
-tuning.going_further(info.model_id, labelled, split, info.n_layers, config.seed)
+tuning.going_further(
+    info.model_id, labelled, split, info.n_layers, config.seed, answer=not lessons.hidden(PAGE, "movement")
+)

@@ -11,8 +11,10 @@ from explorer.ui import geometry as lab
 from explorer.ui import lessons, links, state, widgets
 from explorer.ui import senses as sense_lab
 
+PAGE = "pages/4_Geometry_lab.py"
 st.set_page_config(page_title="Geometry lab · Latent Space Explorer", page_icon="📐", layout="wide")
 lab.receive_link()
+lessons.receive(PAGE)
 info = widgets.sidebar()
 classroom = widgets.is_classroom()
 st.title("📐 Geometry lab")
@@ -20,6 +22,7 @@ st.caption(
     "Pictures can mislead; this page measures. Each chart follows one number from the embedding layer (0) "
     "to the output, as in Ethayarajh (2019) and Coenen et al. (2019)."
 )
+lessons.lesson_card(PAGE)
 share_slot = st.container()
 
 texts = lab.source_sentences()
@@ -30,7 +33,7 @@ measures_tab, senses_tab, change_tab = st.tabs(
 )
 
 with measures_tab:
-    lessons.predict_then_reveal("pages/4_Geometry_lab.py")
+    lessons.lesson_menu(PAGE)
     if view is None:
         st.info("Type at least one sentence above, or measure over the bundled corpus.", icon="✍️")
     else:
@@ -39,7 +42,10 @@ with measures_tab:
             f"Over **{view.n_words:,} words** in {len(texts)} sentences ({view.n_repeated} different words occur "
             "more than once). Word pieces are averaged into words; [CLS], [SEP] and punctuation are left out."
         )
-        lab.measure_panels(view, names, classroom)
+        if lessons.hidden(PAGE, "measures"):
+            lessons.placeholder("every layer-by-layer chart")
+        else:
+            lab.measure_panels(view, names, classroom)
         widgets.toggle(
             "Also measure UMAP faithfulness",
             "geometry_umap",

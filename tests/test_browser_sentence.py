@@ -143,11 +143,6 @@ def test_a_copied_link_opens_the_same_view_and_classroom_mode_restyles_it():
         _open_tab(opened, "Tokens → one point")
         opened.screenshot(path=str(ARTIFACTS / "sentence_classroom_tokens.png"), full_page=True)
         _open_tab(opened, "An index is not the model")
-        opened.get_by_role("button", name="Reveal the answer").click()
-        wait_idle(opened)
-        opened.get_by_text("fingerprint before and after is identical").wait_for(timeout=30_000)
-        wait_idle(opened)
-        assert opened.get_by_role("button", name="Reveal the answer").count() == 0
         opened.screenshot(path=str(ARTIFACTS / "sentence_classroom_index.png"), full_page=True)
         corpus_map = opened.locator("[role='tabpanel']:visible [data-testid='stVegaLiteChart']").first
         corpus_map.scroll_into_view_if_needed()

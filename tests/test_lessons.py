@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from urllib.parse import parse_qs
 
 import pytest
 from conftest import ROOT, open_page
@@ -36,7 +37,9 @@ def test_home_gallery_links_every_lesson() -> None:
     links = {el.proto.label: el.proto for el in at.get("page_link")}
     for lesson in lessons():
         link = links[lesson.title]
+        query = parse_qs(link.query_string)
+        assert query["lesson"] == [lesson.id], "the card starts the lesson on its page"
         if lesson.view:
-            token = link.query_string.removeprefix("view=")
+            token = query["view"][0]
             fields = importlib.import_module(PAGE_MODULES[lesson.page]).LINK.validators
             assert decode_view(token, fields) == lesson.view, "the card opens the page on the lesson's view"

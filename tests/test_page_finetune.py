@@ -304,13 +304,6 @@ def _snapshot_spec(at: AppTest) -> dict:
     return next(c for c in chart_specs(at) if any("x0" in d.columns for d in c["datasets"].values()))["spec"]
 
 
-def test_lesson_answer_is_hidden_until_revealed():
-    at = _page().run()
-    assert not any("Only the head's weights moved" in s.value for s in at.success)
-    at.button(key="reveal_head-not-model_button").click().run()
-    assert any("Only the head's weights moved" in s.value for s in at.success)
-
-
 # ---------------------------------------------------------------- review fixes
 TWO_BY_TWO = [["I loved this film.", "pos"], ["What a dull book.", "neg"], ["A wonderful meal.", "pos"],
               ["The service was awful.", "neg"]]  # fmt: skip

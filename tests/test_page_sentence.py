@@ -275,13 +275,6 @@ def test_classroom_mode_enlarges_marks_and_switches_palette():
     assert after["config"]["axis"]["labelFontSize"] > before["config"]["axis"]["labelFontSize"]
 
 
-def test_lesson_answer_is_hidden_until_revealed():
-    at = _page()
-    assert not any("fingerprint" in s.value for s in at.success)
-    at.button(key="reveal_index-not-model_button").click().run()
-    assert any("fingerprint" in s.value for s in at.success)
-
-
 # ---------------------------------------------------------------- review fixes: map cache, uploads, cap
 def test_map_cache_never_mixes_models_or_sources():
     from explorer.index import EmbeddingIndex

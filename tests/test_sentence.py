@@ -124,7 +124,7 @@ def test_charts_build_with_the_expected_layers(bank_states):
     index = EmbeddingIndex.build([f"t{i}" for i in range(30)], rng.normal(size=(30, 8)), ["a"] * 30)
     index = index.add(["mine"], rng.normal(size=(1, 8)), "typed")
     projection = fit_map(index.vectors)
-    points = sc.corpus_map_frame(index.texts, index.sources, projection, n_base=30)
+    points = sc.corpus_map_frame(index.texts, index.sources, projection.coords, n_base=30)
     hits = index.search(index.vectors[3], k=3)
     chart = sc.corpus_map_chart(points, projection.place(index.vectors[3])[0], "q", hits).to_dict()
     assert _marks(chart) == ["circle", "rule", "circle", "circle", "point"]

@@ -11,7 +11,6 @@ import pandas as pd
 from explorer.charts.style import OKABE_ITO, category_scale, padded_domain, with_style
 from explorer.index import SearchHit
 from explorer.inputs import shorten
-from explorer.projection import MapProjection
 
 MAX_LABELLED_TOKENS = 120
 # The corpus topics (first sources of an index) get tableau10; what users add gets dark, distinct colours.
@@ -42,13 +41,18 @@ QUERY_COLOUR = {False: "#D62728", True: "#D55E00"}  # classroom: Okabe-Ito vermi
 
 
 def cloud_chart(
-    tokens: pd.DataFrame, pooled: pd.DataFrame, height: int = 520, classroom: bool = False
+    tokens: pd.DataFrame,
+    pooled: pd.DataFrame,
+    height: int = 520,
+    classroom: bool = False,
+    show_pooled: bool = True,
 ) -> alt.LayerChart:
     """Output-layer tokens, a line from each to its sentence's pooled point, and the pooled points.
 
     `tokens` and `pooled` come from `explorer.sentence.cloud_frames`. The model's point is a filled
     diamond; a contrast pooling (kind != 'model') is a hollow square. `classroom` enlarges marks and type
-    and switches to the Okabe-Ito palette.
+    and switches to the Okabe-Ito palette. `show_pooled=False` leaves the pooled points and their lines
+    out (a lesson asks where they land) on the same axes as with them.
     """
     grow = CLASSROOM_GROW if classroom else 1.0
     every = pd.concat([tokens[["x", "y"]], pooled[["x", "y"]]])
@@ -76,7 +80,7 @@ def cloud_chart(
         .mark_circle(size=70 * grow, opacity=0.9 if classroom else 0.85)
         .encode(x=x, y=y, color=colour, tooltip=["token:N", "sentence:N"])
     )
-    layers: list[alt.Chart] = [lines, dots]
+    layers: list[alt.Chart] = [lines, dots] if show_pooled else [dots]
     if len(tokens) <= MAX_LABELLED_TOKENS:
         layers.append(
             alt.Chart(tokens)
@@ -89,6 +93,8 @@ def cloud_chart(
             )
             .encode(x=x, y=y, text="token:N")
         )
+    if not show_pooled:
+        return with_style(alt.layer(*layers).properties(height=height), classroom)
     model = pooled[pooled["kind"] == "model"]
     others = pooled[pooled["kind"] != "model"]
     if len(others):
@@ -198,15 +204,15 @@ def token_importance_chart(
 
 
 def corpus_map_frame(
-    texts: Sequence[str], sources: Sequence[str], projection: MapProjection, n_base: int | None = None
+    texts: Sequence[str], sources: Sequence[str], coords: np.ndarray, n_base: int | None = None
 ) -> pd.DataFrame:
-    """One row per indexed text on the map: x, y, source, a short text for hover, and whether it was
-    added after the first `n_base` rows (the bundled corpus)."""
+    """One row per indexed text on the map: x, y (coords, (N, 2)), source, a short text for hover, and
+    whether it was added after the first `n_base` rows (the bundled corpus)."""
     n_base = len(texts) if n_base is None else n_base
     return pd.DataFrame(
         {
-            "x": projection.coords[:, 0].astype(float),
-            "y": projection.coords[:, 1].astype(float),
+            "x": coords[:, 0].astype(float),
+            "y": coords[:, 1].astype(float),
             "source": list(sources),
             "text": [shorten(t, 90) for t in texts],
             "added": np.arange(len(texts)) >= n_base,
@@ -238,8 +244,20 @@ def corpus_map_chart(
         ),
         legend=alt.Legend(title="topic / source", orient="right", symbolLimit=30, labelLimit=220),
     )
-    x = alt.X("x:Q", title="axis 1 (PCA of the index)")
-    y = alt.Y("y:Q", title="axis 2")
+    # Axes span the bundled corpus (padded), growing only if an added text lands outside: adding to
+    # the index never rescales the picture under the old dots.
+    base = points[~added_rows] if (~added_rows).any() else points
+    extents = {
+        axis: [
+            min(padded_domain(base[axis], 0.08)[0], float(points[axis].min())),
+            max(padded_domain(base[axis], 0.08)[1], float(points[axis].max())),
+        ]
+        for axis in ("x", "y")
+    }
+    x = alt.X(
+        "x:Q", title="axis 1 (PCA of the bundled corpus)", scale=alt.Scale(domain=extents["x"], nice=False)
+    )
+    y = alt.Y("y:Q", title="axis 2", scale=alt.Scale(domain=extents["y"], nice=False))
     # One layer, drawn in row order: a few added texts go on top, outlined; a big upload goes underneath,
     # small and faint, so the corpus topics and the query stay visible.
     added_rows = points["source"].isin(added)

@@ -322,12 +322,19 @@ def separation_panel(view: FineTuneView) -> None:
         )
 
 
-def proof_line(view: FineTuneView, fingerprint_now: str) -> None:
-    """Next to the Train button: the base model's fingerprint before → after training, in one line."""
+def proof_line(view: FineTuneView, fingerprint_now: str, verdict: bool = True) -> None:
+    """Next to the Train button: the base model's fingerprint before → after training, in one line
+    (without saying 'identical' when a lesson asks for a prediction first)."""
     proof = view.proof
     if proof is None:
         st.caption(
             f"Base model fingerprint now: `{fingerprint_now}`. Train the head to compare it before and after."
+        )
+        return
+    if not verdict:
+        st.markdown(
+            f"**Base model fingerprint** before → after training: `{proof.fingerprint_before}` → "
+            f"`{proof.fingerprint_after}`. Compare them, then reveal the answer."
         )
         return
     same = "✅ identical" if proof.unchanged else "❌ CHANGED (a bug)"
@@ -342,8 +349,10 @@ def proof_line(view: FineTuneView, fingerprint_now: str) -> None:
     )
 
 
-def proof_panel(view: FineTuneView, fingerprint_now: str) -> None:
+def proof_panel(view: FineTuneView, fingerprint_now: str, verdict: bool = True) -> None:
     """'The head changed, the model did not': fingerprints and embeddings before vs after."""
+    if not verdict:
+        return  # the line beside the Train button shows both fingerprints; the verdict waits for Reveal
     with st.container(border=True):
         st.markdown("##### Proof: the head changed, the model did not")
         proof = view.proof

@@ -59,9 +59,13 @@ def cached_map(
     model_id: str, key: str, _index: EmbeddingIndex, n_base: int
 ) -> tuple[MapProjection, pd.DataFrame]:
     """The 2-D map of an index, keyed on the model and the index's content key (texts, sources and
-    vectors are all in it), so no model or user ever gets another's map. The index is not hashed."""
-    projection = fit_map(_index.vectors)
-    return projection, sentence_charts.corpus_map_frame(_index.texts, _index.sources, projection, n_base)
+    vectors are all in it), so no model or user ever gets another's map. The index is not hashed.
+
+    The axes are fitted on the first `n_base` rows (the bundled corpus every index starts from) and
+    every row is placed on them, so adding sentences never moves the dots already there."""
+    projection = fit_map(_index.vectors[: n_base or None])
+    coords = projection.place(_index.vectors)  # (N, 2)
+    return projection, sentence_charts.corpus_map_frame(_index.texts, _index.sources, coords, n_base)
 
 
 @st.cache_resource(show_spinner=False, max_entries=256)
@@ -142,8 +146,9 @@ def last_proof(model_id: str) -> AddProof | None:
     return st.session_state.get(_PROOF + model_id)
 
 
-def proof_panel(model_id: str, index: EmbeddingIndex, loaded_fingerprint: str) -> None:
-    """Index size beside the weights fingerprint, before and after the last add."""
+def proof_panel(model_id: str, index: EmbeddingIndex, loaded_fingerprint: str, verdict: bool = True) -> None:
+    """Index size beside the weights fingerprint, before and after the last add (the verdict, 'identical',
+    only with `verdict`: a lesson asks for a prediction first)."""
     proof = last_proof(model_id)
     cols = st.columns([1, 1.5])  # the fingerprint needs room on a projector (classroom type is larger)
     if proof is None:
@@ -151,7 +156,7 @@ def proof_panel(model_id: str, index: EmbeddingIndex, loaded_fingerprint: str) -
         cols[1].metric(
             "Model weights fingerprint", loaded_fingerprint, help="sha256 over every weight, at load time."
         )
-        st.caption("Add sentences below: the index grows; the fingerprint will be hashed again and compared.")
+        st.caption("Add sentences above: the index grows; the fingerprint will be hashed again and compared.")
         return
     cols[0].metric(
         "Sentences in the index", f"{proof.size_after:,}", delta=f"+{proof.size_after - proof.size_before:,}"
@@ -160,16 +165,21 @@ def proof_panel(model_id: str, index: EmbeddingIndex, loaded_fingerprint: str) -
     cols[1].metric(
         "Model weights fingerprint",
         proof.fingerprint_after,
-        delta="identical" if same else "CHANGED",
+        delta=("identical" if same else "CHANGED") if verdict else None,
         delta_color="off" if same else "inverse",
         delta_arrow="off",
         help="Hashed from the weights right before and right after adding.",
     )
-    verdict = "identical: the model did not change" if same else "different"
+    said = "identical: the model did not change" if same else "different"
     st.caption(
         f"Last add ({escape_markdown(proof.source)}, {proof.seconds:.1f} s): index {proof.size_before:,} → "
         f"{proof.size_after:,} sentences; fingerprint before `{proof.fingerprint_before}`, after "
-        f"`{proof.fingerprint_after}` — {verdict}. Storing embeddings changes the index, never the model."
+        f"`{proof.fingerprint_after}`"
+        + (
+            f" — {said}. Storing embeddings changes the index, never the model."
+            if verdict
+            else ". Compare them."
+        )
     )
 
 

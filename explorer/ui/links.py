@@ -21,7 +21,7 @@ from explorer.ui.state import kept, set_value
 
 MAX_LINK_TEXT_CHARS = 60_000  # the sentence box's text in a link (100 sentences of 600 characters)
 MODEL_BOX = "model_box"  # the sidebar's model box: a link's model_id fills it
-_SEEN = "_share_links_seen"
+SEEN_LINKS = "_share_links_seen"  # tokens already applied in this session
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def incoming_view(
     token = st.query_params.get(QUERY_KEY)
     if not token:
         return None
-    seen: set[str] = st.session_state.setdefault(_SEEN, set())
+    seen: set[str] = st.session_state.setdefault(SEEN_LINKS, set())
     if token in seen:
         return None
     try:

@@ -144,7 +144,15 @@ def sentence_picker(texts: tuple[str, ...]) -> int:
     )
 
 
-def cloud_caption(view: SentenceView, info: ModelInfo, contrast: str | None) -> str:
+def cloud_caption(
+    view: SentenceView, info: ModelInfo, contrast: str | None, hide_pooled: bool = False
+) -> str:
+    if hide_pooled:
+        return (
+            f"Each dot is one token's {info.dim}-dim vector at the output layer; axes: the first two principal "
+            f"axes of these tokens ({view.cloud.explained:.0%} of their spread). Where each sentence's one "
+            "vector lands appears when you reveal the answer."
+        )
     return (
         f"Each dot is one token's {info.dim}-dim vector at the output layer; axes: the first two principal "
         f"axes of these tokens ({view.cloud.explained:.0%} of their spread). ◆ = **the model's embedding**: "
@@ -155,6 +163,8 @@ def cloud_caption(view: SentenceView, info: ModelInfo, contrast: str | None) -> 
             else ""
         )
         + (" □ = the contrast pooling, not what the model uses." if contrast else "")
+        + " These are the same vectors as the Token journey's output layer; there the axes are fitted over "
+        "every layer (or on the followed tokens), so the same cloud can look turned or stretched."
     )
 
 

@@ -18,6 +18,7 @@ from explorer.states import LayerStates, layer_names
 from explorer.ui import widgets
 from explorer.ui.caches import cached_model, load_states
 from explorer.ui.finetune import TUNED, table_key
+from explorer.ui.lessons import placeholder
 from explorer.ui.widgets import is_classroom
 
 
@@ -29,9 +30,12 @@ def release_copy() -> None:
     gc.collect()
 
 
-def going_further(model_id: str, labelled: LabelledSet, split: Split, n_layers: int, seed: int) -> None:
+def going_further(
+    model_id: str, labelled: LabelledSet, split: Split, n_layers: int, seed: int, answer: bool = True
+) -> None:
     """Tune the top k layers of a private copy; show the shared model's fingerprint (unchanged), how each
-    token moved at each layer, and how far per layer."""
+    token moved at each layer, and how far per layer. `answer=False` (a lesson asks for a prediction
+    first) leaves out the per-layer summary and the verdicts."""
     st.markdown(
         "A head leaves the model alone. To move the **latent space itself**, weights inside the model must "
         "change. This trains the top layers of a private copy of the model (yours only, never the shared "
@@ -76,16 +80,21 @@ def going_further(model_id: str, labelled: LabelledSet, split: Split, n_layers: 
     if key != table_key(model_id, labelled):
         st.info("The copy was tuned on another table. Tune again, or reset to free it.", icon="ℹ️")
         return
-    proof_line(tuned)
+    proof_line(tuned, verdict=answer)
     classroom = is_classroom()
     st.altair_chart(fc.tuning_chart(frame, min(tuned.tuned_layers), classroom=classroom), width="stretch")
     st.caption(
         "Each token of your sentences through the base model (grey ring) and through your tuned copy (dot, "
         "coloured by label), on one pair of axes for both models (this layer's PCA of the two together); the "
-        "line is how it moved. Drag "
-        f"the Layer slider: below layer {min(tuned.tuned_layers)} nothing moves, because those layers' "
-        "weights did not change."
+        "line is how it moved. Drag the Layer slider through the layers."
+        + (
+            f" Below layer {min(tuned.tuned_layers)} nothing moves, because those layers' weights did not change."
+            if answer
+            else ""
+        )
     )
+    if not answer:
+        return placeholder("how far the tokens moved at each layer")
     names = layer_names(n_layers)
     mean_moved = tuned.moved.mean(axis=1)
     st.altair_chart(
@@ -109,15 +118,15 @@ def going_further(model_id: str, labelled: LabelledSet, split: Split, n_layers: 
     )
 
 
-def proof_line(tuned: tuning.TunedModel) -> None:
+def proof_line(tuned: tuning.TunedModel, verdict: bool = True) -> None:
     """Right under the Tune button: the shared model's fingerprint before → after, and the copy's."""
     shared_ok = tuned.shared_fingerprint_after == tuned.fingerprint_before
+    said = ("✅ identical" if shared_ok else "❌ CHANGED (a bug)") if verdict else ""
     cols = st.columns(2)
     widgets.big_stat(
         cols[0],
         "Shared model (everyone's): fingerprint before → after",
-        f"`{tuned.fingerprint_before}` → `{tuned.shared_fingerprint_after}` "
-        + ("✅ identical" if shared_ok else "❌ CHANGED (a bug)"),
+        f"`{tuned.fingerprint_before}` → `{tuned.shared_fingerprint_after}` {said}".rstrip(),
     )
     widgets.big_stat(cols[1], "Your tuned copy", f"`{tuned.fingerprint_after}` (its weights changed)")
 

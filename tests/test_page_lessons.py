@@ -1,0 +1,121 @@
+"""AppTest of every lesson: it opens its page on its view with its question on top; nothing that gives
+the answer away is drawn before Reveal; after Reveal the answer and the answer-bearing element are there."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+import pytest
+from conftest import APPTEST_TIMEOUT, ROOT, chart_rows, chart_specs, layer_name, scatter_layers
+from streamlit.testing.v1 import AppTest
+
+from explorer.assets import lessons
+from explorer.inputs import escape_markdown
+from explorer.share import QUERY_KEY
+from explorer.ui.lessons import LESSON_KEY, gallery_query
+
+
+def _open(lesson) -> AppTest:
+    at = AppTest.from_file(str(ROOT / lesson.page), default_timeout=APPTEST_TIMEOUT)
+    for key, value in gallery_query(lesson).items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def _button(at: AppTest, text: str):
+    return next(b for b in at.button if text in b.label)
+
+
+def _charts_with(at: AppTest, *columns: str) -> list[dict]:
+    return [c for c in chart_specs(at) if any(set(columns) <= set(d.columns) for d in c["datasets"].values())]
+
+
+def _has_diamond(at: AppTest) -> bool:
+    return any(
+        layer.get("mark", {}).get("shape") == "diamond"
+        for chart in _charts_with(at, "kind")
+        for layer in chart["spec"].get("layer", [])
+    )
+
+
+def _journey_reveals(at: AppTest) -> bool:
+    spec = next(c["spec"] for c in chart_specs(at) if "vconcat" in c["spec"] or "layer" in c["spec"])
+    names = {layer_name(layer) for layer in scatter_layers(spec)}
+    return "followed_paths" in names and "vconcat" in spec  # the paths, and the readout under the chart
+
+
+def _index_verdict(at: AppTest) -> bool:
+    return any("identical: the model did not change" in c.value for c in at.caption)
+
+
+def _add_sentences(at: AppTest) -> None:
+    at.button(key="add_typed").click().run()
+
+
+def _tune(at: AppTest) -> None:
+    _button(at, "Tune a private copy").click().run()
+
+
+def _train(at: AppTest) -> None:
+    _button(at, "Train the head").click().run()
+
+
+# lesson id → (what the student does first, whether the answer-bearing element is drawn)
+CHECKS: dict[str, tuple[Callable[[AppTest], None] | None, Callable[[AppTest], bool]]] = {
+    "one-vector": (None, _has_diamond),
+    "bank-senses": (None, _journey_reveals),
+    "search-geometry": (None, lambda at: bool(at.dataframe) and bool(_charts_with(at, "x2", "y2", "score"))),
+    "index-not-model": (_add_sentences, _index_verdict),
+    "tune-weights": (_tune, lambda at: bool(_charts_with(at, "cka", "moved"))),
+    "head-not-model": (_train, lambda at: any("✅ identical" in m.value for m in at.markdown)),
+    "negation": (None, lambda at: bool(_charts_with(at, "row_text", "column_text"))),
+    "anisotropy-layers": (None, lambda at: bool(_charts_with(at, "key", "value"))),
+}
+
+
+def test_one_lesson_per_idea_at_least_five_with_teacher_notes() -> None:
+    assert len(lessons()) >= 5
+    assert {lesson.idea for lesson in lessons()} == {1, 2, 3, 4, 5}
+    assert all(lesson.teacher_notes.strip() and lesson.hides for lesson in lessons())
+    assert set(CHECKS) == {lesson.id for lesson in lessons()}, "every lesson is checked below"
+
+
+@pytest.mark.parametrize("lesson", lessons(), ids=lambda lesson: lesson.id)
+def test_nothing_gives_the_answer_away_before_reveal(lesson) -> None:
+    act, answered = CHECKS[lesson.id]
+    at = _open(lesson)
+    assert not at.exception
+    assert f"🤔 **Predict:** {escape_markdown(lesson.question)}" in [m.value for m in at.markdown]
+    if act is not None:
+        act(at)
+        assert not at.exception
+    assert not any(lesson.answer == s.value for s in at.success), "the answer text is hidden"
+    assert not answered(at), "an answer-bearing element is drawn before Reveal"
+    _button(at, "Reveal the answer").click().run()
+    assert not at.exception
+    assert any(lesson.answer == s.value for s in at.success)
+    assert answered(at), "Reveal shows the answer-bearing element"
+
+
+def test_a_lesson_opened_from_the_menu_applies_its_view_and_can_be_left() -> None:
+    at = AppTest.from_file(str(ROOT / "pages/2_Sentence_embedding.py"), default_timeout=APPTEST_TIMEOUT).run()
+    assert not any("Predict:" in m.value for m in at.markdown), "no lesson runs until one is started"
+    _button(at, "Start lesson: Does 'not' move a sentence?").click().run()
+    assert at.query_params[LESSON_KEY] in ("negation", ["negation"]) and QUERY_KEY in at.query_params
+    assert not at.exception
+    assert at.session_state["sentence_set"] == "Negation"
+    assert any("Predict:" in m.value for m in at.markdown)
+    _button(at, "Leave the lesson").click().run()
+    assert not any("Predict:" in m.value for m in at.markdown)
+    assert _charts_with(at, "row_text", "column_text"), "outside a lesson nothing is hidden"
+
+
+def test_the_anisotropy_answer_quotes_what_the_page_measures() -> None:
+    (lesson,) = [lesson for lesson in lessons() if lesson.id == "anisotropy-layers"]
+    at = _open(lesson)
+    _button(at, "Reveal the answer").click().run()
+    measured = pd.concat([chart_rows(c) for c in _charts_with(at, "key", "value")])
+    anisotropy = measured[measured["key"] == "anisotropy"].set_index("layer")["value"]
+    for layer in (0, 5, 6):  # the figures the answer quotes, recomputed by the page
+        assert f"{anisotropy[layer]:.2f}" in lesson.answer
