@@ -66,11 +66,11 @@ with similarity_tab:
         lessons.placeholder("the similarity of every pair of sentences")
     else:
         st.altair_chart(sc.similarity_heatmap(sim.similarity_frame, classroom=classroom), width="content")
-    label = sm.POOLINGS[pooling] + (f", layer {names[layer]}" if pooling == "mean_layer" else "")
-    st.caption(
-        f"Cell = cosine similarity of two sentences' vectors ({label}); S1…S{len(texts)} as in the box. "
-        "1 = same direction, 0 = unrelated. Hover a cell for the sentences."
-    )
+        label = sm.POOLINGS[pooling] + (f", layer {names[layer]}" if pooling == "mean_layer" else "")
+        st.caption(
+            f"Cell = cosine similarity of two sentences' vectors ({label}); S1…S{len(texts)} as in the box. "
+            "1 = same direction, 0 = unrelated. Hover a cell for the sentences."
+        )
     downloads = st.columns(3)
     for slot, (name, make, file, mime) in zip(
         downloads, page.downloads(texts, states.pooled, sim.similarity), strict=True
@@ -114,8 +114,8 @@ with index_tab:
     st.caption(
         f"Each dot is one indexed sentence's embedding; axes: the first two principal axes of the bundled "
         f"corpus ({projection.explained:.0%} of its spread), fixed, so added sentences are placed on them and "
-        f"no dot moves. ▲ = your query on the same axes; dashed lines lead to its {len(hits)} nearest "
-        "sentences by cosine."
+        "no dot moves. ▲ = your query on the same axes"
+        + (f"; dashed lines lead to its {len(hits)} nearest sentences by cosine." if hits else ".")
     )
     if hits:
         st.dataframe(index_ui.hits_table(hits), hide_index=True, width="stretch")

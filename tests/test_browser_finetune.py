@@ -69,7 +69,7 @@ def test_fine_tune_trains_and_proves_the_model_unchanged(tmp_path: Path) -> None
         _screenshot(page, "fine_tune_loaded")
 
         page.get_by_role("button", name="Tune a private copy").click()
-        page.wait_for_selector("text=Fingerprint of your tuned copy", timeout=180_000)
+        page.wait_for_selector("text=Your tuned copy", timeout=180_000)
         wait_idle(page, timeout_ms=180_000)
         page.wait_for_timeout(1200)
         assert page.locator(EXCEPTION).count() == 0

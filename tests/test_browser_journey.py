@@ -110,7 +110,10 @@ def test_journey_preset_and_share_link_reopen(browser_page) -> None:
 
     page.locator("[data-testid='stMain'] [data-testid='stSelectbox']").first.click()
     page.get_by_role("option", name="Negation").click()
-    page.wait_for_function("document.body.innerText.includes('The film was not good')", timeout=60_000)
+    page.wait_for_function(
+        "[...document.querySelectorAll('textarea')].some(t => t.value.includes('The film was not good'))",
+        timeout=60_000,
+    )
     _assert_healthy(page)
     assert "not good" in page.locator("[data-testid='stTextArea'] textarea").first.input_value()
 

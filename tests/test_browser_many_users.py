@@ -56,7 +56,7 @@ def test_five_sessions_keep_their_own_state() -> None:
         wait_idle(pages[2], 180_000)
 
         pages[3].get_by_role("button", name="Tune a private copy").click()
-        pages[3].wait_for_function("document.body.innerText.includes('(changed)')", timeout=300_000)
+        pages[3].wait_for_function("document.body.innerText.includes('its weights changed')", timeout=300_000)
         wait_idle(pages[3], 180_000)
 
         demo = pages[4].get_by_label("Word in both")

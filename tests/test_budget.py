@@ -98,7 +98,7 @@ def test_only_the_budgeted_cache_keeps_states_alive() -> None:
     from explorer.ui import geometry as lab
 
     texts = ("Budget test: the river bank flooded.", "Budget test: the bank raised its rates.")
-    journey_view = journey.cached_journey(DEFAULT_MODEL_ID, texts, "pca_shared", 0, False, False)
+    journey_view = journey.cached_journey(DEFAULT_MODEL_ID, texts, (), "pca_shared", 0, False, False)
     measures_view = lab.cached_measures(DEFAULT_MODEL_ID, texts, False)
     assert journey_view.states is measures_view.states is caches.cached_states(DEFAULT_MODEL_ID, texts)
     alive = weakref.ref(journey_view.states)
@@ -106,7 +106,7 @@ def test_only_the_budgeted_cache_keeps_states_alive() -> None:
     caches._STATES.clear()
     gc.collect()
     assert alive() is None, "a derived cache still holds the states"
-    again = journey.cached_journey(DEFAULT_MODEL_ID, texts, "pca_shared", 0, False, False)
+    again = journey.cached_journey(DEFAULT_MODEL_ID, texts, (), "pca_shared", 0, False, False)
     assert again.states.texts == texts  # fetched anew from the model
 
 
@@ -156,9 +156,9 @@ def test_a_journey_rerun_does_not_need_the_states_again() -> None:
     from explorer.ui import caches, journey
 
     texts = ("Rerun test: a heron stood in the shallows.", "Rerun test: the market opened higher.")
-    first = journey.cached_journey(DEFAULT_MODEL_ID, texts, "pca_shared", 0, False, False)
+    first = journey.cached_journey(DEFAULT_MODEL_ID, texts, (), "pca_shared", 0, False, False)
     caches._STATES.clear()
-    again = journey.cached_journey(DEFAULT_MODEL_ID, texts, "pca_shared", 0, False, False)
+    again = journey.cached_journey(DEFAULT_MODEL_ID, texts, (), "pca_shared", 0, False, False)
     assert again is first and (DEFAULT_MODEL_ID, texts) not in caches._STATES
     assert again.summary.n_layers == 6 and again.summary.width == 384
     assert again.states.layers.shape[1] == len(again.summary.tokens)  # the export fetches them anew

@@ -40,9 +40,9 @@ def _has_diamond(at: AppTest) -> bool:
 
 
 def _journey_reveals(at: AppTest) -> bool:
-    spec = next(c["spec"] for c in chart_specs(at) if "vconcat" in c["spec"] or "layer" in c["spec"])
+    spec = next(c["spec"] for c in chart_specs(at) if "layer" in c["spec"])
     names = {layer_name(layer) for layer in scatter_layers(spec)}
-    return "followed_paths" in names and "vconcat" in spec  # the paths, and the readout under the chart
+    return {"followed_paths", "readout"} <= names  # the paths, and the full-space readout
 
 
 def _index_verdict(at: AppTest) -> bool:

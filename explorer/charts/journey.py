@@ -229,7 +229,7 @@ def journey_chart(
     all layers (and pooled points), so moving the layer moves points, not axes. `notes[i]` is a line
     shown under the layer's name in the corner (e.g. how faithful that layer's projection is).
     Colour follows the sentences' groups when they have any (`group` differs from `sentence`).
-    `readout` (from `readout_frame`) is drawn in the top-right corner for the shown layer, so the
+    `readout` (from `readout_frame`) is written in a band under the points for the shown layer, so the
     numbers follow the slider exactly as the points do.
     """
     if trajectories not in TRAJECTORY_MODES:
@@ -238,7 +238,13 @@ def journey_chart(
     pick = layer_picker(min(max(int(layer), 0), n_layers), n_layers)
     every = points if pooled is None else pd.concat([points[["x", "y"]], pooled[["x", "y"]]])
     x = alt.X("x:Q", title="axis 1", scale=alt.Scale(domain=padded_domain(every["x"]), nice=False))
-    y = alt.Y("y:Q", title="axis 2", scale=alt.Scale(domain=padded_domain(every["y"]), nice=False))
+    y_domain = padded_domain(every["y"])
+    step = 24 if classroom else 18
+    band = int(readout["row"].max() + 2) * step if readout is not None and len(readout) else 0
+    if band:  # an empty band under the points, as wide as the chart, where the readout is written
+        share = min(band / height, 0.45)
+        y_domain[0] -= (y_domain[1] - y_domain[0]) * share / (1 - share)
+    y = alt.Y("y:Q", title="axis 2", scale=alt.Scale(domain=y_domain, nice=False))
     by_group = "group" in points and not points["group"].equals(points["sentence"])
     field = "group" if by_group else "sentence"
     grow = 1.8 if classroom else 1.0
@@ -358,38 +364,44 @@ def journey_chart(
             )
             .properties(name="pooled")
         )
-    if readout is None or not len(readout):
-        layers[0] = layers[0].add_params(pick)
-        return with_style(alt.layer(*layers).properties(height=height), classroom)
-    # In a vconcat the selection lives in one view only (Vega refuses a signal defined twice).
-    scatter = alt.layer(*layers).properties(height=height)
-    return with_style(alt.vconcat(scatter, _readout_panel(readout, pick, classroom), spacing=6), classroom)
+    if band:
+        x_domain = padded_domain(every["x"])
+        layers += _readout_layers(readout, pick, classroom, x, y, x_domain, y_domain, step / height)
+    layers[0] = layers[0].add_params(pick)
+    return with_style(alt.layer(*layers).properties(height=height), classroom)
 
 
-def _readout_panel(readout: pd.DataFrame, pick: alt.Parameter, classroom: bool) -> alt.LayerChart:
-    """The readout under the scatter, for the layer the slider picks (two columns of pairs)."""
-    step, column = (24, 330) if classroom else (18, 250)
+def _readout_layers(
+    readout: pd.DataFrame,
+    pick: alt.Parameter,
+    classroom: bool,
+    x: alt.X,
+    y: alt.Y,
+    x_domain: list[float],
+    y_domain: list[float],
+    row_share: float,
+) -> list[alt.Chart]:
+    """The readout written in the band under the points, for the layer the slider picks: the title,
+    then the pairs in two columns, then the group summary. Placed in data units (so it scales with the
+    chart); a row is `row_share` of the chart's height."""
     size = 17 if classroom else 12
+    row = (y_domain[1] - y_domain[0]) * row_share
+    top = y_domain[0] + row * (int(readout["row"].max()) + 1.2)
+    left, half = x_domain[0] + 0.01 * (x_domain[1] - x_domain[0]), 0.5 * (x_domain[1] - x_domain[0])
     base = (
         alt.Chart(readout)
         .transform_filter(pick)
-        .transform_calculate(px=f"datum.col * {column}", py=f"datum.row * {step}")
-        .encode(
-            x=alt.X("px:Q", scale=None, axis=None),
-            y=alt.Y("py:Q", scale=None, axis=None),
-            text="text:N",
-        )
+        .transform_calculate(x=f"{left} + datum.col * {half}", y=f"{top} - datum.row * {row}")
+        .encode(x=x, y=y, text="text:N")
     )
-    title = (
+    return [
         base.transform_filter("datum.line == 0")
         .mark_text(align="left", baseline="top", fontSize=size, fontWeight="bold", color="#374151")
-        .add_params(pick)
-    )
-    lines = base.transform_filter("datum.line > 0").mark_text(
-        align="left", baseline="top", fontSize=size, color="#374151"
-    )
-    rows = int(readout["row"].max()) + 1
-    return alt.layer(title, lines).properties(height=rows * step + 4, name="readout")
+        .properties(name="readout_title"),
+        base.transform_filter("datum.line > 0")
+        .mark_text(align="left", baseline="top", fontSize=size, color="#374151")
+        .properties(name="readout"),
+    ]
 
 
 def layer_scores_chart(
