@@ -19,8 +19,9 @@ $(DEV_STAMP): $(STAMP) requirements-dev.txt
 	$(BIN)/pip install -r requirements-dev.txt
 	touch $@
 
+# Run locally, model folders on this machine may be loaded (off for a public server: see README).
 run: $(STAMP)
-	$(BIN)/streamlit run app.py
+	LSE_LOCAL_MODELS=$${LSE_LOCAL_MODELS:-1} $(BIN)/streamlit run app.py
 
 test: $(DEV_STAMP)
 	$(BIN)/ruff check .

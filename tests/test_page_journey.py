@@ -315,3 +315,14 @@ def test_the_readout_lists_the_full_space_cosines_of_the_followed_tokens(model) 
         expected = float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
         assert abs(row.cosine - expected) < 1e-5
         assert f"{expected:.2f}" in row.text
+
+
+@pytest.mark.parametrize("typed", ["x" * 300, "/root", "~", "explorer"])
+def test_any_model_id_gets_a_message_never_a_traceback_or_a_path(typed: str) -> None:
+    at = _journey()
+    at.sidebar.text_input(key="model_box").input(typed).run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert errors and "Using the bundled model meanwhile" in errors
+    assert str(ROOT) not in errors and "/root" not in errors
+    assert _main_chart(at)["current"].shape[0] > 0, "the page keeps working on the bundled model"
