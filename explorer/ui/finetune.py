@@ -353,15 +353,11 @@ def proof_panel(view: FineTuneView, fingerprint_now: str, verdict: bool = True) 
     """'The head changed, the model did not': fingerprints and embeddings before vs after."""
     if not verdict:
         return  # the line beside the Train button shows both fingerprints; the verdict waits for Reveal
+    proof = view.proof
+    if proof is None:  # nothing trained yet: the line beside the Train button says what will be compared
+        return
     with st.container(border=True):
         st.markdown("##### Proof: the head changed, the model did not")
-        proof = view.proof
-        if proof is None:
-            st.caption(
-                f"Model weights fingerprint now: `{fingerprint_now}`. Train a head here to compare it "
-                "before and after."
-            )
-            return
         cols = st.columns(3)
         widgets.big_stat(cols[0], "Model fingerprint before", f"`{proof.fingerprint_before}`")
         widgets.big_stat(cols[1], "Model fingerprint after", f"`{proof.fingerprint_after}`")
