@@ -74,8 +74,12 @@ def test_fine_tune_trains_and_proves_the_model_unchanged(tmp_path: Path) -> None
         page.wait_for_timeout(1200)
         assert page.locator(EXCEPTION).count() == 0
         assert _visible_charts(page) >= 3
-        fingerprints = _fingerprints(page)  # head proof (2 equal), then tuned: before vs copy (differ)
-        assert len(fingerprints) == 4 and fingerprints[2] == fingerprints[0] != fingerprints[3]
+        # head proof (2 equal), then tuning: the shared model before → after (equal), and the copy (differs)
+        fingerprints = _fingerprints(page)
+        assert (
+            len(fingerprints) == 5
+            and fingerprints[0] == fingerprints[2] == fingerprints[3] != fingerprints[4]
+        )
         _screenshot(page, "fine_tune_tuned")
 
 
