@@ -74,13 +74,13 @@ def test_five_sessions_keep_their_own_state() -> None:
         first, second = _text(pages[0]), _text(pages[1])
         assert "Alpha ships" in first and "Beta bakers" not in first
         assert "Beta bakers" in second and "Alpha ships" not in second
-        assert "Same weights" in _text(pages[2]) and "(changed)" not in _text(pages[2])
-        assert "(changed)" in _text(pages[3]) and "Same weights" not in _text(pages[3])
-        assert "(untouched)" in _text(pages[3]), "the shared model kept its fingerprint"
+        assert "Same weights" in _text(pages[2]) and "its weights changed" not in _text(pages[2])
+        assert "its weights changed" in _text(pages[3]) and "Same weights" not in _text(pages[3])
+        assert "✅ identical" in _text(pages[3]), "the shared model kept its fingerprint"
 
         pages[2].reload()  # a fresh session on the same server still sees the original model
         pages[2].wait_for_selector(CHART, timeout=180_000)
         wait_idle(pages[2], 180_000)
-        assert "(changed)" not in _text(pages[2])
+        assert "its weights changed" not in _text(pages[2])
         assert pages[0].locator("[data-testid='stTextArea'] textarea").first.input_value() == "\n".join(alpha)
     (ARTIFACTS / "many_users.json").write_text(json.dumps({"server_rss_mb_five_users": round(rss_mb, 1)}))
