@@ -11,7 +11,7 @@ from bench.timing import best_of
 from explorer import assets
 from explorer.finetune import head as hd
 from explorer.finetune import labelled as lb
-from explorer.finetune import tuning
+from explorer.finetune import proof, tuning
 
 
 def _rss_mb() -> float:
@@ -39,7 +39,7 @@ def run() -> dict:
         lambda: hd.run_head(extract_states(model, labelled.texts).pooled, labelled, config), repeat=3
     )
     fingerprint = best_of(lambda: weights_fingerprint(model), repeat=3)
-    proof = best_of(
+    proof_ms = best_of(
         lambda: proof.prove_unchanged(model, labelled.texts, weights_fingerprint(model), states.pooled),
         repeat=3,
     )
@@ -79,7 +79,7 @@ def run() -> dict:
         "embed_and_train_head_ms": end_to_end,
         "target_train_s": 3.0,
         "fingerprint_ms": fingerprint,
-        "proof_ms": proof,
+        "proof_ms": proof_ms,
         "head_training_tracemalloc_peak_mb": round(head_peak / 2**20, 2),
         "tune_top_1_layer_s": {"first": round(timings[0], 2), "second": round(timings[1], 2)},
         "tune_steps": tuning.TUNE_STEPS,
