@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 from conftest import ROOT, chart_specs, open_page
 from streamlit.testing.v1 import AppTest
 
@@ -339,3 +340,23 @@ def test_a_full_index_refuses_more_and_keeps_what_it_has(monkeypatch):
     at.run()
     at.button(key="add_upload").click().run()
     assert _metrics(at)["Sentences in the index"] == f"{corpus_size + 1:,}"
+
+
+def test_adding_sentences_never_moves_the_dots_already_on_the_map():
+    """Issue 11: the map's axes come from the bundled corpus; added sentences are placed on them."""
+
+    def corpus_dots(at: AppTest) -> pd.DataFrame:
+        chart = next(c for c in chart_specs(at) if any("added" in d.columns for d in c["datasets"].values()))
+        rows = pd.concat([d for d in chart["datasets"].values() if "added" in d.columns])
+        return rows.sort_values(["text", "source"]).reset_index(drop=True)
+
+    at = _page()
+    before = corpus_dots(at)
+    at.button(key="add_typed").click().run()
+    assert not at.exception
+    after = corpus_dots(at)
+    assert len(after) == len(before) + len(sentence_set(DEFAULT_SET).sentences)
+    old = after[~after["added"]].reset_index(drop=True)
+    assert np.array_equal(old[["x", "y"]].to_numpy(), before[["x", "y"]].to_numpy()), "old dots stay put"
+    proof = " ".join(c.value for c in at.caption)
+    assert "identical: the model did not change" in proof
