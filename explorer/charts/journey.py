@@ -1,4 +1,6 @@
-"""Altair chart builders: tidy DataFrames in, `alt.Chart` out. No Streamlit, no model."""
+"""The Token journey's chart: its tidy frames, the in-chart Layer slider and how the server follows it,
+the full-space readout, and the chart itself. Tidy DataFrames in, `alt.Chart` out; no Streamlit, no
+model. (~430 lines because the slider's plan and the readout are parts of this one chart's spec.)"""
 
 from __future__ import annotations
 

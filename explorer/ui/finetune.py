@@ -1,8 +1,12 @@
-"""Streamlit side of the Fine-tune page: the labelled table, training with progress, the proof panel,
-saving/loading a head, and tuning a private copy of the model.
+"""Streamlit side of the Fine-tune page's head: the labelled table, training with progress, the snapshot
+view, the proof beside the button, saving/loading a head, and the page's link and export bundle.
+(Tuning a private copy is `ui.tuning`.)
 
-Everything a person builds here (their table, the trained head and its snapshots, the tuned model copy)
-lives in st.session_state, so it belongs to that person only. The cached model is never modified.
+Everything a person builds here (their table, the trained head and its snapshots) lives in
+st.session_state, so it belongs to that person only. The cached model is never modified.
+
+Why one module of ~580 lines: every function here reads or writes the same few session keys (the
+table, its version, the run); split, each part would import the others' keys and private helpers.
 """
 
 from __future__ import annotations
