@@ -115,7 +115,7 @@ def readout_frame(
     upper = np.triu(np.ones((k, k), dtype=bool), 1)
     rows = []
     for layer, matrix in enumerate(cosines):
-        lines = [(f"Cosine in all {dim} dimensions (the model's own space), at this layer:", np.nan, "", "")]
+        lines = [(f"Cosine in all {dim} dims (the model's own space), this layer:", np.nan, "", "")]
         lines += [
             (f"{labels[a]} ↔ {labels[b]}: {matrix[a, b]:.2f}", matrix[a, b], labels[a], labels[b])
             for a, b in pairs
@@ -242,7 +242,9 @@ def journey_chart(
     x = alt.X("x:Q", title="axis 1", scale=alt.Scale(domain=padded_domain(every["x"]), nice=False))
     y_domain = padded_domain(every["y"])
     step = 24 if classroom else 18
-    band = int(readout["row"].max() + 2) * step if readout is not None and len(readout) else 0
+    # Classroom type is larger: one pair per row there, two columns otherwise.
+    place = "line" if classroom else "row"
+    band = int(readout[place].max() + 2) * step if readout is not None and len(readout) else 0
     if band:  # an empty band under the points, as wide as the chart, where the readout is written
         share = min(band / height, 0.45)
         y_domain[0] -= (y_domain[1] - y_domain[0]) * share / (1 - share)
@@ -388,12 +390,15 @@ def _readout_layers(
     chart); a row is `row_share` of the chart's height."""
     size = 17 if classroom else 12
     row = (y_domain[1] - y_domain[0]) * row_share
-    top = y_domain[0] + row * (int(readout["row"].max()) + 1.2)
+    place = "line" if classroom else "row"
+    top = y_domain[0] + row * (int(readout[place].max()) + 1.2)
     left, half = x_domain[0] + 0.01 * (x_domain[1] - x_domain[0]), 0.5 * (x_domain[1] - x_domain[0])
     base = (
         alt.Chart(readout)
         .transform_filter(pick)
-        .transform_calculate(x=f"{left} + datum.col * {half}", y=f"{top} - datum.row * {row}")
+        .transform_calculate(
+            x=f"{left}" if classroom else f"{left} + datum.col * {half}", y=f"{top} - datum.{place} * {row}"
+        )
         .encode(x=x, y=y, text="text:N")
     )
     return [
