@@ -10,11 +10,21 @@ still works, alone. No Streamlit here: the UI layer owns one instance.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
+
+
+def positive_setting(raw: str | None, default: float) -> float:
+    """A positive finite number from a setting (an environment variable); the default when unset or not one."""
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        return default
+    return value if 0 < value < float("inf") else default
 
 
 class ByteBudgetCache(Generic[V]):
@@ -91,3 +101,136 @@ class ByteBudgetCache(Generic[V]):
         ):
             _, (_, nbytes) = self._entries.popitem(last=False)
             self._total -= nbytes
+
+
+class BudgetFull(RuntimeError):
+    """No room in the server-wide budget for a session's heavy object; the message says what to do."""
+
+
+class SessionLedger:
+    """Heavy objects that belong to one session each (a tuned copy's results, a trained head's snapshots),
+    held here rather than in the session, under one byte budget for the whole server.
+
+    Work that needs room first `claim`s an estimate of its peak (waiting up to `wait_seconds` for other
+    sessions to finish, then `BudgetFull`), then `put`s what it keeps, counted at its real size. The
+    ledger holds the only reference, so `release` and `sweep` (sessions gone or idle) free the memory.
+    Thread-safe; no Streamlit: the UI layer names owners (session ids) and says which are still alive.
+    """
+
+    def __init__(
+        self, max_bytes: int, idle_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if max_bytes <= 0 or idle_seconds <= 0:
+            raise ValueError(f"max_bytes and idle_seconds must be positive, got {max_bytes}, {idle_seconds}.")
+        self.max_bytes = int(max_bytes)
+        self.idle_seconds = float(idle_seconds)
+        self._clock = clock
+        self._entries: dict[tuple[str, str], list] = {}  # (owner, name) -> [value, nbytes, last_used]
+        self._room = threading.Condition()
+
+    @property
+    def total_bytes(self) -> int:
+        with self._room:
+            return sum(entry[1] for entry in self._entries.values())
+
+    def owners(self) -> set[str]:
+        with self._room:
+            return {owner for owner, _ in self._entries}
+
+    def claim(
+        self,
+        owner: str,
+        name: str,
+        nbytes: int,
+        wait_seconds: float = 0.0,
+        waiting: Callable[[int], None] | None = None,
+        alive: Callable[[str], bool] | None = None,
+    ) -> None:
+        """Reserve `nbytes` for `owner`'s object `name` (replacing what it held under that name).
+
+        If the budget is full, wait up to `wait_seconds` for room, calling `waiting(bytes_in_use)` once
+        before waiting; then raise BudgetFull. One claim larger than the whole budget is refused at once.
+        While waiting, what belongs to sessions that are gone or idle is swept (see `sweep`).
+        """
+        nbytes = int(nbytes)
+        if nbytes > self.max_bytes:
+            raise BudgetFull(
+                f"This needs about {_mb(nbytes)} of memory, more than the {_mb(self.max_bytes)} this server "
+                "allows for one visitor's work. Try fewer or shorter sentences."
+            )
+        deadline = self._clock() + wait_seconds
+        told = False
+        with self._room:
+            self._entries.pop((owner, name), None)
+            self._room.notify_all()
+            while True:
+                self._sweep_locked(alive)
+                if self._used() + nbytes <= self.max_bytes:
+                    break
+                left = deadline - self._clock()
+                if left <= 0:
+                    raise BudgetFull(
+                        f"The server is busy: other visitors' work holds {_mb(self._used())} of the "
+                        f"{_mb(self.max_bytes)} it allows. Try again in a minute (their copies are freed "
+                        "when they reset, leave, or stay idle)."
+                    )
+                if waiting is not None and not told:
+                    told = True
+                    self._room.release()  # never call back into the UI while holding the lock
+                    try:
+                        waiting(self._used())
+                    finally:
+                        self._room.acquire()
+                    continue
+                self._room.wait(timeout=min(left, 1.0))
+            self._entries[(owner, name)] = [None, nbytes, self._clock()]
+
+    def put(self, owner: str, name: str, value: object, nbytes: int) -> None:
+        """Keep `value` for `owner`, counted at `nbytes` (it replaces the claim, which may have been larger)."""
+        with self._room:
+            self._entries[(owner, name)] = [value, int(nbytes), self._clock()]
+            self._room.notify_all()
+
+    def get(self, owner: str, name: str) -> object | None:
+        """The value `owner` keeps under `name` (None if none, or only claimed); marks it used now."""
+        with self._room:
+            entry = self._entries.get((owner, name))
+            if entry is None:
+                return None
+            entry[2] = self._clock()
+            return entry[0]
+
+    def release(self, owner: str, name: str | None = None) -> int:
+        """Drop `owner`'s object `name` (all of its objects if None); the bytes freed."""
+        with self._room:
+            keys = [k for k in self._entries if k[0] == owner and (name is None or k[1] == name)]
+            freed = sum(self._entries.pop(k)[1] for k in keys)
+            self._room.notify_all()
+            return freed
+
+    def sweep(self, alive: Callable[[str], bool] | None = None) -> int:
+        """Drop what belongs to sessions that are gone (`alive(owner)` is False) or idle longer than
+        `idle_seconds`. Kept objects only: a claim is work in progress, which `put` or `release` ends.
+        The bytes freed."""
+        with self._room:
+            return self._sweep_locked(alive)
+
+    def _sweep_locked(self, alive: Callable[[str], bool] | None) -> int:
+        now = self._clock()
+        gone = [
+            key
+            for key, (value, _, used) in self._entries.items()
+            if value is not None
+            and ((alive is not None and not alive(key[0])) or now - used > self.idle_seconds)
+        ]
+        freed = sum(self._entries.pop(k)[1] for k in gone)
+        if gone:
+            self._room.notify_all()
+        return freed
+
+    def _used(self) -> int:
+        return sum(entry[1] for entry in self._entries.values())
+
+
+def _mb(nbytes: int) -> str:
+    return f"{nbytes / 2**20:,.0f} MB"

@@ -36,8 +36,8 @@ with right:
         type="primary",
         help="Starts from the identity (step 0 = the model's own geometry) and pulls same-label sentences together.",
     )
-    linked_step = finetune.linked_training()  # a share link of a trained view: train the same head again
-    if train or linked_step is not None:
+    linked_step = finetune.linked_training(train)  # a link of a trained view: train again on the click
+    if train:
         finetune.train(info.model_id, labelled, config, linked_step)
     view = finetune.current_view(info.model_id, labelled, split, config)
     finetune.proof_line(view, info.fingerprint, verdict=not lessons.hidden(PAGE, "verdict"))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from explorer.budget import ByteBudgetCache
+from explorer.budget import BudgetFull, ByteBudgetCache, SessionLedger
 from explorer.states import extract_states
 
 
@@ -163,3 +164,92 @@ def test_a_journey_rerun_does_not_need_the_states_again() -> None:
     assert again.summary.n_layers == 6 and again.summary.width == 384
     assert again.states.layers.shape[1] == len(again.summary.tokens)  # the export fetches them anew
     assert (DEFAULT_MODEL_ID, texts) in caches._STATES
+
+
+# ---------------------------------------------------------------- per-session objects, one server budget
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_session_claims_then_keeps_its_real_size() -> None:
+    ledger = SessionLedger(max_bytes=1000, idle_seconds=60)
+    ledger.claim("a", "tuned", 800)
+    assert ledger.total_bytes == 800 and ledger.get("a", "tuned") is None  # claimed, nothing kept yet
+    ledger.put("a", "tuned", "results", 50)
+    assert ledger.total_bytes == 50 and ledger.get("a", "tuned") == "results"
+    ledger.claim("b", "tuned", 900)  # fits now that a's claim shrank to what it keeps
+    with pytest.raises(BudgetFull, match="busy"):
+        ledger.claim("c", "tuned", 100)
+    assert ledger.total_bytes == 950
+
+
+def test_claiming_again_replaces_what_the_session_held_under_that_name() -> None:
+    ledger = SessionLedger(max_bytes=1000, idle_seconds=60)
+    ledger.put("a", "tuned", "old", 700)
+    ledger.claim("a", "tuned", 700)  # one copy per session: the old one goes first, so this fits
+    assert ledger.get("a", "tuned") is None and ledger.total_bytes == 700
+
+
+def test_one_claim_larger_than_the_whole_budget_is_refused_at_once() -> None:
+    ledger = SessionLedger(max_bytes=1000, idle_seconds=60)
+    started = time.perf_counter()
+    with pytest.raises(BudgetFull, match="more than the"):
+        ledger.claim("a", "tuned", 2000, wait_seconds=30)
+    assert time.perf_counter() - started < 5 and ledger.total_bytes == 0
+
+
+def test_a_waiting_claim_gets_room_when_another_session_finishes() -> None:
+    ledger = SessionLedger(max_bytes=1000, idle_seconds=60)
+    ledger.claim("a", "tuned", 900)
+    told: list[int] = []
+    done = threading.Event()
+
+    def b_claims() -> None:
+        ledger.claim("b", "tuned", 900, wait_seconds=30, waiting=told.append)
+        done.set()
+
+    worker = threading.Thread(target=b_claims)
+    worker.start()
+    time.sleep(0.3)
+    assert not done.is_set() and told == [900]  # b waits, and was told how much is in use
+    ledger.put("a", "tuned", "results", 10)
+    worker.join(timeout=10)
+    assert done.is_set() and ledger.total_bytes == 910
+
+
+def test_sessions_that_are_gone_or_idle_give_their_memory_back() -> None:
+    clock = _Clock()
+    ledger = SessionLedger(max_bytes=1000, idle_seconds=60, clock=clock)
+    for owner in ("open", "closed", "idle"):
+        ledger.put(owner, "tuned", owner, 300)
+    clock.now = 50
+    assert ledger.get("open", "tuned") == "open"  # used: its idle time starts again
+    ledger.claim("working", "tuned", 100)  # work in progress is never swept
+    clock.now = 100
+    freed = ledger.sweep(alive=lambda owner: owner != "closed")
+    assert freed == 600 and ledger.owners() == {"open", "working"}
+    # a full server sweeps before it says it is busy
+    ledger.put("gone", "head", "x", 500)
+    ledger.claim("new", "tuned", 500, alive=lambda owner: owner != "gone")
+    assert ledger.owners() == {"open", "working", "new"}
+
+
+def test_kept_objects_are_freed_when_released() -> None:
+    ledger = SessionLedger(max_bytes=10**9, idle_seconds=60)
+    big = _array(1024)
+
+    class Holder:  # numpy arrays cannot be weakly referenced: watch a holder of one
+        def __init__(self, a: np.ndarray) -> None:
+            self.a = a
+
+    held = Holder(big)
+    ref = weakref.ref(held)
+    ledger.put("a", "tuned", held, big.nbytes)
+    del held, big
+    assert ref() is not None  # the ledger keeps it alive for its session
+    assert ledger.release("a") == 1024 * 1024
+    assert ref() is None and ledger.total_bytes == 0

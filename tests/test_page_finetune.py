@@ -15,6 +15,7 @@ from explorer import assets
 from explorer.finetune import head as hd
 from explorer.finetune import head_file, tuning
 from explorer.finetune import labelled as lb
+from explorer.ui import memory
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "3_Fine_tune.py")
 
@@ -89,7 +90,7 @@ def test_tuning_a_private_copy_shows_cka_and_reset_frees_it():
     at = _page().run()
     _button(at, "Tune a private copy").click().run()
     assert not at.exception
-    assert "ft_tuned" in at.session_state
+    assert _held(at, "ft_tuned") is not None
     cka = [c for c in chart_specs(at) if any("cka" in d.columns for d in c["datasets"].values())]
     assert cka, "the per-layer CKA chart is drawn"
     rows = pd.concat(list(cka[0]["datasets"].values()), ignore_index=True)
@@ -99,7 +100,7 @@ def test_tuning_a_private_copy_shows_cka_and_reset_frees_it():
     assert fingerprints[0] != fingerprints[1]
     _button(at, "Reset").click().run()
     assert not at.exception
-    assert "ft_tuned" not in at.session_state
+    assert _held(at, "ft_tuned") is None
 
 
 def test_tuning_moves_only_the_tuned_layers_and_never_the_shared_model(model):
@@ -157,11 +158,11 @@ def test_the_trained_head_survives_a_page_switch():
     at = AppTest.from_file(str(root / "app.py"), default_timeout=APPTEST_TIMEOUT).run()
     at.switch_page("pages/3_Fine_tune.py").run()
     _button(at, "Train the head").click().run()
-    trained = at.session_state["ft_run"]
+    trained = _held(at, "ft_run")
     at.switch_page("pages/1_Token_journey.py").run()
     at.switch_page("pages/3_Fine_tune.py").run()
     assert not at.exception
-    assert at.session_state["ft_run"] is trained
+    assert trained is not None and _held(at, "ft_run") is trained
     assert "Model fingerprint after" in [c.value for c in at.caption]
 
 
@@ -171,6 +172,13 @@ def _snapshot_rows(at: AppTest) -> pd.DataFrame:
     chart = next(c for c in chart_specs(at) if any("x0" in d.columns for d in c["datasets"].values()))
     rows = pd.concat(list(chart["datasets"].values()), ignore_index=True)
     return rows.drop_duplicates("row").sort_values("row").reset_index(drop=True)
+
+
+def _held(at: AppTest, name: str):
+    """What this test session keeps in the server's ledger of per-session objects (None if nothing)."""
+    if memory.OWNER_KEY not in at.session_state:
+        return None
+    return memory.ledger().get(at.session_state[memory.OWNER_KEY], name)
 
 
 def _messages(at: AppTest) -> str:
@@ -192,6 +200,13 @@ def test_a_share_link_reproduces_a_trained_view():
     fresh.query_params["view"] = link.split("view=")[1]
     fresh.run()
     assert not fresh.exception
+    # opening a link never trains: the visitor is told, and one click trains the same head
+    assert _held(fresh, "ft_run") is None and "Model fingerprint after" not in [
+        c.value for c in fresh.caption
+    ]
+    assert any("This link shows a trained head" in i.value for i in fresh.info)
+    _button(fresh, "Train the head").click().run()
+    assert not any("This link shows a trained head" in i.value for i in fresh.info)
     assert fresh.select_slider(key="ft_rank").value == 8
     assert fresh.number_input(key="ft_seed").value == 7
     assert str(fresh.select_slider(key="ft_step").value) == middle
@@ -315,6 +330,7 @@ def test_a_trained_link_with_two_rows_per_label_trains_without_a_traceback():
     at = _page()
     at.query_params["view"] = encode_view({"rows": TWO_BY_TWO, "steps": 20, "trained": True, "step": 20})
     at.run()
+    _button(at, "Train the head").click().run()
     assert not at.exception
     assert "Model fingerprint after" in [c.value for c in at.caption], "the linked head was trained"
     assert any("fewer than 3 sentences" in c.value for c in at.caption), "says why nothing is held out"
@@ -330,7 +346,7 @@ def test_a_training_error_is_a_warning_not_a_traceback(monkeypatch):
     _button(at, "Train the head").click().run()
     assert not at.exception
     assert any("could not be trained" in w.value for w in at.warning)
-    assert "ft_run" not in at.session_state
+    assert _held(at, "ft_run") is None
 
 
 def _head_zip(edit=None, dim: int = 384) -> bytes:
@@ -389,4 +405,26 @@ def test_a_one_layer_model_and_a_tuning_error_are_handled(monkeypatch):
     _button(at, "Tune a private copy").click().run()
     assert not at.exception
     assert any("could not be tuned" in w.value and "T5EncoderModel" in w.value for w in at.warning)
-    assert "ft_tuned" not in at.session_state
+    assert _held(at, "ft_tuned") is None
+
+
+# ---------------------------------------------------------------- issue 13: one memory budget for the server
+def test_a_full_server_says_so_and_tuning_works_once_there_is_room(monkeypatch):
+    from explorer.budget import SessionLedger
+
+    ledger = SessionLedger(max_bytes=600 * 2**20, idle_seconds=600)
+    monkeypatch.setattr(memory, "_LEDGER", ledger)
+    monkeypatch.setattr(memory, "WAIT_SECONDS", 0.5)
+    ledger.claim("another-visitor/1", "ft_tuned", 500 * 2**20)  # someone else's tuning in progress
+    at = _page().run()
+    _button(at, "Tune a private copy").click().run()
+    assert not at.exception
+    assert any("server is busy" in w.value for w in at.warning), _messages(at)
+    assert _held(at, "ft_tuned") is None and ledger.total_bytes == 500 * 2**20
+    _button(at, "Train the head").click().run()  # a head needs little: it still fits
+    assert _held(at, "ft_run") is not None
+    ledger.release("another-visitor/1")
+    _button(at, "Tune a private copy").click().run()
+    assert not at.exception and _held(at, "ft_tuned") is not None
+    # what the session keeps is its results, far less than the copy it trained
+    assert ledger.total_bytes < 50 * 2**20

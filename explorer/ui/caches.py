@@ -11,7 +11,7 @@ import os
 import numpy as np
 import streamlit as st
 
-from explorer.budget import ByteBudgetCache
+from explorer.budget import ByteBudgetCache, positive_setting
 from explorer.models import ModelInfo, describe_model, load_model, weights_fingerprint
 from explorer.senses import word_vectors
 from explorer.states import LayerStates, extract_states, find_word
@@ -36,11 +36,7 @@ DEFAULT_STATES_CACHE_MB = 256
 
 def states_cache_mb(raw: str | None) -> float:
     """The states cache budget from its setting; the default when unset or not a positive number."""
-    try:
-        value = float(raw) if raw else DEFAULT_STATES_CACHE_MB
-    except ValueError:
-        return DEFAULT_STATES_CACHE_MB
-    return value if 0 < value < float("inf") else DEFAULT_STATES_CACHE_MB
+    return positive_setting(raw, DEFAULT_STATES_CACHE_MB)
 
 
 # Shared by every session, like st.cache_resource, but bounded by bytes: see explorer/budget.py.

@@ -28,7 +28,7 @@ from explorer.finetune.labelled import MAX_ROWS, LabelledSet, Split, prepare_lab
 from explorer.finetune.proof import FrozenProof, prove_unchanged
 from explorer.inputs import escape_markdown
 from explorer.models import ModelInfo, weights_fingerprint
-from explorer.ui import links, widgets
+from explorer.ui import links, memory, widgets
 from explorer.ui.caches import cached_model, load_states
 from explorer.ui.links import LinkField, LinkSpec
 from explorer.ui.state import kept, persisted, remember, set_value
@@ -183,8 +183,18 @@ def _view(key: tuple, run: hd.HeadRun, source: str, proof: FrozenProof | None = 
     return FineTuneView(key, run, frame, source, proof)
 
 
+def _view_bytes(view: FineTuneView) -> int:
+    snapshots = sum(s.outputs.nbytes + s.head.down.nbytes + s.head.up.nbytes for s in view.run.snapshots)
+    return int(snapshots + view.frame.memory_usage(deep=True).sum())
+
+
+def _keep_view(view: FineTuneView) -> None:
+    """Keep a trained or loaded head for this user, counted against the server's memory budget."""
+    memory.keep(RUN, view, _view_bytes(view))
+
+
 def train(model_id: str, labelled: LabelledSet, config: hd.HeadConfig, show_step: int | None = None) -> None:
-    """Train a head with a progress bar and a live loss curve; keep the run in this user's session.
+    """Train a head with a progress bar and a live loss curve; keep the run for this user (ui/memory.py).
 
     `show_step` (from a share link) picks the snapshot shown afterwards; by default the last one.
     """
@@ -192,30 +202,42 @@ def train(model_id: str, labelled: LabelledSet, config: hd.HeadConfig, show_step
     model = cached_model(model_id)
     fingerprint_before = weights_fingerprint(model)
     split = stratified_split(labelled.labels, seed=config.seed)
+    need = 2 * (hd.N_SNAPSHOTS + 1) * states.pooled.nbytes  # the snapshots' outputs and their 2-D frame
+    try:
+        with memory.room(RUN, need, "training the head"):
+            run = _train_run(states.pooled, labelled, split, config)
+            if run is None:
+                return
+            with st.spinner("Checking the model did not change…"):
+                checked = prove_unchanged(model, labelled.texts, fingerprint_before, states.pooled)
+            _keep_view(_view(table_key(model_id, labelled), run, "trained", checked))
+    except memory.BudgetFull as exc:
+        st.warning(str(exc), icon="⏳")
+        return
+    steps = [s.step for s in run.snapshots]
+    st.session_state["ft_step"] = show_step if show_step in steps else steps[-1]
+
+
+def _train_run(pooled: np.ndarray, labelled: LabelledSet, split: Split, config: hd.HeadConfig):
+    """Train with a progress bar and a live loss curve; the run, or None (with a message) if it failed."""
     bar = st.progress(0.0, text="Training the head…")
     curve = st.empty()
     snapshots = []
     try:
-        for snap in hd.train_head(states.pooled, labelled.labels, split.train, config):
+        for snap in hd.train_head(pooled, labelled.labels, split.train, config):
             snapshots.append(snap)
             bar.progress(snap.step / config.steps, text=f"Training the head… step {snap.step}/{config.steps}")
             curve.altair_chart(
                 fc.loss_chart(snap.losses, total_steps=config.steps, classroom=is_classroom()),
                 width="stretch",
             )
-        run = hd.finish_run(labelled, split, config, snapshots)
+        return hd.finish_run(labelled, split, config, snapshots)
     except ValueError as exc:
+        st.warning(f"The head could not be trained on this table: {escape_markdown(str(exc))}", icon="✍️")
+        return None
+    finally:
         bar.empty()
         curve.empty()
-        st.warning(f"The head could not be trained on this table: {escape_markdown(str(exc))}", icon="✍️")
-        return
-    with st.spinner("Checking the model did not change…"):
-        checked = prove_unchanged(model, labelled.texts, fingerprint_before, states.pooled)
-    bar.empty()
-    curve.empty()
-    st.session_state[RUN] = _view(table_key(model_id, labelled), run, "trained", checked)
-    steps = [s.step for s in run.snapshots]
-    st.session_state["ft_step"] = show_step if show_step in steps else steps[-1]
 
 
 def current_view(model_id: str, labelled: LabelledSet, split: Split, config: hd.HeadConfig):
@@ -232,10 +254,10 @@ def current_view(model_id: str, labelled: LabelledSet, split: Split, config: hd.
             st.session_state[UPLOAD_MESSAGE] = ("error", str(exc))
         else:
             checked = prove_unchanged(model, labelled.texts, fingerprint_before, states.pooled)
-            st.session_state[RUN] = _view(key, run, "loaded", checked)
+            _keep_view(_view(key, run, "loaded", checked))
             st.session_state["ft_step"] = run.snapshots[-1].step
-    view = st.session_state.get(RUN)
-    if view is not None and view.key == key:
+    view = memory.held(RUN)
+    if isinstance(view, FineTuneView) and view.key == key:
         return view
     states = load_states(model_id, labelled.texts)
     start = hd.identity_head(states.pooled.shape[1], config.rank, config.seed)
@@ -499,15 +521,25 @@ def receive_link() -> None:
         return
     rows = _link_rows(state)
     _use_rows(_rows_frame(rows))
-    st.session_state.pop(RUN, None)  # the shared view replaces whatever head was shown
+    memory.release(RUN)  # the shared view replaces whatever head was shown
     st.session_state.pop("ft_step", None)
     if state.get("trained") and prepare_labelled(rows).error is None:
         st.session_state[LINK_STEP] = int(state.get("step", 10**6))
 
 
-def linked_training() -> int | None:
-    """The step a just-opened link wants shown after re-training its head; None if it wants no training."""
-    return st.session_state.pop(LINK_STEP, None)
+def linked_training(train: bool) -> int | None:
+    """A link of a trained view asks for its head to be trained again, but heavy work waits for a click:
+    until Train is pressed this says so; on the click it returns the step the link showed (else None)."""
+    if train:
+        return st.session_state.pop(LINK_STEP, None)
+    step = st.session_state.get(LINK_STEP)
+    if step is not None:
+        st.info(
+            "This link shows a trained head. Press **Train the head** to train it again here: the same "
+            "table, settings and seed give the same result, and the view opens at the linked step.",
+            icon="👆",
+        )
+    return None
 
 
 def view_state(model_id: str, view: FineTuneView, step: int) -> dict:

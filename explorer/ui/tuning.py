@@ -1,9 +1,8 @@
 """Streamlit side of 'going further' on the Fine-tune page: tune the top layers of a private copy of the
-model (one per person, in st.session_state) and show what moved. The shared model is never touched."""
+model (one per person at a time, under the server's memory budget: see ui/memory.py) and show what
+moved. The shared model is never touched; the copy is freed once measured, only its results are kept."""
 
 from __future__ import annotations
-
-import gc
 
 import numpy as np
 import pandas as pd
@@ -15,7 +14,7 @@ from explorer.finetune.labelled import LabelledSet, Split
 from explorer.inputs import escape_markdown
 from explorer.projection import fit_map
 from explorer.states import LayerStates, layer_names
-from explorer.ui import widgets
+from explorer.ui import memory, widgets
 from explorer.ui.caches import cached_model, load_states
 from explorer.ui.finetune import TUNED, table_key
 from explorer.ui.lessons import placeholder
@@ -24,10 +23,8 @@ from explorer.ui.widgets import is_classroom
 
 # ---------------------------------------------------------------- going further: the private copy
 def release_copy() -> None:
-    """Drop this user's tuned model copy and free its memory."""
-    tuned = st.session_state.pop(TUNED, None)
-    del tuned
-    gc.collect()
+    """Drop this user's tuning results and give their memory back to the server."""
+    memory.release(TUNED)
 
 
 def going_further(
@@ -52,28 +49,15 @@ def going_further(
         tune = st.button("Tune a private copy", type="primary", width="stretch")
     with cols[2]:
         st.write("")
-        reset = st.button("Reset (free the copy)", disabled=TUNED not in st.session_state, width="stretch")
+        reset = st.button("Reset (free the copy)", disabled=memory.held(TUNED) is None, width="stretch")
     if reset:
         release_copy()
         st.rerun()
     if tune:
-        release_copy()  # at most one copy per user
-        bar = st.progress(0.0, text="Copying the model and training its top layers…")
-        try:
-            tuned = tuning.tune_top_layers(
-                cached_model(model_id), labelled, split, k=k, seed=seed,
-                before=load_states(model_id, labelled.texts),
-                progress=lambda done, total: bar.progress(done / total, text=f"Tuning… step {done}/{total}"),
-            )  # fmt: skip
-        except ValueError as exc:
-            bar.empty()
-            st.warning(f"The private copy could not be tuned: {escape_markdown(str(exc))}", icon="⚠️")
+        if not _tune(model_id, labelled, split, k, seed, n_layers):
             return
-        bar.empty()
-        frame = movement_frame(tuned, load_states(model_id, labelled.texts), labelled, n_layers)
-        st.session_state[TUNED] = (table_key(model_id, labelled), tuned, frame)
         st.rerun()  # redraw the buttons (Reset is now enabled)
-    stored = st.session_state.get(TUNED)
+    stored = memory.held(TUNED)
     if stored is None:
         return
     key, tuned, frame = stored
@@ -116,6 +100,34 @@ def going_further(
     st.caption(
         f"Loss went from {tuned.losses[0]:.2f} to {tuned.losses[-1]:.2f} in {len(tuned.losses) - 1} steps."
     )
+
+
+def _tune(model_id: str, labelled: LabelledSet, split: Split, k: int, seed: int, n_layers: int) -> bool:
+    """Tune a private copy under the server's memory budget and keep its results; False (with a message)
+    if it could not."""
+    model = cached_model(model_id)
+    before = load_states(model_id, labelled.texts)
+    need = tuning.peak_bytes(model, before)
+    try:
+        with memory.room(TUNED, need, "tuning a private copy"):
+            bar = st.progress(0.0, text="Copying the model and training its top layers…")
+            try:
+                tuned = tuning.tune_top_layers(
+                    model, labelled, split, k=k, seed=seed, before=before,
+                    progress=lambda done, total: bar.progress(done / total, text=f"Tuning… step {done}/{total}"),
+                )  # fmt: skip
+            finally:
+                bar.empty()
+            frame = movement_frame(tuned, before, labelled, n_layers)
+            kept_bytes = tuned.nbytes + int(frame.memory_usage(deep=True).sum())
+            memory.keep(TUNED, (table_key(model_id, labelled), tuned, frame), kept_bytes)
+    except memory.BudgetFull as exc:
+        st.warning(str(exc), icon="⏳")
+        return False
+    except ValueError as exc:
+        st.warning(f"The private copy could not be tuned: {escape_markdown(str(exc))}", icon="⚠️")
+        return False
+    return True
 
 
 def proof_line(tuned: tuning.TunedModel, verdict: bool = True) -> None:

@@ -19,6 +19,7 @@ from explorer.inputs import ParsedSentences, escape_markdown, parse_sentences, s
 from explorer.models import ALLOWED_MODELS_ENV, DEFAULT_MODEL_ID, ModelInfo, ModelLoadError
 from explorer.projection import METHODS
 from explorer.states import LayerStates, StatesSummary
+from explorer.ui import memory
 from explorer.ui.caches import cached_model_info
 from explorer.ui.state import kept, persisted, remember, set_value, set_value_silently
 
@@ -49,6 +50,7 @@ def sidebar() -> ModelInfo:
     """Sidebar on every page: navigation, the model in use, a box to try another (falls back to default)."""
     persisted("model_box", DEFAULT_MODEL_ID)
     _allowed_models_from_secrets()
+    memory.sweep()  # give back what closed or idle sessions held
     with st.sidebar:
         page_links()
         st.divider()

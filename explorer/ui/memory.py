@@ -1,0 +1,105 @@
+"""Each visitor's heavy objects (a tuned copy's results, a trained head) under one budget for the server.
+
+They live in one `SessionLedger` for the whole process, keyed by session id, not in st.session_state:
+so a session that closes its tab or stays idle gives its memory back at the next sweep (every page run
+sweeps), and work that would push the server past the budget waits for room or says the server is busy.
+Settings (environment): `LSE_SESSION_MEMORY_MB` (default 600, for a 2.7 GB host) and
+`LSE_IDLE_MINUTES` (default 20).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import streamlit as st
+from streamlit.runtime import Runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from explorer.budget import BudgetFull, SessionLedger, positive_setting
+
+MEMORY_ENV = "LSE_SESSION_MEMORY_MB"
+DEFAULT_MEMORY_MB = 600
+IDLE_ENV = "LSE_IDLE_MINUTES"
+DEFAULT_IDLE_MINUTES = 20
+WAIT_SECONDS = 90  # how long heavy work waits for room before saying the server is busy
+
+__all__ = ["BudgetFull", "held", "keep", "release", "room", "sweep"]
+
+
+_LEDGER = SessionLedger(
+    max_bytes=int(positive_setting(os.environ.get(MEMORY_ENV), DEFAULT_MEMORY_MB) * 2**20),
+    idle_seconds=positive_setting(os.environ.get(IDLE_ENV), DEFAULT_IDLE_MINUTES) * 60,
+)
+
+
+def ledger() -> SessionLedger:
+    return _LEDGER
+
+
+OWNER_KEY = "memory_owner"
+
+
+def session_id() -> str:
+    """This session's owner name in the ledger: the server's session id (to ask whether it is still
+    connected) and a random part kept in the session (test harnesses give every session the same id)."""
+    ctx = get_script_run_ctx()
+    server_id = ctx.session_id if ctx is not None else "no-session"
+    if OWNER_KEY not in st.session_state:
+        st.session_state[OWNER_KEY] = f"{server_id}/{uuid.uuid4().hex}"
+    return st.session_state[OWNER_KEY]
+
+
+def _alive(owner: str) -> bool:
+    """Is this session still connected? Always True outside a server (tests, scripts)."""
+    if not Runtime.exists():
+        return True
+    return Runtime.instance().is_active_session(owner.split("/", 1)[0])
+
+
+def sweep() -> int:
+    """Free what closed or idle sessions held; the bytes freed. Cheap: every page run calls it."""
+    return _LEDGER.sweep(_alive)
+
+
+def held(name: str) -> object | None:
+    """What this session keeps under `name`, or None."""
+    return _LEDGER.get(session_id(), name)
+
+
+def keep(name: str, value: object, nbytes: int) -> None:
+    """Keep `value` for this session, counted at `nbytes` against the server's budget."""
+    _LEDGER.put(session_id(), name, value, nbytes)
+
+
+def release(name: str | None = None) -> None:
+    """Drop what this session keeps under `name` (everything if None)."""
+    _LEDGER.release(session_id(), name)
+
+
+@contextmanager
+def room(name: str, nbytes: int, what: str) -> Iterator[None]:
+    """Reserve `nbytes` for this session's work on `name` (what it kept under that name is dropped first),
+    waiting for room with a message if the server is full; BudgetFull if it stays full. Work that does
+    not `keep` its result before the block ends gives its reservation back."""
+    note = st.empty()
+
+    def waiting(in_use: int) -> None:
+        note.info(
+            f"Waiting for room on this server before {what}: other visitors' work holds "
+            f"{in_use / 2**20:,.0f} MB of the {_LEDGER.max_bytes / 2**20:,.0f} MB it allows. "
+            "This usually takes seconds.",
+            icon="⏳",
+        )
+
+    try:
+        _LEDGER.claim(session_id(), name, nbytes, WAIT_SECONDS, waiting, _alive)
+    finally:
+        note.empty()
+    try:
+        yield
+    finally:
+        if held(name) is None:  # failed or stopped before keeping anything: give the room back
+            release(name)
