@@ -44,6 +44,8 @@ with left:
     lessons.lesson_menu(PAGE)
 if not parsed.sentences:
     st.stop()
+with right:
+    links.wait_for_click("draw the journey", umap=method == "umap")
 
 tokens = journey.journey_tokens(info.model_id, parsed.sentences, hide_special, hide_punct)
 widgets.truncation_notice(tokens.summary, info)

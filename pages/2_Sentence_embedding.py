@@ -29,6 +29,8 @@ with left:
     lessons.lesson_menu(PAGE)
 if not parsed.sentences:
     st.stop()
+with right:
+    links.wait_for_click("embed these sentences")
 texts = parsed.sentences
 states = caches.load_states(info.model_id, texts)
 widgets.truncation_notice(states, info)

