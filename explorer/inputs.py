@@ -28,15 +28,18 @@ class ParsedSentences:
         return self.groups[i] if self.groups else ""
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode's control characters (category Cc): these 65
+
+
 def _clean(line: str) -> str:
     """Drop control characters (they carry no meaning for the tokenizer) and surrounding blanks.
 
     A line of nothing but invisible format characters (zero-width spaces, joiners) counts as blank;
     inside text they stay (a joiner is part of an emoji).
     """
-    kept = "".join(ch if unicodedata.category(ch) != "Cc" else " " for ch in line).strip()
-    visible = "".join(ch for ch in kept if unicodedata.category(ch) != "Cf")
-    return kept if visible.strip() else ""
+    kept = _CONTROL.sub(" ", line).strip()
+    visible = any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in kept)  # stops at the first
+    return kept if visible else ""
 
 
 def split_group(line: str) -> tuple[str, str]:

@@ -99,6 +99,6 @@ def _from_lines(
             "Split it into smaller files and upload them one at a time.",
             columns,
         )
-    return UploadResult(
-        parsed.sentences, f"Read {len(parsed.sentences):,} sentences from {where}.", True, columns, column
-    )
+    # What parse_sentences cut short (a sentence over its length limit) is said, as it is for typed text.
+    message = " ".join((f"Read {len(parsed.sentences):,} sentences from {where}.", *parsed.notices))
+    return UploadResult(parsed.sentences, message, True, columns, column)

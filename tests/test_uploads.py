@@ -64,4 +64,29 @@ def test_csv_semicolons_and_header_only():
     assert not header_only.ok and "no rows" in header_only.message
 
 
+@pytest.mark.parametrize(
+    ("name", "data", "where"),
+    [
+        ("long.txt", b"Short one.\n" + b"word " * 5_000 + b"\nAnother.\n", "the file"),
+        (
+            "long.csv",
+            b"id,text\n1,Short one.\n2," + b"word " * 3_000_000 + b"\n3,Another.\n",
+            "column 'text'",
+        ),
+    ],
+)
+def test_a_cell_over_the_length_limit_is_cut_and_said(name, data, where):
+    """One 15 MB CSV cell (or a 25,000-character line) is read up to the limit, and the message says so."""
+    from explorer.inputs import MAX_CHARS_PER_SENTENCE
+
+    result = uploads.parse_upload(name, data)
+    assert result.ok and [len(s) for s in result.sentences] == [10, MAX_CHARS_PER_SENTENCE, 8]
+    assert result.message.startswith(f"Read 3 sentences from {where}.")
+    assert "S2: over 20,000 characters, so only the first ones are read" in result.message
+    assert (
+        uploads.parse_upload("short.txt", b"Short one.\nAnother.\n").message
+        == "Read 2 sentences from the file."
+    )
+
+
 # ---------------------------------------------------------------- charts
