@@ -18,7 +18,7 @@ import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from explorer.budget import BudgetFull, SessionLedger, positive_setting
+from explorer.budget import BudgetFull, SessionLedger, positive_setting, return_freed_memory
 
 MEMORY_ENV = "LSE_SESSION_MEMORY_MB"
 DEFAULT_MEMORY_MB = 600
@@ -61,7 +61,10 @@ def _alive(owner: str) -> bool:
 
 def sweep() -> int:
     """Free what closed or idle sessions held; the bytes freed. Cheap: every page run calls it."""
-    return _LEDGER.sweep(_alive)
+    freed = _LEDGER.sweep(_alive)
+    if freed:
+        return_freed_memory()
+    return freed
 
 
 def held(name: str) -> object | None:

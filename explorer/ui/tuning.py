@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from explorer.budget import return_freed_memory
 from explorer.charts import finetune as fc
 from explorer.finetune import tuning
 from explorer.finetune.labelled import LabelledSet, Split
@@ -127,6 +128,8 @@ def _tune(model_id: str, labelled: LabelledSet, split: Split, k: int, seed: int,
     except ValueError as exc:
         st.warning(f"The private copy could not be tuned: {escape_markdown(str(exc))}", icon="⚠️")
         return False
+    finally:
+        return_freed_memory()  # the copy, its gradients and Adam's moments are gone: give the memory back
     return True
 
 
