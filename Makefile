@@ -12,11 +12,12 @@ export TOKENIZERS_PARALLELISM := false
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -r requirements.txt
+# --retries 0: pip skips an unreachable PyTorch page (requirements.txt) at once, not after 5 tries per package.
+	$(BIN)/pip install --retries 0 -r requirements.txt
 	touch $@
 
 $(DEV_STAMP): $(STAMP) requirements-dev.txt
-	$(BIN)/pip install -r requirements-dev.txt
+	$(BIN)/pip install --retries 0 -r requirements-dev.txt
 	touch $@
 
 # Run locally, model folders on this machine may be loaded (off for a public server: see README).
