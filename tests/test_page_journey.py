@@ -358,7 +358,7 @@ def test_a_short_link_still_opens_on_its_view_and_umap_waits() -> None:
     short = _with_link(encode_view({"sentence_set": "Paraphrases", "layer": 1}))
     assert not short.exception and chart_specs(short), "presets draw at once"
     umap = AppTest.from_file(str(ROOT / JOURNEY), default_timeout=300)
-    umap.query_params["view"] = encode_view({"sentence_set": "Paraphrases", "method": "umap"})
+    umap.query_params["view"] = encode_view({"sentence_set": "Paraphrases", "projection": "umap"})
     umap.run()
     assert not umap.exception and not chart_specs(umap)
     assert any("fits UMAP" in i.value for i in umap.info)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -209,6 +212,33 @@ def layer_and_start(n_layers: int, chart_inputs: tuple) -> tuple[int, int, str]:
     set_value_silently("layer_start", plan.start)
     set_value_silently("layer_chart_generation", plan.generation)
     return layer, plan.start, chart_key()
+
+
+_DRAWN = "_journey_chart_drawn"
+
+
+def chart_for(
+    chart_inputs: tuple, start: int, build: Callable[[int], alt.TopLevelMixin]
+) -> alt.TopLevelMixin:
+    """The journey chart starting at `start`, built once per view: moving the chart's own Layer slider
+    reruns the page with the same inputs, and then the chart built last time is sent again as it was.
+    Kept per session (one chart), never shared."""
+    drawn = st.session_state.get(_DRAWN)
+    if drawn is not None and drawn[0] == (chart_inputs, start):
+        return drawn[1]
+    chart = build(start)
+    st.session_state[_DRAWN] = ((chart_inputs, start), chart)
+    return chart
+
+
+def unvalidated(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """The chart, set to skip Altair's schema validation when Streamlit turns it into Vega-Lite.
+
+    Validating the journey chart against the Vega-Lite schema took about a sixth of a page run, on every
+    rerun. The chart's builder is checked by the tests, which call `to_dict()` with validation.
+    """
+    object.__setattr__(chart, "to_dict", partial(type(chart).to_dict, chart, validate=False))
+    return chart
 
 
 def on_layer_picked() -> None:

@@ -127,7 +127,7 @@ def hold_heavy_work(state: dict[str, Any]) -> None:
     """After a link's view is applied: if it asks for heavy work (a long text, UMAP), hold that work
     until the visitor clicks (see `wait_for_click`)."""
     text = link_sentences(state) if {"sentences", "sentence_set"} & set(state) else ""
-    umap = state.get("method") == "umap" or state.get("umap") is True
+    umap = state.get("projection") == "umap" or state.get("umap") is True  # Token journey, Geometry lab
     if len(text) > LIGHT_LINK_CHARS or umap:
         st.session_state[LINK_GATE] = {"text": text if len(text) > LIGHT_LINK_CHARS else None, "umap": umap}
     else:
