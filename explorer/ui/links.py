@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import streamlit as st
 
-from explorer import assets, share
+from explorer import assets, qr, share
 from explorer.share import MAX_TOKEN_CHARS, QUERY_KEY, ShareLinkError, Validator, decode_view, encode_view
 from explorer.ui.state import kept, set_value
 
@@ -216,6 +216,7 @@ def share_and_export(state: dict[str, Any], bundle: Callable[[], bytes], file_na
         else:
             st.markdown("**Copy link**: opening it shows this exact view.")
             st.code(link, language=None, wrap_lines=True)
+            link_qr_code(link)
         st.download_button(
             "📦 Download export bundle (ZIP)",
             data=bundle,
@@ -226,3 +227,31 @@ def share_and_export(state: dict[str, Any], bundle: Callable[[], bytes], file_na
             help="Coordinates (CSV), vectors with the token table (NPZ), the chart as HTML, PNG and SVG, "
             "and a manifest (model, weight fingerprint, versions, settings).",
         )
+
+
+QR_CAPTION = "QR code of this link"
+QR_ALT = "QR code of the share link above: scanning it with a phone camera opens this view."
+
+
+def link_qr_code(link: str) -> None:
+    """A button under the link that shows it as a QR code, large enough to scan from the back of a room.
+
+    Made on the click, not on every run: the link changes with every layer move, and a code takes about
+    170 ms to make. A link too long to scan across a room gets a sentence instead of the button."""
+    if not qr.fits(link):
+        st.caption(qr.too_long_message(link))
+        return
+    if st.button(
+        "🔳 Show a QR code of this link",
+        key="share_qr_large",
+        help="For a room: scanning it with a phone camera opens this view.",
+        width="stretch",
+    ):
+        show_large_qr(link)
+
+
+@st.dialog("Scan to open this view", width="large")
+def show_large_qr(link: str) -> None:
+    """The link's QR code as large as the dialog allows, for a projector."""
+    png, side, _ = qr.link_png(link, qr.LARGE_PX)
+    st.image(png, caption=QR_CAPTION, width=side, output_format="PNG", alt=QR_ALT)
