@@ -103,7 +103,7 @@ def chart_at(at: int) -> charts.alt.TopLevelMixin:
 
 def play_frame(at: int) -> None:
     chart_slot.altair_chart(chart_at(at), width="stretch")
-    caption_slot.caption(journey.journey_caption(view, at))
+    caption_slot.caption(journey.journey_caption(view))
 
 
 if play:
@@ -115,7 +115,7 @@ chart_slot.altair_chart(
     on_select=journey.on_layer_picked,
     selection_mode=charts.LAYER_PARAM,
 )
-caption_slot.caption(journey.journey_caption(view, layer))
+caption_slot.caption(journey.journey_caption(view))
 with right:
     if lessons.hidden(PAGE, "paths") or lessons.hidden(PAGE, "readout"):
         st.caption(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,13 @@ HOME = "app.py"
 
 def _journey() -> AppTest:
     return open_page(JOURNEY)
+
+
+def _journey_spec(at: AppTest) -> dict:
+    """The whole journey chart as sent (spec and datasets): the chart with the 'current' layer."""
+    return next(
+        c for c in chart_specs(at) if any(layer_name(x) == "current" for x in scatter_layers(c["spec"]))
+    )
 
 
 def _main_chart(at: AppTest) -> dict:
@@ -80,7 +88,13 @@ def test_slider_moves_the_shown_layer() -> None:
     _pick_layer(at, 2)
     assert not at.exception
     assert set(_main_chart(at)["current"]["layer"]) == {2}
-    assert "Layer 2" in " ".join(c.value for c in at.caption)
+    # the layer is named only inside the chart (it follows the chart's slider at once): no caption
+    # written by the server names one, so none can lag behind the slider and contradict the chart
+    [under_chart] = [c.value for c in at.caption if c.value.startswith("Each dot is one token's")]
+    assert not re.search(r"\blayer \d", under_chart, re.IGNORECASE)
+    assert not any(c.value.startswith("**Layer") for c in at.caption)
+    titles = pd.concat(list(_journey_spec(at)["datasets"].values()), ignore_index=True)
+    assert "layer 2" in set(titles.get("title", pd.Series(dtype=str)).dropna()), "the chart names layer 2"
 
 
 def test_preset_changes_the_sentences() -> None:
@@ -292,7 +306,9 @@ def test_the_two_banks_part_on_screen_by_default() -> None:
         assert between / within >= 3, f"layer {layer}: senses only {between / within:.1f}× apart"
     assert ratios[0][0] <= ratios[3][0] / 3, "at layer 0 the four banks start together"
     caption = " ".join(c.value for c in at.caption)
-    assert "principal axes of the 4 followed tokens" in caption and "faithfulness" in caption
+    assert "principal axes of the 4 followed tokens" in caption
+    notes = pd.concat(list(_journey_spec(at)["datasets"].values()), ignore_index=True)
+    assert notes.filter(like="note").astype(str).apply(lambda c: c.str.contains("10-NN kept")).any().any()
     at.toggle(key="fit_followed").set_value(False).run()
     between, within = _between_within(_followed_points(at), 3)
     assert between / within < 3, "the axes of all tokens hide the split: the toggle is what changes it"

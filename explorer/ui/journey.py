@@ -262,9 +262,11 @@ def layer_notes(view: JourneyView) -> list[str]:
     return notes
 
 
-def journey_caption(view: JourneyView, layer: int) -> str:
-    """One line under the chart: what a point is, what the axes are, and how faithful this layer is."""
-    proj, names = view.projection, view.names
+def journey_caption(view: JourneyView) -> str:
+    """One line under the chart: what a point is and what the axes are. It names no layer: the chart's own
+    corner names the layer its slider shows, and how faithful that layer is, as fast as the points move
+    (a caption written by the server would lag a slider move by the length of a rerun)."""
+    proj = view.projection
     fitted = (
         f"the first two principal axes of the {len(view.fit_on)} followed tokens over all layers (the plane "
         "where they differ most), the same at every layer, with every token drawn on it"
@@ -277,19 +279,13 @@ def journey_caption(view: JourneyView, layer: int) -> str:
         "umap": "UMAP coordinates (no units; only neighbourhoods mean something)",
     }[proj.method]
     parts = [
-        f"**Layer {names[layer]}** · each dot is one token's {view.summary.width}-dim vector; axes: {axes}."
+        f"Each dot is one token's {view.summary.width}-dim vector at the layer named in the chart's corner "
+        f"(with how much of that layer the picture keeps); axes: {axes}."
     ]
-    scores = []
-    if not np.isnan(proj.explained[layer]):
-        scores.append(f"explained variance {proj.explained[layer]:.0%}")
-    if not np.isnan(proj.faithfulness[layer]):
-        scores.append(f"faithfulness {proj.faithfulness[layer]:.0%} (10 nearest neighbours kept)")
-    if scores:
-        parts.append("This layer: " + ", ".join(scores) + ".")
     if view.pooled is not None:
         if view.summary.pooling == "mean" and view.shown.all():
             parts.append(
-                "◆ = the sentence's pooled vector at this layer. Mean pooling is linear, so under this linear "
+                "◆ = the sentence's pooled vector at the layer shown. Mean pooling is linear, so under this linear "
                 "map it lands exactly on the centroid of its sentence's tokens."
             )
         elif view.summary.pooling == "mean":
