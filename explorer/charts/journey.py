@@ -4,6 +4,7 @@ model. (~430 lines because the slider's plan and the readout are parts of this o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,7 +18,19 @@ from explorer.projection import Projection
 
 # Okabe & Ito's colour-blind-safe palette (high contrast on projectors), used in classroom mode.
 TRAJECTORY_MODES = {"selected": "selected tokens", "all": "all tokens", "none": "none"}
-MAX_LABELLED_POINTS = 120
+# Token labels are kept only where they do not collide, judged in Python for every layer at the chart's
+# narrowest usual size: 547 px wide (the right-hand column at 1280×720 with the sidebar open). A wider
+# chart only spreads the points further apart, so labels kept there stay apart.
+LABEL_FIT_WIDTH = 547
+LABEL_CHAR_WIDTH = 0.6  # a label's width ≈ this × font size per character (generous for sans-serif)
+LABEL_OFFSET = 7  # px from the point to the label's near corner
+# Where a label may sit, tried in order: right and up (the usual place), right and down, left and up,
+# left and down. (dx, dy) of the text's middle-baseline anchor; a negative dx right-aligns the text.
+LABEL_PLACES = ((1, -1), (1, 1), (-1, -1), (-1, 1))
+LEGEND_ENTRIES = 12  # the legend lists this many sentences or groups (in two columns), then "… N entries"
+LABEL_TRIES = 400  # other tokens tried per layer, the least crowded first (few more would ever fit)
+LABEL_GAP = 2  # px kept clear around a label: room for the chart being a little smaller than estimated
+SPECIAL_TOKEN = r"\[[A-Z]+\]|<[^>]+>"  # [CLS], [SEP], <s>, …: labelled after the words
 
 
 def sentence_labels(texts: Sequence[str], width: int = 42) -> list[str]:
@@ -253,11 +266,28 @@ def journey_chart(
     field = "group" if by_group else "sentence"
     grow = 1.8 if classroom else 1.0
     palette = category_scale(list(dict.fromkeys(points[field])), classroom)
+    highlight_set = set(highlight)
+    font = 17 if classroom else 12
+    if labels or highlight_set:  # which labels fit, decided here for every layer (the slider only filters)
+        entries = points[field].nunique()
+        rows = (min(entries, LEGEND_ENTRIES) + 1) // 2 + (entries > LEGEND_ENTRIES)
+        plot = _plot_size(LABEL_FIT_WIDTH, height, font, legend_rows=rows)
+        blocked = _corner_boxes(points, notes, classroom)
+        if band:
+            blocked.append((0.0, plot[1] * (1 - band / height), plot[0], plot[1]))
+        x_domain = padded_domain(every["x"])
+        places = label_places(points, highlight_set, labels, x_domain, y_domain, plot, font, blocked)
+        points = pd.concat([points, places], axis=1)
     colour = alt.Color(
         f"{field}:N",
         scale=palette,
         legend=alt.Legend(
-            title=field, orient="bottom", columns=2, labelLimit=300, symbolLimit=12, symbolOpacity=1
+            title=field,
+            orient="bottom",
+            columns=2,
+            labelLimit=300,
+            symbolLimit=LEGEND_ENTRIES,
+            symbolOpacity=1,
         ),  # full colour even when the first coloured layer is the faint paths
     )
     tooltip = [
@@ -294,7 +324,6 @@ def journey_chart(
             ).encode(text="note:N")
         )  # fmt: skip
 
-    highlight_set = set(highlight)
     path_rows = {
         "all": points,
         "selected": points[points["uid"].isin(highlight_set)],
@@ -336,11 +365,16 @@ def journey_chart(
             .encode(x=x, y=y, tooltip=tooltip)
             .properties(name="followed")
         )
-    per_layer = len(points) // max(points["layer"].nunique(), 1)
-    if (labels and per_layer <= MAX_LABELLED_POINTS) or highlight_set:
-        text = now if labels and per_layer <= MAX_LABELLED_POINTS else now.transform_filter(followed)
+    if labels or highlight_set:
         layers.append(
-            text.mark_text(align="left", dx=7, dy=-7, fontSize=17 if classroom else 12, color="#222")
+            now.transform_filter("datum.show_label")
+            .mark_text(
+                align=alt.ExprRef(expr="datum.label_dx < 0 ? 'right' : 'left'"),
+                dx=alt.ExprRef(expr="datum.label_dx"),
+                dy=alt.ExprRef(expr="datum.label_dy"),
+                fontSize=font,
+                color="#222",
+            )
             .encode(x=x, y=y, text="token:N", tooltip=tooltip)
             .properties(name="labels")
         )
@@ -373,6 +407,129 @@ def journey_chart(
         layers += _readout_layers(readout, pick, classroom, x, y, x_domain, y_domain, step / height)
     layers[0] = layers[0].add_params(pick)
     return with_style(alt.layer(*layers).properties(height=height), classroom)
+
+
+def _plot_size(width: int, height: int, font: int, legend_rows: int) -> tuple[float, float]:
+    """A cautious estimate of the plotting area, in px, of a chart `width` × `height` px overall.
+
+    Streamlit fits axes and the legend inside the chart's size (its theme pads axis labels and titles
+    by 16 px and the legend by 8 px), so the legend's rows take height from the plot.
+    """
+    axis_text = font + (font + 1)  # tick labels and the axis title
+    plot_width = width - 10 - (3 * LABEL_CHAR_WIDTH * font + 32 + font + 1)
+    legend = 18 + 16 + (font + 1) + 8 + legend_rows * (font + 4)
+    return plot_width, height - 10 - (axis_text + 32) - legend
+
+
+def _corner_boxes(points: pd.DataFrame, notes: Sequence[str] | None, classroom: bool) -> list[tuple]:
+    """Pixel boxes (x0, y0, x1, y1) of the layer's name and note in the top-left corner."""
+    title_size, note_size = (30, 16) if classroom else (22, 12)
+    longest = max((len(f"layer {n}") for n in points["layer_name"].unique()), default=0)
+    boxes = [(10.0, 8.0, 10 + LABEL_CHAR_WIDTH * title_size * longest, 8.0 + 1.2 * title_size)]
+    if notes:
+        top = 44.0 if classroom else 36.0
+        boxes.append(
+            (11.0, top, 11 + LABEL_CHAR_WIDTH * note_size * max(map(len, notes)), top + 1.2 * note_size)
+        )
+    return boxes
+
+
+class _Pixels:
+    """Which pixels of the chart are taken: one bit per pixel, each row of pixels one Python int (fast
+    to test and set a box's rows; any size, negative coordinates included)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, int] = {}
+
+    @staticmethod
+    def _span(x0: float, y0: float, x1: float, y1: float) -> tuple[range, int]:
+        left, right = math.floor(x0), math.ceil(x1)
+        return range(math.floor(y0), math.ceil(y1)), ((1 << (right - left)) - 1) << (left + _PIXELS_LEFT)
+
+    def free(self, x0: float, y0: float, x1: float, y1: float) -> bool:
+        lines, mask = self._span(x0, y0, x1, y1)
+        return not any(self.rows.get(y, 0) & mask for y in lines)
+
+    def take(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        lines, mask = self._span(x0, y0, x1, y1)
+        for y in lines:
+            self.rows[y] = self.rows.get(y, 0) | mask
+
+
+_PIXELS_LEFT = 4096  # bit 0 is x = -4096 px: room for labels running far past the plot's left edge
+
+
+def label_places(
+    points: pd.DataFrame,
+    followed: set[int],
+    everyone: bool,
+    x_domain: Sequence[float],
+    y_domain: Sequence[float],
+    plot: tuple[float, float],
+    font: int,
+    blocked: Sequence[tuple[float, float, float, float]] = (),
+) -> pd.DataFrame:
+    """Which tokens are labelled at each layer, and where: `show_label`, `label_dx`, `label_dy` per row.
+
+    Greedy, one layer at a time, on a pixel grid of the plot (`plot` = width, height in px; the axes'
+    domains are fixed across layers): the followed tokens first, always (when their usual place is
+    taken, the next free one of LABEL_PLACES, else a place stacked further up or down), then, when
+    `everyone`, each other token in its first free place, if any: words before special tokens, and
+    points in sparse places before crowded ones (at most LABEL_TRIES of them: a bound on the work). A label's box is its text (LABEL_CHAR_WIDTH × `font`
+    per character) one `font` tall, centred where the middle-baseline text is drawn; `blocked` boxes
+    (the corner's name, the readout band) are never written over.
+    """
+    n = len(points)
+    width, height = plot
+    px = (points["x"].to_numpy(float) - x_domain[0]) / (x_domain[1] - x_domain[0]) * width
+    py = (y_domain[1] - points["y"].to_numpy(float)) / (y_domain[1] - y_domain[0]) * height
+    text_width = LABEL_CHAR_WIDTH * font * points["token"].astype(str).str.len().to_numpy()
+    is_followed = points["uid"].isin(followed).to_numpy()
+    special = points["piece"].astype(str).str.fullmatch(SPECIAL_TOKEN).to_numpy()
+    # Crowding: how many points share a cell about one short label in size.
+    cell = np.floor(px / (4 * font)) * 1e6 + np.floor(py / (1.5 * font)) + points["layer"].to_numpy() * 1e12
+    _, where, count = np.unique(cell, return_inverse=True, return_counts=True)
+    crowd = count[where]
+    step = font + 2
+    usual = [(sx * LABEL_OFFSET, sy * LABEL_OFFSET) for sx, sy in LABEL_PLACES]
+    stacked = [  # further up or down, then also further left or right (near an edge, some are outside)
+        (sx * (LABEL_OFFSET + j * 4 * font), sy * (LABEL_OFFSET + k * step))
+        for j in range(3)
+        for k in range(1, len(followed) + 4)
+        for sx, sy in LABEL_PLACES
+    ]
+    xs, ys, text_width = px.tolist(), py.tolist(), text_width.tolist()
+    show, label_dx, label_dy = np.zeros(n, dtype=bool), np.zeros(n), np.zeros(n)
+
+    def box(i: int, dx: float, dy: float) -> tuple[float, float, float, float]:
+        x0 = xs[i] + dx - (text_width[i] if dx < 0 else 0) - LABEL_GAP / 2
+        y0 = ys[i] + dy - (font + LABEL_GAP) / 2
+        return x0, y0, x0 + text_width[i] + LABEL_GAP, y0 + font + LABEL_GAP
+
+    def fits(i: int, place: tuple[float, float]) -> bool:
+        """Free, and inside the plot: a label drawn outside it floats away from its point."""
+        x0, y0, x1, y1 = box(i, *place)
+        return x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height and taken.free(x0, y0, x1, y1)
+
+    layer_of = points["layer"].to_numpy()
+    for layer in np.unique(layer_of):
+        rows = np.flatnonzero(layer_of == layer)
+        taken = _Pixels()
+        for b in blocked:
+            taken.take(*b)
+        first = rows[is_followed[rows]]
+        rest = rows[~is_followed[rows]] if everyone else rows[:0]
+        rest = rest[np.lexsort((rest, crowd[rest], special[rest]))][:LABEL_TRIES]
+        for i in first.tolist():
+            place = next((p for p in usual + stacked if fits(i, p)), usual[0])
+            taken.take(*box(i, *place))
+            show[i], (label_dx[i], label_dy[i]) = True, place
+        for i in rest.tolist():
+            place = next((p for p in usual if fits(i, p)), None)
+            if place is not None:
+                taken.take(*box(i, *place))
+                show[i], (label_dx[i], label_dy[i]) = True, place
+    return pd.DataFrame({"show_label": show, "label_dx": label_dx, "label_dy": label_dy}, index=points.index)
 
 
 def _readout_layers(
