@@ -12,11 +12,16 @@ PALETTE = "tableau10"
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 
 
+AXIS_INK = "#4a4a52"
+
+
 def with_style(chart: alt.TopLevelMixin, classroom: bool = False) -> alt.TopLevelMixin:
     """House fonts for any top-level chart; larger type and the Okabe-Ito palette in classroom mode."""
     size = 17 if classroom else 12
-    styled = chart.configure_axis(labelFontSize=size, titleFontSize=size + 1).configure_legend(
-        labelFontSize=size, titleFontSize=size + 1
+    # Axis and legend text darker than Streamlit's chart theme (#808495 on white is 3.8:1; this is 8.8:1).
+    ink = dict(labelColor=AXIS_INK, titleColor=AXIS_INK)
+    styled = chart.configure_axis(labelFontSize=size, titleFontSize=size + 1, **ink).configure_legend(
+        labelFontSize=size, titleFontSize=size + 1, **ink
     )
     if classroom:
         styled = styled.configure_range(category=OKABE_ITO).configure_title(fontSize=size + 4)
