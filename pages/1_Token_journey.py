@@ -114,8 +114,12 @@ chart_slot.altair_chart(
     key=chart_key,
     on_select=journey.on_layer_picked,
     selection_mode=charts.LAYER_PARAM,
+    alt=journey.chart_description(view, readout),
 )
 caption_slot.caption(journey.journey_caption(view))
+if readout is not None:
+    with right, st.expander("The followed tokens' cosines as a table (every layer)"):
+        st.dataframe(journey.readout_table(readout), width="stretch")
 with right:
     if lessons.hidden(PAGE, "paths") or lessons.hidden(PAGE, "readout"):
         st.caption(

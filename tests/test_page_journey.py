@@ -378,3 +378,19 @@ def test_a_short_link_still_opens_on_its_view_and_umap_waits() -> None:
     umap.run()
     assert not umap.exception and not chart_specs(umap)
     assert any("fits UMAP" in i.value for i in umap.info)
+
+
+# ---------------------------------------------------------------- issue 12: the chart for a screen reader
+def test_the_chart_has_a_text_alternative_with_the_full_space_numbers() -> None:
+    at = _journey()
+    [journey_proto] = [e.proto for e in at.get("vega_lite_chart") if "layer_pick" in e.proto.spec]
+    alt = journey_proto.alt
+    assert alt.startswith("Token journey chart:") and "Layer slider" in alt
+    table = at.dataframe[0].value  # the same numbers as a table, on request (an expander)
+    assert list(table.index) == list(range(7)) and table.shape[1] == 6  # 4 banks: 6 pairs
+    first_pair = table.columns[0]
+    a, b = first_pair.split(" ↔ ")
+    assert f"{a} and {b} {table.iloc[0, 0]:.2f} → {table.iloc[-1, 0]:.2f}" in alt
+    _pick_layer(at, 3)
+    again = [e.proto for e in at.get("vega_lite_chart") if "layer_pick" in e.proto.spec]
+    assert again[0].alt == alt, "moving the layer leaves the description (and the chart) as they were"

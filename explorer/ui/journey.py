@@ -165,6 +165,38 @@ def readout(view: JourneyView, groups: tuple[str, ...], follow: list[int]) -> pd
     return cached_readout(view.model_id, view.summary.texts, groups, rows)
 
 
+def chart_description(view: JourneyView, readout: pd.DataFrame | None) -> str:
+    """The journey chart in words, for screen readers (the chart's text alternative).
+
+    It describes the whole journey, first layer to output, not the layer shown: the chart's slider moves
+    in the browser, and a description that changed with the layer would make the page rebuild the chart.
+    """
+    names = view.names
+    parts = [
+        f"Token journey chart: {int(view.shown.sum()):,} tokens of {len(view.summary.texts)} sentences, one "
+        f"dot each, on two fixed axes, at every layer from {names[0]} to {names[-1]}; the Layer slider under "
+        "the chart picks the layer drawn."
+    ]
+    if readout is not None:
+        pairs = readout[readout["a"] != ""]
+        first, last = int(pairs["layer"].min()), int(pairs["layer"].max())
+        moves = []
+        for (a, b), rows in pairs.groupby(["a", "b"], sort=False):
+            by_layer = rows.set_index("layer")["cosine"]
+            moves.append(f"{a} and {b} {by_layer[first]:.2f} → {by_layer[last]:.2f}")
+        parts.append(
+            f"Cosine of the followed tokens in all {view.summary.width} dimensions, {names[first]} → "
+            f"{names[last]}: " + "; ".join(moves) + "."
+        )
+    return " ".join(parts)
+
+
+def readout_table(readout: pd.DataFrame) -> pd.DataFrame:
+    """The readout's cosines as a table: one row per layer, one column per pair of followed tokens."""
+    pairs = readout[readout["a"] != ""].assign(pair=lambda f: f["a"] + " ↔ " + f["b"])
+    return pairs.pivot_table(index="layer", columns="pair", values="cosine", sort=False).round(3)
+
+
 CHART_KEY = "journey_chart"
 # Static CSS only (no user text ever goes here): the chart's own layer slider, wide and easy to grab.
 _SLIDER_CSS = """
