@@ -42,10 +42,34 @@ def base_manifest(page: str, info: Any, seed: int, settings: dict[str, Any]) -> 
     }
 
 
-def chart_spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
-    """The full Vega-Lite spec with data inlined (Altair's 5,000-row guard lifted for export)."""
+EXPORT_WIDTH = 760  # px: the width of a main chart on a 1280-px screen, for charts that fill their column
+
+
+def chart_spec(chart: alt.TopLevelMixin, title: str | None = None) -> dict[str, Any]:
+    """The full Vega-Lite spec with data inlined (Altair's 5,000-row guard lifted for export), made to
+    stand alone: a chart that fills its column on screen gets that column's width (without it, a file
+    renderer draws it 300 px wide: a narrow portrait unlike the screen), and `title` goes on top."""
     with alt.data_transformers.disable_max_rows():
-        return chart.to_dict()
+        spec = chart.to_dict()
+    composed = any(key in spec for key in ("vconcat", "hconcat", "concat", "facet", "repeat"))
+    if not composed and spec.get("width") in (None, "container"):
+        spec["width"] = EXPORT_WIDTH
+    if title and "title" not in spec:
+        spec["title"] = {"text": title, "anchor": "start", "fontSize": 15}
+    return spec
+
+
+def export_title(manifest: dict[str, Any]) -> str:
+    """'Page · layer · model' for the top of an exported picture (only the parts the manifest has)."""
+    settings = manifest.get("settings") or {}
+    parts = [str(manifest.get("page", "")).strip()]
+    if manifest.get("layer_name"):
+        parts.append(f"layer {manifest['layer_name']}")
+    elif isinstance(settings.get("layer"), int):
+        parts.append(f"layer {settings['layer']}")
+    if manifest.get("model"):
+        parts.append(str(manifest["model"]))
+    return " · ".join(p for p in parts if p)
 
 
 def build_bundle(
@@ -53,17 +77,21 @@ def build_bundle(
     vectors: dict[str, np.ndarray],
     chart: alt.TopLevelMixin,
     manifest: dict[str, Any],
+    more_charts: dict[str, alt.TopLevelMixin] | None = None,
 ) -> bytes:
-    """A ZIP holding BUNDLE_FILES. `vectors` go into the NPZ as named arrays (token tables as columns)."""
+    """A ZIP holding BUNDLE_FILES, plus `<name>.html/.png/.svg` for each of `more_charts`. `vectors` go
+    into the NPZ as named arrays (token tables as columns). Every picture carries the export title."""
     import vl_convert as vlc
 
-    full_spec = chart_spec(chart)
+    title = export_title(manifest)
+    full_spec = chart_spec(chart, title)
     spec = json.dumps(full_spec)
+    extra = {name: chart_spec(c, title) for name, c in (more_charts or {}).items()}
     full_manifest = {
         **manifest,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "packages": package_versions(),
-        "files": list(BUNDLE_FILES),
+        "files": list(BUNDLE_FILES) + [f"{n}.{ext}" for n in extra for ext in ("html", "png", "svg")],
     }
     npz = io.BytesIO()
     np.savez_compressed(npz, **vectors)
@@ -74,6 +102,10 @@ def build_bundle(
         bundle.writestr("chart.html", standalone_html(full_spec))
         bundle.writestr("chart.png", vlc.vegalite_to_png(spec, scale=2))
         bundle.writestr("chart.svg", vlc.vegalite_to_svg(spec))
+        for name, extra_spec in extra.items():
+            bundle.writestr(f"{name}.html", standalone_html(extra_spec))
+            bundle.writestr(f"{name}.png", vlc.vegalite_to_png(json.dumps(extra_spec), scale=2))
+            bundle.writestr(f"{name}.svg", vlc.vegalite_to_svg(json.dumps(extra_spec)))
         bundle.writestr("manifest.json", json.dumps(full_manifest, indent=2, ensure_ascii=False))
     return buffer.getvalue()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 
 import altair as alt
@@ -80,3 +81,23 @@ def test_csv_files_neutralise_formulas_and_the_npz_keeps_the_exact_text() -> Non
     cells = [row[0] for row in csv.reader(io.StringIO(bundle.read("coordinates.csv").decode()))][1:]
     assert cells == ["'" + t for t in hostile[:5]] + ["A fine sentence."]
     assert list(np.load(io.BytesIO(bundle.read("vectors.npz")))["texts"]) == hostile, "NPZ keeps exact text"
+
+
+def test_exported_pictures_stand_alone() -> None:
+    """A chart that fills its column on screen is exported at a column's width (a renderer would draw it
+    300 px wide), with the page, layer and model on top."""
+    import vl_convert as vlc
+
+    from explorer.export import EXPORT_WIDTH, chart_spec, export_title
+
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0], "y": [1.0, 0.0, 2.0]})
+    chart = alt.Chart(frame).mark_point().encode(x="x:Q", y="y:Q").properties(height=520)
+    title = export_title({"page": "Token journey", "model": "MiniLM", "settings": {"layer": 3}})
+    assert title == "Token journey · layer 3 · MiniLM"
+    spec = chart_spec(chart, title)
+    assert spec["width"] == EXPORT_WIDTH and spec["title"]["text"] == title
+    svg = vlc.vegalite_to_svg(json.dumps(spec))
+    width, height = (float(v) for v in re.search(r'width="([\d.]+)" height="([\d.]+)"', svg).groups())
+    assert width > height, "landscape, like the chart on screen"
+    assert title in svg
+    assert chart_spec(chart.properties(title="Own title"), title)["title"] == "Own title"

@@ -282,8 +282,17 @@ def test_the_export_bundle_holds_every_file_and_the_model_fingerprint(model) -> 
     data = lab.export_bundle(view, sense, state, info)
 
     bundle = zipfile.ZipFile(io.BytesIO(data))
-    assert sorted(bundle.namelist()) == sorted(BUNDLE_FILES)
+    names = bundle.namelist()
+    assert set(BUNDLE_FILES) <= set(names)
+    # the layer-by-layer charts the bundle was exported from travel with it, each titled
+    layer_charts = sorted(n for n in names if n.startswith("layer_by_layer_") and n.endswith(".svg"))
+    assert len(layer_charts) >= 5 and all(n[:-3] + "png" in names for n in layer_charts)
+    assert "Anisotropy" in bundle.read(layer_charts[0]).decode() or any(
+        "Geometry lab" in bundle.read(n).decode() for n in layer_charts
+    )
+    assert "spring" in bundle.read("chart.svg").decode(), "the sense scatter names its word"
     manifest = json.loads(bundle.read("manifest.json"))
+    assert sorted(manifest["files"]) == sorted(names)
     assert manifest["weights_fingerprint"] == weights_fingerprint(model)
     assert manifest["settings"] == state and manifest["sense_best_layer"] == sense.separation.best_layer
     coords = pd.read_csv(io.BytesIO(bundle.read("coordinates.csv")))

@@ -320,6 +320,11 @@ def export_bundle(
         vectors["sense_xy"] = sense.points[["x", "y"]].to_numpy()  # (M, 2) at the best layer
     if sense.points is not None:
         chart = gcharts.sense_scatter(sense.points, classroom=classroom)
+        if sense.separation is not None:
+            best = names[int(sense.separation.best_layer)]
+            chart = chart.properties(
+                title=f"Word-sense lab: '{sense.word}' at layer {best} · Geometry lab · {info.display_name}"
+            )
     else:
         long = gcharts.measures_long(view.measures.drop(columns="layer_name"), names)
         chart = gcharts.layer_line_chart(
@@ -341,4 +346,27 @@ def export_bundle(
         "picked by geometry.faithfulness_sample(n_words, seed=0); for the senses: explorer.senses.find_sense_occurrences then "
         "sense_separation, and projection.project(vectors[best], 'pca_aligned').",
     }
-    return build_bundle(table, vectors, chart, manifest)
+    return build_bundle(table, vectors, chart, manifest, _measure_charts(view, names, info, classroom))
+
+
+def _measure_charts(view: MeasuresView | None, names: list[str], info: ModelInfo, classroom: bool) -> dict:
+    """The layer-by-layer charts as drawn on the page (one file set each), titled to stand alone."""
+    if view is None:
+        return {}
+    long = gcharts.measures_long(view.measures.drop(columns="layer_name"), names)
+    charts = {}
+    for i, panel in enumerate(PANELS, start=1):
+        if long[long["key"].isin(panel.keys)]["value"].isna().all():
+            continue
+        chart = gcharts.layer_line_chart(
+            long,
+            panel.keys,
+            panel.y_title,
+            percent=panel.percent,
+            zero_rule=panel.zero_rule,
+            classroom=classroom,
+        )
+        charts[f"layer_by_layer_{i}"] = chart.properties(
+            title=f"{panel.title} · Geometry lab · {info.display_name}"
+        )
+    return charts
