@@ -8,18 +8,34 @@ from explorer.charts import journey as charts
 from explorer.ui import journey, lessons, links, widgets
 
 PAGE = "pages/1_Token_journey.py"
-st.set_page_config(page_title="Token journey · Latent Space Explorer", page_icon="🧭", layout="wide")
+presenter = widgets.is_classroom()  # classroom mode is the presenter view: chart first, sidebar folded
+st.set_page_config(
+    page_title="Token journey · Latent Space Explorer",
+    page_icon="🧭",
+    layout="wide",
+    initial_sidebar_state="collapsed" if presenter else "auto",
+)
 journey.receive_link()
 lessons.receive(PAGE)
 info = widgets.sidebar()
+presenter = widgets.is_classroom()  # the sidebar's toggle may just have changed it
 st.title("🧭 Token journey")
-st.caption(
-    "Every token's vector inside the model, from the embedding layer (0) to the output. "
-    "Drag the Layer slider under the chart or press Play and watch context reshape the space."
-)
+if presenter:
+    widgets.presenter_layout()
+else:
+    st.caption(
+        "Every token's vector inside the model, from the embedding layer (0) to the output. "
+        "Drag the Layer slider under the chart or press Play and watch context reshape the space."
+    )
 lessons.lesson_card(PAGE)
 
-left, right = st.columns([1, 2.4], gap="large")
+if presenter:  # one row of controls, the chart under it; sentences and settings one click away
+    bar = st.columns([1, 1, 1.2, 2.2], vertical_alignment="bottom")
+    left = bar[3].popover("⚙️ Sentences and settings", width="stretch")
+    right, options, play_slot, pause_slot, speed_slot = st.container(), left, bar[0], bar[1], bar[2]
+else:
+    left, right = st.columns([1, 2.4], gap="large")
+    options = right
 with left:
     parsed = widgets.sentence_editor()
     with st.expander("View settings", expanded=True):
@@ -53,18 +69,25 @@ if tokens.capped:
     st.info(
         f"Showing the first {journey.MAX_SHOWN_TOKENS:,} tokens; fewer sentences show all of them.", icon="ℹ️"
     )
-with right:
-    controls = st.columns([3.2, 1])
-    with controls[0]:
-        trajectories = widgets.choice("Paths", "paths", charts.TRAJECTORY_MODES, "selected")
-        if lessons.hidden(PAGE, "paths"):  # the paths would show the outcome: drawn once revealed
-            trajectories = "none"
-    with controls[1]:
-        st.write("")
-        play = st.button(
-            "▶ Play", help="Step through every layer from 0 to the output.", width="stretch", key="play"
-        )
+if not presenter:
+    with right:
+        paths_col, play_slot, pause_slot = st.columns([2.4, 1, 1], vertical_alignment="bottom")
+    speed_slot = left
+with paths_col if not presenter else options:
+    trajectories = widgets.choice("Paths", "paths", charts.TRAJECTORY_MODES, "selected")
+    if lessons.hidden(PAGE, "paths"):  # the paths would show the outcome: drawn once revealed
+        trajectories = "none"
+with play_slot:
+    play = st.button(
+        "▶ Play", help="Step through every layer from 0 to the output.", width="stretch", key="play"
+    )
+with pause_slot:  # any click stops a running Play where it is: this button only names that
+    st.button("⏸ Pause", help="Stop Play at the layer it shows.", width="stretch", key="pause")
+with speed_slot:
+    speed = widgets.play_speed_picker()
+with options:
     follow = journey.follow_picker(tokens, f"{info.model_id}|{parsed.sentences}|{hide_special}|{hide_punct}")
+with right:
     groups = parsed.groups
     view = journey.journey_view(
         info.model_id, parsed.sentences, method, hide_special, hide_punct, seed, groups,
@@ -96,6 +119,8 @@ def chart_at(at: int) -> charts.alt.TopLevelMixin:
         trajectories,
         labels,
         classroom=widgets.is_classroom(),
+        height=journey.PRESENTER_CHART_HEIGHT if presenter else journey.CHART_HEIGHT,
+        wide=presenter,
         notes=notes,
         readout=readout,
     )
@@ -107,7 +132,7 @@ def play_frame(at: int) -> None:
 
 
 if play:
-    widgets.play_layers(view.summary.n_layers, play_frame)
+    widgets.play_layers(view.summary.n_layers, play_frame, seconds_per_layer=speed)
 chart_slot.altair_chart(
     journey.unvalidated(journey.chart_for(chart_inputs, start, chart_at)),
     width="stretch",

@@ -189,3 +189,45 @@ def test_journey_preset_and_share_link_reopen(browser_page) -> None:
     ) == before
     fresh.screenshot(path=str(ARTIFACTS / "journey_from_link.png"), full_page=True)
     fresh.context.close()
+
+
+def test_presenter_view_fits_a_projector(browser_page) -> None:
+    """Classroom mode at 1280x720: the chart, its Layer slider, the layer name, Play and Pause and the
+    readout are all on the first screen, the sidebar folds away, and the settings are one click away."""
+    _, url = browser_page
+    context = browser_page[0].context.browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    visit(page, f"{url}/Token_journey")
+    _assert_healthy(page)
+    page.get_by_text("Classroom mode").first.click()
+    wait_idle(page)
+    page.wait_for_timeout(1_500)
+    wait_idle(page)
+    _assert_healthy(page)
+
+    def inside(locator) -> bool:
+        box = locator.bounding_box()
+        return box is not None and box["y"] >= 0 and box["x"] >= 0 and box["y"] + box["height"] <= 720
+
+    chart = page.locator("[data-testid='stVegaLiteChart']").first
+    assert inside(chart), f"chart box {chart.bounding_box()}"
+    assert inside(page.locator(LAYER_INPUT).first), "the Layer slider is on the first screen"
+    assert inside(page.get_by_role("button", name="▶ Play")) and inside(
+        page.get_by_role("button", name="⏸ Pause")
+    )
+    assert _drawn_layer(page) == "layer 6 · output"  # the large layer name, inside the chart
+    readout = page.evaluate(
+        """() => Array.from(document.querySelectorAll("[data-testid='stVegaLiteChart'] svg text"))
+            .filter((t) => t.textContent.startsWith("Cosine in all")).map((t) => t.getBoundingClientRect().bottom)"""
+    )
+    assert readout and max(readout) <= 720, "the full-space readout is on the first screen"
+    sidebar = page.locator("[data-testid='stSidebar']")
+    assert (
+        sidebar.get_attribute("aria-expanded") == "false"
+        or (sidebar.bounding_box() or {"width": 0})["width"] < 50
+    )
+    page.get_by_role("button", name="⚙️ Sentences and settings").click()
+    page.locator("[data-testid='stPopoverBody'] [data-testid='stTextArea'] textarea").wait_for(timeout=10_000)
+    page.keyboard.press("Escape")
+    page.screenshot(path=str(ARTIFACTS / "journey_presenter_1280x720.png"))
+    context.close()

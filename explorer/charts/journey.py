@@ -236,8 +236,12 @@ def journey_chart(
     classroom: bool = False,
     notes: Sequence[str] | None = None,
     readout: pd.DataFrame | None = None,
+    wide: bool = False,
 ) -> alt.LayerChart:
     """Tokens at one layer coloured by sentence, their paths through all layers, the pooled points.
+
+    `wide`: the chart spans the page (the presenter view), so even classroom-size readout lines fit two
+    to a row.
 
     Every layer's points travel in the spec; the chart's own slider (`layer_picker`, starting at
     `layer`) picks which are drawn, so scrubbing layers never waits on the server. Axes are fixed over
@@ -255,8 +259,9 @@ def journey_chart(
     x = alt.X("x:Q", title="axis 1", scale=alt.Scale(domain=padded_domain(every["x"]), nice=False))
     y_domain = padded_domain(every["y"])
     step = 24 if classroom else 18
-    # Classroom type is larger: one pair per row there, two columns otherwise.
-    place = "line" if classroom else "row"
+    # Classroom type is larger: one pair per row in a column, two to a row otherwise.
+    one_column = classroom and not wide
+    place = "line" if one_column else "row"
     band = int(readout[place].max() + 2) * step if readout is not None and len(readout) else 0
     if band:  # an empty band under the points, as wide as the chart, where the readout is written
         share = min(band / height, 0.45)
@@ -271,7 +276,7 @@ def journey_chart(
     if labels or highlight_set:  # which labels fit, decided here for every layer (the slider only filters)
         entries = points[field].nunique()
         rows = (min(entries, LEGEND_ENTRIES) + 1) // 2 + (entries > LEGEND_ENTRIES)
-        plot = _plot_size(LABEL_FIT_WIDTH, height, font, legend_rows=rows)
+        plot = _plot_size(LABEL_FIT_WIDTH, height, font, legend_rows=0 if wide else rows)
         blocked = _corner_boxes(points, notes, classroom)
         if band:
             blocked.append((0.0, plot[1] * (1 - band / height), plot[0], plot[1]))
@@ -281,10 +286,10 @@ def journey_chart(
     colour = alt.Color(
         f"{field}:N",
         scale=palette,
-        legend=alt.Legend(
+        legend=alt.Legend(  # beside the plot when the chart spans the page: the height goes to the points
             title=field,
-            orient="bottom",
-            columns=2,
+            orient="right" if wide else "bottom",
+            columns=1 if wide else 2,
             labelLimit=300,
             symbolLimit=LEGEND_ENTRIES,
             symbolOpacity=1,
@@ -404,7 +409,9 @@ def journey_chart(
         )
     if band:
         x_domain = padded_domain(every["x"])
-        layers += _readout_layers(readout, pick, classroom, x, y, x_domain, y_domain, step / height)
+        layers += _readout_layers(
+            readout, pick, classroom, one_column, x, y, x_domain, y_domain, step / height
+        )
     layers[0] = layers[0].add_params(pick)
     return with_style(alt.layer(*layers).properties(height=height), classroom)
 
@@ -536,6 +543,7 @@ def _readout_layers(
     readout: pd.DataFrame,
     pick: alt.Parameter,
     classroom: bool,
+    one_column: bool,
     x: alt.X,
     y: alt.Y,
     x_domain: list[float],
@@ -547,14 +555,14 @@ def _readout_layers(
     chart); a row is `row_share` of the chart's height."""
     size = 17 if classroom else 12
     row = (y_domain[1] - y_domain[0]) * row_share
-    place = "line" if classroom else "row"
+    place = "line" if one_column else "row"
     top = y_domain[0] + row * (int(readout[place].max()) + 1.2)
     left, half = x_domain[0] + 0.01 * (x_domain[1] - x_domain[0]), 0.5 * (x_domain[1] - x_domain[0])
     base = (
         alt.Chart(readout)
         .transform_filter(pick)
         .transform_calculate(
-            x=f"{left}" if classroom else f"{left} + datum.col * {half}", y=f"{top} - datum.{place} * {row}"
+            x=f"{left}" if one_column else f"{left} + datum.col * {half}", y=f"{top} - datum.{place} * {row}"
         )
         .encode(x=x, y=y, text="text:N")
     )

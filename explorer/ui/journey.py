@@ -198,6 +198,8 @@ def readout_table(readout: pd.DataFrame) -> pd.DataFrame:
 
 
 CHART_KEY = "journey_chart"
+CHART_HEIGHT = 520
+PRESENTER_CHART_HEIGHT = 420  # with the controls row and the slider, inside a 720-px-high screen
 # Static CSS only (no user text ever goes here): the chart's own layer slider, wide and easy to grab.
 _SLIDER_CSS = """
 <style>

@@ -171,13 +171,43 @@ def toggle(label: str, key: str, default: bool, help: str | None = None) -> bool
     return bool(st.session_state[key])
 
 
-def play_layers(n_layers: int, draw: Callable[[int], None], key: str = "layer") -> None:
-    """Step through every layer, redrawing each; then rerun showing the last layer."""
+PLAY_SPEEDS = {"slow": 1.6, "normal": PLAY_SECONDS_PER_LAYER, "fast": 0.4}  # seconds per layer
+
+
+def play_speed_picker() -> float:
+    """How long Play shows each layer (persisted); seconds per layer."""
+    name = choice("Play speed", "play_speed", {k: k for k in PLAY_SPEEDS}, "normal")
+    return PLAY_SPEEDS.get(name, PLAY_SECONDS_PER_LAYER)
+
+
+def play_layers(
+    n_layers: int, draw: Callable[[int], None], key: str = "layer", seconds_per_layer: float | None = None
+) -> None:
+    """Step through every layer, redrawing each; then rerun showing the last layer.
+
+    Each frame remembers its layer, so a click anywhere (the Pause button names it) stops Play where it is:
+    Streamlit ends a running script when a new run is asked for.
+    """
+    pause = PLAY_SECONDS_PER_LAYER if seconds_per_layer is None else seconds_per_layer
     for layer in range(n_layers + 1):
+        set_value_silently(key, layer)
         draw(layer)
-        time.sleep(PLAY_SECONDS_PER_LAYER)
-    set_value_silently(key, n_layers)
+        time.sleep(pause)
     st.rerun()
+
+
+# Static CSS only (no user text ever goes here): the presenter view starts the page near the top of
+# the screen, so the chart and its slider fit in a 1280 x 720 projector image.
+_PRESENTER_CSS = """
+<style>
+[data-testid="stMainBlockContainer"], .block-container { padding-top: 3.4rem !important; }
+h1 { padding-top: 0 !important; padding-bottom: 0.2rem !important; }
+</style>
+"""
+
+
+def presenter_layout() -> None:
+    st.html(_PRESENTER_CSS)
 
 
 # Static CSS only (no user text ever goes here): larger type for projectors.
