@@ -58,8 +58,10 @@ PAGE_BLURBS = {
     "Fine-tune": "Train a tiny head and watch the geometry shift, with proof the model's weights did not change.",
     "Geometry lab": "Measure each layer: anisotropy, self-similarity, effective dimension, where word senses separate.",
 }
-cards = st.columns(2, gap="medium")
-for i, (path, label, icon) in enumerate(p for p in widgets.PAGES[1:] if (widgets.ROOT / p[0]).exists()):
+pages = [p for p in widgets.PAGES[1:] if (widgets.ROOT / p[0]).exists()]
+for i, (path, label, icon) in enumerate(pages):
+    if i % 2 == 0:  # a row of two at a time: on a phone the rows stack in reading order
+        cards = st.columns(2, gap="medium")
     with cards[i % 2], st.container(border=True):
         st.page_link(path, label=label, icon=icon)
         st.caption(PAGE_BLURBS.get(label, ""))

@@ -38,7 +38,7 @@ else:
     options = right
 with left:
     parsed = widgets.sentence_editor()
-    with st.expander("View settings", expanded=True):
+    with st.expander("View settings", expanded=False):  # folded: on a phone the chart comes sooner
         method = widgets.projection_picker()
         seed = (
             widgets.number("Seed", "seed", 0, "UMAP is random: the same seed gives the same picture.")
@@ -57,6 +57,8 @@ with left:
             "plane of all tokens, which is spent on what every token shares as it moves between layers.",
         )
         labels = widgets.toggle("Label every token", "labels", True, "Followed tokens are always labelled.")
+        if not presenter:  # the presenter view has it beside Play
+            speed = widgets.play_speed_picker()
     lessons.lesson_menu(PAGE)
 if not parsed.sentences:
     st.stop()
@@ -72,7 +74,6 @@ if tokens.capped:
 if not presenter:
     with right:
         paths_col, play_slot, pause_slot = st.columns([2.4, 1, 1], vertical_alignment="bottom")
-    speed_slot = left
 with paths_col if not presenter else options:
     trajectories = widgets.choice("Paths", "paths", charts.TRAJECTORY_MODES, "selected")
     if lessons.hidden(PAGE, "paths"):  # the paths would show the outcome: drawn once revealed
@@ -83,8 +84,9 @@ with play_slot:
     )
 with pause_slot:  # any click stops a running Play where it is: this button only names that
     st.button("⏸ Pause", help="Stop Play at the layer it shows.", width="stretch", key="pause")
-with speed_slot:
-    speed = widgets.play_speed_picker()
+if presenter:
+    with speed_slot:
+        speed = widgets.play_speed_picker()
 with options:
     follow = journey.follow_picker(tokens, f"{info.model_id}|{parsed.sentences}|{hide_special}|{hide_punct}")
 with right:

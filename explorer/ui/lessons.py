@@ -130,9 +130,10 @@ def gallery_query(lesson: Lesson) -> dict[str, str]:
 def lessons_gallery() -> None:
     """Home page cards, one per lesson in the order of the five ideas: each opens its page on the view
     the lesson needs, with its question on top."""
-    cols = st.columns(2, gap="medium")
     available = [lesson for lesson in assets.lessons() if (ROOT / lesson.page).exists()]
     for i, lesson in enumerate(sorted(available, key=lambda lesson: lesson.idea)):
+        if i % 2 == 0:  # a row of two at a time: on a phone the rows stack in reading order
+            cols = st.columns(2, gap="medium")
         with cols[i % 2], st.container(border=True):
             st.page_link(lesson.page, label=lesson.title, icon="🎓", query_params=gallery_query(lesson))
             st.caption(f"Idea {lesson.idea} · " + escape_markdown(lesson.question))

@@ -51,6 +51,7 @@ def sidebar() -> ModelInfo:
     persisted("model_box", DEFAULT_MODEL_ID)
     _allowed_models_from_secrets()
     memory.sweep()  # give back what closed or idle sessions held
+    st.html(_BASE_CSS)
     with st.sidebar:
         page_links()
         st.divider()
@@ -194,6 +195,15 @@ def play_layers(
         draw(layer)
         time.sleep(pause)
     st.rerun()
+
+
+# Static CSS only (no user text ever goes here), on every page: tabs wrap onto a second row on a narrow
+# screen instead of scrolling out of sight (a phone showed the fourth tab as "A>").
+_BASE_CSS = """
+<style>
+[role="tablist"] { flex-wrap: wrap; row-gap: 0.25rem; }
+</style>
+"""
 
 
 # Static CSS only (no user text ever goes here): the presenter view starts the page near the top of
