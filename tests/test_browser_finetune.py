@@ -127,6 +127,11 @@ def test_a_copied_link_opens_the_same_view_and_classroom_mode() -> None:
 
         other = browser.new_page(viewport={"width": 1440, "height": 1000})
         visit(other, link)
+        wait_idle(other, timeout_ms=180_000)
+        # opening a link never trains: it says so, and one click trains the same head again
+        assert other.get_by_text("This link shows a trained head").count() == 1
+        assert other.get_by_text("Model fingerprint after").count() == 0
+        other.get_by_role("button", name="Train the head").click()
         other.wait_for_selector("text=Model fingerprint after", timeout=180_000)
         wait_idle(other, timeout_ms=120_000)
         other.wait_for_timeout(1200)
