@@ -150,21 +150,22 @@ def measure_panels(view: MeasuresView, names: list[str], classroom: bool = False
         for column, panel in zip(st.columns(2, gap="large"), PANELS[start : start + 2], strict=True):
             with column:
                 st.markdown(f"**{panel.title}**")
-                values = long[long["key"].isin(panel.keys)]["value"]
-                if values.isna().all():
+                chart = panel_chart(long, panel, classroom)
+                if chart is None:
                     st.info(f"Not defined here: this measure needs {panel.needs}.", icon="ℹ️")
                     continue
-                chart = gcharts.layer_line_chart(
-                    long,
-                    panel.keys,
-                    panel.y_title,
-                    percent=panel.percent,
-                    zero_rule=panel.zero_rule,
-                    classroom=classroom,
-                )
                 widgets.chart_with_reading(chart, READINGS[panel.reading])
                 for note in panel_notes(view, panel, long):
                     st.caption(note)
+
+
+def panel_chart(long: pd.DataFrame, panel: Panel, classroom: bool):
+    """One measure's chart over the layers; None where the measure is not defined for these sentences."""
+    if long[long["key"].isin(panel.keys)]["value"].isna().all():
+        return None
+    return gcharts.layer_line_chart(
+        long, panel.keys, panel.y_title, percent=panel.percent, zero_rule=panel.zero_rule, classroom=classroom
+    )
 
 
 def panel_notes(view: MeasuresView, panel: Panel, long: pd.DataFrame) -> list[str]:
@@ -356,16 +357,9 @@ def _measure_charts(view: MeasuresView | None, names: list[str], info: ModelInfo
     long = gcharts.measures_long(view.measures.drop(columns="layer_name"), names)
     charts = {}
     for i, panel in enumerate(PANELS, start=1):
-        if long[long["key"].isin(panel.keys)]["value"].isna().all():
+        chart = panel_chart(long, panel, classroom)
+        if chart is None:
             continue
-        chart = gcharts.layer_line_chart(
-            long,
-            panel.keys,
-            panel.y_title,
-            percent=panel.percent,
-            zero_rule=panel.zero_rule,
-            classroom=classroom,
-        )
         charts[f"layer_by_layer_{i}"] = chart.properties(
             title=f"{panel.title} · Geometry lab · {info.display_name}"
         )
