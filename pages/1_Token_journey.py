@@ -29,36 +29,18 @@ else:
     )
 lessons.lesson_card(PAGE)
 
-if presenter:  # one row of controls, the chart under it; sentences and settings one click away
-    bar = st.columns([1, 1, 1.2, 2.2], vertical_alignment="bottom")
-    left = bar[3].popover("⚙️ Sentences and settings", width="stretch")
-    right, options, play_slot, pause_slot, speed_slot = st.container(), left, bar[0], bar[1], bar[2]
-else:
-    left, right = st.columns([1, 2.4], gap="large")
-    options = right
+layout = journey.page_layout(presenter)
+left, right, options = layout.left, layout.right, layout.options
 with left:
     parsed = widgets.sentence_editor()
-    with st.expander("View settings", expanded=False):  # folded: on a phone the chart comes sooner
-        method = widgets.projection_picker()
-        seed = (
-            widgets.number("Seed", "seed", 0, "UMAP is random: the same seed gives the same picture.")
-            if method == "umap"
-            else 0
-        )
-        hide_special = widgets.toggle(
-            "Hide [CLS] / [SEP]", "hide_special", False, "Special tokens the model adds."
-        )
-        hide_punct = widgets.toggle("Hide punctuation", "hide_punct", False)
-        fit_followed = method == "pca_shared" and widgets.toggle(
-            "Fit the axes on the followed tokens",
-            "fit_followed",
-            True,
-            "On: the plane where the followed tokens differ most (every token is drawn on it). Off: the "
-            "plane of all tokens, which is spent on what every token shares as it moves between layers.",
-        )
-        labels = widgets.toggle("Label every token", "labels", True, "Followed tokens are always labelled.")
-        if not presenter:  # the presenter view has it beside Play
-            speed = widgets.play_speed_picker()
+    settings = journey.view_settings(with_speed=not presenter)  # the presenter view has speed beside Play
+    method, seed, fit_followed, labels = (
+        settings.method,
+        settings.seed,
+        settings.fit_followed,
+        settings.labels,
+    )
+    hide_special, hide_punct = settings.hide_special, settings.hide_punct
     lessons.lesson_menu(PAGE)
 if not parsed.sentences:
     st.stop()
@@ -71,22 +53,11 @@ if tokens.capped:
     st.info(
         f"Showing the first {journey.MAX_SHOWN_TOKENS:,} tokens; fewer sentences show all of them.", icon="ℹ️"
     )
-if not presenter:
-    with right:
-        paths_col, play_slot, pause_slot = st.columns([2.4, 1, 1], vertical_alignment="bottom")
-with paths_col if not presenter else options:
+with layout.paths:
     trajectories = widgets.choice("Paths", "paths", charts.TRAJECTORY_MODES, "selected")
     if lessons.hidden(PAGE, "paths"):  # the paths would show the outcome: drawn once revealed
         trajectories = "none"
-with play_slot:
-    play = st.button(
-        "▶ Play", help="Step through every layer from 0 to the output.", width="stretch", key="play"
-    )
-with pause_slot:  # any click stops a running Play where it is: this button only names that
-    st.button("⏸ Pause", help="Stop Play at the layer it shows.", width="stretch", key="pause")
-if presenter:
-    with speed_slot:
-        speed = widgets.play_speed_picker()
+play, speed = journey.play_controls(layout, settings.speed)
 with options:
     follow = journey.follow_picker(tokens, f"{info.model_id}|{parsed.sentences}|{hide_special}|{hide_punct}")
 with right:

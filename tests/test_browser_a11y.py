@@ -44,6 +44,9 @@ class Page:
 
 
 def _type_sentences(page) -> None:
+    settings = page.get_by_role("button", name="⚙️ Sentences and settings")
+    if settings.count():  # the presenter view (classroom mode) keeps the sentences one click away
+        settings.click()
     box = page.locator("[data-testid='stTextArea'] textarea").first
     box.fill("The cat sat on the mat.\nA dog slept by the door.\nStocks fell sharply on Monday.")
     box.press("Control+Enter")
@@ -154,7 +157,14 @@ def findings():
 def _set_classroom(page, on: bool) -> None:
     toggle = page.locator(".st-key-classroom input[type='checkbox']")
     if toggle.is_checked() != on:
-        page.locator(".st-key-classroom label").click()
+        label = page.locator(".st-key-classroom label")
+        if not label.is_visible() or (label.bounding_box() or {"x": -1})["x"] < 0:
+            # the presenter view folds the sidebar away: open it first
+            page.locator(
+                "[data-testid='stExpandSidebarButton'], [data-testid='stSidebarCollapsedControl'] button"
+            ).first.click()
+            page.wait_for_timeout(600)
+        label.click()
         _settle(page)
     assert toggle.is_checked() == on
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import altair as alt
 import numpy as np
@@ -24,7 +25,7 @@ from explorer.states import (
     layer_names,
     token_mask,
 )
-from explorer.ui import links
+from explorer.ui import links, widgets
 from explorer.ui.caches import cached_states
 from explorer.ui.links import LinkField, LinkSpec
 from explorer.ui.state import current_layer, kept, persisted, remember, set_value, set_value_silently
@@ -163,6 +164,84 @@ def readout(view: JourneyView, groups: tuple[str, ...], follow: list[int]) -> pd
     if len(rows) < 2:
         return None
     return cached_readout(view.model_id, view.summary.texts, groups, rows)
+
+
+# ---------------------------------------------------------------- page layout and settings
+@dataclass
+class PageLayout:
+    """Where the page's parts go: two columns, or the presenter view's one row of controls."""
+
+    left: Any  # sentences and settings
+    right: Any  # the chart
+    options: Any  # followed tokens
+    paths: Any
+    play: Any
+    pause: Any
+    speed: Any | None  # None: the speed is among the view settings
+
+
+def page_layout(presenter: bool) -> PageLayout:
+    """Two columns (settings | chart); or, in the presenter view, one row of Play / Pause / speed and a
+    button that opens the sentences and settings, with the chart spanning the page under it."""
+    if presenter:
+        bar = st.columns([1, 1, 1.2, 2.2], vertical_alignment="bottom")
+        settings = bar[3].popover("⚙️ Sentences and settings", width="stretch")
+        return PageLayout(settings, st.container(), settings, settings, bar[0], bar[1], bar[2])
+    left, right = st.columns([1, 2.4], gap="large")
+    with right:
+        paths, play, pause = st.columns([2.4, 1, 1], vertical_alignment="bottom")
+    return PageLayout(left, right, right, paths, play, pause, None)
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    method: str
+    seed: int
+    hide_special: bool
+    hide_punct: bool
+    fit_followed: bool
+    labels: bool
+    speed: float | None
+
+
+def view_settings(with_speed: bool) -> ViewSettings:
+    """The folded 'View settings' (folded: on a phone the chart comes sooner)."""
+    with st.expander("View settings", expanded=False):
+        method = widgets.projection_picker()
+        seed = (
+            widgets.number("Seed", "seed", 0, "UMAP is random: the same seed gives the same picture.")
+            if method == "umap"
+            else 0
+        )
+        hide_special = widgets.toggle(
+            "Hide [CLS] / [SEP]", "hide_special", False, "Special tokens the model adds."
+        )
+        hide_punct = widgets.toggle("Hide punctuation", "hide_punct", False)
+        fit_followed = method == "pca_shared" and widgets.toggle(
+            "Fit the axes on the followed tokens",
+            "fit_followed",
+            True,
+            "On: the plane where the followed tokens differ most (every token is drawn on it). Off: the "
+            "plane of all tokens, which is spent on what every token shares as it moves between layers.",
+        )
+        labels = widgets.toggle("Label every token", "labels", True, "Followed tokens are always labelled.")
+        speed = widgets.play_speed_picker() if with_speed else None
+    return ViewSettings(method, seed, hide_special, hide_punct, fit_followed, labels, speed)
+
+
+def play_controls(layout: PageLayout, speed: float | None) -> tuple[bool, float]:
+    """Play, Pause (any click stops a running Play where it is: this button names that) and, in the
+    presenter view, the speed beside them. (whether Play was pressed, seconds per layer)"""
+    with layout.play:
+        play = st.button(
+            "▶ Play", help="Step through every layer from 0 to the output.", width="stretch", key="play"
+        )
+    with layout.pause:
+        st.button("⏸ Pause", help="Stop Play at the layer it shows.", width="stretch", key="pause")
+    if layout.speed is not None:
+        with layout.speed:
+            speed = widgets.play_speed_picker()
+    return play, widgets.PLAY_SECONDS_PER_LAYER if speed is None else speed
 
 
 def chart_description(view: JourneyView, readout: pd.DataFrame | None) -> str:
