@@ -175,7 +175,7 @@ class SessionLedger:
         if nbytes > self.max_bytes:
             raise BudgetFull(
                 f"This needs about {_mb(nbytes)} of memory, more than the {_mb(self.max_bytes)} this server "
-                "allows for one visitor's work. Try fewer or shorter sentences."
+                "allows for all visitors' work together; whoever runs the server can raise that limit."
             )
         deadline = self._clock() + wait_seconds
         told = False
