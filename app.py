@@ -44,7 +44,12 @@ with demo[1]:
         per_layer, sentence_cos = result
         names = layer_names(len(per_layer) - 1)
         chart = word_similarity_chart(per_layer, names, word, classroom=widgets.is_classroom())
-        st.altair_chart(chart, width="stretch")
+        st.altair_chart(
+            chart,
+            width="stretch",
+            alt=f"Line chart: cosine between the word in sentence A and in B at every layer, from "
+            f"{per_layer[0]:.2f} at layer 0 to {per_layer[-1]:.2f} at the output.",
+        )
         st.caption(
             f"Each point: cosine similarity between the word '{escape_markdown(word)}' in A and in B at one layer. "
             f"At layer 0 the word is {per_layer[0]:.2f} similar to itself (only position differs); at the output, "

@@ -133,7 +133,7 @@ with right:
         scores = charts.layer_scores_chart(
             view.names, view.projection.explained, view.projection.faithfulness, layer
         )
-        st.altair_chart(scores, width="stretch")
+        st.altair_chart(scores, width="stretch", alt="Explained variance and faithfulness at every layer.")
         st.caption(
             "Explained variance: share of the layer's spread the two axes keep. Faithfulness: share of each "
             "token's 10 nearest neighbours (in all 384 dimensions) still among its 10 nearest on screen."

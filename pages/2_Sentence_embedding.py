@@ -48,7 +48,7 @@ with tokens_tab:
     cloud = sc.cloud_chart(
         view.cloud.tokens, view.cloud.pooled, classroom=classroom, show_pooled=not hide_pooled
     )
-    st.altair_chart(cloud, width="stretch")
+    st.altair_chart(cloud, width="stretch", alt=page.CLOUD_ALT)
     st.caption(page.cloud_caption(view, info, contrast, hide_pooled))
     with st.expander("Normalisation: the embedding is the unit-length version of ◆"):
         st.markdown(
@@ -67,7 +67,11 @@ with similarity_tab:
     if lessons.hidden(PAGE, "similarity"):
         lessons.placeholder("the similarity of every pair of sentences")
     else:
-        st.altair_chart(sc.similarity_heatmap(sim.similarity_frame, classroom=classroom), width="content")
+        st.altair_chart(
+            sc.similarity_heatmap(sim.similarity_frame, classroom=classroom),
+            width="content",
+            alt="Heatmap of the cosine similarity between every pair of sentences; each cell shows its value.",
+        )
         label = sm.POOLINGS[pooling] + (f", layer {names[layer]}" if pooling == "mean_layer" else "")
         st.caption(
             f"Cell = cosine similarity of two sentences' vectors ({label}); S1…S{len(texts)} as in the box. "
@@ -82,7 +86,11 @@ with similarity_tab:
 with importance_tab:
     chosen = page.sentence_picker(texts)
     measures = page.cached_token_measures(info.model_id, texts, chosen)
-    st.altair_chart(sc.token_importance_chart(measures, classroom=classroom), width="content")
+    st.altair_chart(
+        sc.token_importance_chart(measures, classroom=classroom),
+        width="content",
+        alt="Bar chart of how much each token moves its sentence's embedding.",
+    )
     st.caption(page.importance_caption(states.pooling))
 
 with index_tab:
@@ -112,7 +120,11 @@ with index_tab:
         query_xy = projection.place(vector)[0]
     if lessons.hidden(PAGE, "hits"):
         hits = ()  # where the query lands stays; which sentences come back is the answer
-    st.altair_chart(sc.corpus_map_chart(points, query_xy, query, hits, classroom=classroom), width="stretch")
+    st.altair_chart(
+        sc.corpus_map_chart(points, query_xy, query, hits, classroom=classroom),
+        width="stretch",
+        alt="Map of the index's sentences on fixed axes, with the query and its nearest hits marked.",
+    )
     st.caption(
         f"Each dot is one indexed sentence's embedding; axes: the first two principal axes of the bundled "
         f"corpus ({projection.explained:.0%} of its spread), fixed, so added sentences are placed on them and "

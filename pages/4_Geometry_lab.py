@@ -87,7 +87,11 @@ with change_tab:
         rows = lab.heatmap_rows(view)
         if len(rows):
             frame = gcharts.change_frame(view.changes, view.states.tokens, view.states.texts, rows)
-            st.altair_chart(gcharts.change_heatmap(frame, classroom), width="stretch")
+            st.altair_chart(
+                gcharts.change_heatmap(frame, classroom),
+                width="stretch",
+                alt="Heatmap: for each token, the cosine between its vectors at consecutive layers.",
+            )
         else:
             st.info("Pick at least one sentence.", icon="👆")
 

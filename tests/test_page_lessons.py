@@ -3,11 +3,12 @@ the answer away is drawn before Reveal; after Reveal the answer and the answer-b
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pandas as pd
 import pytest
-from conftest import APPTEST_TIMEOUT, ROOT, chart_rows, chart_specs, layer_name, scatter_layers
+from conftest import APPTEST_TIMEOUT, ROOT, chart_rows, chart_specs, layer_name, open_page, scatter_layers
 from streamlit.testing.v1 import AppTest
 
 from explorer.assets import lessons
@@ -119,3 +120,17 @@ def test_the_anisotropy_answer_quotes_what_the_page_measures() -> None:
     anisotropy = measured[measured["key"] == "anisotropy"].set_index("layer")["value"]
     for layer in (0, 5, 6):  # the figures the answer quotes, recomputed by the page
         assert f"{anisotropy[layer]:.2f}" in lesson.answer
+
+
+PAGE_FILES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))
+
+
+@pytest.mark.parametrize("page", [None, *PAGE_FILES])
+def test_every_chart_has_a_text_alternative(page) -> None:
+    """A screen reader hears what each chart shows (Vega's own default is only 'Vega visualization')."""
+    at = open_page(page)
+    assert not at.exception
+    charts = at.get("vega_lite_chart")
+    assert charts, "the page draws at least one chart"
+    missing = [json.loads(c.proto.spec).get("mark") for c in charts if not c.proto.alt.strip()]
+    assert not missing, f"{page or 'home'}: {len(missing)} chart(s) without a text alternative"

@@ -36,6 +36,10 @@ from explorer.ui.widgets import is_classroom
 
 RUN = "ft_run"
 TUNED = "ft_tuned"
+SNAPSHOT_ALT = (
+    "Scatter of every labelled sentence through the head at the training step shown, coloured by label; "
+    "held-out sentences are triangles. The Training step slider moves through training."
+)
 PENDING = "ft_pending_head"
 UPLOAD_MESSAGE = "ft_upload_message"
 ROWS = "ft_rows"
@@ -298,7 +302,7 @@ def snapshot_view(view: FineTuneView) -> tuple[int, alt.TopLevelMixin]:
 
     def draw(step: int) -> alt.TopLevelMixin:
         chart = fc.snapshot_chart(view.frame, step, classroom=is_classroom())
-        chart_slot.altair_chart(chart, width="stretch")
+        chart_slot.altair_chart(chart, width="stretch", alt=SNAPSHOT_ALT)
         caption_slot.caption(_snapshot_caption(view, step))
         return chart
 
@@ -339,7 +343,11 @@ def separation_panel(view: FineTuneView) -> None:
     )
     if trained:
         step = int(st.session_state.get("ft_step", 0))
-        st.altair_chart(fc.loss_chart(run.losses, step, classroom=is_classroom()), width="stretch")
+        st.altair_chart(
+            fc.loss_chart(run.losses, step, classroom=is_classroom()),
+            width="stretch",
+            alt=f"Line chart of the training loss at every step, from {run.losses[0]:.2f} to {run.losses[-1]:.2f}.",
+        )
         c = run.config
         st.caption(
             f"Loss at every step (supervised contrastive: same label pulls together, others push apart). "

@@ -25,6 +25,10 @@ from explorer.ui.index import MAX_K, MAX_QUERY_CHARS
 from explorer.ui.links import LinkField, LinkSpec
 from explorer.ui.state import persisted, remember, set_value
 
+CLOUD_ALT = (
+    "Scatter of every token of every sentence at the output layer, coloured by sentence, with each "
+    "sentence's pooled embedding as a diamond among its tokens."
+)
 TABS = ("Tokens → one point", "Similarity", "Which tokens matter", "An index is not the model")
 CONTRASTS = ("none", "cls", "max")
 SIMILARITY_POOLINGS = ("model", "mean_layer", "cls", "max")

@@ -67,7 +67,12 @@ def going_further(
         return
     proof_line(tuned, verdict=answer)
     classroom = is_classroom()
-    st.altair_chart(fc.tuning_chart(frame, min(tuned.tuned_layers), classroom=classroom), width="stretch")
+    st.altair_chart(
+        fc.tuning_chart(frame, min(tuned.tuned_layers), classroom=classroom),
+        width="stretch",
+        alt="Each token through the base model (grey ring) and the tuned copy (dot), with a line for how far "
+        "it moved, at the layer the chart's own slider picks.",
+    )
     st.caption(
         "Each token of your sentences through the base model (grey ring) and through your tuned copy (dot, "
         "coloured by label), on one pair of axes for both models (this layer's PCA of the two together); the "
@@ -85,6 +90,8 @@ def going_further(
     st.altair_chart(
         fc.movement_chart(names, mean_moved, tuned.cka, tuned.tuned_layers, classroom=classroom),
         width="stretch",
+        alt=f"Bar chart of the mean move per layer: exactly 0 below layer {min(tuned.tuned_layers)}, "
+        f"{mean_moved[-1]:.2f} at the output.",
     )
     st.caption(
         "Mean move: how far a token's vector moved between base and tuned copy, in all "

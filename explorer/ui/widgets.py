@@ -288,7 +288,7 @@ def code_span(text: str) -> str:
 
 def chart_with_reading(chart, reading: str) -> None:
     """A chart across the column with one line under it saying how to read it."""
-    st.altair_chart(chart, width="stretch")
+    st.altair_chart(chart, width="stretch", alt=reading)
     st.caption(reading)
 
 
