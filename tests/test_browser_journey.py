@@ -226,6 +226,11 @@ def test_presenter_view_fits_a_projector(browser_page) -> None:
         sidebar.get_attribute("aria-expanded") == "false"
         or (sidebar.bounding_box() or {"width": 0})["width"] < 50
     )
+    page.locator("h1").first.click()
+    page.keyboard.press("Alt+P")  # Play from the keyboard, no Tab presses
+    _wait_drawn(page, "layer 2")
+    wait_idle(page)
+    _wait_drawn(page, "layer 6 · output")
     page.get_by_role("button", name="⚙️ Sentences and settings").click()
     page.locator("[data-testid='stPopoverBody'] [data-testid='stTextArea'] textarea").wait_for(timeout=10_000)
     page.keyboard.press("Escape")

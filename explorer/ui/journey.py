@@ -231,13 +231,24 @@ def view_settings(with_speed: bool) -> ViewSettings:
 
 def play_controls(layout: PageLayout, speed: float | None) -> tuple[bool, float]:
     """Play, Pause (any click stops a running Play where it is: this button names that) and, in the
-    presenter view, the speed beside them. (whether Play was pressed, seconds per layer)"""
+    presenter view, the speed beside them. Both buttons answer keyboard shortcuts, so Play needs no
+    Tab presses. (whether Play was pressed, seconds per layer)"""
     with layout.play:
         play = st.button(
-            "▶ Play", help="Step through every layer from 0 to the output.", width="stretch", key="play"
+            "▶ Play",
+            help="Step through every layer from 0 to the output (keyboard: Alt+P).",
+            width="stretch",
+            key="play",
+            shortcut="Alt+P",
         )
     with layout.pause:
-        st.button("⏸ Pause", help="Stop Play at the layer it shows.", width="stretch", key="pause")
+        st.button(
+            "⏸ Pause",
+            help="Stop Play at the layer it shows (keyboard: Alt+K).",
+            width="stretch",
+            key="pause",
+            shortcut="Alt+K",
+        )
     if layout.speed is not None:
         with layout.speed:
             speed = widgets.play_speed_picker()
