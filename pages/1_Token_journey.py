@@ -107,7 +107,7 @@ def play_frame(at: int) -> None:
 if play:
     widgets.play_layers(view.summary.n_layers, play_frame, seconds_per_layer=speed)
 chart_slot.altair_chart(
-    journey.unvalidated(journey.chart_for(chart_inputs, start, chart_at)),
+    journey.chart_for(chart_inputs, start, chart_at),
     width="stretch",
     key=chart_key,
     on_select=journey.on_layer_picked,

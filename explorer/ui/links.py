@@ -127,9 +127,10 @@ def hold_heavy_work(state: dict[str, Any]) -> None:
     """After a link's view is applied: if it asks for heavy work (a long text, UMAP), hold that work
     until the visitor clicks (see `wait_for_click`)."""
     text = link_sentences(state) if {"sentences", "sentence_set"} & set(state) else ""
+    long = len(text) > LIGHT_LINK_CHARS
     umap = state.get("projection") == "umap" or state.get("umap") is True  # Token journey, Geometry lab
-    if len(text) > LIGHT_LINK_CHARS or umap:
-        st.session_state[LINK_GATE] = {"text": text if len(text) > LIGHT_LINK_CHARS else None, "umap": umap}
+    if long or umap:
+        st.session_state[LINK_GATE] = {"text": text if long else None, "umap": umap}
     else:
         st.session_state.pop(LINK_GATE, None)
 

@@ -182,18 +182,20 @@ def play_speed_picker() -> float:
 
 
 def play_layers(
-    n_layers: int, draw: Callable[[int], None], key: str = "layer", seconds_per_layer: float | None = None
+    n_layers: int,
+    draw: Callable[[int], None],
+    key: str = "layer",
+    seconds_per_layer: float = PLAY_SECONDS_PER_LAYER,
 ) -> None:
     """Step through every layer, redrawing each; then rerun showing the last layer.
 
     Each frame remembers its layer, so a click anywhere (the Pause button names it) stops Play where it is:
     Streamlit ends a running script when a new run is asked for.
     """
-    pause = PLAY_SECONDS_PER_LAYER if seconds_per_layer is None else seconds_per_layer
     for layer in range(n_layers + 1):
         set_value_silently(key, layer)
         draw(layer)
-        time.sleep(pause)
+        time.sleep(seconds_per_layer)
     st.rerun()
 
 
