@@ -9,7 +9,7 @@ from explorer.inputs import escape_markdown
 from explorer.states import layer_names
 from explorer.ui import caches, lessons, state, widgets
 
-st.set_page_config(page_title="Latent Space Explorer", page_icon="🧭", layout="wide")
+widgets.page_config("", "🧭")
 info = widgets.sidebar()
 
 st.title("🧭 Latent Space Explorer")

@@ -8,25 +8,15 @@ from explorer.charts import journey as charts
 from explorer.ui import journey, lessons, links, widgets
 
 PAGE = "pages/1_Token_journey.py"
-presenter = widgets.is_classroom()  # classroom mode is the presenter view: chart first, sidebar folded
-st.set_page_config(
-    page_title="Token journey · Latent Space Explorer",
-    page_icon="🧭",
-    layout="wide",
-    initial_sidebar_state="collapsed" if presenter else "auto",
-)
+widgets.page_config("Token journey", "🧭")  # classroom mode is the presenter view: chart first
 journey.receive_link()
 lessons.receive(PAGE)
 info = widgets.sidebar()
-presenter = widgets.is_classroom()  # the sidebar's toggle may just have changed it
-st.title("🧭 Token journey")
-if presenter:
-    widgets.presenter_layout()
-else:
-    st.caption(
-        "Every token's vector inside the model, from the embedding layer (0) to the output. "
-        "Drag the Layer slider under the chart or press Play and watch context reshape the space."
-    )
+presenter = widgets.page_heading(
+    "🧭 Token journey",
+    "Every token's vector inside the model, from the embedding layer (0) to the output. "
+    "Drag the Layer slider under the chart or press Play and watch context reshape the space.",
+)
 lessons.lesson_card(PAGE)
 
 layout = journey.page_layout(presenter)
@@ -43,7 +33,7 @@ with left:
     hide_special, hide_punct = settings.hide_special, settings.hide_punct
     lessons.lesson_menu(PAGE)
 if not parsed.sentences:
-    st.stop()
+    widgets.stop_for_input(right, presenter, parsed.error, journey.SETTINGS)
 with right:
     links.wait_for_click("draw the journey", umap=method == "umap")
 

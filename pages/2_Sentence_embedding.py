@@ -12,23 +12,25 @@ from explorer.ui import index as index_ui
 from explorer.ui import sentence as page
 
 PAGE = "pages/2_Sentence_embedding.py"
-st.set_page_config(page_title="Sentence embedding · Latent Space Explorer", page_icon="📍", layout="wide")
+SETTINGS = "⚙️ Sentences and settings"
+widgets.page_config("Sentence embedding", "📍")
 page.receive_link()
 lessons.receive(PAGE)
 info = widgets.sidebar()
-st.title("📍 Sentence embedding")
-st.caption(
+presenter = widgets.page_heading(
+    "📍 Sentence embedding",
     "A sentence embedding is one point in the model's latent space, computed from its tokens. "
-    "Storing such points in an index is useful, and it never changes the model."
+    "Storing such points in an index is useful, and it never changes the model.",
 )
 lessons.lesson_card(PAGE)
 
-left, right = st.columns([1, 2.4], gap="large")
+stage = widgets.settings_and_stage(presenter, SETTINGS, [1, 2.4])
+left, right = stage.settings, stage.main
 with left:
     parsed = widgets.sentence_editor()
     lessons.lesson_menu(PAGE)
 if not parsed.sentences:
-    st.stop()
+    widgets.stop_for_input(right, presenter, parsed.error, SETTINGS)
 with right:
     links.wait_for_click("embed these sentences")
 texts = parsed.sentences
@@ -38,28 +40,13 @@ names = layer_names(states.n_layers)
 classroom = widgets.is_classroom()
 
 with right:
-    share_slot = st.container()
     tokens_tab, similarity_tab, importance_tab, index_tab = page.tabs()
 
 with tokens_tab:
-    contrast = page.contrast_picker()
-    view = page.cached_view(info.model_id, texts, contrast, "model", states.n_layers)
     hide_pooled = lessons.hidden(PAGE, "pooled")
-    cloud = sc.cloud_chart(
-        view.cloud.tokens, view.cloud.pooled, classroom=classroom, show_pooled=not hide_pooled
+    view, cloud = page.tokens_panel(
+        info, texts, states.n_layers, left if presenter else st.container(), classroom, hide_pooled
     )
-    st.altair_chart(cloud, width="stretch", alt=page.CLOUD_ALT)
-    st.caption(page.cloud_caption(view, info, contrast, hide_pooled))
-    with st.expander("Normalisation: the embedding is the unit-length version of ◆"):
-        st.markdown(
-            "The model divides the pooled vector by its length, so every embedding it returns has length 1 and "
-            "lies on a sphere. Cosine similarity then equals the dot product; direction is all that counts."
-            if info.normalized
-            else "This model returns the pooled vector as is (no normalisation step)."
-        )
-        st.dataframe(
-            view.norms, hide_index=True, column_config={"text": st.column_config.TextColumn(width="large")}
-        )
 
 with similarity_tab:
     pooling, layer = page.similarity_controls(states.n_layers, names)
@@ -137,14 +124,12 @@ with index_tab:
         lessons.placeholder("the list of results and the lines to them")
     index_ui.upload_box(info.model_id)
 
-with share_slot:
+with stage.side:
     link_state = page.view_state(info.model_id)
     links.share_and_export(
         link_state,
         lambda: page.export_bundle(states, view, sim, cloud, link_state, info),
         "sentence_embedding.zip",
-    )
-    st.caption(
-        "The link carries the sentences and every setting on this page, but not sentences you added to the "
-        "index or uploaded (too big for a link): add them again after opening it."
+        note="The link carries the sentences and every setting on this page, but not sentences you added "
+        "to the index or uploaded (too big for a link): add them again after opening it.",
     )

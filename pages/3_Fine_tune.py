@@ -7,33 +7,36 @@ import streamlit as st
 from explorer.ui import finetune, lessons, tuning, widgets
 
 PAGE = "pages/3_Fine_tune.py"
-st.set_page_config(page_title="Fine-tune · Latent Space Explorer", page_icon="🎛️", layout="wide")
+SETTINGS = "⚙️ Labelled sentences and settings"
+widgets.page_config("Fine-tune", "🎛️")
 finetune.receive_link()
 lessons.receive(PAGE)
 info = widgets.sidebar()
-st.title("🎛️ Fine-tune")
-st.caption(
+presenter = widgets.page_heading(
+    "🎛️ Fine-tune",
     "Put a tiny trainable head on top of the model's sentence embeddings and teach it your labels: the "
     "head's outputs move, the model does not. Then, going further, tune the model's own top layers and "
-    "watch its latent space move."
+    "watch its latent space move.",
 )
 lessons.lesson_card(PAGE)
 
-left, right = st.columns([1.15, 1.6], gap="large")
-with left:
+stage = widgets.settings_and_stage(presenter, SETTINGS, [1.15, 1.6])
+with stage.settings:
     st.subheader("1 · Label some sentences")
     labelled = finetune.labelled_editor()
-    if labelled.error:
-        st.stop()
+if labelled.error:
+    widgets.stop_for_input(stage.main, presenter, labelled.error, SETTINGS)
+with stage.settings:
     config = finetune.settings()
     split = finetune.split_summary(labelled, config.seed)
     lessons.lesson_menu(PAGE)
 
-with right:
+with stage.main:
     st.subheader("2 · Train a head on top: its outputs move, the model does not")
-    train = st.button(
+    train = stage.action.button(
         "🎯 Train the head",
         type="primary",
+        width="stretch" if presenter else "content",
         help="Starts from the identity (step 0 = the model's own geometry) and pulls same-label sentences together.",
     )
     linked_step = finetune.linked_training(train)  # a link of a trained view: train again on the click
@@ -43,12 +46,13 @@ with right:
     finetune.proof_line(view, info.fingerprint, verdict=not lessons.hidden(PAGE, "verdict"))
     if view.source == "preview":
         st.info(
-            "This is step 0: the model's own embeddings, before any training. Press **Train the head** "
-            "and watch sentences with the same label pull together.",
+            "This is step 0: the model's own embeddings. Press **Train the head** and watch same-label sentences "
+            "pull together.",
             icon="👆",
         )
-    step, chart = finetune.snapshot_view(view)
-    finetune.share_panel(info.model_id, view, step, chart, info)
+    step, chart = finetune.snapshot_view(view, presenter)
+    with stage.side:
+        finetune.share_panel(info.model_id, view, step, chart, info)
     finetune.separation_panel(view)
 
 st.divider()

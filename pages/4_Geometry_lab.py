@@ -12,33 +12,34 @@ from explorer.ui import lessons, links, state, widgets
 from explorer.ui import senses as sense_lab
 
 PAGE = "pages/4_Geometry_lab.py"
-st.set_page_config(page_title="Geometry lab · Latent Space Explorer", page_icon="📐", layout="wide")
+widgets.page_config("Geometry lab", "📐")
 lab.receive_link()
 lessons.receive(PAGE)
 info = widgets.sidebar()
-classroom = widgets.is_classroom()
-st.title("📐 Geometry lab")
-st.caption(
+classroom = widgets.page_heading(
+    "📐 Geometry lab",
     "Pictures can mislead; this page measures. Each chart follows one number from the embedding layer (0) "
-    "to the output, as in Ethayarajh (2019) and Coenen et al. (2019)."
+    "to the output, as in Ethayarajh (2019) and Coenen et al. (2019).",
 )
 lessons.lesson_card(PAGE)
-share_slot = st.container()
-
-texts = lab.source_sentences()
-links.wait_for_click(
-    "measure these sentences",
-    umap=bool(state.kept("geometry_umap", False)),
-    text=None if state.kept("geometry_source", "corpus") == "yours" else "",
-)
+stage = widgets.settings_and_stage(classroom, "⚙️ What to measure", None)
+with stage.settings:
+    texts = lab.source_sentences()
+with stage.main:
+    links.wait_for_click(
+        "measure these sentences",
+        umap=bool(state.kept("geometry_umap", False)),
+        text=None if state.kept("geometry_source", "corpus") == "yours" else "",
+    )
 names = layer_names(info.n_layers)
 view = lab.measures_view(info.model_id, texts, state.kept("geometry_umap", False)) if texts else None
-measures_tab, senses_tab, change_tab = st.tabs(
+measures_tab, senses_tab, change_tab = stage.main.tabs(
     ["📈 Layer by layer", "🔀 Word-sense lab", "🌡️ How much each layer changes each token"]
 )
 
-with measures_tab:
+with stage.settings if classroom else measures_tab:  # the presenter view keeps the lessons with the inputs
     lessons.lesson_menu(PAGE)
+with measures_tab:
     if view is None:
         st.info("Type at least one sentence above, or measure over the bundled corpus.", icon="✍️")
     else:
@@ -97,7 +98,7 @@ with change_tab:
 
 if view is not None or sense.points is not None:
     link_state = lab.view_state(info.model_id)
-    with share_slot:
+    with stage.side:
         links.share_and_export(
             link_state,
             lambda: lab.export_bundle(view, sense, link_state, info, classroom),

@@ -60,8 +60,11 @@ def snapshot_frame(
     return pd.concat(frames, ignore_index=True)
 
 
+SNAPSHOT_HEIGHT = 460
+
+
 def snapshot_chart(
-    frame: pd.DataFrame, step: int, height: int = 460, classroom: bool = False
+    frame: pd.DataFrame, step: int, height: int = SNAPSHOT_HEIGHT, classroom: bool = False
 ) -> alt.LayerChart:
     """Sentences at one training step, coloured by label; faint lines back to where each started.
 

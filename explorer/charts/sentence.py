@@ -40,10 +40,13 @@ CLASSROOM_GROW = 1.8
 QUERY_COLOUR = {False: "#D62728", True: "#D55E00"}  # classroom: Okabe-Ito vermilion
 
 
+CLOUD_HEIGHT = 520
+
+
 def cloud_chart(
     tokens: pd.DataFrame,
     pooled: pd.DataFrame,
-    height: int = 520,
+    height: int = CLOUD_HEIGHT,
     classroom: bool = False,
     show_pooled: bool = True,
 ) -> alt.LayerChart:

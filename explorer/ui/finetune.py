@@ -281,8 +281,12 @@ def _snapshot_caption(view: FineTuneView, step: int) -> str:
     )
 
 
-def snapshot_view(view: FineTuneView) -> tuple[int, alt.TopLevelMixin]:
-    """Step slider and Play over the snapshots, the 2-D chart on fixed axes, its caption.
+PRESENTER_SNAPSHOT_HEIGHT = 300  # under the title, the button row and the step slider in 1280 x 720
+
+
+def snapshot_view(view: FineTuneView, presenter: bool = False) -> tuple[int, alt.TopLevelMixin]:
+    """Step slider and Play over the snapshots, the 2-D chart on fixed axes, its caption (a shorter
+    chart in the presenter view).
 
     Returns the step shown and its chart (for the share link and the export bundle).
     """
@@ -301,7 +305,12 @@ def snapshot_view(view: FineTuneView) -> tuple[int, alt.TopLevelMixin]:
     chart_slot, caption_slot = st.empty(), st.empty()
 
     def draw(step: int) -> alt.TopLevelMixin:
-        chart = fc.snapshot_chart(view.frame, step, classroom=is_classroom())
+        chart = fc.snapshot_chart(
+            view.frame,
+            step,
+            height=PRESENTER_SNAPSHOT_HEIGHT if presenter else fc.SNAPSHOT_HEIGHT,
+            classroom=is_classroom(),
+        )
         chart_slot.altair_chart(chart, width="stretch", alt=SNAPSHOT_ALT)
         caption_slot.caption(_snapshot_caption(view, step))
         return chart

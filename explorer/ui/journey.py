@@ -167,6 +167,9 @@ def readout(view: JourneyView, groups: tuple[str, ...], follow: list[int]) -> pd
 
 
 # ---------------------------------------------------------------- page layout and settings
+SETTINGS = "⚙️ Sentences and settings"  # the presenter view's button that opens the inputs
+
+
 @dataclass
 class PageLayout:
     """Where the page's parts go: two columns, or the presenter view's one row of controls."""
@@ -185,7 +188,7 @@ def page_layout(presenter: bool) -> PageLayout:
     button that opens the sentences and settings, with the chart spanning the page under it."""
     if presenter:
         bar = st.columns([1, 1, 1.2, 2.2], vertical_alignment="bottom")
-        settings = bar[3].popover("⚙️ Sentences and settings", width="stretch")
+        settings = bar[3].popover(SETTINGS, width="stretch")
         return PageLayout(settings, st.container(), settings, settings, bar[0], bar[1], bar[2])
     left, right = st.columns([1, 2.4], gap="large")
     with right:

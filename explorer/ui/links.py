@@ -208,10 +208,15 @@ def share_link(state: dict[str, Any]) -> str:
     return f"{base}?{QUERY_KEY}={token}"
 
 
-def share_and_export(state: dict[str, Any], bundle: Callable[[], bytes], file_name: str) -> None:
-    """One popover: a link that reproduces this view, and a ZIP with data, chart and manifest."""
+def share_and_export(
+    state: dict[str, Any], bundle: Callable[[], bytes], file_name: str, note: str | None = None
+) -> None:
+    """One popover: a link that reproduces this view, and a ZIP with data, chart and manifest; `note`
+    says what the link leaves out."""
     with st.popover("🔗 Share or export", width="content"):
         link = share_link(state)
+        if note:
+            st.caption(note)
         if len(link) > MAX_TOKEN_CHARS:
             st.warning("These sentences are too long to fit in a link: share the export bundle instead.")
         else:

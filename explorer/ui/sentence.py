@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from explorer import sentence as sm
 from explorer import share
+from explorer.charts import sentence as sc
 from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.inputs import MAX_SENTENCES
 from explorer.models import ModelInfo
@@ -146,6 +148,39 @@ def sentence_picker(texts: tuple[str, ...]) -> int:
             format_func=lambda i: f"S{i + 1} · {texts[i][:80]}",
         )
     )
+
+
+PRESENTER_CLOUD_HEIGHT = 440  # with the title, the settings row and the tabs, inside a 1280 x 720 screen
+
+
+def tokens_panel(
+    info: ModelInfo, texts: tuple[str, ...], n_layers: int, picker_slot, presenter: bool, hide_pooled: bool
+) -> tuple[SentenceView, alt.TopLevelMixin]:
+    """The first tab: every token at the output layer with its sentence's pooled point, and why the
+    embedding has length 1. The contrast picker goes in `picker_slot` (the presenter view's settings)."""
+    with picker_slot:
+        contrast = contrast_picker()
+    view = cached_view(info.model_id, texts, contrast, "model", n_layers)
+    cloud = sc.cloud_chart(
+        view.cloud.tokens,
+        view.cloud.pooled,
+        height=PRESENTER_CLOUD_HEIGHT if presenter else sc.CLOUD_HEIGHT,
+        classroom=presenter,
+        show_pooled=not hide_pooled,
+    )
+    st.altair_chart(cloud, width="stretch", alt=CLOUD_ALT)
+    st.caption(cloud_caption(view, info, contrast, hide_pooled))
+    with st.expander("Normalisation: the embedding is the unit-length version of ◆"):
+        st.markdown(
+            "The model divides the pooled vector by its length, so every embedding it returns has length 1 and "
+            "lies on a sphere. Cosine similarity then equals the dot product; direction is all that counts."
+            if info.normalized
+            else "This model returns the pooled vector as is (no normalisation step)."
+        )
+        st.dataframe(
+            view.norms, hide_index=True, column_config={"text": st.column_config.TextColumn(width="large")}
+        )
+    return view, cloud
 
 
 def cloud_caption(

@@ -9,7 +9,9 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
@@ -218,8 +220,66 @@ h1 { padding-top: 0 !important; padding-bottom: 0.2rem !important; }
 """
 
 
-def presenter_layout() -> None:
-    st.html(_PRESENTER_CSS)
+def page_config(page_title: str, icon: str) -> bool:
+    """The page's browser title (empty: the app's name alone) and icon; in classroom mode (the presenter view) the sidebar starts folded.
+
+    Returns whether the presenter view is on before the sidebar's toggle runs (see `page_heading`)."""
+    presenter = is_classroom()
+    st.set_page_config(
+        page_title=f"{page_title} · Latent Space Explorer" if page_title else "Latent Space Explorer",
+        page_icon=icon,
+        layout="wide",
+        initial_sidebar_state="collapsed" if presenter else "auto",
+    )
+    return presenter
+
+
+def page_heading(title: str, caption: str) -> bool:
+    """The page title, and its one-line explanation outside the presenter view (a projector needs the
+    room for the chart; the lesson card and the chart captions still explain). Returns whether the
+    presenter view is on, after the sidebar's toggle may have just changed it."""
+    presenter = is_classroom()
+    st.title(title)
+    if presenter:
+        st.html(_PRESENTER_CSS)
+    else:
+        st.caption(caption)
+    return presenter
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Where a page's parts go: its inputs, its main view, a slot for the page's main button (`action`)
+    and one for the share menu (`side`)."""
+
+    settings: Any
+    main: Any
+    action: Any
+    side: Any
+
+
+def settings_and_stage(presenter: bool, label: str, widths: list[float] | None) -> Stage:
+    """Two columns (inputs | main view, in `widths`), or with `widths` None one column (share menu, inputs,
+    main view); or, in the presenter view, one row holding a button that opens the inputs (`label`), the
+    main button and the share menu, with the main view spanning the page under it."""
+    if presenter:
+        bar = st.columns([2.2, 1.4, 1], vertical_alignment="bottom")
+        return Stage(bar[0].popover(label, width="stretch"), st.container(), bar[1], bar[2])
+    if widths is None:
+        side, settings, main = st.container(), st.container(), st.container()
+        return Stage(settings, main, main, side)
+    left, right = st.columns(widths, gap="large")
+    return Stage(left, right, right, right.container())
+
+
+def stop_for_input(where, presenter: bool, problem: str | None, label: str) -> None:
+    """Stop the page on an input problem. The problem is said beside the inputs; the presenter view, whose
+    inputs are folded behind the button `label`, also says it in `where`, where the chart would be."""
+    if presenter:
+        where.warning(
+            f"{escape_markdown(problem or 'Nothing to show yet.')} Open **{label}** to fix it.", icon="✍️"
+        )
+    st.stop()
 
 
 # Static CSS only (no user text ever goes here): larger type for projectors.
