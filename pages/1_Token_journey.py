@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.charts import journey as charts
-from explorer.ui import journey, lessons, links, widgets
+from explorer.ui import caches, journey, lessons, links, player, widgets
 
 PAGE = "pages/1_Token_journey.py"
 widgets.page_config("Token journey", "🧭")  # classroom mode is the presenter view: chart first
@@ -17,6 +17,7 @@ presenter = widgets.page_heading(
     "Every token's vector inside the model, from the embedding layer (0) to the output. "
     "Drag the Layer slider under the chart or press Play and watch context reshape the space.",
 )
+player.skip_link()  # for the keyboard: straight to the chart's Layer slider
 lessons.lesson_card(PAGE)
 
 layout = journey.page_layout(presenter)
@@ -47,7 +48,7 @@ with layout.paths:
     trajectories = widgets.choice("Paths", "paths", charts.TRAJECTORY_MODES, "selected")
     if lessons.hidden(PAGE, "paths"):  # the paths would show the outcome: drawn once revealed
         trajectories = "none"
-play, speed = journey.play_controls(layout, settings.speed)
+speed = journey.play_speed(layout, settings.speed)
 with options:
     follow = journey.follow_picker(tokens, f"{info.model_id}|{parsed.sentences}|{hide_special}|{hide_punct}")
 with right:
@@ -56,6 +57,7 @@ with right:
         info.model_id, parsed.sentences, method, hide_special, hide_punct, seed, groups,
         tuple(follow) if fit_followed else (),
     )  # fmt: skip
+    journey.play_bar(layout, view, speed)
     if view.projection.notice:
         st.info(view.projection.notice, icon="ℹ️")
     chart_slot, caption_slot = st.empty(), st.empty()
@@ -89,15 +91,8 @@ def chart_at(at: int) -> charts.alt.TopLevelMixin:
     )
 
 
-def play_frame(at: int) -> None:
-    chart_slot.altair_chart(chart_at(at), width="stretch")
-    caption_slot.caption(journey.journey_caption(view))
-
-
-if play:
-    widgets.play_layers(view.summary.n_layers, play_frame, seconds_per_layer=speed)
-chart_slot.altair_chart(
-    journey.chart_for(chart_inputs, start, chart_at),
+chart_slot.vega_lite_chart(
+    spec=journey.chart_for(chart_inputs, start, chart_at),
     width="stretch",
     key=chart_key,
     on_select=journey.on_layer_picked,
@@ -128,3 +123,5 @@ with right:
             "Explained variance: share of the layer's spread the two axes keep. Faithfulness: share of each "
             "token's 10 nearest neighbours (in all 384 dimensions) still among its 10 nearest on screen."
         )
+
+caches.warm_model()  # the page is drawn: now load the model in the background

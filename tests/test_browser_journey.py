@@ -236,3 +236,100 @@ def test_presenter_view_fits_a_projector(browser_page) -> None:
     page.keyboard.press("Escape")
     page.screenshot(path=str(ARTIFACTS / "journey_presenter_1280x720.png"))
     context.close()
+
+
+# Counts, in the page, every server run (the app's script state turning to "running") and every
+# position the first followed token's ring is drawn at, and the Play frame input's values.
+WATCH_PLAY = """() => {
+  const app = document.querySelector("[data-testid='stApp']");
+  window.__watch = { runs: 0, places: [], frames: [] };
+  new MutationObserver(() => {
+    if (app.getAttribute("data-test-script-state") === "running") window.__watch.runs += 1;
+  }).observe(app, { attributes: true, attributeFilter: ["data-test-script-state"] });
+  let last = null;
+  const sample = () => {
+    const ring = document.querySelector("[data-testid='stVegaLiteChart'] svg g.followed_marks path");
+    const place = ring ? ring.getAttribute("transform") : null;
+    if (place !== last) { window.__watch.places.push(place); last = place; }
+    const frame = document.querySelector("input[name='play_frame']");
+    if (frame) window.__watch.frames.push(Number(frame.value));
+    requestAnimationFrame(sample);
+  };
+  requestAnimationFrame(sample);
+}"""
+
+
+def _open_at_layer_0(page, url: str) -> None:
+    visit(page, f"{url}/Token_journey")
+    wait_idle(page)
+    _assert_healthy(page)
+    _drag_layer(page, 0)
+    _wait_drawn(page, "layer 0 · embeddings")
+    _server_learns_layer(page, 0)
+    page.evaluate(WATCH_PLAY)
+
+
+def test_play_runs_in_the_browser_and_tells_the_server_once(browser_page) -> None:
+    """Play glides every point from layer to layer without one server run, and the server learns where
+    it ended: the output layer, or the layer Pause stopped at."""
+    page, url = browser_page
+    _open_at_layer_0(page, url)
+    page.get_by_role("button", name="▶ Play").click()
+    _wait_drawn(page, "layer 6 · output")
+    page.wait_for_timeout(1_000)
+    wait_idle(page)
+    watch = page.evaluate("() => window.__watch")
+    assert watch["runs"] == 1, f"one server run, to learn the output layer; there were {watch['runs']}"
+    gliding = [f for f in watch["frames"] if f >= 0 and f != int(f)]
+    assert len(gliding) >= 10, "points glide between layers (frames between whole layers)"
+    assert len(set(watch["places"])) >= 14, "the followed token was drawn at many places on its way"
+    assert page.locator(LAYER_INPUT).first.input_value() == "6"
+    assert _server_layer(page) == 6
+
+    # Pause in the middle: the chart stays where it is and the server learns that layer, once.
+    _drag_layer(page, 0)
+    _wait_drawn(page, "layer 0 · embeddings")
+    _server_learns_layer(page, 0)
+    page.evaluate("() => { window.__watch.runs = 0; }")
+    page.get_by_role("button", name="▶ Play").click()
+    _wait_drawn(page, "layer 2")
+    page.get_by_role("button", name="⏸ Pause").click()
+    page.wait_for_timeout(1_500)
+    wait_idle(page)
+    shown = _drawn_layer(page)
+    paused = int(page.locator(LAYER_INPUT).first.input_value())
+    assert shown == f"layer {paused}" and 2 <= paused < 6, f"paused at {shown}, slider {paused}"
+    assert page.evaluate("() => window.__watch.runs") == 1, "the server ran once, to learn the paused layer"
+    assert _server_layer(page) == paused
+
+
+def test_play_respects_reduced_motion_and_the_keyboard(browser_page) -> None:
+    """With reduced motion asked for, Play moves layer by layer without gliding. The keyboard reaches the
+    Layer slider through the skip link in a few Tab presses, and Alt+P plays."""
+    _, url = browser_page
+    context = browser_page[0].context.browser.new_context(
+        viewport={"width": 1440, "height": 1000}, reduced_motion="reduce"
+    )
+    page = context.new_page()
+    _open_at_layer_0(page, url)
+    page.keyboard.press("Alt+P")
+    _wait_drawn(page, "layer 1")
+    _wait_drawn(page, "layer 6 · output")
+    assert "Reduced motion" in page.locator(".lse-player:not([hidden]) .lse-status").inner_text()
+    frames = [f for f in page.evaluate("() => window.__watch.frames") if f >= 0]
+    assert frames and all(f == int(f) for f in frames), "no frame between two layers"
+    assert len(set(frames)) >= 6, "every layer was shown on the way"
+
+    page.locator("h1").first.click()
+    presses = 0
+    while presses < 8:
+        page.keyboard.press("Tab")
+        presses += 1
+        if page.evaluate("() => document.activeElement.textContent").startswith("Skip to the chart's"):
+            break
+    assert presses <= 4, f"the skip link is {presses} Tab presses from the title"
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.name") == "layer_pick_layer"
+    page.keyboard.press("ArrowLeft")  # the focused slider answers the keyboard
+    _wait_drawn(page, "layer 5")
+    context.close()

@@ -14,7 +14,7 @@ import pytest
 import vl_convert as vlc
 
 from explorer.assets import bundled_corpus, sentence_set
-from explorer.charts.journey import LAYER_PARAM, journey_chart, journey_frames, readout_frame
+from explorer.charts.journey import LAYER_PARAM, PLAY_PARAM, journey_chart, journey_frames, readout_frame
 from explorer.projection import project
 from explorer.states import default_highlight, extract_states, layer_names
 from explorer.vectors import cosine_matrix
@@ -67,11 +67,14 @@ def cases(model) -> dict[str, Case]:
     }
 
 
-def _render(spec: dict, layer: int) -> str:
-    """The chart as SVG, at the on-screen size, showing `layer` (its own slider set there)."""
+def _render(spec: dict, layer: int, frame: float = -1) -> str:
+    """The chart as SVG, at the on-screen size, showing `layer` (its own slider set there), or with Play
+    at `frame` when that is not -1."""
     spec = copy.deepcopy(spec)
     (param,) = [p for p in spec["params"] if p["name"] == LAYER_PARAM]
     param["value"] = [{"layer": layer}]
+    (play,) = [p for p in spec["params"] if p["name"] == PLAY_PARAM]
+    play["value"] = frame
     spec["width"], spec["height"] = WIDTH, HEIGHT
     spec["autosize"] = {"type": "fit", "contains": "padding"}  # as Streamlit's theme sets it
     config = spec.setdefault("config", {})
@@ -142,3 +145,32 @@ def test_labels_off_still_labels_the_followed_tokens_apart(cases) -> None:
     boxes = _label_boxes(_render(spec, 0))  # at layer 0 the four 'bank's sit almost on one spot
     assert sorted(b.text for b in boxes) == ["bank"] * len(case.follow)
     assert not _overlapping(boxes)
+
+
+RING = re.compile(r'<g class="mark-symbol role-mark followed_marks"[^>]*>(.*?)</g>', re.S)
+PLACE = re.compile(r'transform="translate\(([-\d.e]+),([-\d.e]+)\)"')
+CORNER = re.compile(r'<g class="mark-text role-mark[^"]*"[^>]*>\s*<text[^>]*>(layer [^<]*)</text>', re.S)
+
+
+def _followed_places(svg: str) -> list[tuple[float, float]]:
+    (group,) = RING.findall(svg)
+    return [(float(x), float(y)) for x, y in PLACE.findall(group)]
+
+
+def test_play_glides_the_points_between_layers(cases) -> None:
+    """While Play runs, frame 2.5 draws every followed token halfway between its places at layers 2 and
+    3, names layer 2 in the corner; frame 2 draws exactly what the slider shows at layer 2."""
+    case = cases["bank"]
+    spec = journey_chart(
+        case.points, case.pooled, 6, case.follow, "selected", True, readout=case.readout
+    ).to_dict()
+    at_2, at_3 = _followed_places(_render(spec, 2)), _followed_places(_render(spec, 3))
+    halfway_svg = _render(spec, 6, frame=2.5)
+    halfway = _followed_places(halfway_svg)
+    assert len(at_2) == len(at_3) == len(halfway) == len(case.follow)
+    moved = max(abs(a[0] - b[0]) + abs(a[1] - b[1]) for a, b in zip(at_2, at_3, strict=True))
+    assert moved > 20, "the followed tokens move between layers 2 and 3 (or the test shows nothing)"
+    for a, b, mid in zip(at_2, at_3, halfway, strict=True):
+        assert abs(mid[0] - (a[0] + b[0]) / 2) < 0.6 and abs(mid[1] - (a[1] + b[1]) / 2) < 0.6
+    assert "layer 2" in CORNER.findall(halfway_svg)
+    assert _followed_places(_render(spec, 6, frame=2.0)) == at_2

@@ -7,6 +7,7 @@ import pytest
 
 from explorer.charts.journey import (
     LAYER_PARAM,
+    PLAY_PARAM,
     LayerChartPlan,
     journey_chart,
     journey_frames,
@@ -14,6 +15,7 @@ from explorer.charts.journey import (
     picked_layer,
     plan_layer_chart,
     sentence_labels,
+    shown_layer,
 )
 from explorer.projection import project
 from explorer.states import extract_states, layer_names, token_mask
@@ -73,8 +75,9 @@ def test_chart_layers_paths_points_and_pooled(frames) -> None:
     current = next(layer for layer in spec["layer"] if layer.get("name") == "current")
     # Every layer travels in the chart; its own slider starts at layer 3 and filters in the browser.
     assert {row["layer"] for row in data[current["data"]["name"]]} == set(range(7))
-    assert {"filter": {"param": LAYER_PARAM}} in current["transform"]
-    (param,) = spec["params"]
+    assert {"filter": shown_layer()} in current["transform"]
+    param, frame = spec["params"]
+    assert frame["name"] == PLAY_PARAM and frame["value"] == -1  # Play is not running
     assert param["value"] == [{"layer": 3}] and param["bind"]["input"] == "range"
     assert (param["bind"]["min"], param["bind"]["max"]) == (0, 6)
     paths = marks["line"]

@@ -101,3 +101,19 @@ def test_exported_pictures_stand_alone() -> None:
     assert width > height, "landscape, like the chart on screen"
     assert title in svg
     assert chart_spec(chart.properties(title="Own title"), title)["title"] == "Own title"
+
+
+def test_exported_journey_has_one_slider_and_glides_nowhere(bank_states) -> None:
+    """The file keeps the Layer slider; Play's frame stays put without an input of its own, and the
+    chart on screen keeps its own (the copy for the file does not touch it)."""
+    from explorer.charts.journey import LAYER_PARAM, PLAY_PARAM, without_play_input
+    from explorer.export import chart_spec
+
+    proj = project(bank_states.layers, "pca_shared", pooled=bank_states.pooled_raw)
+    points, pooled = journey_frames(bank_states.tokens, bank_states.texts, proj, layer_names(6))
+    chart = journey_chart(points, pooled, 4)
+    spec = chart_spec(without_play_input(chart))
+    params = {p["name"]: p for p in spec["params"]}
+    assert "bind" in params[LAYER_PARAM] and params[LAYER_PARAM]["value"] == [{"layer": 4}]
+    assert params[PLAY_PARAM] == {"name": PLAY_PARAM, "value": -1}
+    assert "bind" in {p["name"]: p for p in chart.to_dict()["params"]}[PLAY_PARAM]

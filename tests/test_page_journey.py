@@ -12,7 +12,8 @@ from conftest import ROOT, chart_specs, layer_name, open_page, scatter_layers
 from streamlit.testing.v1 import AppTest
 
 from explorer.assets import sentence_set
-from explorer.charts.journey import LAYER_PARAM
+from explorer.charts.journey import LAYER_PARAM, PLAY_PARAM, shown_layer
+from explorer.ui.widgets import PLAY_SPEEDS
 
 JOURNEY = "pages/1_Token_journey.py"
 HOME = "app.py"
@@ -38,7 +39,7 @@ def _main_chart(at: AppTest) -> dict:
     for chart in chart_specs(at):
         for layer in scatter_layers(chart["spec"]):
             if layer_name(layer) == "current":
-                assert {"filter": {"param": LAYER_PARAM}} in layer["transform"], "filtered by the slider"
+                assert {"filter": shown_layer()} in layer["transform"], "filtered by the slider (or Play)"
                 (param,) = [p for p in chart["spec"]["params"] if p["name"] == LAYER_PARAM]
                 start = param["value"][0]["layer"]
                 rows = chart["datasets"][layer["data"]["name"]]
@@ -123,12 +124,19 @@ def test_hiding_special_tokens_removes_them() -> None:
     assert "off the centroid" in " ".join(c.value for c in at.caption)
 
 
-def test_play_steps_to_the_output_layer() -> None:
+def test_play_is_handed_to_the_browser_with_every_layer_and_the_speed() -> None:
+    """Play runs in the browser (the browser tests play it): the page mounts the player with the model's
+    layers and the chosen speed, and the chart carries the hidden frame input Play moves."""
     at = _journey()
-    _pick_layer(at, 1)
-    at.button(key="play").click().run()
-    assert not at.exception
-    assert _layer(at) == 6
+    players = {el.key: json.loads(el.proto.json) for el in at.get("bidi_component")}
+    assert set(players) == {"layer_player", "layer_skip"}
+    player = players["layer_player"]
+    assert player["layers"] == 6 and len(player["names"]) == 7 and player["names"][-1].endswith("output")
+    assert player["seconds"] == PLAY_SPEEDS["normal"]
+    at.selectbox(key="play_speed").set_value("fast").run()
+    assert json.loads(at.get("bidi_component")[1].proto.json)["seconds"] == PLAY_SPEEDS["fast"]
+    frame = next(p for p in _journey_spec(at)["spec"]["params"] if p["name"] == PLAY_PARAM)
+    assert frame["value"] == -1 and (frame["bind"]["min"], frame["bind"]["max"]) == (-1, 6)
 
 
 def test_state_survives_switching_pages() -> None:

@@ -174,6 +174,68 @@ def layer_picker(layer: int, n_layers: int) -> alt.Parameter:
     )
 
 
+PLAY_PARAM = "play_frame"
+
+
+def play_frame(n_layers: int) -> alt.Parameter:
+    """Where Play is, in layers (-1 when it is not playing): 2.5 is halfway from layer 2 to layer 3.
+
+    Play runs in the browser (`explorer/ui/player.py`) and moves this hidden input many times a second;
+    Streamlit is not told (only `layer_picker` is reported), so playing costs the server nothing. The
+    layer shown is its whole part, and every point glides from there towards the next layer's place.
+    """
+    return alt.param(
+        name=PLAY_PARAM,
+        value=-1,
+        bind=alt.binding_range(min=-1, max=int(n_layers), step=0.01, name="Play frame "),
+    )
+
+
+def without_play_input(chart: alt.LayerChart) -> alt.LayerChart:
+    """A copy of a journey chart for a file: its Play frame stays at -1 with no input of its own (only the
+    app's Play moves it), so the file shows one slider, the Layer slider, which works as on screen."""
+    chart = chart.copy(deep=True)
+    for holder in (chart, *chart.layer):  # Altair lifts a layer's parameters to the whole chart
+        if isinstance(holder.params, list):
+            holder.params = [
+                alt.VariableParameter(name=PLAY_PARAM, value=-1)
+                if getattr(p, "name", None) == PLAY_PARAM
+                else p
+                for p in holder.params
+            ]
+    return chart
+
+
+def shown_layer() -> dict:
+    """The filter for the layer drawn: the slider's layer, or while Play runs, the whole part of its frame."""
+    return {
+        "or": [
+            {"and": [{"param": LAYER_PARAM}, f"{PLAY_PARAM} < 0"]},
+            f"{PLAY_PARAM} >= 0 && datum.layer == floor({PLAY_PARAM})",
+        ]
+    }
+
+
+def with_next_place(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    """`frame` (one row per (key, layer), layers in order) with each row's place at the next layer
+    (`x_next`, `y_next`; the last layer's own place), so Play can move points between layers."""
+    following = frame.groupby(key, sort=False)[["x", "y"]].shift(-1)
+    return frame.assign(
+        x_next=following["x"].fillna(frame["x"]).round(5), y_next=following["y"].fillna(frame["y"]).round(5)
+    )
+
+
+GLIDE = (
+    f"{PLAY_PARAM} >= 0 ? datum.{{axis}} + (datum.{{axis}}_next - datum.{{axis}}) * ({PLAY_PARAM} - "
+    f"floor({PLAY_PARAM})) : datum.{{axis}}"
+)
+
+
+def _gliding(chart: alt.Chart) -> alt.Chart:
+    """`chart` with `gx`, `gy`: its points' places, moving towards the next layer while Play runs."""
+    return chart.transform_calculate(gx=GLIDE.format(axis="x"), gy=GLIDE.format(axis="y"))
+
+
 def picked_layer(selection: object, n_layers: int) -> int | None:
     """The layer in a Streamlit selection payload for `layer_picker` (None when absent or invalid).
 
@@ -255,6 +317,11 @@ def journey_chart(
         raise ValueError(f"Unknown trajectories mode: {trajectories}. Valid modes: {list(TRAJECTORY_MODES)}")
     n_layers = int(points["layer"].max()) if len(points) else int(layer)
     pick = layer_picker(min(max(int(layer), 0), n_layers), n_layers)
+    play = play_frame(n_layers)
+    shown = shown_layer()
+    points = with_next_place(points, "uid")
+    if pooled is not None:
+        pooled = with_next_place(pooled, "sentence_id")
     every = points if pooled is None else pd.concat([points[["x", "y"]], pooled[["x", "y"]]])
     x = alt.X("x:Q", title="axis 1", scale=alt.Scale(domain=padded_domain(every["x"]), nice=False))
     y_domain = padded_domain(every["y"])
@@ -314,7 +381,7 @@ def journey_chart(
             "note": list(notes) if notes is not None else [""] * len(names),
         }
     )
-    base = alt.Chart(corner).transform_filter(pick)
+    base = alt.Chart(corner).transform_filter(shown)
     layers.append(
         base.mark_text(
             align="left", baseline="top", x=10, y=8, fontSize=30 if classroom else 22,
@@ -356,18 +423,19 @@ def journey_chart(
                 .encode(x=x, y=y, color=colour, tooltip=tooltip)
                 .properties(name="steps")
             )
-    now = alt.Chart(points).transform_filter(pick)
+    now = _gliding(alt.Chart(points).transform_filter(shown))
+    gx, gy = _axis_on(x, "gx"), _axis_on(y, "gy")
     followed = alt.FieldOneOfPredicate(field="uid", oneOf=sorted(int(u) for u in highlight_set))
     layers.append(
         now.mark_circle(size=90 * grow, opacity=0.9, stroke="white", strokeWidth=0.8)
-        .encode(x=x, y=y, color=colour, tooltip=tooltip)
+        .encode(x=gx, y=gy, color=colour, tooltip=tooltip)
         .properties(name="current")
     )
     if highlight_set:
         layers.append(
             now.transform_filter(followed)
             .mark_circle(size=260 * grow, filled=False, strokeWidth=2.5 * grow, color="#222")
-            .encode(x=x, y=y, tooltip=tooltip)
+            .encode(x=gx, y=gy, tooltip=tooltip)
             .properties(name="followed")
         )
     if labels or highlight_set:
@@ -380,13 +448,12 @@ def journey_chart(
                 fontSize=font,
                 color="#222",
             )
-            .encode(x=x, y=y, text="token:N", tooltip=tooltip)
+            .encode(x=gx, y=gy, text="token:N", tooltip=tooltip)
             .properties(name="labels")
         )
     if pooled is not None:
         layers.append(
-            alt.Chart(pooled)
-            .transform_filter(pick)
+            _gliding(alt.Chart(pooled).transform_filter(shown))
             .mark_point(
                 shape="diamond",
                 size=420 * grow,
@@ -396,8 +463,8 @@ def journey_chart(
                 strokeWidth=1.6 * grow,
             )
             .encode(
-                x=x,
-                y=y,
+                x=gx,
+                y=gy,
                 color=colour,
                 tooltip=[
                     alt.Tooltip("token:N", title="what"),
@@ -410,10 +477,17 @@ def journey_chart(
     if band:
         x_domain = padded_domain(every["x"])
         layers += _readout_layers(
-            readout, pick, classroom, one_column, x, y, x_domain, y_domain, step / height
+            readout, shown, classroom, one_column, x, y, x_domain, y_domain, step / height
         )
-    layers[0] = layers[0].add_params(pick)
+    layers[0] = layers[0].add_params(pick, play)
     return with_style(alt.layer(*layers).properties(height=height), classroom)
+
+
+def _axis_on(axis: alt.X | alt.Y, field: str) -> alt.X | alt.Y:
+    """The same axis (title, scale) drawn from another field."""
+    moved = axis.copy()
+    moved.shorthand = f"{field}:Q"
+    return moved
 
 
 def _plot_size(width: int, height: int, font: int, legend_rows: int) -> tuple[float, float]:
@@ -541,7 +615,7 @@ def label_places(
 
 def _readout_layers(
     readout: pd.DataFrame,
-    pick: alt.Parameter,
+    shown: dict,
     classroom: bool,
     one_column: bool,
     x: alt.X,
@@ -560,7 +634,7 @@ def _readout_layers(
     left, half = x_domain[0] + 0.01 * (x_domain[1] - x_domain[0]), 0.5 * (x_domain[1] - x_domain[0])
     base = (
         alt.Chart(readout)
-        .transform_filter(pick)
+        .transform_filter(shown)
         .transform_calculate(
             x=f"{left}" if one_column else f"{left} + datum.col * {half}", y=f"{top} - datum.{place} * {row}"
         )

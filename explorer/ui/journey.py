@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import altair as alt
@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import share
+from explorer.budget import ByteBudgetCache
 from explorer.charts import journey as charts
 from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.models import ModelInfo
@@ -25,7 +26,7 @@ from explorer.states import (
     layer_names,
     token_mask,
 )
-from explorer.ui import links, widgets
+from explorer.ui import links, player, widgets
 from explorer.ui.caches import cached_states
 from explorer.ui.links import LinkField, LinkSpec
 from explorer.ui.state import current_layer, kept, persisted, remember, set_value, set_value_silently
@@ -178,8 +179,7 @@ class PageLayout:
     right: Any  # the chart
     options: Any  # followed tokens
     paths: Any
-    play: Any
-    pause: Any
+    play: Any  # Play and Pause (`player`)
     speed: Any | None  # None: the speed is among the view settings
 
 
@@ -187,13 +187,13 @@ def page_layout(presenter: bool) -> PageLayout:
     """Two columns (settings | chart); or, in the presenter view, one row of Play / Pause / speed and a
     button that opens the sentences and settings, with the chart spanning the page under it."""
     if presenter:
-        bar = st.columns([1, 1, 1.2, 2.2], vertical_alignment="bottom")
-        settings = bar[3].popover(SETTINGS, width="stretch")
-        return PageLayout(settings, st.container(), settings, settings, bar[0], bar[1], bar[2])
+        bar = st.columns([2, 1.2, 2.2], vertical_alignment="bottom")
+        settings = bar[2].popover(SETTINGS, width="stretch")
+        return PageLayout(settings, st.container(), settings, settings, bar[0], bar[1])
     left, right = st.columns([1, 2.4], gap="large")
     with right:
-        paths, play, pause = st.columns([2.4, 1, 1], vertical_alignment="bottom")
-    return PageLayout(left, right, right, paths, play, pause, None)
+        paths, play = st.columns([2.4, 2], vertical_alignment="bottom")
+    return PageLayout(left, right, right, paths, play, None)
 
 
 @dataclass(frozen=True)
@@ -232,30 +232,18 @@ def view_settings(with_speed: bool) -> ViewSettings:
     return ViewSettings(method, seed, hide_special, hide_punct, fit_followed, labels, speed)
 
 
-def play_controls(layout: PageLayout, speed: float | None) -> tuple[bool, float]:
-    """Play, Pause (any click stops a running Play where it is: this button names that) and, in the
-    presenter view, the speed beside them. Both buttons answer keyboard shortcuts, so Play needs no
-    Tab presses. (whether Play was pressed, seconds per layer)"""
-    with layout.play:
-        play = st.button(
-            "▶ Play",
-            help="Step through every layer from 0 to the output (keyboard: Alt+P).",
-            width="stretch",
-            key="play",
-            shortcut="Alt+P",
-        )
-    with layout.pause:
-        st.button(
-            "⏸ Pause",
-            help="Stop Play at the layer it shows (keyboard: Alt+K).",
-            width="stretch",
-            key="pause",
-            shortcut="Alt+K",
-        )
+def play_speed(layout: PageLayout, speed: float | None) -> float:
+    """Seconds per layer for Play: picked beside Play in the presenter view, else among the settings."""
     if layout.speed is not None:
         with layout.speed:
             speed = widgets.play_speed_picker()
-    return play, widgets.PLAY_SECONDS_PER_LAYER if speed is None else speed
+    return widgets.PLAY_SECONDS_PER_LAYER if speed is None else speed
+
+
+def play_bar(layout: PageLayout, view: JourneyView, speed: float) -> None:
+    """Play and Pause, run by the browser (see `explorer.ui.player`)."""
+    with layout.play:
+        player.player(view.names, speed)
 
 
 def chart_description(view: JourneyView, readout: pd.DataFrame | None) -> str:
@@ -341,31 +329,23 @@ def layer_and_start(n_layers: int, chart_inputs: tuple) -> tuple[int, int, str]:
     return layer, plan.start, chart_key()
 
 
-_DRAWN = "_journey_chart_drawn"
+# Built journey charts as Vega-Lite JSON, shared by every session: a class opening the same link, or one
+# person moving the chart's own slider (the page reruns with the same inputs), gets the chart built once.
+_SPECS = ByteBudgetCache[str](max_bytes=64 * 2**20, max_entries=64)
 
 
-def chart_for(
-    chart_inputs: tuple, start: int, build: Callable[[int], alt.TopLevelMixin]
-) -> alt.TopLevelMixin:
-    """The journey chart starting at `start`, built once per view: moving the chart's own Layer slider
-    reruns the page with the same inputs, and then the chart built last time is sent again as it was.
-    Kept per session (one chart), never shared."""
-    drawn = st.session_state.get(_DRAWN)
-    if drawn is not None and drawn[0] == (chart_inputs, start):
-        return drawn[1]
-    chart = unvalidated(build(start))
-    st.session_state[_DRAWN] = ((chart_inputs, start), chart)
-    return chart
+def chart_for(chart_inputs: tuple, start: int, build: Callable[[int], alt.TopLevelMixin]) -> dict:
+    """The journey chart starting at `start` as a Vega-Lite spec (a fresh dict: change it freely).
 
+    Built once per (inputs, start) for the whole server and kept as JSON text. The builder is checked
+    against the Vega-Lite schema by the tests; here that validation is skipped (it took about a sixth
+    of a page run)."""
 
-def unvalidated(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
-    """The chart, set to skip Altair's schema validation when Streamlit turns it into Vega-Lite.
+    def make() -> str:
+        with alt.data_transformers.disable_max_rows():
+            return json.dumps(build(start).to_dict(validate=False))
 
-    Validating the journey chart against the Vega-Lite schema took about a sixth of a page run, on every
-    rerun. The chart's builder is checked by the tests, which call `to_dict()` with validation.
-    """
-    object.__setattr__(chart, "to_dict", partial(type(chart).to_dict, chart, validate=False))
-    return chart
+    return json.loads(_SPECS.get_or_make((chart_inputs, start), make, len))
 
 
 def on_layer_picked() -> None:
@@ -505,4 +485,4 @@ def export_bundle(view: JourneyView, chart, state: dict, info: ModelInfo) -> byt
         "how_to_reproduce": "explorer.states.extract_states(load_model(model_id), texts) then "
         "explorer.projection.project(layers[:, shown], settings.projection, pooled_raw, seed)",
     }
-    return build_bundle(coords, vectors, chart, manifest)
+    return build_bundle(coords, vectors, charts.without_play_input(chart), manifest)

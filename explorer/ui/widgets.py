@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,24 +179,6 @@ def play_speed_picker() -> float:
     """How long Play shows each layer (persisted); seconds per layer."""
     name = choice("Play speed", "play_speed", {k: k for k in PLAY_SPEEDS}, "normal")
     return PLAY_SPEEDS.get(name, PLAY_SECONDS_PER_LAYER)
-
-
-def play_layers(
-    n_layers: int,
-    draw: Callable[[int], None],
-    key: str = "layer",
-    seconds_per_layer: float = PLAY_SECONDS_PER_LAYER,
-) -> None:
-    """Step through every layer, redrawing each; then rerun showing the last layer.
-
-    Each frame remembers its layer, so a click anywhere (the Pause button names it) stops Play where it is:
-    Streamlit ends a running script when a new run is asked for.
-    """
-    for layer in range(n_layers + 1):
-        set_value_silently(key, layer)
-        draw(layer)
-        time.sleep(seconds_per_layer)
-    st.rerun()
 
 
 # Static CSS only (no user text ever goes here), on every page: tabs wrap onto a second row on a narrow
