@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from explorer.assets import HOME_DEMO
 from explorer.charts.home import word_similarity_chart
 from explorer.inputs import escape_markdown
 from explorer.states import layer_names
@@ -29,9 +30,8 @@ idea[1].markdown(
 st.subheader("Try it: one word, two meanings")
 demo = st.columns([1.2, 1], gap="large")
 with demo[0]:
-    state.persisted("demo_a", "I opened an account at the bank.")
-    state.persisted("demo_b", "We sat on the bank of the river.")
-    state.persisted("demo_word", "bank")
+    for demo_key, default in zip(("demo_a", "demo_b", "demo_word"), HOME_DEMO, strict=True):
+        state.persisted(demo_key, default)
     st.text_input("Sentence A", key="demo_a", on_change=state.remember, args=("demo_a",))
     st.text_input("Sentence B", key="demo_b", on_change=state.remember, args=("demo_b",))
     st.text_input("Word in both", key="demo_word", on_change=state.remember, args=("demo_word",))
@@ -75,3 +75,5 @@ st.subheader("Lessons: predict, then reveal")
 st.caption("Each lesson opens a page on a prepared view with a question. Answer it before you reveal.")
 lessons.lessons_gallery()
 widgets.model_card(info)
+
+caches.warm_model()  # the page is drawn: now load the model in the background

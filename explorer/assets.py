@@ -14,6 +14,8 @@ from functools import cache
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
+
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SENTENCE_SETS_FILE = ASSETS / "sentence_sets.json"
 LESSONS_FILE = ASSETS / "lessons.json"
@@ -22,8 +24,11 @@ CORPUS_FILE = ASSETS / "corpus.csv"
 GEOMETRY_CORPUS_FILE = ASSETS / "geometry_corpus.txt"
 SENSES_FILE = ASSETS / "word_senses.json"
 STOPWORDS_FILE = ASSETS / "stopwords.txt"
+PRECOMPUTED = ASSETS / "precomputed"  # see explorer/precomputed.py
 
 DEFAULT_SET = "Word senses: bank"
+# The home page's demo: two sentences and the word they share.
+HOME_DEMO = ("I opened an account at the bank.", "We sat on the bank of the river.", "bank")
 DEFAULT_LABELLED_SET = "Sentiment across topics"
 T = TypeVar("T")
 
@@ -163,3 +168,24 @@ def stopwords() -> frozenset[str]:
     """Words too common to follow by default (lower case); '#' lines are comments."""
     lines = STOPWORDS_FILE.read_text(encoding="utf-8").splitlines()
     return frozenset(w.strip().lower() for w in lines if w.strip() and not w.startswith("#"))
+
+
+# ---------------------------------------------------------------- stored first-view states
+def read_stored_arrays(folder: Path = PRECOMPUTED) -> tuple[dict, dict[str, np.ndarray]] | None:
+    """`index.json` and every array of `states.npz` in `folder`, or None when either cannot be read."""
+    try:
+        index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+        with np.load(folder / "states.npz", allow_pickle=False) as stored:
+            return index, {name: stored[name] for name in stored.files}
+    except (OSError, ValueError):
+        return None
+
+
+def write_stored_arrays(index: dict, arrays: dict[str, np.ndarray], folder: Path = PRECOMPUTED) -> Path:
+    """Write what `read_stored_arrays` reads; returns the arrays' file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(folder / "states.npz", **arrays)
+    (folder / "index.json").write_text(
+        json.dumps(index, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
+    return folder / "states.npz"

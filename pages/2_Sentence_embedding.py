@@ -133,3 +133,5 @@ with stage.side:
         note="The link carries the sentences and every setting on this page, but not sentences you added "
         "to the index or uploaded (too big for a link): add them again after opening it.",
     )
+
+caches.warm_model()  # the page is drawn: now load the model in the background

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer.ui import finetune, lessons, tuning, widgets
+from explorer.ui import caches, finetune, lessons, tuning, widgets
 
 PAGE = "pages/3_Fine_tune.py"
 SETTINGS = "⚙️ Labelled sentences and settings"
@@ -64,3 +64,5 @@ st.subheader("3 · Going further: tune the model itself, and its latent space mo
 tuning.going_further(
     info.model_id, labelled, split, info.n_layers, config.seed, answer=not lessons.hidden(PAGE, "movement")
 )
+
+caches.warm_model()  # the page is drawn: now load the model in the background

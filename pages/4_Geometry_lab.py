@@ -7,8 +7,8 @@ import streamlit as st
 from explorer.charts import geometry as gcharts
 from explorer.export import csv_bytes
 from explorer.states import layer_names
+from explorer.ui import caches, lessons, links, state, widgets
 from explorer.ui import geometry as lab
-from explorer.ui import lessons, links, state, widgets
 from explorer.ui import senses as sense_lab
 
 PAGE = "pages/4_Geometry_lab.py"
@@ -104,3 +104,5 @@ if view is not None or sense.points is not None:
             lambda: lab.export_bundle(view, sense, link_state, info, classroom),
             "geometry_lab.zip",
         )
+
+caches.warm_model()  # the page is drawn: now load the model in the background

@@ -6,26 +6,95 @@ Hidden states are kept under one byte budget for all sessions (`LSE_STATES_CACHE
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 
 import numpy as np
 import streamlit as st
 
+from explorer import precomputed
 from explorer.budget import ByteBudgetCache, positive_setting
-from explorer.models import ModelInfo, describe_model, load_model, weights_fingerprint
+from explorer.models import DEFAULT_MODEL_ID, ModelInfo, describe_model, load_model, weights_fingerprint
 from explorer.senses import word_vectors
 from explorer.states import LayerStates, extract_states, find_word
 from explorer.vectors import cosine
 
+_log = logging.getLogger(__name__)
 
-@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def cached_model(model_id: str):
-    """The loaded model, shared by all users. Never mutate it: copy it first."""
-    return load_model(model_id)
+
+_loaded: set[str] = set()  # model ids whose weights this server holds
+_warming: set[str] = set()  # model ids a background thread is loading
+_warm_lock = threading.Lock()
+_stored_valid = [True]  # False once the loaded model's fingerprint differs from the stored states'
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
+def _model(model_id: str):
+    model = load_model(model_id)
+    stored = precomputed.shipped()
+    if stored is not None and model_id == stored.info.model_id:
+        found = weights_fingerprint(model)
+        if found != stored.info.fingerprint:
+            _stored_valid[0] = False
+            _log.warning(
+                "assets/precomputed came from other weights (%s, loaded %s): not used",
+                stored.info.fingerprint,
+                found,
+            )
+    _loaded.add(model_id)
+    return model
+
+
+def cached_model(model_id: str):
+    """The loaded model, shared by all users. Never mutate it: copy it first."""
+    if model_id in _loaded:
+        return _model(model_id)
+    with st.spinner(MODEL_LOADING):
+        return _model(model_id)
+
+
+MODEL_LOADING = "Loading the model (once per server start: about 10 s)…"
+
+
+def model_ready(model_id: str) -> bool:
+    return model_id in _loaded
+
+
+def warm_model(model_id: str = DEFAULT_MODEL_ID) -> None:
+    """Load the model in a background thread, once: called when a page has been drawn, so the first
+    view never waits for it and the first click that needs it waits less (or not at all)."""
+    with _warm_lock:
+        if model_id in _loaded or model_id in _warming:
+            return
+        _warming.add(model_id)
+    threading.Thread(target=_warm, args=(model_id,), daemon=True, name="lse-warm-model").start()
+
+
+def _warm(model_id: str) -> None:
+    try:
+        _model(model_id)
+    except Exception:
+        _log.warning("loading %s in the background failed", model_id, exc_info=True)
+    finally:
+        _warming.discard(model_id)
+
+
+def _stored() -> precomputed.Precomputed | None:
+    """The bundled model's stored card and first-view states, while they match its weights."""
+    return precomputed.shipped() if _stored_valid[0] else None
+
+
 def cached_model_info(model_id: str) -> ModelInfo:
+    """The model's card: for the bundled model, from the stored card (the weights need not be loaded)."""
+    stored = _stored()
+    if stored is not None and model_id == stored.info.model_id:
+        return stored.info
+    return _model_info(model_id)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _model_info(model_id: str) -> ModelInfo:
     model = cached_model(model_id)
     return describe_model(model, model_id, weights_fingerprint(model))
 
@@ -51,13 +120,19 @@ def cached_states(model_id: str, texts: tuple[str, ...]) -> LayerStates:
     Other caches keep only what they derive from states (coordinates, measures), never the states
     themselves, so this cache's byte budget bounds the memory states take.
     """
+    stored = _stored()
+    if stored is not None and model_id == stored.info.model_id and tuple(texts) in stored.states:
+        return stored.states[tuple(texts)]  # a shipped sentence set: computed ahead, no model needed
     return _STATES.get_or_make(
         (model_id, tuple(texts)), lambda: extract_states(cached_model(model_id), texts), lambda s: s.nbytes
     )
 
 
 def load_states(model_id: str, sentences: tuple[str, ...]) -> LayerStates:
-    with st.spinner(f"Running the model over {len(sentences)} sentences…"):
+    doing = f"Running the model over {len(sentences)} sentences…"
+    with st.spinner(
+        doing if model_ready(model_id) else f"{MODEL_LOADING[:-1]}, then {doing[0].lower()}{doing[1:]}"
+    ):
         return cached_states(model_id, sentences)
 
 

@@ -1,0 +1,117 @@
+"""The bundled model's states for the shipped sentence sets, computed ahead and stored in `assets/`.
+
+A visitor's first view (home, and the Token journey with its default set) then draws without loading the
+model: importing torch and loading the weights takes longer than everything else the first view does.
+The files hold exactly what `extract_states` returns (float32, bit for bit on this CPU), with the weight
+fingerprint of the model they came from; `tests/test_precomputed.py` recomputes them with the real model
+and fails when they drift. When the model is loaded, `caches` checks the fingerprint again and stops using
+these files if it differs.
+
+Rebuild after changing a sentence set or the model:  python -m explorer.precomputed
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from explorer import assets
+from explorer.inputs import parse_sentences
+from explorer.models import DEFAULT_MODEL_ID, ModelInfo, describe_model, load_model, weights_fingerprint
+from explorer.states import TOKEN_COLUMNS, LayerStates, extract_states
+from explorer.vectors import frozen
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+FOLDER = assets.PRECOMPUTED
+FORMAT = 1
+
+
+def shipped_inputs() -> list[tuple[str, ...]]:
+    """Every input a first view asks of the bundled model: each sentence set as the pages read it (group
+    tags taken off), and the home page's two-sentence demo."""
+    inputs = [parse_sentences(s.text, with_groups=True).sentences for s in assets.sentence_sets().values()]
+    return [*inputs, assets.HOME_DEMO[:2]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Precomputed:
+    """The bundled model's card, and its states for each shipped input."""
+
+    info: ModelInfo
+    states: dict[tuple[str, ...], LayerStates]
+
+
+def build(model: SentenceTransformer, info: ModelInfo, folder: Path = FOLDER) -> Path:
+    """Compute the states of every shipped input with `model` and write them to `folder`."""
+    entries, arrays = [], {}
+    for i, texts in enumerate(shipped_inputs()):
+        states = extract_states(model, texts)
+        for name in ("layers", "pooled_raw", "pooled"):
+            arrays[f"{i}_{name}"] = getattr(states, name)
+        entries.append(
+            {
+                "texts": list(texts),
+                "truncated": list(states.truncated),
+                "max_seq_length": states.max_seq_length,
+                "pooling": states.pooling,
+                "tokens": {c: states.tokens[c].astype(object).where(states.tokens[c].notna(), None).tolist()
+                           for c in TOKEN_COLUMNS},
+                "dtypes": {c: str(states.tokens[c].dtype) for c in TOKEN_COLUMNS},
+            }
+        )  # fmt: skip
+    index = {
+        "format": FORMAT,
+        "model_id": info.model_id,
+        "info": dataclasses.asdict(info),
+        "entries": entries,
+    }
+    return assets.write_stored_arrays(index, arrays, folder)
+
+
+def _states(i: int, entry: dict, arrays) -> LayerStates:
+    tokens = pd.DataFrame({c: pd.Series(entry["tokens"][c], dtype=entry["dtypes"][c]) for c in TOKEN_COLUMNS})
+    return LayerStates(
+        texts=tuple(entry["texts"]),
+        layers=frozen(arrays[f"{i}_layers"]),
+        tokens=tokens,
+        pooled_raw=frozen(arrays[f"{i}_pooled_raw"]),
+        pooled=frozen(arrays[f"{i}_pooled"]),
+        truncated=tuple(entry["truncated"]),
+        max_seq_length=int(entry["max_seq_length"]),
+        pooling=entry["pooling"],
+    )
+
+
+def read(folder: Path = FOLDER) -> Precomputed | None:
+    """What `build` wrote to `folder`, or None when there is nothing usable there."""
+    stored = assets.read_stored_arrays(folder)
+    if stored is None or stored[0].get("format") != FORMAT:
+        return None
+    index, arrays = stored
+    try:
+        states = {tuple(e["texts"]): _states(i, e, arrays) for i, e in enumerate(index["entries"])}
+        return Precomputed(ModelInfo(**index["info"]), states)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+@lru_cache(maxsize=1)
+def shipped() -> Precomputed | None:
+    """The files in `assets/precomputed`, read once per server (shared and never mutated)."""
+    return read()
+
+
+def main() -> None:
+    model = load_model(DEFAULT_MODEL_ID)
+    written = build(model, describe_model(model, DEFAULT_MODEL_ID, weights_fingerprint(model)))
+    print(f"wrote {written} ({written.stat().st_size / 2**20:.1f} MB) and its index.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""The stored first-view states (assets/precomputed) are what the bundled model computes today, and a
+first view drawn from them needs no model."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+
+from explorer import precomputed
+from explorer.models import DEFAULT_MODEL_ID, describe_model, weights_fingerprint
+from explorer.states import extract_states
+
+
+def test_stored_states_match_the_model_bit_for_bit(model) -> None:
+    """Recompute every stored input with the real model: a changed model, sentence set or extraction
+    makes this fail (rebuild with `python -m explorer.precomputed`)."""
+    stored = precomputed.read()
+    assert stored is not None, "assets/precomputed is missing or unreadable"
+    assert dataclasses.asdict(stored.info) == dataclasses.asdict(
+        describe_model(model, DEFAULT_MODEL_ID, weights_fingerprint(model))
+    )
+    assert set(stored.states) == set(precomputed.shipped_inputs()), "every shipped input, and only those"
+    for texts, kept in stored.states.items():
+        fresh = extract_states(model, texts)
+        for name in ("layers", "pooled_raw", "pooled"):
+            np.testing.assert_array_equal(
+                getattr(kept, name), getattr(fresh, name), err_msg=f"{texts[0]}: {name}"
+            )
+        pd.testing.assert_frame_equal(kept.tokens, fresh.tokens)
+        assert (kept.truncated, kept.max_seq_length, kept.pooling) == (
+            fresh.truncated,
+            fresh.max_seq_length,
+            fresh.pooling,
+        )
+
+
+def test_a_changed_file_is_not_used(tmp_path) -> None:
+    """A wrong format or a damaged file reads as nothing (the pages then run the model)."""
+    assert precomputed.read(tmp_path) is None
+    (tmp_path / "index.json").write_text('{"format": 999}')
+    (tmp_path / "states.npz").write_bytes((precomputed.FOLDER / "states.npz").read_bytes())
+    assert precomputed.read(tmp_path) is None, "another format"
+    (tmp_path / "index.json").write_text((precomputed.FOLDER / "index.json").read_text())
+    assert precomputed.read(tmp_path) is not None, "the same files, copied"
+    (tmp_path / "states.npz").write_bytes(b"not a zip")
+    assert precomputed.read(tmp_path) is None, "damaged arrays"
+
+
+FIRST_VIEWS = """
+import sys
+from streamlit.testing.v1 import AppTest
+from explorer.ui import caches
+caches.warm_model = lambda *args, **kwargs: None  # no background load: see what the page itself needs
+for page in ("app.py", "pages/1_Token_journey.py"):
+    at = AppTest.from_file(page, default_timeout=120).run()
+    assert not at.exception, at.exception
+    charts = [e for e in at.get("vega_lite_chart")]
+    assert charts, page
+loaded = sorted(m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules)
+print("loaded:", loaded)
+"""
+
+
+def test_first_views_draw_without_the_model() -> None:
+    """Home and the Token journey with its default set draw their charts in a fresh interpreter without
+    importing torch, transformers or sentence-transformers."""
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_VIEWS],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=precomputed.FOLDER.parent.parent,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "loaded: []" in done.stdout, done.stdout + done.stderr[-2000:]
