@@ -149,6 +149,13 @@ def project_umap(layers: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> Pr
     )
 
 
+def warm_up_umap() -> None:
+    """Fit a tiny aligned UMAP once, so numba compiles UMAP's code now (about half a minute on a laptop's
+    CPU) rather than in the first visitor's request. Servers call it in the background after starting."""
+    layers = np.random.default_rng(0).normal(size=(2, 2 * MIN_POINTS_FOR_UMAP, 8)).astype(np.float32)
+    project_umap(layers)
+
+
 def project(
     layers: np.ndarray,
     method: str,

@@ -402,3 +402,29 @@ def test_the_chart_has_a_text_alternative_with_the_full_space_numbers() -> None:
     _pick_layer(at, 3)
     again = [e.proto for e in at.get("vega_lite_chart") if "layer_pick" in e.proto.spec]
     assert again[0].alt == alt, "moving the layer leaves the description (and the chart) as they were"
+
+
+def test_umap_never_holds_the_page() -> None:
+    """Picking UMAP draws shared PCA at once with a line counting the seconds; the UMAP view replaces it
+    when the background fit is done (the same fit is shared: asking again does not start another)."""
+    from explorer.ui import jobs
+
+    at = _journey()
+    at.text_area(key="sentences").input(
+        "Tiny boats drift on the calm lake today.\nA second quiet line here."
+    ).run()
+    at.radio(key="projection").set_value("umap").run()
+    assert not at.exception
+    assert _main_chart(at)["chart"]["spec"]["layer"], "a chart is drawn while UMAP is fitted"
+    waiting = [i.value for i in at.info if "Fitting aligned UMAP" in i.value]
+    assert waiting and "s so far" in waiting[0]
+    assert "UMAP is non-linear" not in " ".join(i.value for i in at.info)
+    with jobs._guard:
+        (future,) = [
+            f for key, (f, _) in jobs._jobs.items() if "Tiny boats drift on the calm lake today." in key[1]
+        ]
+    future.result(timeout=240)
+    at.run()
+    assert not at.exception
+    assert any("UMAP is non-linear" in i.value for i in at.info), "the UMAP view replaced the PCA"
+    assert not [i for i in at.info if "Fitting aligned UMAP" in i.value]

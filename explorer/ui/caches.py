@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 
 import numpy as np
 import streamlit as st
@@ -16,6 +17,7 @@ import streamlit as st
 from explorer import precomputed
 from explorer.budget import ByteBudgetCache, positive_setting
 from explorer.models import DEFAULT_MODEL_ID, ModelInfo, describe_model, load_model, weights_fingerprint
+from explorer.projection import warm_up_umap
 from explorer.senses import word_vectors
 from explorer.states import LayerStates, extract_states, find_word
 from explorer.vectors import cosine
@@ -26,6 +28,7 @@ _log = logging.getLogger(__name__)
 _loaded: set[str] = set()  # model ids whose weights this server holds
 _warming: set[str] = set()  # model ids a background thread is loading
 _warm_lock = threading.Lock()
+_umap_warm = threading.Event()  # set once UMAP's numba code is compiled in this server
 _stored_valid = [True]  # False once the loaded model's fingerprint differs from the stored states'
 
 
@@ -62,20 +65,35 @@ def model_ready(model_id: str) -> bool:
 
 
 def warm_model(model_id: str = DEFAULT_MODEL_ID) -> None:
-    """Load the model in a background thread, once: called when a page has been drawn, so the first
-    view never waits for it and the first click that needs it waits less (or not at all)."""
+    """Load the model, then compile UMAP, in a background thread, once: called when a page has been drawn,
+    so the first view never waits for them and the first click that needs them waits less (or not at all)."""
     with _warm_lock:
-        if model_id in _loaded or model_id in _warming:
+        if model_id in _warming or (model_id in _loaded and _umap_warm.is_set()):
             return
         _warming.add(model_id)
     threading.Thread(target=_warm, args=(model_id,), daemon=True, name="lse-warm-model").start()
 
 
+_after_load: list[Callable[[str], None]] = []
+
+
+def after_model_loads(prepare: Callable[[str], None]) -> None:
+    """Have the background warm-up run `prepare(model_id)` once the model is loaded (slow work a page
+    will ask for: it waits for nobody, and is done before the first click)."""
+    if prepare not in _after_load:
+        _after_load.append(prepare)
+
+
 def _warm(model_id: str) -> None:
     try:
         _model(model_id)
-    except Exception:
-        _log.warning("loading %s in the background failed", model_id, exc_info=True)
+        if not _umap_warm.is_set():
+            for prepare in _after_load:  # e.g. the default set's UMAP, which also compiles UMAP's code
+                prepare(model_id)
+            warm_up_umap()  # numba compiles UMAP once per server, before anyone asks for it
+            _umap_warm.set()
+    except Exception:  # the page that needs the model or UMAP says what went wrong
+        _log.warning("warming %s up in the background failed", model_id, exc_info=True)
     finally:
         _warming.discard(model_id)
 
@@ -128,11 +146,16 @@ def cached_states(model_id: str, texts: tuple[str, ...]) -> LayerStates:
     )
 
 
+def running_model(model_id: str, n_sentences: int):
+    """A spinner for work that runs the model: it also says so when the model is still loading."""
+    doing = f"running the model over {n_sentences} sentences…"
+    return st.spinner(
+        f"{MODEL_LOADING[:-1]}, then {doing}" if not model_ready(model_id) else doing.capitalize()
+    )
+
+
 def load_states(model_id: str, sentences: tuple[str, ...]) -> LayerStates:
-    doing = f"Running the model over {len(sentences)} sentences…"
-    with st.spinner(
-        doing if model_ready(model_id) else f"{MODEL_LOADING[:-1]}, then {doing[0].lower()}{doing[1:]}"
-    ):
+    with running_model(model_id, len(sentences)):
         return cached_states(model_id, sentences)
 
 

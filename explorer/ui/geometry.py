@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.models import ModelInfo
 from explorer.projection import FAITHFULNESS_K, MIN_POINTS_FOR_UMAP
 from explorer.states import LayerStates, layer_names
-from explorer.ui import links, widgets
+from explorer.ui import jobs, links, widgets
 from explorer.ui.caches import cached_states, load_states
 from explorer.ui.links import LinkField, LinkSpec
 from explorer.ui.senses import OWN_WORD, SenseView
@@ -60,8 +61,7 @@ def cached_measures(model_id: str, texts: tuple[str, ...], with_umap: bool) -> M
     return MeasuresView(cached_states(model_id, texts), *derived)
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _cached_measures(
+def _measures(
     model_id: str, texts: tuple[str, ...], with_umap: bool
 ) -> tuple[pd.DataFrame, int, int, np.ndarray, int]:
     """What the measure charts derive from the states (small next to the states themselves)."""
@@ -83,13 +83,27 @@ def _cached_measures(
     )
 
 
+_cached_measures = st.cache_resource(show_spinner=False, max_entries=16)(_measures)
+
+
 def measures_view(model_id: str, texts: tuple[str, ...], with_umap: bool) -> MeasuresView:
+    """The measures; with UMAP, fitted in the background while the page shows the others (see `jobs`)."""
     load_states(model_id, texts)
-    message = "Measuring every layer" + (
-        " and fitting UMAP (about a minute for the corpus; longer for many sentences)…" if with_umap else "…"
-    )
-    with st.spinner(message):
-        return cached_measures(model_id, texts, with_umap)
+    if with_umap:
+        job = jobs.started(("measures", model_id, texts), partial(_measures, model_id, texts, True))
+        derived, error = jobs.result_or_none(job)
+        if derived is not None:
+            return MeasuresView(cached_states(model_id, texts), *derived)
+        if error is None:
+            jobs.wait_here(
+                job,
+                "Fitting UMAP on every layer to score its faithfulness; the other measures meanwhile",
+                "about half a minute for the corpus; longer for many sentences",
+            )
+        else:
+            st.warning(f"UMAP could not be fitted ({error}); the other measures are shown.", icon="⚠️")
+    with st.spinner("Measuring every layer…"):
+        return cached_measures(model_id, texts, False)
 
 
 def source_sentences() -> tuple[str, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import altair as alt
@@ -13,9 +14,11 @@ import pandas as pd
 import streamlit as st
 
 from explorer import share
+from explorer.assets import DEFAULT_SET, sentence_sets
 from explorer.budget import ByteBudgetCache
 from explorer.charts import journey as charts
 from explorer.export import base_manifest, build_bundle, table_arrays
+from explorer.inputs import parse_sentences
 from explorer.models import ModelInfo
 from explorer.projection import METHODS, Projection, project
 from explorer.states import (
@@ -26,7 +29,7 @@ from explorer.states import (
     layer_names,
     token_mask,
 )
-from explorer.ui import links, player, widgets
+from explorer.ui import caches, jobs, links, player, widgets
 from explorer.ui.caches import cached_states
 from explorer.ui.links import LinkField, LinkSpec
 from explorer.ui.state import current_layer, kept, persisted, remember, set_value, set_value_silently
@@ -96,12 +99,11 @@ def cached_tokens(
 def journey_tokens(
     model_id: str, texts: tuple[str, ...], hide_special: bool, hide_punct: bool
 ) -> JourneyTokens:
-    with st.spinner(f"Running the model over {len(texts)} sentences…"):
+    with caches.running_model(model_id, len(texts)):
         return cached_tokens(model_id, texts, hide_special, hide_punct)
 
 
-@st.cache_resource(show_spinner=False, max_entries=32)
-def cached_journey(
+def make_journey(
     model_id: str,
     texts: tuple[str, ...],
     groups: tuple[str, ...],
@@ -127,6 +129,31 @@ def cached_journey(
     return JourneyView(model_id, tokens.summary, shown, proj, points, pooled, names, tokens.capped, fitted)
 
 
+cached_journey = st.cache_resource(show_spinner=False, max_entries=32)(make_journey)
+
+
+def _umap_inputs(model_id: str, texts: tuple[str, ...], groups: tuple[str, ...], seed: int, hide_special: bool,
+                 hide_punct: bool) -> tuple:  # fmt: skip
+    return (model_id, texts, groups, "umap", seed, hide_special, hide_punct)
+
+
+def _umap_job(inputs: tuple):
+    return jobs.started(inputs, partial(make_journey, *inputs))
+
+
+def _prepare_preset_umaps(model_id: str) -> None:
+    """Fit each shipped set's UMAP view in the background after the model loads (see caches.warm_model),
+    the default set first, one at a time (a visitor's own UMAP waits for one of them at most): the first
+    visitor who picks UMAP for a set sees it at once."""
+    names = [DEFAULT_SET, *(n for n in sentence_sets() if n != DEFAULT_SET)]
+    for name in names:
+        parsed = parse_sentences(sentence_sets()[name].text, with_groups=True)
+        _umap_job(_umap_inputs(model_id, parsed.sentences, parsed.groups, 0, False, False)).result()
+
+
+caches.after_model_loads(_prepare_preset_umaps)
+
+
 def journey_view(
     model_id: str,
     texts: tuple[str, ...],
@@ -139,11 +166,22 @@ def journey_view(
 ) -> JourneyView:
     """Compute (or fetch) the journey view, announcing slow work (a spinner shows only if it is slow)."""
     fit_on = tuple(sorted(fit_on)) if method == "pca_shared" and len(fit_on) >= 2 else ()
-    if method == "umap":
-        with st.spinner("Fitting aligned UMAP across layers (the first time takes ~20 s)…"):
-            return cached_journey(model_id, texts, groups, method, seed, hide_special, hide_punct)
-    with st.spinner(f"Running the model over {len(texts)} sentences…"):
-        return cached_journey(model_id, texts, groups, method, 0, hide_special, hide_punct, fit_on)
+    if method == "umap":  # fitted in the background: shared PCA until it is ready
+        job = _umap_job(_umap_inputs(model_id, texts, groups, seed, hide_special, hide_punct))
+        fitted, error = jobs.result_or_none(job)
+        if fitted is not None:
+            return fitted
+        if error is None:
+            jobs.wait_here(
+                job,
+                "Fitting aligned UMAP across every layer; shared PCA meanwhile",
+                "a few seconds; up to a minute just after the server started",
+            )
+        else:
+            st.warning(f"UMAP could not be fitted ({error}); showing shared PCA.", icon="⚠️")
+        fit_on = ()
+    with caches.running_model(model_id, len(texts)):
+        return cached_journey(model_id, texts, groups, "pca_shared", 0, hide_special, hide_punct, fit_on)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
