@@ -236,24 +236,6 @@ def layer_measures(layers: np.ndarray, tokens: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-FAITHFULNESS_MAX_POINTS = 1500
-
-
-def faithfulness_sample(
-    n_points: int, max_points: int = FAITHFULNESS_MAX_POINTS, seed: int = 0
-) -> np.ndarray:
-    """Sorted indices of at most `max_points` of `n_points` points, drawn without replacement.
-
-    Nearest-neighbour faithfulness and UMAP grow faster than linearly with the number of points, so the
-    page scores a seeded sample (the same one every run); every index is kept when there are few points.
-    """
-    if n_points < 0 or max_points < 1:
-        raise ValueError(f"Need n_points >= 0 and max_points >= 1, got {n_points} and {max_points}.")
-    if n_points <= max_points:
-        return np.arange(n_points)
-    return np.sort(np.random.default_rng(seed).choice(n_points, size=max_points, replace=False))
-
-
 def projection_faithfulness(vectors: np.ndarray, method: str = "pca_aligned", seed: int = 0) -> np.ndarray:
     """(L+1,) share of each point's 10 nearest neighbours that a 2-D view of that layer keeps.
 

@@ -175,8 +175,31 @@ def project(
     raise ValueError(f"Unknown projection method: {method}. Valid methods: {list(METHODS)}")
 
 
+FAITHFULNESS_MAX_POINTS = 1500
+
+
+def faithfulness_sample(
+    n_points: int, max_points: int = FAITHFULNESS_MAX_POINTS, seed: int = 0
+) -> np.ndarray:
+    """Sorted indices of at most `max_points` of `n_points` points, drawn without replacement.
+
+    Nearest-neighbour faithfulness and UMAP grow faster than linearly with the number of points, so the
+    page scores a seeded sample (the same one every run); every index is kept when there are few points.
+    """
+    if n_points < 0 or max_points < 1:
+        raise ValueError(f"Need n_points >= 0 and max_points >= 1, got {n_points} and {max_points}.")
+    if n_points <= max_points:
+        return np.arange(n_points)
+    return np.sort(np.random.default_rng(seed).choice(n_points, size=max_points, replace=False))
+
+
 def _faithfulness_per_layer(layers: np.ndarray, coords: np.ndarray) -> np.ndarray:
-    return np.array([neighbour_overlap(h, c, FAITHFULNESS_K) for h, c in zip(layers, coords, strict=True)])
+    """Per layer, the share of neighbours the picture keeps, over a seeded sample of at most
+    FAITHFULNESS_MAX_POINTS points (all of them when there are fewer)."""
+    keep = faithfulness_sample(layers.shape[1])
+    return np.array(
+        [neighbour_overlap(h[keep], c[keep], FAITHFULNESS_K) for h, c in zip(layers, coords, strict=True)]
+    )
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from explorer.geometry import (
     mean_norm,
     self_similarity,
 )
+from explorer.projection import FAITHFULNESS_MAX_POINTS, faithfulness_sample
 from explorer.senses import SenseContexts, SenseSeparation, sense_separation
 from explorer.vectors import cosine
 
@@ -290,24 +291,24 @@ def test_projection_faithfulness_is_nan_when_neighbourhoods_are_the_whole_cloud(
 
 
 def test_faithfulness_sample_keeps_every_point_when_there_are_few() -> None:
-    assert geometry.faithfulness_sample(0).tolist() == []
-    assert geometry.faithfulness_sample(40, max_points=40).tolist() == list(range(40))
+    assert faithfulness_sample(0).tolist() == []
+    assert faithfulness_sample(40, max_points=40).tolist() == list(range(40))
 
 
 def test_faithfulness_sample_is_seeded_distinct_sorted_and_capped() -> None:
-    picked = geometry.faithfulness_sample(5000, max_points=300, seed=0)
+    picked = faithfulness_sample(5000, max_points=300, seed=0)
     assert len(picked) == 300 and len(set(picked.tolist())) == 300
     assert (np.diff(picked) > 0).all() and picked.min() >= 0 and picked.max() < 5000
-    assert np.array_equal(picked, geometry.faithfulness_sample(5000, max_points=300, seed=0))
-    assert not np.array_equal(picked, geometry.faithfulness_sample(5000, max_points=300, seed=1))
+    assert np.array_equal(picked, faithfulness_sample(5000, max_points=300, seed=0))
+    assert not np.array_equal(picked, faithfulness_sample(5000, max_points=300, seed=1))
     assert picked.max() > 2500  # drawn from the whole range, not the first sentences only
-    assert len(geometry.faithfulness_sample(5000)) == geometry.FAITHFULNESS_MAX_POINTS
+    assert len(faithfulness_sample(5000)) == FAITHFULNESS_MAX_POINTS
 
 
 @pytest.mark.parametrize(("n", "cap"), [(-1, 10), (10, 0)])
 def test_faithfulness_sample_rejects_nonsense(n: int, cap: int) -> None:
     with pytest.raises(ValueError, match="max_points"):
-        geometry.faithfulness_sample(n, max_points=cap)
+        faithfulness_sample(n, max_points=cap)
 
 
 def test_sense_occurrences_pool_a_word_split_into_pieces(model) -> None:

@@ -103,7 +103,7 @@ def _words_in(at: AppTest) -> int:
 
 def test_many_long_sentences_score_faithfulness_on_a_seeded_sample() -> None:
     from explorer.assets import geometry_corpus as corpus_sentences
-    from explorer.geometry import FAITHFULNESS_MAX_POINTS
+    from explorer.projection import FAITHFULNESS_MAX_POINTS
     from explorer.inputs import MAX_SENTENCES
 
     corpus = corpus_sentences()

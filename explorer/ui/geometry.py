@@ -15,7 +15,7 @@ from explorer.assets import geometry_corpus
 from explorer.charts import geometry as gcharts
 from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.models import ModelInfo
-from explorer.projection import FAITHFULNESS_K, MIN_POINTS_FOR_UMAP
+from explorer.projection import FAITHFULNESS_K, MIN_POINTS_FOR_UMAP, faithfulness_sample
 from explorer.states import LayerStates, layer_names
 from explorer.ui import jobs, links, widgets
 from explorer.ui.caches import cached_states, load_states
@@ -68,7 +68,7 @@ def _measures(
     states = cached_states(model_id, texts)
     words = geometry.pool_words(states.layers, states.tokens)
     measures = geometry.layer_measures(states.layers, states.tokens)
-    sample = words.vectors[:, geometry.faithfulness_sample(words.vectors.shape[1], seed=0)]  # (L+1, ≤1500, D)
+    sample = words.vectors[:, faithfulness_sample(words.vectors.shape[1], seed=0)]  # (L+1, ≤1500, D)
     measures["faithfulness_pca"] = geometry.projection_faithfulness(sample, "pca_aligned")
     if with_umap:
         measures["faithfulness_umap"] = geometry.projection_faithfulness(sample, "umap", seed=0)
@@ -358,7 +358,7 @@ def export_bundle(
         "sense_chance": None if separation is None else round(float(separation.chance), 6),
         "how_to_reproduce": "explorer.states.extract_states(load_model(model_id), texts); "
         "explorer.geometry.layer_measures(layers, tokens); faithfulness: projection_faithfulness on the words "
-        "picked by geometry.faithfulness_sample(n_words, seed=0); for the senses: explorer.senses.find_sense_occurrences then "
+        "picked by explorer.projection.faithfulness_sample(n_words, seed=0); for the senses: explorer.senses.find_sense_occurrences then "
         "sense_separation, and projection.project(vectors[best], 'pca_aligned').",
     }
     return build_bundle(table, vectors, chart, manifest, _measure_charts(view, names, info, classroom))

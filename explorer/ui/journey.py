@@ -379,11 +379,15 @@ def chart_for(chart_inputs: tuple, start: int, build: Callable[[int], alt.TopLev
     against the Vega-Lite schema by the tests; here that validation is skipped (it took about a sixth
     of a page run)."""
 
+    made: list[dict] = []  # when this call builds it, the spec itself (no need to read the text back)
+
     def make() -> str:
         with alt.data_transformers.disable_max_rows():
-            return json.dumps(build(start).to_dict(validate=False))
+            made.append(build(start).to_dict(validate=False))
+        return json.dumps(made[0])
 
-    return json.loads(_SPECS.get_or_make((chart_inputs, start), make, len))
+    text = _SPECS.get_or_make((chart_inputs, start), make, len)
+    return made[0] if made else json.loads(text)
 
 
 def on_layer_picked() -> None:
