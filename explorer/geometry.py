@@ -214,9 +214,10 @@ def pool_words(layers: np.ndarray, tokens: pd.DataFrame, skip_punctuation: bool 
     return Words(sums / sizes[None, :, None], joined, sentence[starts], sizes)
 
 
-def layer_measures(layers: np.ndarray, tokens: pd.DataFrame) -> pd.DataFrame:
-    """One row per layer, one column per MEASURES key, over the words of the given sentences."""
-    words = pool_words(layers, tokens)
+def layer_measures(layers: np.ndarray, tokens: pd.DataFrame, words: Words | None = None) -> pd.DataFrame:
+    """One row per layer, one column per MEASURES key, over the words of the given sentences (`words`:
+    `pool_words(layers, tokens)` when the caller has it already; pooling is the costliest step)."""
+    words = pool_words(layers, tokens) if words is None else words
     v = words.vectors  # (L+1, W, D)
     base = anisotropy(v, words.sentence)
     selfsim = self_similarity(v, words.text)

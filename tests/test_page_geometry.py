@@ -103,8 +103,8 @@ def _words_in(at: AppTest) -> int:
 
 def test_many_long_sentences_score_faithfulness_on_a_seeded_sample() -> None:
     from explorer.assets import geometry_corpus as corpus_sentences
-    from explorer.projection import FAITHFULNESS_MAX_POINTS
     from explorer.inputs import MAX_SENTENCES
+    from explorer.projection import FAITHFULNESS_MAX_POINTS
 
     corpus = corpus_sentences()
     long = [" ".join(corpus[(i * k) % len(corpus)] for k in (1, 3, 7)) for i in range(MAX_SENTENCES)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -84,8 +85,12 @@ def after_model_loads(prepare: Callable[[str], None]) -> None:
         _after_load.append(prepare)
 
 
+WARM_AFTER_SECONDS = 3.0  # let the browser fetch and draw the first page before the warm-up takes a core
+
+
 def _warm(model_id: str) -> None:
     try:
+        time.sleep(WARM_AFTER_SECONDS)
         _model(model_id)
         if not _umap_warm.is_set():
             for prepare in _after_load:  # e.g. the default set's UMAP, which also compiles UMAP's code

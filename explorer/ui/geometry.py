@@ -67,7 +67,7 @@ def _measures(
     """What the measure charts derive from the states (small next to the states themselves)."""
     states = cached_states(model_id, texts)
     words = geometry.pool_words(states.layers, states.tokens)
-    measures = geometry.layer_measures(states.layers, states.tokens)
+    measures = geometry.layer_measures(states.layers, states.tokens, words)
     sample = words.vectors[:, faithfulness_sample(words.vectors.shape[1], seed=0)]  # (L+1, ≤1500, D)
     measures["faithfulness_pca"] = geometry.projection_faithfulness(sample, "pca_aligned")
     if with_umap:
