@@ -33,9 +33,8 @@ with stage.main:
     )
 names = layer_names(info.n_layers)
 view = lab.measures_view(info.model_id, texts, state.kept("geometry_umap", False)) if texts else None
-measures_tab, senses_tab, change_tab = stage.main.tabs(
-    ["📈 Layer by layer", "🔀 Word-sense lab", "🌡️ How much each layer changes each token"]
-)
+with stage.main:
+    measures_tab, senses_tab, change_tab = lab.tabs()
 
 with stage.settings if classroom else measures_tab:  # the presenter view keeps the lessons with the inputs
     lessons.lesson_menu(PAGE)

@@ -106,6 +106,14 @@ def measures_view(model_id: str, texts: tuple[str, ...], with_umap: bool) -> Mea
         return cached_measures(model_id, texts, False)
 
 
+TABS = ("📈 Layer by layer", "🔀 Word-sense lab", "🌡️ How much each layer changes each token")
+
+
+def tabs() -> list:
+    """The three sections (the open one is remembered)."""
+    return widgets.remembered_tabs("geometry_tab", TABS)
+
+
 def source_sentences() -> tuple[str, ...]:
     """The sentences to measure: the bundled corpus or the shared sentence box."""
     persisted("geometry_source", "corpus")

@@ -21,7 +21,7 @@ from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.inputs import MAX_SENTENCES
 from explorer.models import ModelInfo
 from explorer.states import MAX_LAYERS, LayerStates
-from explorer.ui import links
+from explorer.ui import links, widgets
 from explorer.ui.caches import cached_states
 from explorer.ui.index import MAX_K, MAX_QUERY_CHARS
 from explorer.ui.links import LinkField, LinkSpec
@@ -87,10 +87,7 @@ def downloads(texts: tuple[str, ...], vectors: np.ndarray, similarity: np.ndarra
 # ---------------------------------------------------------------- persisted widgets (a link can set them)
 def tabs() -> list:
     """The four sections; the open one is remembered (and carried by a share link)."""
-    persisted("sentence_tab", TABS[0])
-    if st.session_state["sentence_tab"] not in TABS:
-        set_value("sentence_tab", TABS[0])
-    return list(st.tabs(list(TABS), key="sentence_tab", on_change=remember, args=("sentence_tab",)))
+    return widgets.remembered_tabs("sentence_tab", TABS)
 
 
 def _select(label: str, key: str, options: tuple, default: object, **kwargs) -> object:

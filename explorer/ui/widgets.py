@@ -292,6 +292,15 @@ def is_classroom() -> bool:
     return bool(kept("classroom", False))
 
 
+def remembered_tabs(key: str, labels: tuple[str, ...]) -> list:
+    """Tabs whose open one is remembered: it stays open across pages and when classroom mode changes the
+    page's layout (and a share link can carry it)."""
+    persisted(key, labels[0])
+    if st.session_state[key] not in labels:
+        set_value(key, labels[0])
+    return list(st.tabs(list(labels), key=key, on_change=remember, args=(key,)))
+
+
 def choice(label: str, key: str, options: dict[str, str], default: str) -> str:
     """A persisted selectbox over {value: label}."""
     persisted(key, default)
