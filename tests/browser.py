@@ -39,7 +39,9 @@ def free_port() -> int:
 def streamlit_server(timeout: float = 90.0) -> Iterator[str]:
     """Run `streamlit run app.py` on a free loopback port; yield its base URL."""
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    # No background warm-up (LSE_WARM_UP=0): every test module starts its own server, and a warm-up takes
+    # about a minute of a core each time; the tests load the model where a page needs it.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "LSE_WARM_UP": "0"}
     # The server's output goes to a file, never to an unread pipe: once a pipe's 64 KB buffer is full,
     # the server blocks on its next log line and every page load times out.
     LOGS.mkdir(parents=True, exist_ok=True)

@@ -68,6 +68,8 @@ def model_ready(model_id: str) -> bool:
 def warm_model(model_id: str = DEFAULT_MODEL_ID) -> None:
     """Load the model, then compile UMAP, in a background thread, once: called when a page has been drawn,
     so the first view never waits for them and the first click that needs them waits less (or not at all)."""
+    if os.environ.get(WARM_UP_ENV, "1").strip() == "0":
+        return
     with _warm_lock:
         if model_id in _warming or (model_id in _loaded and _umap_warm.is_set()):
             return
@@ -85,6 +87,7 @@ def after_model_loads(prepare: Callable[[str], None]) -> None:
         _after_load.append(prepare)
 
 
+WARM_UP_ENV = "LSE_WARM_UP"  # "0": no background warm-up (the model loads on the first page that needs it)
 WARM_AFTER_SECONDS = 3.0  # let the browser fetch and draw the first page before the warm-up takes a core
 
 
