@@ -60,8 +60,6 @@ with right:
     journey.play_bar(layout, view, speed)
     if view.projection.notice:
         st.info(view.projection.notice, icon="ℹ️")
-    chart_slot, caption_slot = st.empty(), st.empty()
-    journey.style_layer_slider()
 notes = journey.layer_notes(view)
 readout = None if lessons.hidden(PAGE, "readout") else journey.readout(view, groups, follow)
 chart_inputs = (info.model_id, parsed.sentences, groups, method, seed, hide_special, hide_punct, view.fit_on)
@@ -91,15 +89,17 @@ def chart_at(at: int) -> charts.alt.TopLevelMixin:
     )
 
 
-chart_slot.vega_lite_chart(
-    spec=journey.chart_for(chart_inputs, start, chart_at),
-    width="stretch",
-    key=chart_key,
-    on_select=journey.on_layer_picked,
-    selection_mode=charts.LAYER_PARAM,
-    alt=journey.chart_description(view, readout),
-)
-caption_slot.caption(journey.journey_caption(view))
+with right:
+    st.vega_lite_chart(
+        spec=journey.chart_for(chart_inputs, start, chart_at),
+        width="stretch",
+        key=chart_key,
+        on_select=journey.on_layer_picked,
+        selection_mode=charts.LAYER_PARAM,
+        alt=journey.chart_description(view, readout),
+    )
+    journey.style_layer_slider()
+    st.caption(journey.journey_caption(view))
 if readout is not None:
     with right, st.expander("The followed tokens' cosines as a table (every layer)"):
         st.dataframe(journey.readout_table(readout), width="stretch")
