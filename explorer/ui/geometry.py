@@ -89,6 +89,8 @@ _cached_measures = st.cache_resource(show_spinner=False, max_entries=16)(_measur
 def measures_view(model_id: str, texts: tuple[str, ...], with_umap: bool) -> MeasuresView:
     """The measures; with UMAP, fitted in the background while the page shows the others (see `jobs`)."""
     load_states(model_id, texts)
+    if with_umap and cached_measures(model_id, texts, False).n_words < MIN_POINTS_FOR_UMAP:
+        return cached_measures(model_id, texts, True)  # too few words: no fit, the UMAP line is empty at once
     if with_umap:
         job = jobs.started(("measures", model_id, texts), partial(_measures, model_id, texts, True))
         derived, error = jobs.result_or_none(job)
