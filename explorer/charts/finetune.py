@@ -103,7 +103,11 @@ def snapshot_chart(
         alt.Chart(now)
         .mark_rule(opacity=0.45 if classroom else 0.3, strokeWidth=2.6 if classroom else 1.2)
         .encode(
-            x=alt.X("x0:Q", scale=x_scale), y=alt.Y("y0:Q", scale=y_scale), x2="x:Q", y2="y:Q", color=colour
+            x=alt.X("x0:Q", scale=x_scale),
+            y=alt.Y("y0:Q", scale=y_scale),
+            x2=alt.X2("x:Q"),
+            y2=alt.Y2("y:Q"),
+            color=colour,
         )
     )
     points = (
@@ -140,7 +144,7 @@ def loss_chart(
         .encode(
             x=alt.X("step:Q", title="training step", scale=alt.Scale(domain=[0, last], nice=False)),
             y=alt.Y("loss:Q", title="loss", scale=alt.Scale(zero=False)),
-            tooltip=["step:Q", alt.Tooltip("loss:Q", format=".3f")],
+            tooltip=[alt.Tooltip("step:Q"), alt.Tooltip("loss:Q", format=".3f")],
         )
     )
     if step is None:
@@ -150,7 +154,7 @@ def loss_chart(
         .mark_rule(
             color="#000" if classroom else "#666", strokeDash=[4, 3], strokeWidth=2 if classroom else 1
         )
-        .encode(x="step:Q")
+        .encode(x=alt.X("step:Q"))
     )
     return with_style((line + rule).properties(height=height), classroom)
 
@@ -194,14 +198,14 @@ def movement_chart(
             legend=alt.Legend(title=None, orient="bottom"),
         ),
         tooltip=[
-            "layer_name:N",
-            "status:N",
+            alt.Tooltip("layer_name:N"),
+            alt.Tooltip("status:N"),
             alt.Tooltip("moved:Q", title="mean move", format=".4f"),
             alt.Tooltip("cka:Q", title="CKA before vs after", format=".4f"),
         ],
     )
     text = base.mark_text(dy=-10 if classroom else -8, fontSize=17 if classroom else 13).encode(
-        text="shown:N"
+        text=alt.Text("shown:N")
     )
     return with_style((bars + text).properties(height=height), classroom)
 
@@ -276,11 +280,15 @@ def tuning_chart(
         now.transform_aggregate(mean_move="mean(moved)", groupby=["layer_name"])
         .transform_calculate(title="'layer ' + datum.layer_name + ' · mean move ' + format(datum.mean_move, '.3f')")
         .mark_text(align="left", baseline="top", x=10, y=8, fontSize=24 if classroom else 18, fontWeight="bold", color="#6b7280")
-        .encode(text="title:N")
+        .encode(text=alt.Text("title:N"))
         .add_params(pick)
     )  # fmt: skip
     trails = now.mark_rule(opacity=0.55, strokeWidth=1.6 * grow).encode(
-        x=alt.X("x0:Q", scale=x_scale), y=alt.Y("y0:Q", scale=y_scale), x2="x:Q", y2="y:Q", color=colour
+        x=alt.X("x0:Q", scale=x_scale),
+        y=alt.Y("y0:Q", scale=y_scale),
+        x2=alt.X2("x:Q"),
+        y2=alt.Y2("y:Q"),
+        color=colour,
     )
     base_points = now.mark_point(size=60 * grow, color="#9ca3af", strokeWidth=1.2 * grow).encode(
         x=alt.X("x0:Q", scale=x_scale), y=alt.Y("y0:Q", scale=y_scale), tooltip=tooltip

@@ -80,7 +80,7 @@ def layer_line_chart(
     layers: list[alt.Chart] = [line]
     if zero_rule:
         rule = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="#888" if classroom else "#bbb")
-        layers.insert(0, rule.encode(y="y:Q"))
+        layers.insert(0, rule.encode(y=alt.Y("y:Q")))
     return with_style(
         alt.layer(*layers).properties(height=int(height * 1.25) if classroom else height), classroom
     )
@@ -106,7 +106,7 @@ def _best_rule(best: int, classroom: bool = False) -> alt.Chart:
         .mark_rule(
             color=_VERMILION if classroom else "#d62728", strokeDash=[5, 3], strokeWidth=2 * _grow(classroom)
         )
-        .encode(x="layer:Q", tooltip=[alt.Tooltip("what:N", title="")])
+        .encode(x=alt.X("layer:Q"), tooltip=[alt.Tooltip("what:N", title="")])
     )
 
 
@@ -137,7 +137,7 @@ def sense_accuracy_chart(
     chance_rule = (
         alt.Chart(pd.DataFrame({"y": [chance], "what": [f"chance ({chance:.0%})"]}))
         .mark_rule(color="#555" if classroom else "#888", strokeDash=[2, 3], strokeWidth=grow)
-        .encode(y="y:Q", tooltip=[alt.Tooltip("what:N", title="")])
+        .encode(y=alt.Y("y:Q"), tooltip=[alt.Tooltip("what:N", title="")])
     )
     layered = alt.layer(chance_rule, _best_rule(best, classroom), line).properties(
         height=height + 40 * classroom

@@ -24,7 +24,7 @@ def word_similarity_chart(
         .encode(
             x=alt.X("layer:O", title="layer (0 = embeddings)"),
             y=alt.Y("cosine:Q", title=f"cosine of the two '{word}'s", scale=alt.Scale(domain=[0, 1])),
-            tooltip=["layer name:N", alt.Tooltip("cosine:Q", format=".3f")],
+            tooltip=[alt.Tooltip("layer name:N"), alt.Tooltip("cosine:Q", format=".3f")],
         )
         .properties(height=230)
     )

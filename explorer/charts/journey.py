@@ -12,7 +12,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from explorer.charts.style import category_scale, padded_domain, with_style
+from explorer.charts.style import category_scale, padded_domain, style_config
 from explorer.inputs import shorten
 from explorer.projection import Projection
 
@@ -386,14 +386,14 @@ def journey_chart(
         base.mark_text(
             align="left", baseline="top", x=10, y=8, fontSize=30 if classroom else 22,
             fontWeight="bold", color="#6b7280", opacity=0.8,
-        ).encode(text="title:N")
+        ).encode(text=alt.Text("title:N"))
     )  # fmt: skip
     if notes is not None:
         layers.append(
             base.mark_text(
                 align="left", baseline="top", x=11, y=44 if classroom else 36,
                 fontSize=16 if classroom else 12, color="#6b7280",
-            ).encode(text="note:N")
+            ).encode(text=alt.Text("note:N"))
         )  # fmt: skip
 
     path_rows = {
@@ -412,7 +412,7 @@ def journey_chart(
                 layers.append(
                     alt.Chart(rows)
                     .mark_line(opacity=opacity, strokeWidth=width, interpolate="monotone")
-                    .encode(x=x, y=y, color=colour, detail="uid:N", order="layer:Q")
+                    .encode(x=x, y=y, color=colour, detail=alt.Detail("uid:N"), order=alt.Order("layer:Q"))
                     .properties(name=name)
                 )
         steps = path_rows[strong]
@@ -448,7 +448,7 @@ def journey_chart(
                 fontSize=font,
                 color="#222",
             )
-            .encode(x=gx, y=gy, text="token:N", tooltip=tooltip)
+            .encode(x=gx, y=gy, text=alt.Text("token:N"), tooltip=tooltip)
             .properties(name="labels")
         )
     if pooled is not None:
@@ -480,7 +480,7 @@ def journey_chart(
             readout, shown, classroom, one_column, x, y, x_domain, y_domain, step / height
         )
     layers[0] = layers[0].add_params(pick, play)
-    return with_style(alt.layer(*layers).properties(height=height), classroom)
+    return alt.layer(*layers, height=height, config=style_config(classroom))  # one step: each copies all
 
 
 def _axis_on(axis: alt.X | alt.Y, field: str) -> alt.X | alt.Y:
@@ -638,7 +638,7 @@ def _readout_layers(
         .transform_calculate(
             x=f"{left}" if one_column else f"{left} + datum.col * {half}", y=f"{top} - datum.{place} * {row}"
         )
-        .encode(x=x, y=y, text="text:N")
+        .encode(x=x, y=y, text=alt.Text("text:N"))
     )
     return [
         base.transform_filter("datum.line == 0")
@@ -667,11 +667,11 @@ def layer_scores_chart(
         x=alt.X("layer:O", title="layer"),
         y=alt.Y("score:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title=None),
         color=alt.Color("measure:N", legend=alt.Legend(orient="bottom", title=None)),
-        tooltip=["layer_name:N", "measure:N", alt.Tooltip("score:Q", format=".0%")],
+        tooltip=[alt.Tooltip("layer_name:N"), alt.Tooltip("measure:N"), alt.Tooltip("score:Q", format=".0%")],
     )
     rule = (
         alt.Chart(pd.DataFrame({"layer": [layer]}))
         .mark_rule(color="#999", strokeDash=[4, 3])
-        .encode(x="layer:O")
+        .encode(x=alt.X("layer:O"))
     )
     return (base.mark_line(point=True) + rule).properties(height=170)

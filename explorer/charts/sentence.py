@@ -76,12 +76,12 @@ def cloud_chart(
     lines = (
         alt.Chart(tokens)
         .mark_rule(opacity=0.45 if classroom else 0.35, strokeWidth=1.2 * grow)
-        .encode(x=x, y=y, x2="pooled_x:Q", y2="pooled_y:Q", color=colour)
+        .encode(x=x, y=y, x2=alt.X2("pooled_x:Q"), y2=alt.Y2("pooled_y:Q"), color=colour)
     )
     dots = (
         alt.Chart(tokens)
         .mark_circle(size=70 * grow, opacity=0.9 if classroom else 0.85)
-        .encode(x=x, y=y, color=colour, tooltip=["token:N", "sentence:N"])
+        .encode(x=x, y=y, color=colour, tooltip=[alt.Tooltip("token:N"), alt.Tooltip("sentence:N")])
     )
     layers: list[alt.Chart] = [lines, dots] if show_pooled else [dots]
     if len(tokens) <= MAX_LABELLED_TOKENS:
@@ -94,7 +94,7 @@ def cloud_chart(
                 fontSize=16 if classroom else 11,
                 color="#222" if classroom else "#444",
             )
-            .encode(x=x, y=y, text="token:N")
+            .encode(x=x, y=y, text=alt.Text("token:N"))
         )
     if not show_pooled:
         return with_style(alt.layer(*layers).properties(height=height), classroom)
@@ -104,14 +104,21 @@ def cloud_chart(
         layers.append(
             alt.Chart(others)
             .mark_point(shape="square", size=260 * grow, filled=False, strokeWidth=2.2 * grow, opacity=0.95)
-            .encode(x=x, y=y, color=colour, tooltip=[alt.Tooltip("what:N", title="what"), "sentence:N"])
+            .encode(
+                x=x,
+                y=y,
+                color=colour,
+                tooltip=[alt.Tooltip("what:N", title="what"), alt.Tooltip("sentence:N")],
+            )
         )
     layers.append(
         alt.Chart(model)
         .mark_point(
             shape="diamond", size=440 * grow, filled=True, opacity=1.0, stroke="black", strokeWidth=1.6 * grow
         )
-        .encode(x=x, y=y, color=colour, tooltip=[alt.Tooltip("what:N", title="what"), "sentence:N"])
+        .encode(
+            x=x, y=y, color=colour, tooltip=[alt.Tooltip("what:N", title="what"), alt.Tooltip("sentence:N")]
+        )
     )
     return with_style(alt.layer(*layers).properties(height=height), classroom)
 
@@ -287,7 +294,7 @@ def corpus_map_chart(
             size=size,
             opacity=opacity,
             stroke=stroke,
-            tooltip=[alt.Tooltip("text:N", title="text"), "source:N"],
+            tooltip=[alt.Tooltip("text:N", title="text"), alt.Tooltip("source:N")],
         )
     )
     layers: list[alt.Chart] = [dots]
@@ -310,7 +317,7 @@ def corpus_map_chart(
                 .mark_rule(
                     color=QUERY_COLOUR[classroom], strokeDash=[4, 3], strokeWidth=1.6 * grow, opacity=0.9
                 )
-                .encode(x=x, y=y, x2="x2:Q", y2="y2:Q")
+                .encode(x=x, y=y, x2=alt.X2("x2:Q"), y2=alt.Y2("y2:Q"))
             )
             rings = (("white", 5.0 * grow), (QUERY_COLOUR[classroom], 2.4 * grow))
             for ring_colour, ring_width in rings:  # a white halo keeps the rings visible
@@ -323,7 +330,7 @@ def corpus_map_chart(
                         x=alt.X("x2:Q"),
                         y=alt.Y("y2:Q"),
                         tooltip=[
-                            "rank:Q",
+                            alt.Tooltip("rank:Q"),
                             alt.Tooltip("text:N", title="text"),
                             alt.Tooltip("score:Q", format=".3f"),
                         ],

@@ -15,17 +15,25 @@ OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "
 AXIS_INK = "#4a4a52"
 
 
-def with_style(chart: alt.TopLevelMixin, classroom: bool = False) -> alt.TopLevelMixin:
+def style_config(classroom: bool = False) -> alt.Config:
     """House fonts for any top-level chart; larger type and the Okabe-Ito palette in classroom mode."""
     size = 17 if classroom else 12
     # Axis and legend text darker than Streamlit's chart theme (#808495 on white is 3.8:1; this is 8.8:1).
     ink = dict(labelColor=AXIS_INK, titleColor=AXIS_INK)
-    styled = chart.configure_axis(labelFontSize=size, titleFontSize=size + 1, **ink).configure_legend(
-        labelFontSize=size, titleFontSize=size + 1, **ink
+    config = alt.Config(
+        axis=alt.AxisConfig(labelFontSize=size, titleFontSize=size + 1, **ink),
+        legend=alt.LegendConfig(labelFontSize=size, titleFontSize=size + 1, **ink),
     )
     if classroom:
-        styled = styled.configure_range(category=OKABE_ITO).configure_title(fontSize=size + 4)
-    return styled
+        config.range = alt.RangeConfig(category=OKABE_ITO)
+        config.title = alt.TitleConfig(fontSize=size + 4)
+    return config
+
+
+def with_style(chart: alt.TopLevelMixin, classroom: bool = False) -> alt.TopLevelMixin:
+    """The chart with the house style (`style_config`), set in one step: every Altair step on a layered
+    chart copies all its layers."""
+    return chart.properties(config=style_config(classroom))
 
 
 def category_scale(domain: Sequence[str], classroom: bool = False) -> alt.Scale:

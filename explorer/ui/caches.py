@@ -16,7 +16,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import precomputed
-from explorer.budget import ByteBudgetCache, positive_setting
+from explorer.budget import ByteBudgetCache, positive_setting, settle_long_lived
 from explorer.models import DEFAULT_MODEL_ID, ModelInfo, describe_model, load_model, weights_fingerprint
 from explorer.projection import warm_up_umap
 from explorer.senses import word_vectors
@@ -47,6 +47,7 @@ def _model(model_id: str):
                 found,
             )
     _loaded.add(model_id)
+    settle_long_lived()  # the libraries and the weights live as long as the server
     return model
 
 
@@ -100,6 +101,7 @@ def _warm(model_id: str) -> None:
                 prepare(model_id)
             warm_up_umap()  # numba compiles UMAP once per server, before anyone asks for it
             _umap_warm.set()
+            settle_long_lived()  # numba's compiled code, like the model, lives as long as the server
     except Exception:  # the page that needs the model or UMAP says what went wrong
         _log.warning("warming %s up in the background failed", model_id, exc_info=True)
     finally:
