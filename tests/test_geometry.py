@@ -65,6 +65,24 @@ def test_intra_sentence_similarity_uses_each_sentence_mean() -> None:
     assert np.isnan(intra_sentence_similarity(one_layer([1, 0], [0, 1]), np.array([0, 1]))).all()
 
 
+def test_measures_do_not_depend_on_the_order_of_the_vectors() -> None:
+    """Labels in reading order take a path without sorting; shuffled ones are sorted first: same numbers."""
+    rng = np.random.default_rng(3)
+    layers = rng.normal(size=(2, 40, 5))
+    layers[:, 7] = 0.0  # a zero vector counts as cosine 0 everywhere
+    sentence = np.repeat(np.arange(8), 5)
+    words = np.array([f"w{i % 6}" for i in range(40)], dtype=object)
+    shuffle = rng.permutation(40)
+    for measure, labels in (
+        (anisotropy, sentence),
+        (intra_sentence_similarity, sentence),
+        (self_similarity, words),
+    ):
+        in_order = measure(layers, labels)
+        assert np.isfinite(in_order).all()
+        np.testing.assert_allclose(measure(layers[:, shuffle], labels[shuffle]), in_order, rtol=1e-12)
+
+
 def test_mean_norm_and_zero_vectors() -> None:
     assert mean_norm(one_layer([3, 4], [0, 0])) == pytest.approx([2.5])
 
