@@ -7,8 +7,6 @@ table, then into Arrow), which for the journey's few thousand rows cost more tha
 
 from __future__ import annotations
 
-import hashlib
-
 import altair as alt
 import pandas as pd
 import pyarrow as pa
@@ -25,24 +23,27 @@ def arrow_bytes(frame: pd.DataFrame) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _name_tables(chart: alt.TopLevelMixin | alt.SchemaBase, datasets: dict[str, bytes]) -> None:
+def _name_tables(chart: alt.TopLevelMixin | alt.SchemaBase, datasets: dict[str, bytes], seen: dict) -> None:
     data = getattr(chart, "data", alt.Undefined)
     if isinstance(data, pd.DataFrame):
-        raw = arrow_bytes(data)
-        name = "t" + hashlib.sha1(raw, usedforsecurity=False).hexdigest()[:16]  # same table, same name
-        datasets[name] = raw
-        chart.data = alt.NamedData(name=name)
+        if id(data) not in seen:  # a table several layers draw from is sent once
+            seen[id(data)] = (f"table_{len(seen)}", data)  # the frame is kept so its id stays its own
+            datasets[seen[id(data)][0]] = arrow_bytes(data)
+        chart.data = alt.NamedData(name=seen[id(data)][0])
     for part in _PARTS:
         subs = getattr(chart, part, alt.Undefined)
         for sub in () if subs is alt.Undefined else subs:
-            _name_tables(sub, datasets)
+            _name_tables(sub, datasets, seen)
 
 
 def spec_and_tables(chart: alt.TopLevelMixin) -> tuple[dict, dict[str, bytes]]:
     """(the spec without data, {dataset name: Arrow bytes}); the spec names the datasets it draws.
 
+    Tables are named by where they first appear (table_0, table_1, …); a table several layers draw from
+    (the journey's points feed three) is converted and sent once.
+
     The chart must be one this call may change (freshly built): its DataFrames are swapped for names.
     The spec is not checked against the Vega-Lite schema (the tests check every builder's output)."""
     datasets: dict[str, bytes] = {}
-    _name_tables(chart, datasets)
+    _name_tables(chart, datasets, {})
     return chart.to_dict(validate=False), datasets
