@@ -58,7 +58,7 @@ def project_shared_pca(
     fitted = layers[:, list(fit_rows)] if fit_rows else layers
     stacked = fitted.reshape(-1, d).astype(np.float64)  # ((L+1)·N_fit, D)
     mean = stacked.mean(axis=0)
-    axes, _ = pca_axes(stacked - mean)
+    axes, _, _ = pca_axes(stacked - mean)
     coords = ((layers - mean) @ axes).astype(np.float32)  # (L+1, N, 2)
     explained = np.array([captured_share(layer - layer.mean(axis=0), axes) for layer in layers])
     projected_pooled = None if pooled is None else ((pooled - mean) @ axes).astype(np.float32)
@@ -84,8 +84,8 @@ def project_aligned_pca(layers: np.ndarray, pooled: np.ndarray | None = None) ->
     for i, layer in enumerate(layers.astype(np.float64)):
         mean = layer.mean(axis=0)
         centred = layer - mean
-        axes, values = pca_axes(centred)
-        explained[i] = values[:2].sum() / values.sum() if values.sum() > 0 else np.nan
+        axes, values, total = pca_axes(centred)
+        explained[i] = values.sum() / total if total > 0 else np.nan
         y = centred @ axes  # (N, 2)
         if previous is not None and len(y) > 1:
             rotation = procrustes_rotation(y, previous)
@@ -222,8 +222,7 @@ def fit_map(vectors: np.ndarray) -> MapProjection:
         raise ValueError("Cannot draw a map of no vectors.")
     mean = x.mean(axis=0)
     centred = x - mean
-    axes, values = pca_axes(centred)
-    total = float(values.sum())
-    explained = float(values[:2].sum() / total) if total > 0 else float("nan")
+    axes, values, total = pca_axes(centred)
+    explained = float(values.sum() / total) if total > 0 else float("nan")
     coords = (centred @ axes).astype(np.float32)  # (N, 2)
     return MapProjection(mean=mean, axes=axes, coords=coords, explained=explained)

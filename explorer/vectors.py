@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.linalg import orthogonal_procrustes
+from scipy.sparse.linalg import ArpackError, eigsh
 
 K_NEIGHBOURS = 10  # neighbourhood size for overlap scores (faithfulness of a 2-D view)
 
@@ -42,25 +43,39 @@ def frozen(array: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- principal axes
-def pca_axes(centred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The two leading principal axes (D, 2) of centred rows, and every eigenvalue, largest first.
+LANCZOS_FROM_DIM = 32  # from this many dimensions only the two leading eigenpairs are computed
 
-    An eigendecomposition of the (D, D) covariance: for tens of thousands of rows of a few hundred
-    dimensions it is faster than an SVD of the data. Signs are fixed (largest loading positive), so
-    the same data always gives the same picture; a 1-dimensional space gets a zero second axis.
+
+def pca_axes(centred: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """The two leading principal axes (D, 2) of centred rows, their two variances (largest first), and
+    the total variance (the covariance's trace).
+
+    From the (D, D) covariance, faster than an SVD of the data for tens of thousands of rows. Only the
+    two leading eigenpairs are computed (Lanczos iteration, to machine precision): for 384 dimensions
+    that took 4 ms where a full eigendecomposition took 50 ms, and 200 ms with the browser busy on the
+    same two cores. Signs are fixed (largest loading positive), so the same data always gives the same
+    picture; a 1-dimensional space gets a zero second axis.
     """
     x = np.asarray(centred, dtype=np.float64)
     cov = (x.T @ x) / max(len(x) - 1, 1)  # (D, D)
-    values, vectors = np.linalg.eigh(cov)
-    order = np.argsort(values)[::-1]
-    values, vectors = values[order], vectors[:, order]
-    axes = vectors[:, :2].copy()  # (D, 2)
+    total = float(np.trace(cov))
+    d = cov.shape[0]
+    found = None
+    if d >= LANCZOS_FROM_DIM and total > 0:
+        try:  # a fixed start vector: the same data, the same axes
+            found = eigsh(cov, k=2, which="LA", v0=np.random.default_rng(0).normal(size=d))
+        except ArpackError:
+            found = None
+    values, vectors = found if found is not None else np.linalg.eigh(cov)
+    order = np.argsort(values)[::-1][:2]
+    values, axes = values[order], vectors[:, order].copy()  # (D, ≤2)
     if axes.shape[1] < 2:
         axes = np.pad(axes, ((0, 0), (0, 2 - axes.shape[1])))
+        values = np.pad(values, (0, 2 - len(values)))
     for j in range(2):
         if axes[np.argmax(np.abs(axes[:, j])), j] < 0:
             axes[:, j] *= -1
-    return axes, np.clip(values, 0.0, None)
+    return axes, np.clip(values, 0.0, None), total
 
 
 def captured_share(centred: np.ndarray, axes: np.ndarray) -> float:

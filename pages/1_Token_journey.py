@@ -73,25 +73,17 @@ chart_inputs += (
 layer, start, chart_key = journey.layer_and_start(view.summary.n_layers, chart_inputs)
 
 
-def chart_at(at: int) -> charts.alt.TopLevelMixin:
-    return charts.journey_chart(
-        view.points,
-        view.pooled,
-        at,
-        follow,
-        trajectories,
-        labels,
-        classroom=widgets.is_classroom(),
+def drawing() -> charts.JourneyDrawing:
+    return charts.journey_drawing(
+        view.points, view.pooled, follow, trajectories, labels,
         height=journey.PRESENTER_CHART_HEIGHT if presenter else journey.CHART_HEIGHT,
-        wide=presenter,
-        notes=notes,
-        readout=readout,
-    )
+        classroom=widgets.is_classroom(), notes=notes, readout=readout, wide=presenter,
+    )  # fmt: skip
 
 
 with right:
     st.vega_lite_chart(
-        spec=journey.chart_for(chart_inputs, start, chart_at),
+        spec=journey.chart_for(chart_inputs, start, drawing),
         width="stretch",
         key=chart_key,
         on_select=journey.on_layer_picked,
@@ -111,7 +103,7 @@ with right:
     link_state = journey.view_state(info.model_id, layer, follow)
     links.share_and_export(
         link_state,
-        lambda: journey.export_bundle(view, chart_at(layer), link_state, info),
+        lambda: journey.export_bundle(view, charts.journey_chart_of(drawing(), layer), link_state, info),
         "token_journey.zip",
     )
     with st.expander("How faithful is this picture, layer by layer?"):

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
+import pandas as pd
 import pytest
+import vl_convert as vlc
 
 from explorer.charts.journey import (
     LAYER_PARAM,
     PLAY_PARAM,
     LayerChartPlan,
     journey_chart,
+    journey_chart_of,
+    journey_drawing,
     journey_frames,
     layer_scores_chart,
     picked_layer,
     plan_layer_chart,
+    readout_frame,
     sentence_labels,
     shown_layer,
 )
+from explorer.charts.transport import spec_and_tables
 from explorer.projection import project
 from explorer.states import extract_states, layer_names, token_mask
+from explorer.vectors import cosine_matrix
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +63,61 @@ def test_frames_follow_the_mask(bank_states) -> None:
         journey_frames(bank_states.tokens, bank_states.texts, proj, layer_names(6))
 
 
+def _tick_labels(chart) -> list[list[str]]:
+    """Each axis's tick labels, as drawn (vl-convert's SVG)."""
+    svg = vlc.vegalite_to_svg(chart.to_json())
+    groups = re.findall(r'<g class="mark-text role-axis-label"[^>]*>(.*?)</g>', svg, re.S)
+    return [re.findall(r"<text[^>]*>([^<]*)</text>", group) for group in groups]
+
+
+def _layer(spec: dict, name: str) -> dict:
+    return next(layer for layer in spec["layer"] if layer.get("name") == name)
+
+
 def test_axes_do_not_move_between_layers(frames) -> None:
+    """The axes' extent is the invisible frame layer's two corners: the same at every layer, around every
+    point and pooled point of every layer, and what is drawn."""
     points, pooled = frames
-    first = journey_chart(points, pooled, 0).to_dict()
-    last = journey_chart(points, pooled, 6).to_dict()
-    scale = lambda spec, axis: spec["layer"][-1]["encoding"][axis]["scale"]["domain"]  # noqa: E731
-    assert scale(first, "x") == scale(last, "x") and scale(first, "y") == scale(last, "y")
-    lo, hi = scale(first, "x")
-    assert lo <= points["x"].min() and hi >= points["x"].max()
+    first, last = journey_chart(points, pooled, 0), journey_chart(points, pooled, 6)
+    corners = []
+    for chart in (first, last):
+        spec = chart.to_dict()
+        corners.append(pd.DataFrame(spec["datasets"][_layer(spec, "frame")["data"]["name"]]))
+    pd.testing.assert_frame_equal(*corners)
+    for axis in ("x", "y"):
+        lo, hi = corners[0][axis]
+        assert lo < min(points[axis].min(), pooled[axis].min())
+        assert hi > max(points[axis].max(), pooled[axis].max())
+    ticks = _tick_labels(first)
+    assert ticks == _tick_labels(last) and len(ticks) == 2 and all(len(t) >= 3 for t in ticks)
+
+
+def test_a_spec_serves_every_drawing_of_its_shape(model) -> None:
+    """The page builds a spec once per drawing shape and sends other sentences' tables with it: that is
+    only right if the spec takes nothing from the tables. Two sets of sentences of one shape give the same
+    spec and other tables; the legend keeps the sentences' order."""
+    sent = []
+    for texts in (["I sat by the river bank.", "The bank lent me money.", "Fog rolled over the bank."],
+                  ["Bank holidays are long.", "We fished from the bank.", "She robbed the bank at noon.",
+                   "A bank of fog.", "Ten banks merged."]):  # fmt: skip
+        states = extract_states(model, texts)
+        proj = project(states.layers, "pca_shared", pooled=states.pooled_raw)
+        points, pooled = journey_frames(states.tokens, texts, proj, layer_names(states.n_layers))
+        follow = points[points["token"].str.lower() == "bank"]["uid"].unique()[:3].tolist()
+        chosen = points[points["uid"].isin(follow) & (points["layer"] == 0)]
+        readout = readout_frame(
+            cosine_matrix(states.layers[:, follow]), chosen["token"].tolist(), ["a", "a", "b"], 384
+        )
+        drawing = journey_drawing(points, pooled, follow, notes=[str(i) for i in range(7)], readout=readout)
+        chart = journey_chart_of(drawing, 6)
+        svg = vlc.vegalite_to_svg(chart.to_json())
+        legend = re.findall(r"<text[^>]*>(S\d+ · [^<]*)</text>", svg)
+        assert [label.split(" · ")[0] for label in legend] == [f"S{i + 1}" for i in range(len(texts))]
+        sent.append((drawing.shape, *spec_and_tables(journey_chart_of(drawing, 6), drawing.tables)))
+    (shape_a, spec_a, tables_a), (shape_b, spec_b, tables_b) = sent
+    assert shape_a == shape_b
+    assert json.dumps(spec_a, sort_keys=True) == json.dumps(spec_b, sort_keys=True)
+    assert tables_a.keys() == tables_b.keys() and tables_a["points"] != tables_b["points"]
 
 
 def test_chart_layers_paths_points_and_pooled(frames) -> None:

@@ -39,13 +39,28 @@ def test_pca_axes_match_sklearn_up_to_sign_and_have_fixed_signs() -> None:
     rng = np.random.default_rng(1)
     x = rng.normal(size=(200, 6)) * np.array([5, 3, 1, 0.5, 0.2, 0.1])
     centred = x - x.mean(axis=0)
-    axes, values = pca_axes(centred)
-    reference = PCA(n_components=2).fit(x).components_.T  # (D, 2)
-    np.testing.assert_allclose(np.abs(axes.T @ reference), np.eye(2), atol=1e-8)
+    axes, values, total = pca_axes(centred)
+    pca = PCA(n_components=2).fit(x)
+    np.testing.assert_allclose(np.abs(axes.T @ pca.components_.T), np.eye(2), atol=1e-8)
+    np.testing.assert_allclose(values, pca.explained_variance_, rtol=1e-10)
+    assert total == pytest.approx(np.linalg.eigvalsh(np.cov(x.T)).sum(), rel=1e-12)
     assert all(axes[np.argmax(np.abs(axes[:, j])), j] > 0 for j in range(2))
-    assert values[0] >= values[1] >= values[-1] >= 0
-    again, _ = pca_axes(-centred)  # the same cloud mirrored through its centre: the same axes
+    again, _, _ = pca_axes(-centred)  # the same cloud mirrored through its centre: the same axes
     np.testing.assert_allclose(again, axes)
+
+
+def test_pca_axes_in_many_dimensions_take_the_two_leading_eigenpairs() -> None:
+    """From LANCZOS_FROM_DIM dimensions only two eigenpairs are computed: the same as a full
+    decomposition, and the same on every call."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(500, 384)) * np.linspace(3, 0.1, 384)
+    centred = x - x.mean(axis=0)
+    axes, values, total = pca_axes(centred)
+    full_values, full_vectors = np.linalg.eigh(np.cov(x.T))
+    np.testing.assert_allclose(values, full_values[::-1][:2], rtol=1e-10)
+    np.testing.assert_allclose(np.abs(axes.T @ full_vectors[:, ::-1][:, :2]), np.eye(2), atol=1e-8)
+    assert total == pytest.approx(full_values.sum(), rel=1e-12)
+    np.testing.assert_array_equal(pca_axes(centred)[0], axes)
 
 
 def test_procrustes_recovers_a_rotation() -> None:

@@ -287,6 +287,21 @@ def plan_layer_chart(
     return LayerChartPlan(layer, generation)
 
 
+@dataclass(frozen=True)
+class JourneyDrawing:
+    """The journey chart's data, apart from its spec.
+
+    tables: every table the chart draws, by role ("points", "pooled", "paths", …).
+    shape: everything else the spec is made of (sizes, which layers exist, the layer count, …). Nothing
+    in the spec comes from the data but through `shape`, so two drawings of the same shape share one
+    spec and differ only in their tables: the page builds the spec once per shape (`journey_chart_of`)
+    and only remakes the tables for new sentences.
+    """
+
+    tables: dict[str, pd.DataFrame]
+    shape: tuple
+
+
 def journey_chart(
     points: pd.DataFrame,
     pooled: pd.DataFrame | None,
@@ -313,18 +328,33 @@ def journey_chart(
     `readout` (from `readout_frame`) is written in a band under the points for the shown layer, so the
     numbers follow the slider exactly as the points do.
     """
+    drawing = journey_drawing(
+        points, pooled, highlight, trajectories, labels, height, classroom, notes, readout, wide
+    )
+    return journey_chart_of(drawing, layer)
+
+
+def journey_drawing(
+    points: pd.DataFrame,
+    pooled: pd.DataFrame | None,
+    highlight: Sequence[int] = (),
+    trajectories: str = "selected",
+    labels: bool = True,
+    height: int = 520,
+    classroom: bool = False,
+    notes: Sequence[str] | None = None,
+    readout: pd.DataFrame | None = None,
+    wide: bool = False,
+) -> JourneyDrawing:
+    """The tables of `journey_chart` and the shape of its spec (see `JourneyDrawing`)."""
     if trajectories not in TRAJECTORY_MODES:
         raise ValueError(f"Unknown trajectories mode: {trajectories}. Valid modes: {list(TRAJECTORY_MODES)}")
-    n_layers = int(points["layer"].max()) if len(points) else int(layer)
-    pick = layer_picker(min(max(int(layer), 0), n_layers), n_layers)
-    play = play_frame(n_layers)
-    shown = shown_layer()
+    n_layers = int(points["layer"].max()) if len(points) else 0
     points = with_next_place(points, "uid")
     if pooled is not None:
         pooled = with_next_place(pooled, "sentence_id")
     every = points if pooled is None else pd.concat([points[["x", "y"]], pooled[["x", "y"]]])
-    x = alt.X("x:Q", title="axis 1", scale=alt.Scale(domain=padded_domain(every["x"]), nice=False))
-    y_domain = padded_domain(every["y"])
+    x_domain, y_domain = padded_domain(every["x"]), padded_domain(every["y"])
     step = 24 if classroom else 18
     # Classroom type is larger: one pair per row in a column, two to a row otherwise.
     one_column = classroom and not wide
@@ -333,26 +363,77 @@ def journey_chart(
     if band:  # an empty band under the points, as wide as the chart, where the readout is written
         share = min(band / height, 0.45)
         y_domain[0] -= (y_domain[1] - y_domain[0]) * share / (1 - share)
-    y = alt.Y("y:Q", title="axis 2", scale=alt.Scale(domain=y_domain, nice=False))
     by_group = "group" in points and not points["group"].equals(points["sentence"])
     field = "group" if by_group else "sentence"
-    grow = 1.8 if classroom else 1.0
-    palette = category_scale(list(dict.fromkeys(points[field])), classroom)
+    # Colours in the order the sentences (or groups) come: each row carries its name's rank.
+    ranks = {
+        n: i
+        for i, n in enumerate(dict.fromkeys([*points[field], *([] if pooled is None else pooled[field])]))
+    }
     highlight_set = set(highlight)
+    points = points.assign(rank=points[field].map(ranks), followed=points["uid"].isin(highlight_set))
     font = 17 if classroom else 12
-    if labels or highlight_set:  # which labels fit, decided here for every layer (the slider only filters)
+    labelled = bool(labels or highlight_set)
+    if labelled:  # which labels fit, decided here for every layer (the slider only filters)
         entries = points[field].nunique()
         rows = (min(entries, LEGEND_ENTRIES) + 1) // 2 + (entries > LEGEND_ENTRIES)
         plot = _plot_size(LABEL_FIT_WIDTH, height, font, legend_rows=0 if wide else rows)
         blocked = _corner_boxes(points, notes, classroom)
         if band:
             blocked.append((0.0, plot[1] * (1 - band / height), plot[0], plot[1]))
-        x_domain = padded_domain(every["x"])
         places = label_places(points, highlight_set, labels, x_domain, y_domain, plot, font, blocked)
         points = pd.concat([points, places], axis=1)
+    names = points.drop_duplicates("layer").sort_values("layer")
+    tables = {
+        # The axes' extent (two corners; the frame layer is invisible): data, so it is not in the spec.
+        "frame": pd.DataFrame({"x": x_domain, "y": y_domain}),
+        "corner": pd.DataFrame(  # the corner label: the shown layer's name and its note
+            {
+                "layer": names["layer"].to_numpy(),
+                "title": ["layer " + str(n) for n in names["layer_name"]],
+                "note": list(notes) if notes is not None else [""] * len(names),
+            }
+        ),
+        "points": points,
+    }
+    path_rows = {
+        "all": points,
+        "selected": points[points["uid"].isin(highlight_set)],
+        "none": points.iloc[0:0],
+    }[trajectories]
+    strong = path_rows["uid"].isin(highlight_set)
+    for role, rows in (("paths", path_rows[~strong]), ("followed_paths", path_rows[strong])):
+        if len(rows):
+            tables[role] = rows
+    if pooled is not None:
+        tables["pooled"] = pooled.assign(rank=pooled[field].map(ranks))
+    if band:
+        tables["readout"] = _placed_readout(readout, one_column, x_domain, y_domain, step / height)
+    shape = (
+        n_layers, height, classroom, wide, field, by_group, labelled, bool(highlight_set),
+        notes is not None, tuple(tables),
+    )  # fmt: skip
+    return JourneyDrawing(tables, shape)
+
+
+def journey_chart_of(drawing: JourneyDrawing, layer: int) -> alt.LayerChart:
+    """The journey chart of `drawing`, its slider starting at `layer`: made from `drawing.shape` and the
+    tables' roles only (never from their contents), so one drawing's spec serves every drawing of that
+    shape."""
+    n_layers, height, classroom, wide, field, by_group, labelled, following, noted, _ = drawing.shape
+    tables = drawing.tables
+    pick = layer_picker(min(max(int(layer), 0), n_layers), n_layers)
+    play = play_frame(n_layers)
+    shown = shown_layer()
+    # No zero and no rounding: the extent is exactly the frame's corners.
+    x = alt.X("x:Q", title="axis 1", scale=alt.Scale(zero=False, nice=False))
+    y = alt.Y("y:Q", title="axis 2", scale=alt.Scale(zero=False, nice=False))
+    grow = 1.8 if classroom else 1.0
+    font = 17 if classroom else 12
     colour = alt.Color(
         f"{field}:N",
-        scale=palette,
+        scale=category_scale(None, classroom),
+        sort=alt.EncodingSortField(field="rank", op="min"),
         legend=alt.Legend(  # beside the plot when the chart spans the page: the height goes to the points
             title=field,
             orient="right" if wide else "bottom",
@@ -373,72 +454,54 @@ def journey_chart(
     layers: list[alt.Chart] = []
 
     # The corner label: the shown layer's name (and its note), large enough to read while scrubbing.
-    names = points.drop_duplicates("layer").sort_values("layer")
-    corner = pd.DataFrame(
-        {
-            "layer": names["layer"].to_numpy(),
-            "title": ["layer " + str(n) for n in names["layer_name"]],
-            "note": list(notes) if notes is not None else [""] * len(names),
-        }
-    )
-    base = alt.Chart(corner).transform_filter(shown)
+    base = alt.Chart(tables["corner"]).transform_filter(shown)
     layers.append(
         base.mark_text(
             align="left", baseline="top", x=10, y=8, fontSize=30 if classroom else 22,
             fontWeight="bold", color="#6b7280", opacity=0.8,
         ).encode(text=alt.Text("title:N"))
     )  # fmt: skip
-    if notes is not None:
+    if noted:
         layers.append(
             base.mark_text(
                 align="left", baseline="top", x=11, y=44 if classroom else 36,
                 fontSize=16 if classroom else 12, color="#6b7280",
             ).encode(text=alt.Text("note:N"))
         )  # fmt: skip
-
-    path_rows = {
-        "all": points,
-        "selected": points[points["uid"].isin(highlight_set)],
-        "none": points.iloc[0:0],
-    }[trajectories]
-    if len(path_rows):
-        strong = path_rows["uid"].isin(highlight_set)
-        # Each layer needs its own name: Vega refuses two datasets called "<name>_pathgroup".
-        for rows, opacity, width, name in (
-            (path_rows[~strong], 0.18, 1.2 * grow, "paths"),
-            (path_rows[strong], 0.75, 2.5 * grow, "followed_paths"),
-        ):
-            if len(rows):
-                layers.append(
-                    alt.Chart(rows)
-                    .mark_line(opacity=opacity, strokeWidth=width, interpolate="monotone")
-                    .encode(x=x, y=y, color=colour, detail=alt.Detail("uid:N"), order=alt.Order("layer:Q"))
-                    .properties(name=name)
-                )
-        steps = path_rows[strong]
-        if len(steps):
+    layers.append(
+        alt.Chart(tables["frame"]).mark_point(opacity=0, aria=False).encode(x=x, y=y).properties(name="frame")
+    )
+    # Each layer needs its own name: Vega refuses two datasets called "<name>_pathgroup".
+    for role, opacity, width in (("paths", 0.18, 1.2 * grow), ("followed_paths", 0.75, 2.5 * grow)):
+        if role in tables:
             layers.append(
-                alt.Chart(steps)
-                .mark_circle(size=22 * grow, opacity=0.6)
-                .encode(x=x, y=y, color=colour, tooltip=tooltip)
-                .properties(name="steps")
+                alt.Chart(tables[role])
+                .mark_line(opacity=opacity, strokeWidth=width, interpolate="monotone")
+                .encode(x=x, y=y, color=colour, detail=alt.Detail("uid:N"), order=alt.Order("layer:Q"))
+                .properties(name=role)
             )
-    now = _gliding(alt.Chart(points).transform_filter(shown))
+    if "followed_paths" in tables:
+        layers.append(
+            alt.Chart(tables["followed_paths"])
+            .mark_circle(size=22 * grow, opacity=0.6)
+            .encode(x=x, y=y, color=colour, tooltip=tooltip)
+            .properties(name="steps")
+        )
+    now = _gliding(alt.Chart(tables["points"]).transform_filter(shown))
     gx, gy = _axis_on(x, "gx"), _axis_on(y, "gy")
-    followed = alt.FieldOneOfPredicate(field="uid", oneOf=sorted(int(u) for u in highlight_set))
     layers.append(
         now.mark_circle(size=90 * grow, opacity=0.9, stroke="white", strokeWidth=0.8)
         .encode(x=gx, y=gy, color=colour, tooltip=tooltip)
         .properties(name="current")
     )
-    if highlight_set:
+    if following:
         layers.append(
-            now.transform_filter(followed)
+            now.transform_filter("datum.followed")
             .mark_circle(size=260 * grow, filled=False, strokeWidth=2.5 * grow, color="#222")
             .encode(x=gx, y=gy, tooltip=tooltip)
             .properties(name="followed")
         )
-    if labels or highlight_set:
+    if labelled:
         layers.append(
             now.transform_filter("datum.show_label")
             .mark_text(
@@ -451,9 +514,9 @@ def journey_chart(
             .encode(x=gx, y=gy, text=alt.Text("token:N"), tooltip=tooltip)
             .properties(name="labels")
         )
-    if pooled is not None:
+    if "pooled" in tables:
         layers.append(
-            _gliding(alt.Chart(pooled).transform_filter(shown))
+            _gliding(alt.Chart(tables["pooled"]).transform_filter(shown))
             .mark_point(
                 shape="diamond",
                 size=420 * grow,
@@ -474,11 +537,8 @@ def journey_chart(
             )
             .properties(name="pooled")
         )
-    if band:
-        x_domain = padded_domain(every["x"])
-        layers += _readout_layers(
-            readout, shown, classroom, one_column, x, y, x_domain, y_domain, step / height
-        )
+    if "readout" in tables:
+        layers += _readout_layers(tables["readout"], shown, classroom, x, y)
     layers[0] = layers[0].add_params(pick, play)
     return alt.layer(*layers, height=height, config=style_config(classroom))  # one step: each copies all
 
@@ -613,33 +673,27 @@ def label_places(
     return pd.DataFrame({"show_label": show, "label_dx": label_dx, "label_dy": label_dy}, index=points.index)
 
 
-def _readout_layers(
-    readout: pd.DataFrame,
-    shown: dict,
-    classroom: bool,
-    one_column: bool,
-    x: alt.X,
-    y: alt.Y,
-    x_domain: list[float],
-    y_domain: list[float],
-    row_share: float,
-) -> list[alt.Chart]:
-    """The readout written in the band under the points, for the layer the slider picks: the title,
-    then the pairs in two columns, then the group summary. Placed in data units (so it scales with the
-    chart); a row is `row_share` of the chart's height."""
-    size = 17 if classroom else 12
+def _placed_readout(
+    readout: pd.DataFrame, one_column: bool, x_domain: list[float], y_domain: list[float], row_share: float
+) -> pd.DataFrame:
+    """The readout's lines with where each is written (`x`, `y`, in data units, so it scales with the
+    chart) in the band under the points: the title, then the pairs in two columns (one in classroom
+    type), then the group summary. A row is `row_share` of the chart's height."""
     row = (y_domain[1] - y_domain[0]) * row_share
     place = "line" if one_column else "row"
     top = y_domain[0] + row * (int(readout[place].max()) + 1.2)
     left, half = x_domain[0] + 0.01 * (x_domain[1] - x_domain[0]), 0.5 * (x_domain[1] - x_domain[0])
-    base = (
-        alt.Chart(readout)
-        .transform_filter(shown)
-        .transform_calculate(
-            x=f"{left}" if one_column else f"{left} + datum.col * {half}", y=f"{top} - datum.{place} * {row}"
-        )
-        .encode(x=x, y=y, text=alt.Text("text:N"))
+    return readout.assign(
+        x=left if one_column else left + readout["col"] * half, y=top - readout[place] * row
     )
+
+
+def _readout_layers(
+    placed: pd.DataFrame, shown: dict, classroom: bool, x: alt.X, y: alt.Y
+) -> list[alt.Chart]:
+    """The readout (see `_placed_readout`) for the layer the slider picks: the title in bold, the rest."""
+    size = 17 if classroom else 12
+    base = alt.Chart(placed).transform_filter(shown).encode(x=x, y=y, text=alt.Text("text:N"))
     return [
         base.transform_filter("datum.line == 0")
         .mark_text(align="left", baseline="top", fontSize=size, fontWeight="bold", color="#374151")

@@ -36,11 +36,13 @@ def with_style(chart: alt.TopLevelMixin, classroom: bool = False) -> alt.TopLeve
     return chart.properties(config=style_config(classroom))
 
 
-def category_scale(domain: Sequence[str], classroom: bool = False) -> alt.Scale:
-    """Colours for named groups (sentences, labels): the house palette, Okabe-Ito in classroom mode."""
+def category_scale(domain: Sequence[str] | None, classroom: bool = False) -> alt.Scale:
+    """Colours for named groups (sentences, labels): the house palette, Okabe-Ito in classroom mode.
+    `domain` None: the names come from the data (in the order the encoding's `sort` gives)."""
+    named = {} if domain is None else {"domain": list(domain)}
     if classroom:
-        return alt.Scale(range=OKABE_ITO, domain=list(domain))
-    return alt.Scale(scheme=PALETTE, domain=list(domain))
+        return alt.Scale(range=OKABE_ITO, **named)
+    return alt.Scale(scheme=PALETTE, **named)
 
 
 def padded_domain(values: pd.Series, pad: float = 0.06) -> list[float]:

@@ -26,24 +26,28 @@ def arrow_bytes(frame: pd.DataFrame) -> bytes:
 def _name_tables(chart: alt.TopLevelMixin | alt.SchemaBase, datasets: dict[str, bytes], seen: dict) -> None:
     data = getattr(chart, "data", alt.Undefined)
     if isinstance(data, pd.DataFrame):
-        if id(data) not in seen:  # a table several layers draw from is sent once
-            seen[id(data)] = (f"table_{len(seen)}", data)  # the frame is kept so its id stays its own
-            datasets[seen[id(data)][0]] = arrow_bytes(data)
-        chart.data = alt.NamedData(name=seen[id(data)][0])
+        name = seen.setdefault(id(data), f"table_{len(seen)}")
+        if name not in datasets:  # a table several layers draw from is sent once
+            datasets[name] = arrow_bytes(data)
+        chart.data = alt.NamedData(name=name)
     for part in _PARTS:
         subs = getattr(chart, part, alt.Undefined)
         for sub in () if subs is alt.Undefined else subs:
             _name_tables(sub, datasets, seen)
 
 
-def spec_and_tables(chart: alt.TopLevelMixin) -> tuple[dict, dict[str, bytes]]:
+def spec_and_tables(
+    chart: alt.TopLevelMixin, names: dict[str, pd.DataFrame] | None = None
+) -> tuple[dict, dict[str, bytes]]:
     """(the spec without data, {dataset name: Arrow bytes}); the spec names the datasets it draws.
 
-    Tables are named by where they first appear (table_0, table_1, …); a table several layers draw from
-    (the journey's points feed three) is converted and sent once.
+    `names` names the tables (name → the DataFrame the chart was built with); others are named by where
+    they first appear (table_0, table_1, …). A table several layers draw from (the journey's points feed
+    three) is converted and sent once.
 
     The chart must be one this call may change (freshly built): its DataFrames are swapped for names.
     The spec is not checked against the Vega-Lite schema (the tests check every builder's output)."""
     datasets: dict[str, bytes] = {}
-    _name_tables(chart, datasets, {})
+    seen = {id(frame): name for name, frame in (names or {}).items()}
+    _name_tables(chart, datasets, seen)
     return chart.to_dict(validate=False), datasets

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -17,7 +16,7 @@ from explorer import share
 from explorer.assets import DEFAULT_SET, sentence_sets
 from explorer.budget import ByteBudgetCache
 from explorer.charts import journey as charts
-from explorer.charts.transport import spec_and_tables
+from explorer.charts.transport import arrow_bytes, spec_and_tables
 from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.inputs import parse_sentences
 from explorer.models import ModelInfo
@@ -371,21 +370,32 @@ def layer_and_start(n_layers: int, chart_inputs: tuple) -> tuple[int, int, str]:
 # Built journey charts (the spec as JSON text, the tables as Arrow bytes), shared by every session: a
 # class opening the same link, or one person moving the chart's own slider (the page reruns with the same
 # inputs), gets the chart built once.
-_SPECS = ByteBudgetCache[tuple[str, dict[str, bytes]]](max_bytes=64 * 2**20, max_entries=64)
+_CHARTS = ByteBudgetCache[tuple[str, dict[str, bytes]]](max_bytes=64 * 2**20, max_entries=64)
+# Specs by the drawing's shape (see `charts.JourneyDrawing`): new sentences only remake the tables.
+_SPECS = ByteBudgetCache[str](max_bytes=4 * 2**20, max_entries=64)
 
 
-def chart_for(chart_inputs: tuple, start: int, build: Callable[[int], alt.TopLevelMixin]) -> dict:
+def chart_for(chart_inputs: tuple, start: int, drawing_of: Callable[[], charts.JourneyDrawing]) -> dict:
     """The journey chart starting at `start` as a Vega-Lite spec for `st.vega_lite_chart` (a fresh dict:
     change it freely), its tables as Arrow bytes in `datasets`, which Streamlit sends as they are.
 
-    Built once per (inputs, start) for the whole server (see `transport`)."""
+    Built once per (inputs, start) for the whole server; the spec (Altair's part of the work) once per
+    (shape, start), so new sentences of a known shape cost only their tables (see `transport`)."""
 
     def make() -> tuple[str, dict[str, bytes]]:
-        spec, tables = spec_and_tables(build(start))
-        return json.dumps(spec), tables
+        drawing = drawing_of()
+        made: dict[str, bytes] = {}
 
-    text, tables = _SPECS.get_or_make(
-        (chart_inputs, start), make, lambda made: len(made[0]) + sum(map(len, made[1].values()))
+        def spec() -> str:
+            built, tables = spec_and_tables(charts.journey_chart_of(drawing, start), drawing.tables)
+            made.update(tables)
+            return json.dumps(built)
+
+        text = _SPECS.get_or_make((drawing.shape, start), spec, len)
+        return text, made or {role: arrow_bytes(frame) for role, frame in drawing.tables.items()}
+
+    text, tables = _CHARTS.get_or_make(
+        (chart_inputs, start), make, lambda built: len(built[0]) + sum(map(len, built[1].values()))
     )
     return {**json.loads(text), "datasets": dict(tables)}
 
