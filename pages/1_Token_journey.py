@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.charts import journey as charts
+from explorer.charts.transport import as_sent
 from explorer.ui import caches, journey, lessons, links, player, widgets
 
 PAGE = "pages/1_Token_journey.py"
@@ -110,7 +111,9 @@ with right:
         scores = charts.layer_scores_chart(
             view.names, view.projection.explained, view.projection.faithfulness, layer
         )
-        st.altair_chart(scores, width="stretch", alt="Explained variance and faithfulness at every layer.")
+        st.vega_lite_chart(
+            spec=as_sent(scores), width="stretch", alt="Explained variance and faithfulness at every layer."
+        )
         st.caption(
             "Explained variance: share of the layer's spread the two axes keep. Faithfulness: share of each "
             "token's 10 nearest neighbours (in all 384 dimensions) still among its 10 nearest on screen "

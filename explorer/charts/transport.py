@@ -51,3 +51,10 @@ def spec_and_tables(
     seen = {id(frame): name for name, frame in (names or {}).items()}
     _name_tables(chart, datasets, seen)
     return chart.to_dict(validate=False), datasets
+
+
+def as_sent(chart: alt.TopLevelMixin) -> dict:
+    """The spec with its tables in `datasets`, for `st.vega_lite_chart` (which, unlike `st.altair_chart`,
+    does not check the spec against the Vega-Lite schema on every run)."""
+    spec, tables = spec_and_tables(chart)
+    return {**spec, "datasets": tables}
