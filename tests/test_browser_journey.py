@@ -333,3 +333,41 @@ def test_play_respects_reduced_motion_and_the_keyboard(browser_page) -> None:
     page.keyboard.press("ArrowLeft")  # the focused slider answers the keyboard
     _wait_drawn(page, "layer 5")
     context.close()
+
+
+def test_a_rebuilt_chart_keeps_its_slider_on_the_drawn_layer(browser_page) -> None:
+    """Full screen makes Streamlit build the chart's view anew: it redraws the layer last reported, and the
+    new Layer slider's thumb stands there too (it used to start where the spec does, the output layer).
+    The Play component, called again on every slider move, still starts one Play per click."""
+    page, url = browser_page
+    visit(page, f"{url}/Token_journey")
+    wait_idle(page)
+    _assert_healthy(page)
+    for layer in (4, 3, 2):
+        _drag_layer(page, layer)
+        _wait_drawn(page, f"layer {layer}")
+        _server_learns_layer(page, layer)
+    plays = page.evaluate("() => window.__lsePlay.plays")
+    page.get_by_role("button", name="▶ Play").click()
+    _wait_drawn(page, "layer 6 · output")
+    assert page.evaluate("() => window.__lsePlay.plays") == plays + 1
+    _server_learns_layer(page, 6)
+    _drag_layer(page, 2)
+    _wait_drawn(page, "layer 2")
+    _server_learns_layer(page, 2)
+
+    view = "() => document.querySelector(\"[data-testid='stVegaLiteChart'] svg\")"
+    page.evaluate(f"() => {{ window.__view = ({view})(); }}")
+    for name in ("Fullscreen", "Close fullscreen"):
+        if name == "Fullscreen":
+            page.locator("[data-testid='stVegaLiteChart']").first.hover()
+            page.get_by_role("button", name="Fullscreen").first.click()
+        else:
+            page.keyboard.press("Escape")
+        page.wait_for_function(f"() => ({view})() !== window.__view", timeout=30_000)  # a new view
+        page.evaluate(f"() => {{ window.__view = ({view})(); }}")
+        _wait_drawn(page, "layer 2")
+        page.wait_for_function(
+            "(sel) => document.querySelector(sel).value === '2'", arg=LAYER_INPUT, timeout=10_000
+        )
+        assert _drawn_layer(page) == "layer 2"

@@ -281,7 +281,7 @@ def play_speed(layout: PageLayout, speed: float | None) -> float:
 def play_bar(layout: PageLayout, view: JourneyView, speed: float) -> None:
     """Play and Pause, run by the browser (see `explorer.ui.player`)."""
     with layout.play:
-        player.player(view.names, speed)
+        player.player(view.names, speed, current_layer(view.summary.n_layers))
 
 
 def chart_description(view: JourneyView, readout: pd.DataFrame | None) -> str:

@@ -103,23 +103,35 @@ if (!window.__lseKeys) {  // once per page: the shortcuts act on whichever playe
 }
 
 export default function (component) {
-  const { parentElement, data } = component;
+  const { parentElement } = component;
+  // Streamlit calls this again whenever the data changes (the layer does on every slider move), and the
+  // cleanup only when the element goes: set up once per element, then only take the new data.
+  if (parentElement.__lse) {
+    parentElement.__lse.update(component.data);
+    return parentElement.__lse.cleanup;
+  }
+  let data = component.data;
   const play = parentElement.querySelector(".lse-play");
   const pause = parentElement.querySelector(".lse-pause");
   const status = parentElement.querySelector(".lse-status");
   const skip = parentElement.querySelector(".lse-skip");
   const player = parentElement.querySelector(".lse-player");
-  const last = data.layers;
-  const names = data.names;
   const reduced = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
-  const perLayer = 1000 * (reduced ? Math.max(data.seconds, data.reducedSeconds) : data.seconds);
+  let last, names, perLayer;
   const stats = (window.__lsePlay = window.__lsePlay || { plays: 0, frames: 0, reports: 0 });
   let running = null;  // {from, started, shown, sent}
 
-  player.hidden = data.role === "skip";
-  skip.hidden = data.role !== "skip";
   const name = (layer) => `layer ${names[layer] ?? layer}`;
   const idle = () => reduced ? "Reduced motion: layer by layer" : "";
+  function take(next) {
+    data = next;
+    last = data.layers;
+    names = data.names;
+    perLayer = 1000 * (reduced ? Math.max(data.seconds, data.reducedSeconds) : data.seconds);
+    player.hidden = data.role === "skip";
+    skip.hidden = data.role !== "skip";
+  }
+  take(data);
   status.textContent = idle();
 
   function stop(report) {
@@ -170,17 +182,47 @@ export default function (component) {
     const slider = layerInput();
     if (slider) { slider.focus(); slider.scrollIntoView({ block: "center" }); }
   };
+  // When Streamlit builds the chart's view anew (full screen, or the chart remounted) it redraws the layer
+  // last reported, but the new slider's thumb starts where the spec says (Vega sets it once the view has
+  // run). Each new slider is put on the layer the server knows (the one drawn), a few times over its
+  // first two seconds, until it is moved; a slider already on screen is never moved.
+  const sliders = (window.__lseSliders = window.__lseSliders || new WeakSet());
+  let pending = false;
+  function alignNewSlider() {
+    pending = false;
+    const slider = layerInput();
+    if (!slider || sliders.has(slider) || data.role !== "player") return;
+    sliders.add(slider);
+    let touched = false;
+    slider.addEventListener("input", () => { touched = true; });  // moved by a person, or reported by Pause
+    for (const wait of [0, 150, 400, 1000, 2000]) {
+      setTimeout(() => {
+        if (touched || running || !slider.isConnected || Number(slider.value) === data.layer) return;
+        showLayer(data.layer);
+        stats.aligned = (stats.aligned || 0) + 1;
+      }, wait);
+    }
+  }
+  const watcher = new MutationObserver(() => {
+    if (!pending) { pending = true; requestAnimationFrame(alignNewSlider); }
+  });
+  watcher.observe(document.body, { childList: true, subtree: true });
+  alignNewSlider();
   play.addEventListener("click", start);
   pause.addEventListener("click", onPause);
   skip.addEventListener("click", onSkip);
   document.addEventListener("input", onUserSlide, true);
-  return () => {
+  const cleanup = () => {
     stop(true);
+    watcher.disconnect();
     play.removeEventListener("click", start);
     pause.removeEventListener("click", onPause);
     skip.removeEventListener("click", onSkip);
     document.removeEventListener("input", onUserSlide, true);
+    delete parentElement.__lse;
   };
+  parentElement.__lse = { update: (next) => { if (!running) take(next); else data = { ...data, layer: next.layer }; }, cleanup };
+  return cleanup;
 }
 """.replace("FRAME_NAME", PLAY_PARAM).replace("FRAME_GAP", str(FRAME_MS))
 
@@ -189,12 +231,14 @@ _COMPONENT = st.components.v2.component(
 )
 
 
-def player(layer_names: Sequence[str], seconds_per_layer: float) -> None:
-    """▶ Play and ⏸ Pause for the journey chart on this page, with a live line naming the layer."""
+def player(layer_names: Sequence[str], seconds_per_layer: float, layer: int) -> None:
+    """▶ Play and ⏸ Pause for the journey chart on this page, with a live line naming the layer.
+    `layer`: the layer the chart draws (a rebuilt chart's new slider is put there)."""
     _COMPONENT(
         key="layer_player",
         data={
             "role": "player",
+            "layer": int(layer),
             "layers": len(layer_names) - 1,
             "names": [str(n) for n in layer_names],
             "seconds": float(seconds_per_layer),
