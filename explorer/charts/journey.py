@@ -1,6 +1,8 @@
 """The Token journey's chart: its tidy frames, the in-chart Layer slider and how the server follows it,
-the full-space readout, and the chart itself. Tidy DataFrames in, `alt.Chart` out; no Streamlit, no
-model. (~430 lines because the slider's plan and the readout are parts of this one chart's spec.)"""
+the full-space readout, the label placement, and the chart itself, made in two steps: its tables and
+the shape of its spec (`journey_drawing`), then the spec (`journey_chart_of`), so a page can reuse one
+spec for many drawings. Tidy DataFrames in, `alt.Chart` out; no Streamlit, no model. (About 730 lines:
+the slider's plan, the labels and the readout are all parts of this one chart.)"""
 
 from __future__ import annotations
 
