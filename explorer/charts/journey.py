@@ -305,35 +305,11 @@ class JourneyDrawing:
 
 
 def journey_chart(
-    points: pd.DataFrame,
-    pooled: pd.DataFrame | None,
-    layer: int,
-    highlight: Sequence[int] = (),
-    trajectories: str = "selected",
-    labels: bool = True,
-    height: int = 520,
-    classroom: bool = False,
-    notes: Sequence[str] | None = None,
-    readout: pd.DataFrame | None = None,
-    wide: bool = False,
+    points: pd.DataFrame, pooled: pd.DataFrame | None, layer: int, *args, **options
 ) -> alt.LayerChart:
-    """Tokens at one layer coloured by sentence, their paths through all layers, the pooled points.
-
-    `wide`: the chart spans the page (the presenter view), so even classroom-size readout lines fit two
-    to a row.
-
-    Every layer's points travel in the spec; the chart's own slider (`layer_picker`, starting at
-    `layer`) picks which are drawn, so scrubbing layers never waits on the server. Axes are fixed over
-    all layers (and pooled points), so moving the layer moves points, not axes. `notes[i]` is a line
-    shown under the layer's name in the corner (e.g. how faithful that layer's projection is).
-    Colour follows the sentences' groups when they have any (`group` differs from `sentence`).
-    `readout` (from `readout_frame`) is written in a band under the points for the shown layer, so the
-    numbers follow the slider exactly as the points do.
-    """
-    drawing = journey_drawing(
-        points, pooled, highlight, trajectories, labels, height, classroom, notes, readout, wide
-    )
-    return journey_chart_of(drawing, layer)
+    """The whole journey chart in one call, its slider starting at `layer`: `journey_chart_of` of
+    `journey_drawing(points, pooled, *args, **options)` (see there for the options)."""
+    return journey_chart_of(journey_drawing(points, pooled, *args, **options), layer)
 
 
 def journey_drawing(
@@ -348,7 +324,20 @@ def journey_drawing(
     readout: pd.DataFrame | None = None,
     wide: bool = False,
 ) -> JourneyDrawing:
-    """The tables of `journey_chart` and the shape of its spec (see `JourneyDrawing`)."""
+    """The journey chart's tables and the shape of its spec (see `JourneyDrawing`): tokens at one layer
+    coloured by sentence, their paths through all layers, the pooled points.
+
+    `wide`: the chart spans the page (the presenter view), so even classroom-size readout lines fit two
+    to a row.
+
+    Every layer's points travel in the spec; the chart's own slider (`layer_picker`) picks which are
+    drawn, so scrubbing layers never waits on the server. Axes are fixed over all layers (and pooled
+    points), so moving the layer moves points, not axes. `notes[i]` is a line shown under the layer's
+    name in the corner (e.g. how faithful that layer's projection is). Colour follows the sentences'
+    groups when they have any (`group` differs from `sentence`). `readout` (from `readout_frame`) is
+    written in a band under the points for the shown layer, so the numbers follow the slider exactly as
+    the points do.
+    """
     if trajectories not in TRAJECTORY_MODES:
         raise ValueError(f"Unknown trajectories mode: {trajectories}. Valid modes: {list(TRAJECTORY_MODES)}")
     n_layers = int(points["layer"].max()) if len(points) else 0
