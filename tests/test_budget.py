@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import os
+import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -9,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from explorer.budget import BudgetFull, ByteBudgetCache, SessionLedger
 from explorer.states import extract_states
@@ -253,3 +258,22 @@ def test_kept_objects_are_freed_when_released() -> None:
     assert ref() is not None  # the ledger keeps it alive for its session
     assert ledger.release("a") == 1024 * 1024
     assert ref() is None and ledger.total_bytes == 0
+
+
+def test_the_server_runs_numpy_and_scipy_blas_on_one_thread() -> None:
+    """Importing the UI's caches (every page does) puts OpenBLAS on one thread; torch keeps its own."""
+    code = (
+        "import numpy, scipy.linalg\n"
+        "from threadpoolctl import threadpool_info\n"
+        "before = [p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas']\n"
+        "import explorer.ui.caches\n"
+        "after = [p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas']\n"
+        "print(before, after)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    before, after = (ast.literal_eval(part + "]") for part in done.stdout.strip().rstrip("]").split("] "))
+    assert len(after) >= 2 and set(after) == {1}, (before, after)  # numpy's and scipy's own OpenBLAS

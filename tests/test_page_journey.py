@@ -7,12 +7,14 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from conftest import ROOT, chart_specs, layer_name, open_page, scatter_layers
 from streamlit.testing.v1 import AppTest
 
 from explorer.assets import sentence_set
 from explorer.charts.journey import LAYER_PARAM, PLAY_PARAM, shown_layer
+from explorer.ui.journey import READOUT_TABLE_TITLE
 from explorer.ui.widgets import PLAY_SPEEDS
 
 JOURNEY = "pages/1_Token_journey.py"
@@ -80,7 +82,7 @@ def test_journey_draws_the_preset_at_the_output_layer() -> None:
     assert not at.exception
     current = _main_chart(at)["current"]
     assert set(current["layer"]) == {6}
-    assert current["sentence_id"].nunique() == len(sentence_set("Word senses: bank").sentences)
+    assert current["full_sentence"].nunique() == len(sentence_set("Word senses: bank").sentences)
     assert at.multiselect[0].value, "the repeated word is followed by default"
 
 
@@ -389,19 +391,46 @@ def test_a_short_link_still_opens_on_its_view_and_umap_waits() -> None:
 
 
 # ---------------------------------------------------------------- issue 12: the chart for a screen reader
-def test_the_chart_has_a_text_alternative_with_the_full_space_numbers() -> None:
+def test_the_chart_has_a_text_alternative_pointing_to_the_full_space_numbers() -> None:
     at = _journey()
     [journey_proto] = [e.proto for e in at.get("vega_lite_chart") if "layer_pick" in e.proto.spec]
     alt = journey_proto.alt
     assert alt.startswith("Token journey chart:") and "Layer slider" in alt
-    table = at.dataframe[0].value  # the same numbers as a table, on request (an expander)
+    assert "52 tokens of 4 sentences" in alt and "all 384 dimensions" in alt
+    assert f"'{READOUT_TABLE_TITLE}'" in alt, "it names the table that holds the numbers"
+    [expander] = [e for e in at.expander if e.label == READOUT_TABLE_TITLE]
+    table = expander.dataframe[0].value  # the numbers, every layer
     assert list(table.index) == list(range(7)) and table.shape[1] == 6  # 4 banks: 6 pairs
-    first_pair = table.columns[0]
-    a, b = first_pair.split(" ↔ ")
-    assert f"{a} and {b} {table.iloc[0, 0]:.2f} → {table.iloc[-1, 0]:.2f}" in alt
+    assert table.to_numpy().min() > 0.3 and table.iloc[0, 0] != table.iloc[-1, 0]
     _pick_layer(at, 3)
     again = [e.proto for e in at.get("vega_lite_chart") if "layer_pick" in e.proto.spec]
     assert again[0].alt == alt, "moving the layer leaves the description (and the chart) as they were"
+
+
+def _journey_as_sent(at: AppTest) -> tuple[str, str, list[tuple[str, int]], list[bytes]]:
+    """(spec, text alternative, [(table, rows)] in order, the tables' bytes): what the browser keys its
+    view on (it rebuilds the view when any of the first three changes), and the data itself."""
+    [proto] = [e.proto for e in at.get("vega_lite_chart") if "layer_pick" in e.proto.spec]
+    rows = [(d.name, pa.ipc.open_stream(d.data.data).read_all().num_rows) for d in proto.datasets]
+    return proto.spec, proto.alt, rows, [d.data.data for d in proto.datasets]
+
+
+def test_new_sentences_of_the_same_size_only_swap_the_data() -> None:
+    """Streamlit's browser side rebuilds the whole Vega view (compiling the spec again) when the spec, the
+    text alternative, or the tables' names, order or row counts change; otherwise it swaps the data in
+    place. New sentences with as many tokens as before must take the cheap path."""
+    at = _journey()
+    sent = []
+    for round_ in range(3):
+        text = "\n".join(f"Round {round_} sentence {i} about rivers, money and music." for i in range(10))
+        at.text_area[0].set_value(text).run()
+        assert not at.exception
+        sent.append(_journey_as_sent(at))
+    (spec, alt, rows, data), *others = sent
+    for other_spec, other_alt, other_rows, other_data in others:
+        assert (other_spec, other_alt, other_rows) == (spec, alt, rows)
+        assert other_data != data, "the tables themselves are new"
+    assert dict(rows)["points"] == 130 * 7, "every token at every layer: 10 sentences of 13 word pieces"
 
 
 def test_umap_never_holds_the_page() -> None:

@@ -59,53 +59,45 @@ def journey_frames(
     n_layers1, n, _ = projection.coords.shape
     if len(shown_tokens) != n:
         raise ValueError(f"Projection has {n} points but {len(shown_tokens)} tokens are shown.")
-    base = pd.DataFrame(
-        {
-            "uid": shown_tokens.index.to_numpy(),
-            "sentence_id": shown_tokens["sentence"].to_numpy(),
-            "sentence": [labels[s] for s in shown_tokens["sentence"]],
-            "group": [group_of[s] for s in shown_tokens["sentence"]],
-            "full_sentence": [shorten(texts[s], 90) for s in shown_tokens["sentence"]],
-            "token": shown_tokens["text"].to_numpy(),
-            "piece": shown_tokens["token"].to_numpy(),
-            "position": shown_tokens["position"].to_numpy(),
-        }
-    )
-    points = pd.concat(
-        [
-            base.assign(
-                layer=i,
-                layer_name=layer_names[i],
-                x=projection.coords[i, :, 0].astype(float),
-                y=projection.coords[i, :, 1].astype(float),
-            )
-            for i in range(n_layers1)
-        ],
-        ignore_index=True,
-    )
+    of_token = shown_tokens["sentence"].to_numpy()
+    per_token = {  # one value per token, the same at every layer
+        "uid": shown_tokens.index.to_numpy(),
+        "sentence_id": of_token,
+        "sentence": np.asarray(labels, dtype=object)[of_token],
+        "group": np.asarray(group_of, dtype=object)[of_token],
+        "full_sentence": np.asarray([shorten(t, 90) for t in texts], dtype=object)[of_token],
+        "token": shown_tokens["text"].to_numpy(),
+        "piece": shown_tokens["token"].to_numpy(),
+        "position": shown_tokens["position"].to_numpy(),
+    }
+    points = _by_layer(per_token, n, layer_names[:n_layers1], projection.coords)
     pooled = None
     if projection.pooled is not None:
         n_sent = projection.pooled.shape[1]
-        pooled = pd.concat(
-            [
-                pd.DataFrame(
-                    {
-                        "sentence_id": np.arange(n_sent),
-                        "sentence": labels[:n_sent],
-                        "group": group_of[:n_sent],
-                        "full_sentence": [shorten(t, 90) for t in texts[:n_sent]],
-                        "token": "pooled sentence point",
-                        "layer": i,
-                        "layer_name": layer_names[i],
-                        "x": projection.pooled[i, :, 0].astype(float),
-                        "y": projection.pooled[i, :, 1].astype(float),
-                    }
-                )
-                for i in range(n_layers1)
-            ],
-            ignore_index=True,
-        )
+        per_sentence = {
+            "sentence_id": np.arange(n_sent),
+            "sentence": labels[:n_sent],
+            "group": group_of[:n_sent],
+            "full_sentence": [shorten(t, 90) for t in texts[:n_sent]],
+            "token": ["pooled sentence point"] * n_sent,
+        }
+        pooled = _by_layer(per_sentence, n_sent, layer_names[:n_layers1], projection.pooled)
     return points, pooled
+
+
+def _by_layer(columns: dict, n: int, layer_names: Sequence[str], coords: np.ndarray) -> pd.DataFrame:
+    """One row per (item, layer), layer after layer: `columns` (n values each) repeated at every layer,
+    with the layer, its name and the item's place there (`coords`: (L+1, n, 2))."""
+    layers = len(layer_names)
+    return pd.DataFrame(
+        {
+            **{name: np.tile(np.asarray(values), layers) for name, values in columns.items()},
+            "layer": np.repeat(np.arange(layers), n),
+            "layer_name": np.repeat(np.asarray(layer_names, dtype=object), n),
+            "x": coords[..., 0].astype(float).ravel(),
+            "y": coords[..., 1].astype(float).ravel(),
+        }
+    )
 
 
 READOUT_PAIRS = 4  # followed tokens whose pairwise cosines are listed (6 pairs); the rest are summarised
@@ -219,12 +211,15 @@ def shown_layer() -> dict:
 
 
 def with_next_place(frame: pd.DataFrame, key: str) -> pd.DataFrame:
-    """`frame` (one row per (key, layer), layers in order) with each row's place at the next layer
-    (`x_next`, `y_next`; the last layer's own place), so Play can move points between layers."""
-    following = frame.groupby(key, sort=False)[["x", "y"]].shift(-1)
-    return frame.assign(
-        x_next=following["x"].fillna(frame["x"]).round(5), y_next=following["y"].fillna(frame["y"]).round(5)
-    )
+    """`frame` (one row per (key, layer)) with each row's place at the key's next layer (`x_next`,
+    `y_next`; the last layer's own place), so Play can move points between layers."""
+    keys, layers = frame[key].to_numpy(), frame["layer"].to_numpy()
+    order = np.lexsort((layers, keys))  # by key, then layer
+    following = np.arange(len(frame))
+    same = keys[order[1:]] == keys[order[:-1]]
+    following[order[:-1][same]] = order[1:][same]
+    x, y = frame["x"].to_numpy(float), frame["y"].to_numpy(float)
+    return frame.assign(x_next=x[following].round(5), y_next=y[following].round(5))
 
 
 GLIDE = (
@@ -375,6 +370,11 @@ def journey_drawing(
         places = label_places(points, highlight_set, labels, x_domain, y_domain, plot, font, blocked)
         points = pd.concat([points, places], axis=1)
     names = points.drop_duplicates("layer").sort_values("layer")
+    # Only the columns the spec draws (the browser turns every cell it gets into a JavaScript value).
+    tip = ["token", *(["group"] if by_group else []), "full_sentence", "layer_name", "position", "piece"]
+    where = ["layer", "x", "y", field, "rank"]
+    path_columns = _columns(points, ["uid", *where])
+    points = _columns(points, [*where, "x_next", "y_next", *tip, "followed", "show_label", "label_dx", "label_dy"])
     tables = {
         # The axes' extent (two corners; the frame layer is invisible): data, so it is not in the spec.
         "frame": pd.DataFrame({"x": x_domain, "y": y_domain}),
@@ -387,17 +387,19 @@ def journey_drawing(
         ),
         "points": points,
     }
+    strong = path_columns["uid"].isin(highlight_set).to_numpy()
     path_rows = {
-        "all": points,
-        "selected": points[points["uid"].isin(highlight_set)],
-        "none": points.iloc[0:0],
+        "all": ~strong,
+        "selected": np.zeros(len(points), dtype=bool),
+        "none": np.zeros(len(points), dtype=bool),
     }[trajectories]
-    strong = path_rows["uid"].isin(highlight_set)
-    for role, rows in (("paths", path_rows[~strong]), ("followed_paths", path_rows[strong])):
-        if len(rows):
-            tables[role] = rows
+    if path_rows.any():
+        tables["paths"] = path_columns[path_rows].reset_index(drop=True)
+    if trajectories != "none" and strong.any():  # the followed tokens' paths, and the dots they step on
+        tables["followed_paths"] = pd.concat([path_columns, points[[c for c in tip if c not in path_columns]]], axis=1)[strong].reset_index(drop=True)
     if pooled is not None:
-        tables["pooled"] = pooled.assign(rank=pooled[field].map(ranks))
+        pooled = pooled.assign(rank=pooled[field].map(ranks))
+        tables["pooled"] = _columns(pooled, [*where, "x_next", "y_next", "token", "full_sentence", "layer_name"])
     if band:
         tables["readout"] = _placed_readout(readout, one_column, x_domain, y_domain, step / height)
     shape = (
@@ -405,6 +407,11 @@ def journey_drawing(
         notes is not None, tuple(tables),
     )  # fmt: skip
     return JourneyDrawing(tables, shape)
+
+
+def _columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """`frame`'s columns called `names` (each once, those it has), indexed 0…n-1."""
+    return frame[[n for n in dict.fromkeys(names) if n in frame]].reset_index(drop=True)
 
 
 def journey_chart_of(drawing: JourneyDrawing, layer: int) -> alt.LayerChart:

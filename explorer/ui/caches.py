@@ -16,7 +16,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import precomputed
-from explorer.budget import ByteBudgetCache, positive_setting, settle_long_lived
+from explorer.budget import ByteBudgetCache, one_blas_thread, positive_setting, settle_long_lived
 from explorer.models import DEFAULT_MODEL_ID, ModelInfo, describe_model, load_model, weights_fingerprint
 from explorer.projection import warm_up_umap
 from explorer.senses import word_vectors
@@ -24,6 +24,7 @@ from explorer.states import LayerStates, extract_states, find_word
 from explorer.vectors import cosine
 
 _log = logging.getLogger(__name__)
+one_blas_thread()  # once per server: its matrices are small, and sessions and the browser share the cores
 
 
 _loaded: set[str] = set()  # model ids whose weights this server holds

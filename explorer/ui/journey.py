@@ -287,8 +287,10 @@ def play_bar(layout: PageLayout, view: JourneyView, speed: float) -> None:
 def chart_description(view: JourneyView, readout: pd.DataFrame | None) -> str:
     """The journey chart in words, for screen readers (the chart's text alternative).
 
-    It describes the whole journey, first layer to output, not the layer shown: the chart's slider moves
-    in the browser, and a description that changed with the layer would make the page rebuild the chart.
+    It holds only what the chart's spec and row counts already depend on: the browser rebuilds the whole
+    view when the text alternative changes, but only swaps the data for new sentences of the same size.
+    So it describes the whole journey, not the layer shown, and points to the table of the full-space
+    cosines (`readout_table`, under the chart) instead of quoting numbers that change with every edit.
     """
     names = view.names
     parts = [
@@ -297,17 +299,14 @@ def chart_description(view: JourneyView, readout: pd.DataFrame | None) -> str:
         "the chart picks the layer drawn."
     ]
     if readout is not None:
-        pairs = readout[readout["a"] != ""]
-        first, last = int(pairs["layer"].min()), int(pairs["layer"].max())
-        moves = []
-        for (a, b), rows in pairs.groupby(["a", "b"], sort=False):
-            by_layer = rows.set_index("layer")["cosine"]
-            moves.append(f"{a} and {b} {by_layer[first]:.2f} → {by_layer[last]:.2f}")
         parts.append(
-            f"Cosine of the followed tokens in all {view.summary.width} dimensions, {names[first]} → "
-            f"{names[last]}: " + "; ".join(moves) + "."
+            f"Under the points: the cosines of the followed tokens in all {view.summary.width} dimensions at "
+            f"the layer drawn; the table '{READOUT_TABLE_TITLE}' under the chart lists them at every layer."
         )
     return " ".join(parts)
+
+
+READOUT_TABLE_TITLE = "The followed tokens' cosines as a table (every layer)"
 
 
 def readout_table(readout: pd.DataFrame) -> pd.DataFrame:
@@ -392,7 +391,9 @@ def chart_for(chart_inputs: tuple, start: int, drawing_of: Callable[[], charts.J
             return json.dumps(built)
 
         text = _SPECS.get_or_make((drawing.shape, start), spec, len)
-        return text, made or {role: arrow_bytes(frame) for role, frame in drawing.tables.items()}
+        # Always in the drawing's order: the browser rebuilds the view when the tables come in another
+        # order (it keys the view on the tables' names and row counts, in order).
+        return text, {role: made.get(role) or arrow_bytes(frame) for role, frame in drawing.tables.items()}
 
     text, tables = _CHARTS.get_or_make(
         (chart_inputs, start), make, lambda built: len(built[0]) + sum(map(len, built[1].values()))
