@@ -374,7 +374,9 @@ def journey_drawing(
     tip = ["token", *(["group"] if by_group else []), "full_sentence", "layer_name", "position", "piece"]
     where = ["layer", "x", "y", field, "rank"]
     path_columns = _columns(points, ["uid", *where])
-    points = _columns(points, [*where, "x_next", "y_next", *tip, "followed", "show_label", "label_dx", "label_dy"])
+    points = _columns(
+        points, [*where, "x_next", "y_next", *tip, "followed", "show_label", "label_dx", "label_dy"]
+    )
     tables = {
         # The axes' extent (two corners; the frame layer is invisible): data, so it is not in the spec.
         "frame": pd.DataFrame({"x": x_domain, "y": y_domain}),
@@ -396,10 +398,14 @@ def journey_drawing(
     if path_rows.any():
         tables["paths"] = path_columns[path_rows].reset_index(drop=True)
     if trajectories != "none" and strong.any():  # the followed tokens' paths, and the dots they step on
-        tables["followed_paths"] = pd.concat([path_columns, points[[c for c in tip if c not in path_columns]]], axis=1)[strong].reset_index(drop=True)
+        tables["followed_paths"] = pd.concat(
+            [path_columns, points[[c for c in tip if c not in path_columns]]], axis=1
+        )[strong].reset_index(drop=True)
     if pooled is not None:
         pooled = pooled.assign(rank=pooled[field].map(ranks))
-        tables["pooled"] = _columns(pooled, [*where, "x_next", "y_next", "token", "full_sentence", "layer_name"])
+        tables["pooled"] = _columns(
+            pooled, [*where, "x_next", "y_next", "token", "full_sentence", "layer_name"]
+        )
     if band:
         tables["readout"] = _placed_readout(readout, one_column, x_domain, y_domain, step / height)
     shape = (
