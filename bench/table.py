@@ -32,7 +32,7 @@ def rows(report: dict) -> list[tuple[str, str, str, str]]:
         ("layer change → redraw (chart's own slider)", _median(b["layer_change_to_redraw_ms"]), "", "target ≤ 50 ms"),
         ("Play in the browser", f"{play['frames_per_second']} frames/s, {play['server_runs_while_playing_and_after']} server run",
          "", "target ≥ 5 frames/s, one server run"),
-        ("10 new sentences → redrawn chart", f"{_median(journey)} (server {_median(journey['server'])}, browser {_median(journey['browser'])})",
+        ("10 new sentences → redrawn chart", f"{_median(journey)} (server {_median(journey['server'])} to the chart's data, browser {_median(journey['browser'])} to draw it)",
          f"{_median(base)} (server {_median(base['server'])}, browser {_median(base['browser'])})",
          f"{new['ratio']}× (target ≤ {new['target_ratio']}×)"),
         ("aligned UMAP, server just started: page answers / UMAP shown", f"{umap['fresh_server_page_answers']} s / {umap['fresh_server_umap_shown']} s",
