@@ -94,7 +94,7 @@ with right:
     journey.style_layer_slider()
     st.caption(journey.journey_caption(view))
 if readout is not None:
-    with right, st.expander(journey.READOUT_TABLE_TITLE):
+    with right, st.expander("The followed tokens' cosines as a table (every layer)"):
         st.dataframe(journey.readout_table(readout), width="stretch")
 with right:
     if lessons.hidden(PAGE, "paths") or lessons.hidden(PAGE, "readout"):

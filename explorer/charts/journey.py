@@ -390,13 +390,8 @@ def journey_drawing(
         "points": points,
     }
     strong = path_columns["uid"].isin(highlight_set).to_numpy()
-    path_rows = {
-        "all": ~strong,
-        "selected": np.zeros(len(points), dtype=bool),
-        "none": np.zeros(len(points), dtype=bool),
-    }[trajectories]
-    if path_rows.any():
-        tables["paths"] = path_columns[path_rows].reset_index(drop=True)
+    if trajectories == "all" and not strong.all():  # the other tokens' paths, faint
+        tables["paths"] = path_columns[~strong].reset_index(drop=True)
     if trajectories != "none" and strong.any():  # the followed tokens' paths, and the dots they step on
         tables["followed_paths"] = pd.concat(
             [path_columns, points[[c for c in tip if c not in path_columns]]], axis=1

@@ -314,9 +314,6 @@ def chart_description(view: JourneyView, readout: pd.DataFrame | None) -> str:
     return " ".join(parts)
 
 
-READOUT_TABLE_TITLE = "The followed tokens' cosines as a table (every layer)"
-
-
 def readout_table(readout: pd.DataFrame) -> pd.DataFrame:
     """The readout's cosines as a table: one row per layer, one column per pair of followed tokens."""
     pairs = readout[readout["a"] != ""].assign(pair=lambda f: f["a"] + " ↔ " + f["b"])
