@@ -342,6 +342,26 @@ def test_the_readout_lists_the_full_space_cosines_of_the_followed_tokens(model) 
         assert f"{expected:.2f}" in row.text
 
 
+def test_a_word_twice_in_one_sentence_gets_its_own_readout_lines(model) -> None:
+    """The followed word twice in a sentence ('the bank by the bank'): each one has its own label and its
+    own cosines (the description once crashed on the shared label, and the table averaged the pairs)."""
+    from explorer.states import extract_states
+
+    texts = ("The bank by the bank is closed.", "She sat on the bank of the river.")
+    at = _journey()
+    at.text_area(key="sentences").input("\n".join(texts)).run()
+    assert not at.exception
+    [proto] = [e.proto for e in at.get("vega_lite_chart") if "layer_pick" in e.proto.spec]
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["S1 bank ↔ S1 bank (2nd)", "S1 bank ↔ S2 bank", "S1 bank (2nd) ↔ S2 bank"]
+    states = extract_states(model, texts)
+    first, second, other = at.session_state["follow"]
+    for column, (u, v) in zip(table.columns, [(first, second), (first, other), (second, other)], strict=True):
+        a, b = states.layers[-1, u], states.layers[-1, v]
+        assert abs(table[column].iloc[-1] - a @ b / np.linalg.norm(a) / np.linalg.norm(b)) < 1e-3
+        assert f"{column.replace(' ↔ ', ' and ')} {table[column].iloc[0]:.2f} →" in proto.alt
+
+
 @pytest.mark.parametrize("typed", ["x" * 300, "/root", "~", "explorer"])
 def test_any_model_id_gets_a_message_never_a_traceback_or_a_path(typed: str) -> None:
     at = _journey()

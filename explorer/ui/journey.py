@@ -191,10 +191,25 @@ def cached_readout(
     """The followed tokens' cosines in the model's full space, at every layer, as readout lines."""
     states = cached_states(model_id, texts)
     tokens = states.tokens.loc[list(rows)]
-    labels = [f"S{s + 1} {t}" for s, t in zip(tokens["sentence"], tokens["text"], strict=True)]
+    labels = _distinct([f"S{s + 1} {t}" for s, t in zip(tokens["sentence"], tokens["text"], strict=True)])
     group_of = [groups[s] if groups else f"S{s + 1}" for s in tokens["sentence"]]
     cosines = cosine_matrix(states.layers[:, list(rows)])  # (L+1, k, k)
     return charts.readout_frame(cosines, labels, group_of, states.layers.shape[2])
+
+
+def _distinct(labels: list[str]) -> list[str]:
+    """The labels, a repeated one numbered from its second time on ('S1 bank', 'S1 bank (2nd)'): a
+    sentence can hold the followed word twice, and each pair's line must say which one it means."""
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        n = seen[label]
+        out.append(label if n == 1 else f"{label} ({n}{_ORDINAL.get(n if n < 20 else n % 10, 'th')})")
+    return out
+
+
+_ORDINAL = {1: "st", 2: "nd", 3: "rd"}
 
 
 def readout(view: JourneyView, groups: tuple[str, ...], follow: list[int]) -> pd.DataFrame | None:
@@ -301,12 +316,11 @@ def chart_description(view: JourneyView, readout: pd.DataFrame | None) -> str:
         "the chart picks the layer drawn."
     ]
     if readout is not None:
-        pairs = readout[readout["a"] != ""]
-        first, last = int(pairs["layer"].min()), int(pairs["layer"].max())
-        moves = []
-        for (a, b), rows in pairs.groupby(["a", "b"], sort=False):
-            by_layer = rows.set_index("layer")["cosine"]
-            moves.append(f"{a} and {b} {by_layer[first]:.2f} → {by_layer[last]:.2f}")
+        cosine = _pair_cosines(readout)
+        first, last = min(cosine), max(cosine)
+        moves = [
+            f"{a} and {b} {cosine[first][a, b]:.2f} → {cosine[last][a, b]:.2f}" for a, b in cosine[first]
+        ]
         parts.append(
             f"Cosine of the followed tokens in all {view.summary.width} dimensions, {names[first]} → "
             f"{names[last]}: " + "; ".join(moves) + "."
@@ -314,10 +328,25 @@ def chart_description(view: JourneyView, readout: pd.DataFrame | None) -> str:
     return " ".join(parts)
 
 
+def _pair_cosines(readout: pd.DataFrame) -> dict[int, dict[tuple[str, str], float]]:
+    """{layer: {(a, b): cosine}} for the readout's pairs of followed tokens, in the readout's order."""
+    pairs = readout[readout["a"] != ""]
+    cosines: dict[int, dict[tuple[str, str], float]] = {}
+    columns = (pairs["layer"], pairs["a"], pairs["b"], pairs["cosine"])
+    for layer, a, b, cosine in zip(*(c.tolist() for c in columns), strict=True):
+        cosines.setdefault(layer, {})[a, b] = cosine
+    return cosines
+
+
 def readout_table(readout: pd.DataFrame) -> pd.DataFrame:
     """The readout's cosines as a table: one row per layer, one column per pair of followed tokens."""
-    pairs = readout[readout["a"] != ""].assign(pair=lambda f: f["a"] + " ↔ " + f["b"])
-    return pairs.pivot_table(index="layer", columns="pair", values="cosine", sort=False).round(3)
+    by_layer = _pair_cosines(readout)
+    table = pd.DataFrame(
+        [list(cosines.values()) for cosines in by_layer.values()],
+        index=pd.Index(list(by_layer), name="layer"),
+        columns=pd.Index([f"{a} ↔ {b}" for a, b in next(iter(by_layer.values()), {})], name="pair"),
+    )
+    return table.round(3)
 
 
 CHART_KEY = "journey_chart"
