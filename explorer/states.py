@@ -263,18 +263,21 @@ def default_highlight(tokens: pd.DataFrame, limit: int = 8) -> list[int]:
     For the 'bank' set that is every 'bank'; ties go to the word seen first; at most `limit` rows (a
     word repeated in a hundred sentences would bury the picture). Empty when no word repeats.
     """
-    words = tokens[~tokens["special"]].assign(word=lambda t: t["text"].str.lower())
-    words = words[
-        words["word"].str.isalpha() & ~words["word"].isin(stopwords()) & (words["word"].str.len() > 2)
-    ]
-    if words.empty:
+    stop = stopwords()
+    rows: dict[str, list[int]] = {}  # each candidate word's rows, words in the order first seen
+    sentences: dict[str, set[int]] = {}
+    columns = (tokens.index, tokens["text"], tokens["sentence"], tokens["special"])
+    for row, text, sentence, special in zip(*(c.tolist() for c in columns), strict=True):
+        word = str(text).lower()
+        if special or len(word) <= 2 or not word.isalpha() or word in stop:
+            continue
+        rows.setdefault(word, []).append(row)
+        sentences.setdefault(word, set()).add(sentence)
+    spread = {word: len(seen) for word, seen in sentences.items() if len(seen) >= 2}
+    if not spread:
         return []
-    spread = words.groupby("word", sort=False)["sentence"].nunique()
-    spread = spread[spread >= 2]
-    if spread.empty:
-        return []
-    best = spread.idxmax()
-    return words.index[words["word"] == best].tolist()[:limit]
+    best = max(spread, key=spread.__getitem__)  # the first of the most spread
+    return rows[best][:limit]
 
 
 def find_word(tokens: pd.DataFrame, sentence: int, word: str) -> list[int]:

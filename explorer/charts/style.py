@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 PALETTE = "tableau10"
@@ -45,7 +46,7 @@ def category_scale(domain: Sequence[str] | None, classroom: bool = False) -> alt
     return alt.Scale(scheme=PALETTE, **named)
 
 
-def padded_domain(values: pd.Series, pad: float = 0.06) -> list[float]:
+def padded_domain(values: pd.Series | np.ndarray, pad: float = 0.06) -> list[float]:
     """[min, max] of the values widened by `pad` of their span on each side (1.0 when they are all equal)."""
     lo, hi = float(values.min()), float(values.max())
     span = (hi - lo) or 1.0
