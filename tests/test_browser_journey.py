@@ -338,7 +338,8 @@ def test_play_respects_reduced_motion_and_the_keyboard(browser_page) -> None:
 def test_a_rebuilt_chart_keeps_its_slider_on_the_drawn_layer(browser_page) -> None:
     """Full screen makes Streamlit build the chart's view anew: it redraws the layer last reported, and the
     new Layer slider's thumb stands there too (it used to start where the spec does, the output layer).
-    The Play component, called again on every slider move, still starts one Play per click."""
+    The Play component, called again on every slider move, still starts one Play per click, and Play on
+    the rebuilt view ends on the output layer."""
     page, url = browser_page
     visit(page, f"{url}/Token_journey")
     wait_idle(page)
@@ -371,3 +372,13 @@ def test_a_rebuilt_chart_keeps_its_slider_on_the_drawn_layer(browser_page) -> No
             "(sel) => document.querySelector(sel).value === '2'", arg=LAYER_INPUT, timeout=10_000
         )
         assert _drawn_layer(page) == "layer 2"
+    # Play from there ends on the output, and stays there: the rebuilt view's slider started at the
+    # spec's layer (the output), so a report of the output used to change nothing and the chart fell
+    # back to layer 2 when Play ended.
+    page.wait_for_timeout(2500)  # past the new slider's alignment
+    page.get_by_role("button", name="▶ Play").click()
+    _wait_drawn(page, "layer 6 · output")
+    page.wait_for_function("() => window.__lsePlay.plays === window.__lsePlay.reports", timeout=30_000)
+    page.wait_for_timeout(1000)
+    assert _drawn_layer(page) == "layer 6 · output"
+    _server_learns_layer(page, 6)

@@ -183,9 +183,11 @@ export default function (component) {
     if (slider) { slider.focus(); slider.scrollIntoView({ block: "center" }); }
   };
   // When Streamlit builds the chart's view anew (full screen, or the chart remounted) it redraws the layer
-  // last reported, but the new slider's thumb starts where the spec says (Vega sets it once the view has
-  // run). Each new slider is put on the layer the server knows (the one drawn), a few times over its
-  // first two seconds, until it is moved; a slider already on screen is never moved.
+  // last reported (it restores the selection), but the new view's slider, thumb and value, starts where the
+  // spec says. Left so, the slider ignores a move to that value (Vega sees no change): Play ending on the
+  // output, or a click at the slider's end, would leave the chart on the old layer. So each new slider is
+  // set to the layer the server knows (the one drawn) through its own input, a few times over its first two
+  // seconds (Vega may set the thumb late), until a person moves it; a slider on screen is never moved.
   const sliders = (window.__lseSliders = window.__lseSliders || new WeakSet());
   let pending = false;
   function alignNewSlider() {
@@ -193,12 +195,14 @@ export default function (component) {
     const slider = layerInput();
     if (!slider || sliders.has(slider) || data.role !== "player") return;
     sliders.add(slider);
-    let touched = false;
-    slider.addEventListener("input", () => { touched = true; });  // moved by a person, or reported by Pause
+    let touched = false, aligning = false;
+    slider.addEventListener("input", () => { if (!aligning) touched = true; });  // a person, or Pause
     for (const wait of [0, 150, 400, 1000, 2000]) {
       setTimeout(() => {
         if (touched || running || !slider.isConnected || Number(slider.value) === data.layer) return;
-        showLayer(data.layer);
+        aligning = true;
+        reportLayer(data.layer);  // the layer the chart draws: the view's slider now agrees with it
+        aligning = false;
         stats.aligned = (stats.aligned || 0) + 1;
       }, wait);
     }
