@@ -356,6 +356,8 @@ def test_a_word_twice_in_one_sentence_gets_its_own_readout_lines(model) -> None:
     assert list(table.columns) == ["S1 bank ↔ S1 bank (2nd)", "S1 bank ↔ S2 bank", "S1 bank (2nd) ↔ S2 bank"]
     states = extract_states(model, texts)
     first, second, other = at.session_state["follow"]
+    picker = at.multiselect(key="follow")
+    assert [picker.format_func(u) for u in picker.value] == ["S1 · bank", "S1 · bank (2nd)", "S2 · bank"]
     for column, (u, v) in zip(table.columns, [(first, second), (first, other), (second, other)], strict=True):
         a, b = states.layers[-1, u], states.layers[-1, v]
         assert abs(table[column].iloc[-1] - a @ b / np.linalg.norm(a) / np.linalg.norm(b)) < 1e-3

@@ -50,12 +50,13 @@ class JourneyTokens:
 
     @property
     def options(self) -> dict[int, str]:
-        """Token row → 'S1 · bank' for every shown token, in order."""
+        """Token row → 'S1 · bank' for every shown token, in order ('S1 · bank (2nd)' for the second
+        'bank' of a sentence, as the readout names it)."""
         tokens = self.summary.tokens[self.shown]
-        return {
-            int(i): f"S{s + 1} · {t}"
-            for i, s, t in zip(tokens.index, tokens["sentence"], tokens["text"], strict=True)
-        }
+        names = _distinct(
+            [f"S{s + 1} · {t}" for s, t in zip(tokens["sentence"], tokens["text"], strict=True)]
+        )
+        return dict(zip(tokens.index.tolist(), names, strict=True))
 
 
 @dataclass(frozen=True)
