@@ -94,8 +94,12 @@ with right:
     journey.style_layer_slider()
     st.caption(journey.journey_caption(view))
 if readout is not None:
-    with right, st.expander("The followed tokens' cosines as a table (every layer)"):
-        st.dataframe(journey.readout_table(readout), width="stretch")
+    with right:  # the boxes below are filled only when open: closed, they cost new sentences nothing
+        table_box = widgets.lazy_expander(
+            "The followed tokens' cosines as a table (every layer)", "cosines_table"
+        )
+    if table_box.open:
+        table_box.dataframe(journey.readout_table(readout), width="stretch")
 with right:
     if lessons.hidden(PAGE, "paths") or lessons.hidden(PAGE, "readout"):
         st.caption(
@@ -107,17 +111,18 @@ with right:
         lambda: journey.export_bundle(view, charts.journey_chart_of(drawing(), layer), link_state, info),
         "token_journey.zip",
     )
-    with st.expander("How faithful is this picture, layer by layer?"):
-        scores = charts.layer_scores_chart(
-            view.names, view.projection.explained, view.projection.faithfulness, layer
-        )
-        st.vega_lite_chart(
-            spec=as_sent(scores), width="stretch", alt="Explained variance and faithfulness at every layer."
-        )
-        st.caption(
-            "Explained variance: share of the layer's spread the two axes keep. Faithfulness: share of each "
-            "token's 10 nearest neighbours (in all 384 dimensions) still among its 10 nearest on screen "
-            "(over a seeded sample of 1,500 tokens when there are more)."
-        )
+    faithful_box = widgets.lazy_expander("How faithful is this picture, layer by layer?", "faithfulness")
+if faithful_box.open:
+    scores = charts.layer_scores_chart(
+        view.names, view.projection.explained, view.projection.faithfulness, layer
+    )
+    faithful_box.vega_lite_chart(
+        spec=as_sent(scores), width="stretch", alt="Explained variance and faithfulness at every layer."
+    )
+    faithful_box.caption(
+        "Explained variance: share of the layer's spread the two axes keep. Faithfulness: share of each "
+        "token's 10 nearest neighbours (in all 384 dimensions) still among its 10 nearest on screen "
+        "(over a seeded sample of 1,500 tokens when there are more)."
+    )
 
 caches.warm_model()  # the page is drawn: now load the model in the background

@@ -24,6 +24,13 @@ def _journey() -> AppTest:
     return open_page(JOURNEY)
 
 
+def _open_boxes(at: AppTest, *keys: str) -> None:
+    """Open folded boxes (`widgets.lazy_expander`) as a click would: their state, then a rerun."""
+    for key in keys:
+        at.session_state[key] = True
+    at.run()
+
+
 def _journey_spec(at: AppTest) -> dict:
     """The whole journey chart as sent (spec and datasets): the chart with the 'current' layer."""
     return next(
@@ -350,6 +357,7 @@ def test_a_word_twice_in_one_sentence_gets_its_own_readout_lines(model) -> None:
     texts = ("The bank by the bank is closed.", "She sat on the bank of the river.")
     at = _journey()
     at.text_area(key="sentences").input("\n".join(texts)).run()
+    _open_boxes(at, "cosines_table")
     assert not at.exception
     [proto] = [e.proto for e in at.get("vega_lite_chart") if "layer_pick" in e.proto.spec]
     table = at.dataframe[0].value
@@ -417,6 +425,7 @@ def test_the_chart_has_a_text_alternative_with_the_full_space_numbers() -> None:
     [journey_proto] = [e.proto for e in at.get("vega_lite_chart") if "layer_pick" in e.proto.spec]
     alt = journey_proto.alt
     assert alt.startswith("Token journey chart:") and "Layer slider" in alt
+    _open_boxes(at, "cosines_table")
     table = at.dataframe[0].value  # the same numbers as a table, on request (an expander)
     assert list(table.index) == list(range(7)) and table.shape[1] == 6  # 4 banks: 6 pairs
     first_pair = table.columns[0]
@@ -425,6 +434,33 @@ def test_the_chart_has_a_text_alternative_with_the_full_space_numbers() -> None:
     _pick_layer(at, 3)
     again = [e.proto for e in at.get("vega_lite_chart") if "layer_pick" in e.proto.spec]
     assert again[0].alt == alt, "moving the layer leaves the description (and the chart) as they were"
+
+
+def test_the_folded_boxes_are_made_only_when_opened(model) -> None:
+    """The cosines table and the faithfulness chart: folded, the run neither builds nor sends them (ten
+    new sentences then cost less in the server and in the browser); opened, they hold the view's numbers,
+    and they stay open for new sentences."""
+    from explorer.projection import project
+    from explorer.states import extract_states
+
+    at = _journey()
+    assert not at.exception and not at.dataframe
+    assert len(at.get("vega_lite_chart")) == 1, "only the journey chart while both boxes are folded"
+    texts = ("The bank raised its rates.", "We walked along the river bank.")
+    at.text_area(key="sentences").input("\n".join(texts)).run()
+    _open_boxes(at, "cosines_table", "faithfulness")
+    assert not at.exception and len(at.dataframe) == 1
+    [scores] = [e.proto for e in at.get("vega_lite_chart") if "layer_pick" not in e.proto.spec]
+    tables = [pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in scores.datasets]
+    [data] = [t for t in tables if "measure" in t]
+    states = extract_states(model, texts)
+    follow = sorted(at.session_state["follow"])  # the axes are fitted on the followed banks
+    expected = project(states.layers, "pca_shared", pooled=states.pooled_raw, fit_rows=follow)
+    faithful = data[data["measure"].str.startswith("faithfulness")]
+    assert np.allclose(faithful["score"], expected.faithfulness[~np.isnan(expected.faithfulness)])
+    assert np.allclose(data[data["measure"] == "explained variance"]["score"], expected.explained)
+    at.text_area(key="sentences").input("The bank was shut.\nThe boat reached the bank.").run()
+    assert len(at.dataframe) == 1 and len(at.get("vega_lite_chart")) == 2, "still open"
 
 
 def _journey_as_sent(at: AppTest) -> tuple[str, str, list[tuple[str, int]], list[bytes]]:
