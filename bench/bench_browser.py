@@ -166,45 +166,59 @@ def _wait_quiet(pid: int, timeout_s: float = 300.0) -> float:
     return time.perf_counter() - start
 
 
-def _new_sentences(page, rounds: int = 11, warmup: int = 1) -> dict:
-    """Ten new sentences typed and applied: time until the new chart's legend names the tenth (what a
-    person sees), split where the chart's data arrives (the largest message of the run): the server's
-    part before (reading the text, the forward pass, projecting, building the tables), the browser's
-    after (Vega drawing the new data). The page keeps drawing what comes before the chart meanwhile,
-    and the server keeps running the rest of the page after it (`script_ms`: start to end).
-
-    The first `warmup` rounds are run the same way but reported apart (`first`, in the JSON as
-    `first_round_ms`): the first new sentences a page gets pay one-off costs (the browser compiling the
-    code that swaps a chart's data; on the journey, the spec of a new shape of chart, built once per
-    server). Two runs of 2026-11-30: the journey's first round took 718 and 834 ms where the rounds
-    after it took 448–582 and 334–507 ms; the baseline's 396 and 268 ms, against 224–319 and 188–349
-    ms. Eleven rounds after it: with five, one slow round moved the median by tens of milliseconds."""
-    page.evaluate(_WATCH_SCRIPT)
+def _one_new_set(page, name: str) -> tuple[float, float, float, float]:
+    """One round of `_new_sentences` on one page: (seen, server, browser, script) in ms."""
     box = page.locator("[data-testid='stTextArea'] textarea").first
-    seen, server, browser, script = [], [], [], []
+    texts = [f"{name} sentence {i} about rivers, money and music." for i in range(10)]
+    box.fill("\n".join(texts))
+    page.evaluate(
+        "() => { window.__script.runs = []; window.__messages = []; window.__pressed = performance.now(); }"
+    )
+    box.press("Control+Enter")
+    page.wait_for_function(
+        f"document.body.innerText.includes({f'S10 · {name} sentence 9'!r})", timeout=120_000
+    )
+    drawn = page.evaluate("() => performance.now()")
+    page.wait_for_selector(IDLE)
+    page.wait_for_timeout(300)
+    runs, pressed, messages = page.evaluate(
+        "() => [window.__script.runs, window.__pressed, window.__messages]"
+    )
+    chart_at = max(messages, key=lambda m: m[1])[0]
+    script = max((r[1] for r in runs), default=drawn) - pressed
+    return drawn - pressed, chart_at - pressed, drawn - chart_at, script
+
+
+def _new_sentences(pages: dict, rounds: int = 11, warmup: int = 1) -> dict:
+    """Ten new sentences typed and applied, on each page of `pages` (name → page) in turns: time until
+    the new chart's legend names the tenth (what a person sees), split where the chart's data arrives
+    (the largest message of the run): the server's part before (reading the text, the forward pass,
+    projecting, building the tables), the browser's after (Vega drawing the new data). The page keeps
+    drawing what comes before the chart meanwhile, and the server keeps running the rest of the page
+    after it (`script`: start to end). Returns, per page, the lists of each.
+
+    In turns, the order swapped every round: this machine's speed drifts by tens of percent within a
+    run, and timed one after the other, the baseline's median moved from 225 to 352 ms between runs.
+    The first `warmup` rounds are run the same way but reported apart (`first`): the first new sentences
+    a page gets pay one-off costs (the browser compiling the code that swaps a chart's data; on the
+    journey, the spec of a new shape of chart, built once per server): 602–834 ms on the journey where
+    the rounds after took about 410 ms, 268–396 ms on the baseline (three runs of 2026-11-30)."""
+    for page in pages.values():
+        page.evaluate(_WATCH_SCRIPT)
+    out = {name: {"seen": [], "server": [], "browser": [], "script": [], "first": []} for name in pages}
     for round_ in range(warmup + rounds):
-        texts = [f"Round {round_} sentence {i} about rivers, money and music." for i in range(10)]
-        box.fill("\n".join(texts))
-        page.evaluate(
-            "() => { window.__script.runs = []; window.__messages = []; window.__pressed = performance.now(); }"
-        )
-        box.press("Control+Enter")
-        page.wait_for_function(
-            f"document.body.innerText.includes({f'S10 · Round {round_} sentence 9'!r})", timeout=120_000
-        )
-        drawn = page.evaluate("() => performance.now()")
-        page.wait_for_selector(IDLE)
-        page.wait_for_timeout(300)
-        runs, pressed, messages = page.evaluate(
-            "() => [window.__script.runs, window.__pressed, window.__messages]"
-        )
-        chart_at = max(messages, key=lambda m: m[1])[0]
-        seen.append(drawn - pressed)
-        server.append(chart_at - pressed)
-        browser.append(drawn - chart_at)
-        script.append(max((r[1] for r in runs), default=drawn) - pressed)
-    timed = {"seen": seen, "server": server, "browser": browser, "script": script}
-    return {key: values[warmup:] for key, values in timed.items()} | {"first": seen[:warmup]}
+        order = list(pages) if round_ % 2 == 0 else list(pages)[::-1]
+        for name in order:
+            seen, server, browser, script = _one_new_set(pages[name], f"Round {round_}")
+            timed = out[name]
+            if round_ < warmup:
+                timed["first"].append(seen)
+                continue
+            for key, value in zip(
+                ("seen", "server", "browser", "script"), (seen, server, browser, script), strict=True
+            ):
+                timed[key].append(value)
+    return out
 
 
 # Play from layer 0: frames the followed token's ring is drawn at, per second, and server runs meanwhile.
@@ -294,16 +308,6 @@ def run() -> dict:
         ours = [_cold_start_s(browser, "app.py", "/Token_journey") for _ in range(2)]
         home = [_cold_start_s(browser, "app.py") for _ in range(2)]
 
-        proc, url = _start("bench/baseline_sentences.py")
-        try:
-            page = _sentences_page(browser)
-            page.goto(url)
-            page.wait_for_selector(CHART, timeout=180_000)
-            page.wait_for_selector(IDLE)
-            base_sentences = _new_sentences(page)
-        finally:
-            _stop(proc)
-
         proc, url = _start("app.py")
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
@@ -336,7 +340,17 @@ def run() -> dict:
                 page.wait_for_selector(IDLE)
             play = page.evaluate(_PLAY_JS)
             page.wait_for_selector(IDLE)
-            ours_sentences = _new_sentences(page)
+            base_proc, base_url = _start("bench/baseline_sentences.py")
+            try:
+                base_page = _sentences_page(browser)
+                base_page.goto(base_url)
+                base_page.wait_for_selector(CHART, timeout=180_000)
+                base_page.wait_for_selector(IDLE)
+                both = _new_sentences({"ours": page, "baseline": base_page})
+                ours_sentences, base_sentences = both["ours"], both["baseline"]
+                base_page.close()
+            finally:
+                _stop(base_proc)
 
             # UMAP for another shipped set, once the server has warmed up (the sets' views are fitted)
             page.locator("[data-testid='stSelectbox']").filter(has_text="Sentence set").click()
