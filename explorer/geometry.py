@@ -10,7 +10,7 @@ from scipy import sparse
 
 from explorer.projection import FAITHFULNESS_K, project
 from explorer.states import is_punctuation
-from explorer.vectors import unit_rows
+from explorer.vectors import row_norms, unit_rows
 
 # ---------------------------------------------------------------- per-layer measures of the whole space
 # The measures follow Ethayarajh (2019), "How Contextual are Contextualized Word Representations?", and
@@ -182,7 +182,7 @@ def mean_norm(layers: np.ndarray) -> np.ndarray:
     x = check_layers(layers)
     if x.shape[1] == 0:
         return np.full(x.shape[0], np.nan)
-    return np.linalg.norm(x, axis=-1).mean(axis=1)
+    return row_norms(x).mean(axis=1)
 
 
 def effective_dimension(layers: np.ndarray) -> np.ndarray:
