@@ -202,7 +202,7 @@ def _new_sentences(pages: dict, rounds: int = 11, warmup: int = 1) -> dict:
     The first `warmup` rounds are run the same way but reported apart (`first`): the first new sentences
     a page gets pay one-off costs (the browser compiling the code that swaps a chart's data; on the
     journey, the spec of a new shape of chart, built once per server): 602–834 ms on the journey where
-    the rounds after took about 410 ms, 268–396 ms on the baseline (three runs of 2026-11-30)."""
+    the rounds after took 410–480 ms, 268–484 ms on the baseline (four runs of 2026-11-30)."""
     for page in pages.values():
         page.evaluate(_WATCH_SCRIPT)
     out = {name: {"seen": [], "server": [], "browser": [], "script": [], "first": []} for name in pages}
