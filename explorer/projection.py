@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explorer.vectors import K_NEIGHBOURS, captured_share, neighbour_overlap, pca_axes, procrustes_rotation
+from explorer.vectors import K_NEIGHBOURS, captured_share, neighbour_overlaps, pca_axes, procrustes_rotation
 
 METHODS = {
     "pca_shared": "PCA, shared axes",
@@ -197,9 +197,7 @@ def _faithfulness_per_layer(layers: np.ndarray, coords: np.ndarray) -> np.ndarra
     """Per layer, the share of neighbours the picture keeps, over a seeded sample of at most
     FAITHFULNESS_MAX_POINTS points (all of them when there are fewer)."""
     keep = faithfulness_sample(layers.shape[1])
-    return np.array(
-        [neighbour_overlap(h[keep], c[keep], FAITHFULNESS_K) for h, c in zip(layers, coords, strict=True)]
-    )
+    return neighbour_overlaps(layers[:, keep], coords[:, keep], FAITHFULNESS_K)
 
 
 @dataclass(frozen=True)

@@ -116,13 +116,57 @@ def nearest_neighbours(x: np.ndarray, k: int) -> np.ndarray:
 
         found = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x, return_distance=False)
         return np.array([[j for j in row if j != i][:k] for i, row in enumerate(found)])
+    dist = _squared_distances(x)
+    near = _k_smallest(dist, k)  # (N, k) by index
+    order = np.lexsort((near, np.take_along_axis(dist, near, axis=1)), axis=1)
+    return np.take_along_axis(near, order, axis=1)
+
+
+def _squared_distances(x: np.ndarray) -> np.ndarray:
+    """(N, N) float32 squared distances between the rows of `x`, infinite on the diagonal."""
     x32 = x.astype(np.float32)
     sq = np.sum(x32**2, axis=1)
     dist = sq[:, None] + sq[None, :] - 2 * (x32 @ x32.T)  # (N, N)
     np.fill_diagonal(dist, np.inf)
-    near = np.argpartition(dist, k - 1, axis=1)[:, :k]  # (N, k) unordered
-    order = np.lexsort((near, np.take_along_axis(dist, near, axis=1)), axis=1)
-    return np.take_along_axis(near, order, axis=1)
+    return dist
+
+
+def _k_smallest(values: np.ndarray, k: int) -> np.ndarray:
+    """(..., k) indices of the k smallest entries along the last axis, in index order; of entries tied at
+    the k-th smallest value, the first ones. A partial sort of the values, not of their indices: numpy's
+    `argpartition` took 0.4–0.7 ms for a 130 × 130 matrix where `partition` took 0.07 ms."""
+    kth = np.partition(values, k - 1, axis=-1)[..., k - 1 : k]
+    chosen = values <= kth
+    crowded = chosen.sum(axis=-1) > k  # rows where more than one entry ties at the k-th value
+    if crowded.any():
+        less = values[crowded] < kth[crowded]
+        tied = chosen[crowded] & ~less
+        room = k - less.sum(axis=-1, keepdims=True)
+        chosen[crowded] = less | (tied & (np.cumsum(tied, axis=-1) <= room))
+    return np.nonzero(chosen)[-1].reshape(*values.shape[:-1], k)
+
+
+def _neighbour_sets(stack: np.ndarray, k: int) -> np.ndarray:
+    """(L, N, k) indices of each row's k nearest other rows, per layer of an (L, N, D) stack, in no
+    particular order: the sets `nearest_neighbours` gives (the same path, the same distances), without
+    sorting them by distance."""
+    n, d = stack.shape[1], stack.shape[2]
+    if (d <= 3 and n > 500) or n > 4000:
+        return np.stack([nearest_neighbours(layer, k) for layer in stack])
+    return np.stack([_k_smallest(_squared_distances(layer), k) for layer in stack])
+
+
+def neighbour_overlaps(high: np.ndarray, low: np.ndarray, k: int = K_NEIGHBOURS) -> np.ndarray:
+    """`neighbour_overlap` of every layer: `high` (L, N, D) against `low` (L, N, d), layer by layer; the
+    sets are compared for all layers at once. The Token journey scores its 7 layers on every run: for 130
+    tokens that took 4.4–4.9 ms, against 11–14 ms with `argpartition` and a sort per search."""
+    n = high.shape[1]
+    if n - 1 <= k:
+        return np.full(len(high), np.nan)
+    near_high = _neighbour_sets(np.asarray(high), k)
+    near_low = _neighbour_sets(np.asarray(low, dtype=np.float64), k)
+    kept = (near_high[:, :, :, None] == near_low[:, :, None, :]).sum(axis=(1, 2, 3))
+    return kept / (n * k)
 
 
 def neighbour_overlap(high: np.ndarray, low: np.ndarray, k: int = K_NEIGHBOURS) -> float:
@@ -131,13 +175,7 @@ def neighbour_overlap(high: np.ndarray, low: np.ndarray, k: int = K_NEIGHBOURS) 
     1.0: the 2-D picture keeps every neighbourhood; about k/(N-1): no better than chance. With N ≤ k+1
     points every point is every other's neighbour and the score means nothing: NaN.
     """
-    n = len(high)
-    if n - 1 <= k:
-        return float("nan")
-    near_high = nearest_neighbours(np.asarray(high), k)
-    near_low = nearest_neighbours(np.asarray(low, dtype=np.float64), k)
-    kept = (near_high[:, :, None] == near_low[:, None, :]).sum()  # each row's k indices are distinct
-    return float(kept / (n * k))
+    return float(neighbour_overlaps(np.asarray(high)[None], np.asarray(low)[None], k)[0])
 
 
 # ---------------------------------------------------------------- comparing two sets of vectors

@@ -14,6 +14,7 @@ from explorer.vectors import (
     linear_cka,
     nearest_neighbours,
     neighbour_overlap,
+    neighbour_overlaps,
     pca_axes,
     procrustes_rotation,
     unit_rows,
@@ -79,6 +80,28 @@ def test_every_nearest_neighbour_path_agrees_with_sklearn(n: int, d: int) -> Non
     found = NearestNeighbors(n_neighbors=6).fit(x).kneighbors(x, return_distance=False)
     expected = np.array([[j for j in row if j != i][:5] for i, row in enumerate(found)])
     assert np.mean([set(a) == set(b) for a, b in zip(ours, expected, strict=True)]) > 0.99
+
+
+def test_ties_at_the_kth_neighbour_go_to_the_first_rows() -> None:
+    # point 0 at the origin, 30 copies of one point a unit away, then a far point: all 30 copies tie
+    x = np.zeros((32, 8))
+    x[1:31, 0] = 1.0
+    x[31, 0] = 50.0
+    near = nearest_neighbours(x, 5)
+    assert near[0].tolist() == [1, 2, 3, 4, 5]
+    assert near[31].tolist() == [1, 2, 3, 4, 5]
+    assert near[7].tolist() == [1, 2, 3, 4, 5]  # the other copies, at distance 0, first by row; not itself
+    assert near[1].tolist() == [2, 3, 4, 5, 6]
+
+
+def test_neighbour_overlaps_score_each_layer_as_neighbour_overlap_does() -> None:
+    rng = np.random.default_rng(3)
+    high = rng.normal(size=(4, 80, 24)).cumsum(axis=0)
+    high[1, :10] = high[1, 0]  # ten identical rows: ties
+    low = high[:, :, :2] + rng.normal(scale=0.3, size=(4, 80, 2))
+    expected = [neighbour_overlap(h, c) for h, c in zip(high, low, strict=True)]
+    assert neighbour_overlaps(high, low).tolist() == expected
+    assert len(set(expected)) > 1
 
 
 def test_neighbour_overlap_hand_checked() -> None:
