@@ -106,12 +106,12 @@ def nearest_neighbours(x: np.ndarray, k: int) -> np.ndarray:
     that one float32 distance matrix with a partial sort, kept because it is faster where the pages
     live (1,000 × 384: 14 ms against NearestNeighbors' 29 ms; the two are even near 3,000 points).
     """
-    if x.shape[1] <= 3 and len(x) > 500:
+    if _by_tree(*x.shape) and x.shape[1] <= 3:
         from scipy.spatial import cKDTree
 
         _, found = cKDTree(x).query(x, k=k + 1)
         return np.array([[j for j in row if j != i][:k] for i, row in enumerate(found)])
-    if len(x) > 4000:
+    if _by_tree(*x.shape):
         from sklearn.neighbors import NearestNeighbors
 
         found = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x, return_distance=False)
@@ -120,6 +120,12 @@ def nearest_neighbours(x: np.ndarray, k: int) -> np.ndarray:
     near = _k_smallest(dist, k)  # (N, k) by index
     order = np.lexsort((near, np.take_along_axis(dist, near, axis=1)), axis=1)
     return np.take_along_axis(near, order, axis=1)
+
+
+def _by_tree(n: int, d: int) -> bool:
+    """Whether `nearest_neighbours` searches n points of d dimensions with a tree (a k-d tree in 2-D or
+    3-D, sklearn's otherwise) rather than with one distance matrix."""
+    return (d <= 3 and n > 500) or n > 4000
 
 
 def _squared_distances(x: np.ndarray) -> np.ndarray:
@@ -150,8 +156,7 @@ def _neighbour_sets(stack: np.ndarray, k: int) -> np.ndarray:
     """(L, N, k) indices of each row's k nearest other rows, per layer of an (L, N, D) stack, in no
     particular order: the sets `nearest_neighbours` gives (the same path, the same distances), without
     sorting them by distance."""
-    n, d = stack.shape[1], stack.shape[2]
-    if (d <= 3 and n > 500) or n > 4000:
+    if _by_tree(*stack.shape[1:]):
         return np.stack([nearest_neighbours(layer, k) for layer in stack])
     return np.stack([_k_smallest(_squared_distances(layer), k) for layer in stack])
 
