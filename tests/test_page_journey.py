@@ -118,6 +118,7 @@ def test_preset_changes_the_sentences() -> None:
 def test_projection_choice_changes_coordinates() -> None:
     at = _journey()
     before = _main_chart(at)["current"][["x", "y"]].to_numpy()
+    _open_boxes(at, "view_settings")  # filled only while open
     at.radio(key="projection").set_value("pca_aligned").run()
     after = _main_chart(at)["current"][["x", "y"]].to_numpy()
     assert not at.exception and before.shape == after.shape
@@ -127,9 +128,18 @@ def test_projection_choice_changes_coordinates() -> None:
 def test_hiding_special_tokens_removes_them() -> None:
     at = _journey()
     assert "[CLS]" in set(_main_chart(at)["current"]["token"])
+    _open_boxes(at, "view_settings")  # filled only while open
     at.toggle(key="hide_special").set_value(True).run()
     assert "[CLS]" not in set(_main_chart(at)["current"]["token"])
     assert "off the centroid" in " ".join(c.value for c in at.caption)
+    at.session_state["view_settings"] = False  # folded again: no settings widget is drawn, the choice holds
+    at.run()
+    assert (
+        not at.exception
+        and not at.radio
+        and {t.key for t in at.toggle}.isdisjoint({"hide_special", "labels"})
+    )
+    assert "[CLS]" not in set(_main_chart(at)["current"]["token"])
 
 
 def test_play_is_handed_to_the_browser_with_every_layer_and_the_speed() -> None:
@@ -141,6 +151,7 @@ def test_play_is_handed_to_the_browser_with_every_layer_and_the_speed() -> None:
     player = players["layer_player"]
     assert player["layers"] == 6 and len(player["names"]) == 7 and player["names"][-1].endswith("output")
     assert player["seconds"] == PLAY_SPEEDS["normal"]
+    _open_boxes(at, "view_settings")  # filled only while open
     at.selectbox(key="play_speed").set_value("fast").run()
     assert json.loads(at.get("bidi_component")[1].proto.json)["seconds"] == PLAY_SPEEDS["fast"]
     frame = next(p for p in _journey_spec(at)["spec"]["params"] if p["name"] == PLAY_PARAM)
@@ -224,6 +235,7 @@ def test_a_share_link_reproduces_the_view() -> None:
     at = _journey()
     at.selectbox(key="sentence_set").set_value("Paraphrases").run()
     _pick_layer(at, 2)
+    _open_boxes(at, "view_settings")  # filled only while open
     at.radio(key="projection").set_value("pca_aligned").run()
     link = next(c.value for c in at.code if "view=" in c.value)
     token = link.split("view=")[1]
@@ -325,6 +337,7 @@ def test_the_two_banks_part_on_screen_by_default() -> None:
     assert "principal axes of the 4 followed tokens" in caption
     notes = pd.concat(list(_journey_spec(at)["datasets"].values()), ignore_index=True)
     assert notes.filter(like="note").astype(str).apply(lambda c: c.str.contains("10-NN kept")).any().any()
+    _open_boxes(at, "view_settings")  # filled only while open
     at.toggle(key="fit_followed").set_value(False).run()
     between, within = _between_within(_followed_points(at), 3)
     assert between / within < 3, "the axes of all tokens hide the split: the toggle is what changes it"
@@ -498,6 +511,7 @@ def test_umap_never_holds_the_page() -> None:
     at.text_area(key="sentences").input(
         "Tiny boats drift on the calm lake today.\nA second quiet line here."
     ).run()
+    _open_boxes(at, "view_settings")  # filled only while open
     at.radio(key="projection").set_value("umap").run()
     assert not at.exception
     assert _main_chart(at)["chart"]["spec"]["layer"], "a chart is drawn while UMAP is fitted"

@@ -160,33 +160,39 @@ def truncation_notice(states: LayerStates | StatesSummary, info: ModelInfo) -> N
         )
 
 
-def projection_picker(key: str = "projection") -> str:
+# The persisted widgets below take `draw`: False gives the value this user last set (or the default) without
+# drawing the widget, for a folded box that is filled only while open (`lazy_expander`).
+
+
+def projection_picker(key: str = "projection", draw: bool = True) -> str:
     persisted(key, "pca_shared")
-    st.radio(
-        "Projection",
-        list(METHODS),
-        format_func=METHODS.get,
-        key=key,
-        on_change=remember,
-        args=(key,),
-        help="Shared PCA: one set of axes for all layers, so motion is real. Per-layer PCA: each layer's "
-        "best view, rotated to match its neighbour. UMAP: non-linear, keeps neighbourhoods, slower.",
-    )
+    if draw:
+        st.radio(
+            "Projection",
+            list(METHODS),
+            format_func=METHODS.get,
+            key=key,
+            on_change=remember,
+            args=(key,),
+            help="Shared PCA: one set of axes for all layers, so motion is real. Per-layer PCA: each layer's "
+            "best view, rotated to match its neighbour. UMAP: non-linear, keeps neighbourhoods, slower.",
+        )
     return str(st.session_state[key])
 
 
-def toggle(label: str, key: str, default: bool, help: str | None = None) -> bool:
+def toggle(label: str, key: str, default: bool, help: str | None = None, draw: bool = True) -> bool:
     persisted(key, default)
-    st.toggle(label, key=key, on_change=remember, args=(key,), help=help)
+    if draw:
+        st.toggle(label, key=key, on_change=remember, args=(key,), help=help)
     return bool(st.session_state[key])
 
 
 PLAY_SPEEDS = {"slow": 1.6, "normal": PLAY_SECONDS_PER_LAYER, "fast": 0.4}  # seconds per layer
 
 
-def play_speed_picker() -> float:
+def play_speed_picker(draw: bool = True) -> float:
     """How long Play shows each layer (persisted); seconds per layer."""
-    name = choice("Play speed", "play_speed", {k: k for k in PLAY_SPEEDS}, "normal")
+    name = choice("Play speed", "play_speed", {k: k for k in PLAY_SPEEDS}, "normal", draw)
     return PLAY_SPEEDS.get(name, PLAY_SECONDS_PER_LAYER)
 
 
@@ -310,19 +316,28 @@ def remembered_tabs(key: str, labels: tuple[str, ...]) -> list:
     return list(st.tabs(list(labels), key=key, on_change=remember, args=(key,)))
 
 
-def choice(label: str, key: str, options: dict[str, str], default: str) -> str:
+def choice(label: str, key: str, options: dict[str, str], default: str, draw: bool = True) -> str:
     """A persisted selectbox over {value: label}."""
     persisted(key, default)
-    st.selectbox(label, list(options), format_func=options.get, key=key, on_change=remember, args=(key,))
+    if draw:
+        st.selectbox(label, list(options), format_func=options.get, key=key, on_change=remember, args=(key,))
     return str(st.session_state[key])
 
 
-def number(label: str, key: str, default: int, help: str | None = None) -> int:
+def number(label: str, key: str, default: int, help: str | None = None, draw: bool = True) -> int:
     """A persisted whole-number input."""
     persisted(key, default)
-    st.number_input(
-        label, min_value=0, max_value=SEED_MAX, step=1, key=key, on_change=remember, args=(key,), help=help
-    )
+    if draw:
+        st.number_input(
+            label,
+            min_value=0,
+            max_value=SEED_MAX,
+            step=1,
+            key=key,
+            on_change=remember,
+            args=(key,),
+            help=help,
+        )
     return int(st.session_state[key])
 
 
