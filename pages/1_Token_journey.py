@@ -21,108 +21,125 @@ presenter = widgets.page_heading(
 player.skip_link()  # for the keyboard: straight to the chart's Layer slider
 lessons.lesson_card(PAGE)
 
-layout = journey.page_layout(presenter)
-left, right, options = layout.left, layout.right, layout.options
-with left:
-    parsed = widgets.sentence_editor()
-    settings = journey.view_settings(with_speed=not presenter)  # the presenter view has speed beside Play
-    method, seed, fit_followed, labels = (
-        settings.method,
-        settings.seed,
-        settings.fit_followed,
-        settings.labels,
-    )
-    hide_special, hide_punct = settings.hide_special, settings.hide_punct
-    lessons.lesson_menu(PAGE)
-if not parsed.sentences:
-    widgets.stop_for_input(right, presenter, parsed.error, journey.SETTINGS)
-with right:
-    links.wait_for_click("draw the journey", umap=method == "umap")
 
-tokens = journey.journey_tokens(info.model_id, parsed.sentences, hide_special, hide_punct)
-widgets.truncation_notice(tokens.summary, info)
-if tokens.capped:
-    st.info(
-        f"Showing the first {journey.MAX_SHOWN_TOKENS:,} tokens; fewer sentences show all of them.", icon="ℹ️"
-    )
-with layout.paths:
-    trajectories = widgets.choice("Paths", "paths", charts.TRAJECTORY_MODES, "selected")
-    if lessons.hidden(PAGE, "paths"):  # the paths would show the outcome: drawn once revealed
-        trajectories = "none"
-speed = journey.play_speed(layout, settings.speed)
-with options:
-    follow = journey.follow_picker(tokens, f"{info.model_id}|{parsed.sentences}|{hide_special}|{hide_punct}")
-with right:
-    groups = parsed.groups
-    view = journey.journey_view(
-        info.model_id, parsed.sentences, method, hide_special, hide_punct, seed, groups,
-        tuple(follow) if fit_followed else (),
-    )  # fmt: skip
-    journey.play_bar(layout, view, speed)
-    if view.projection.notice:
-        st.info(view.projection.notice, icon="ℹ️")
-notes = journey.layer_notes(view)
-readout = None if lessons.hidden(PAGE, "readout") else journey.readout(view, groups, follow)
-chart_inputs = (info.model_id, parsed.sentences, groups, method, seed, hide_special, hide_punct, view.fit_on)
-chart_inputs += (
-    tuple(follow),
-    trajectories,
-    readout is None,
-    labels,
-    widgets.is_classroom(),
-)  # everything the chart is drawn from
-layer, start, chart_key = journey.layer_and_start(view.summary.n_layers, chart_inputs)
-
-
-def drawing() -> charts.JourneyDrawing:
-    return charts.journey_drawing(
-        view.points, view.pooled, follow, trajectories, labels,
-        height=journey.PRESENTER_CHART_HEIGHT if presenter else journey.CHART_HEIGHT,
-        classroom=widgets.is_classroom(), notes=notes, readout=readout, wide=presenter,
-    )  # fmt: skip
-
-
-with right:
-    st.vega_lite_chart(
-        spec=journey.chart_for(chart_inputs, start, drawing),
-        width="stretch",
-        key=chart_key,
-        on_select=journey.on_layer_picked,
-        selection_mode=charts.LAYER_PARAM,
-        alt=journey.chart_description(view, readout),
-    )
-    journey.style_layer_slider()
-    st.caption(journey.journey_caption(view))
-if readout is not None:
-    with right:  # the boxes below are filled only when open: closed, they cost new sentences nothing
-        table_box = widgets.lazy_expander(
-            "The followed tokens' cosines as a table (every layer)", "cosines_table"
+# The page below the heading reruns alone (a fragment) when its own widgets change: new sentences, the
+# settings and the chart redraw without the browser redrawing the sidebar, heading and lesson card.
+@st.fragment
+def journey_body() -> None:
+    layout = journey.page_layout(presenter)
+    left, right, options = layout.left, layout.right, layout.options
+    with left:
+        parsed = widgets.sentence_editor()
+        settings = journey.view_settings(with_speed=not presenter)  # the presenter view has speed beside Play
+        method, seed, fit_followed, labels = (
+            settings.method,
+            settings.seed,
+            settings.fit_followed,
+            settings.labels,
         )
-    if table_box.open:
-        table_box.dataframe(journey.readout_table(readout), width="stretch")
-with right:
-    if lessons.hidden(PAGE, "paths") or lessons.hidden(PAGE, "readout"):
-        st.caption(
-            "🎓 The paths and the cosines in the model's full space appear when you reveal the answer."
-        )
-    link_state = journey.view_state(info.model_id, layer, follow)
-    links.share_and_export(
-        link_state,
-        lambda: journey.export_bundle(view, charts.journey_chart_of(drawing(), layer), link_state, info),
-        "token_journey.zip",
-    )
-    faithful_box = widgets.lazy_expander("How faithful is this picture, layer by layer?", "faithfulness")
-if faithful_box.open:
-    scores = charts.layer_scores_chart(
-        view.names, view.projection.explained, view.projection.faithfulness, layer
-    )
-    faithful_box.vega_lite_chart(
-        spec=as_sent(scores), width="stretch", alt="Explained variance and faithfulness at every layer."
-    )
-    faithful_box.caption(
-        "Explained variance: share of the layer's spread the two axes keep. Faithfulness: share of each "
-        "token's 10 nearest neighbours (in all 384 dimensions) still among its 10 nearest on screen "
-        "(over a seeded sample of 1,500 tokens when there are more)."
-    )
+        hide_special, hide_punct = settings.hide_special, settings.hide_punct
+        lessons.lesson_menu(PAGE, in_fragment=True)
+    if not parsed.sentences:
+        widgets.stop_for_input(right, presenter, parsed.error, journey.SETTINGS)
+    with right:
+        links.wait_for_click("draw the journey", umap=method == "umap")
 
+    tokens = journey.journey_tokens(info.model_id, parsed.sentences, hide_special, hide_punct)
+    widgets.truncation_notice(tokens.summary, info)
+    if tokens.capped:
+        st.info(
+            f"Showing the first {journey.MAX_SHOWN_TOKENS:,} tokens; fewer sentences show all of them.",
+            icon="ℹ️",
+        )
+    with layout.paths:
+        trajectories = widgets.choice("Paths", "paths", charts.TRAJECTORY_MODES, "selected")
+        if lessons.hidden(PAGE, "paths"):  # the paths would show the outcome: drawn once revealed
+            trajectories = "none"
+    speed = journey.play_speed(layout, settings.speed)
+    with options:
+        follow = journey.follow_picker(
+            tokens, f"{info.model_id}|{parsed.sentences}|{hide_special}|{hide_punct}"
+        )
+    with right:
+        groups = parsed.groups
+        view = journey.journey_view(
+            info.model_id, parsed.sentences, method, hide_special, hide_punct, seed, groups,
+            tuple(follow) if fit_followed else (),
+        )  # fmt: skip
+        journey.play_bar(layout, view, speed)
+        if view.projection.notice:
+            st.info(view.projection.notice, icon="ℹ️")
+    notes = journey.layer_notes(view)
+    readout = None if lessons.hidden(PAGE, "readout") else journey.readout(view, groups, follow)
+    chart_inputs = (
+        info.model_id,
+        parsed.sentences,
+        groups,
+        method,
+        seed,
+        hide_special,
+        hide_punct,
+        view.fit_on,
+    )
+    chart_inputs += (
+        tuple(follow),
+        trajectories,
+        readout is None,
+        labels,
+        widgets.is_classroom(),
+    )  # everything the chart is drawn from
+    layer, start, chart_key = journey.layer_and_start(view.summary.n_layers, chart_inputs)
+
+    def drawing() -> charts.JourneyDrawing:
+        return charts.journey_drawing(
+            view.points, view.pooled, follow, trajectories, labels,
+            height=journey.PRESENTER_CHART_HEIGHT if presenter else journey.CHART_HEIGHT,
+            classroom=widgets.is_classroom(), notes=notes, readout=readout, wide=presenter,
+        )  # fmt: skip
+
+    with right:
+        st.vega_lite_chart(
+            spec=journey.chart_for(chart_inputs, start, drawing),
+            width="stretch",
+            key=chart_key,
+            on_select=journey.on_layer_picked,
+            selection_mode=charts.LAYER_PARAM,
+            alt=journey.chart_description(view, readout),
+        )
+        journey.style_layer_slider()
+        st.caption(journey.journey_caption(view))
+    if readout is not None:
+        with right:  # the boxes below are filled only when open: closed, they cost new sentences nothing
+            table_box = widgets.lazy_expander(
+                "The followed tokens' cosines as a table (every layer)", "cosines_table"
+            )
+        if table_box.open:
+            table_box.dataframe(journey.readout_table(readout), width="stretch")
+    with right:
+        if lessons.hidden(PAGE, "paths") or lessons.hidden(PAGE, "readout"):
+            st.caption(
+                "🎓 The paths and the cosines in the model's full space appear when you reveal the answer."
+            )
+        link_state = journey.view_state(info.model_id, layer, follow)
+        links.share_and_export(
+            link_state,
+            lambda: journey.export_bundle(view, charts.journey_chart_of(drawing(), layer), link_state, info),
+            "token_journey.zip",
+        )
+        faithful_box = widgets.lazy_expander("How faithful is this picture, layer by layer?", "faithfulness")
+    if faithful_box.open:
+        scores = charts.layer_scores_chart(
+            view.names, view.projection.explained, view.projection.faithfulness, layer
+        )
+        faithful_box.vega_lite_chart(
+            spec=as_sent(scores), width="stretch", alt="Explained variance and faithfulness at every layer."
+        )
+        faithful_box.caption(
+            "Explained variance: share of the layer's spread the two axes keep. Faithfulness: share of each "
+            "token's 10 nearest neighbours (in all 384 dimensions) still among its 10 nearest on screen "
+            "(over a seeded sample of 1,500 tokens when there are more)."
+        )
+
+
+journey_body()
 caches.warm_model()  # the page is drawn: now load the model in the background

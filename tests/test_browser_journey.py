@@ -382,3 +382,33 @@ def test_a_rebuilt_chart_keeps_its_slider_on_the_drawn_layer(browser_page) -> No
     page.wait_for_timeout(1000)
     assert _drawn_layer(page) == "layer 6 · output"
     _server_learns_layer(page, 6)
+
+
+def test_new_sentences_rerun_the_body_alone_and_its_lesson_menu_reaches_the_whole_page(browser_page) -> None:
+    """The page below the heading is a fragment: new sentences redraw it without touching the sidebar
+    (a full rerun changes the sidebar's DOM dozens of times while its elements go stale and come back).
+    The lesson menu inside it still starts a lesson, whose card sits above it, outside the fragment."""
+    page, url = browser_page
+    visit(page, f"{url}/Token_journey")
+    wait_idle(page)
+    _assert_healthy(page)
+    page.evaluate(
+        """() => { window.__sidebarChanges = 0;
+                   new MutationObserver((changes) => { window.__sidebarChanges += changes.length; })
+                     .observe(document.querySelector("[data-testid='stSidebar']"),
+                              { subtree: true, attributes: true, childList: true, characterData: true }); }"""
+    )
+    box = page.locator("[data-testid='stTextArea'] textarea").first
+    box.fill("A fragment of a page.\nThe rest stays put.")
+    box.press("Control+Enter")
+    page.wait_for_function("document.body.innerText.includes('S2 · The rest stays put.')", timeout=60_000)
+    wait_idle(page)
+    assert page.evaluate("() => window.__sidebarChanges") == 0
+
+    page.get_by_role("button", name=re.compile("^Start lesson: ")).first.click()
+    page.get_by_text("🎓 Lesson · ").first.wait_for(timeout=60_000)
+    wait_idle(page)
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.get_by_role("button", name="Leave the lesson").click()
+    wait_idle(page)
+    assert page.get_by_text("🎓 Lesson · ").count() == 0

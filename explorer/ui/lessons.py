@@ -109,14 +109,22 @@ def _open(lesson: Lesson) -> None:
     st.query_params.from_dict(query)
 
 
-def lesson_menu(page: str) -> None:
-    """This page's lessons as buttons that start them (their questions show only once started)."""
+def lesson_menu(page: str, in_fragment: bool = False) -> None:
+    """This page's lessons as buttons that start them (their questions show only once started).
+
+    `in_fragment`: the menu is inside an `st.fragment`, whose own reruns would not reach the lesson card
+    or the link the button puts in the URL: a click then reruns the whole page."""
     lessons = [lesson for lesson in assets.lessons_for(page) if lesson.id != _active_ids().get(page)]
     if not lessons:
         return
     st.markdown("**🎓 Lessons on this page**")
     for lesson in lessons:
-        st.button(f"Start lesson: {lesson.title}", key=f"start_{lesson.id}", on_click=_open, args=(lesson,))
+        key = f"start_{lesson.id}"
+        if (
+            st.button(f"Start lesson: {lesson.title}", key=key, on_click=_open, args=(lesson,))
+            and in_fragment
+        ):
+            st.rerun(scope="app")
 
 
 def gallery_query(lesson: Lesson) -> dict[str, str]:
