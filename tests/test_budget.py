@@ -17,6 +17,7 @@ from conftest import ROOT
 
 from explorer.budget import BudgetFull, ByteBudgetCache, SessionLedger
 from explorer.states import extract_states
+from explorer.ui.caches import DEFAULT_STATES_CACHE_MB
 
 
 def _array(kb: int) -> np.ndarray:
@@ -140,20 +141,34 @@ def test_a_key_made_again_after_eviction_is_counted_once() -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        (None, 256),
-        ("", 256),
+        (None, DEFAULT_STATES_CACHE_MB),
+        ("", DEFAULT_STATES_CACHE_MB),
         ("512", 512),
         ("0.5", 0.5),
-        ("0", 256),
-        ("-3", 256),
-        ("lots", 256),
-        ("inf", 256),
+        ("0", DEFAULT_STATES_CACHE_MB),
+        ("-3", DEFAULT_STATES_CACHE_MB),
+        ("lots", DEFAULT_STATES_CACHE_MB),
+        ("inf", DEFAULT_STATES_CACHE_MB),
     ],
 )
 def test_the_budget_setting_falls_back_to_the_default(raw, expected) -> None:
     from explorer.ui.caches import states_cache_mb
 
     assert states_cache_mb(raw) == expected
+
+
+def test_the_default_budget_keeps_the_largest_input_beside_the_corpus(model) -> None:
+    """A hundred sentences at the model's limit (the largest input the pages accept), then the Geometry
+    lab's corpus: the default budget holds both, so the lab measures what the journey just ran without
+    running the model again (the corpus used to evict them)."""
+    from explorer.assets import geometry_corpus
+    from explorer.inputs import MAX_SENTENCES
+
+    one = extract_states(model, ["word " * 400])  # cut at the model's limit
+    largest = MAX_SENTENCES * one.nbytes
+    corpus = extract_states(model, list(geometry_corpus())).nbytes
+    assert one.layers.shape[1] == model.max_seq_length
+    assert largest + corpus <= DEFAULT_STATES_CACHE_MB * 2**20
 
 
 def test_a_journey_rerun_does_not_need_the_states_again() -> None:

@@ -129,7 +129,10 @@ def _model_info(model_id: str) -> ModelInfo:
 
 
 STATES_CACHE_ENV = "LSE_STATES_CACHE_MB"
-DEFAULT_STATES_CACHE_MB = 256
+# The largest input the pages accept (100 sentences at the bundled model's 256 word pieces: 265 MB)
+# and the Geometry lab's corpus (10 MB) fit together: the lab then measures the sentences the journey
+# just ran without running the model again (100 long sentences: lab 17-20 s with 256 MB, 7 s with room).
+DEFAULT_STATES_CACHE_MB = 384
 
 
 def states_cache_mb(raw: str | None) -> float:
