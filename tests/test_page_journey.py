@@ -31,6 +31,11 @@ def _open_boxes(at: AppTest, *keys: str) -> None:
     at.run()
 
 
+def _open_settings(at: AppTest) -> None:
+    """The View settings box draws its widgets only while open."""
+    _open_boxes(at, "view_settings")
+
+
 def _journey_spec(at: AppTest) -> dict:
     """The whole journey chart as sent (spec and datasets): the chart with the 'current' layer."""
     return next(
@@ -118,7 +123,7 @@ def test_preset_changes_the_sentences() -> None:
 def test_projection_choice_changes_coordinates() -> None:
     at = _journey()
     before = _main_chart(at)["current"][["x", "y"]].to_numpy()
-    _open_boxes(at, "view_settings")  # filled only while open
+    _open_settings(at)
     at.radio(key="projection").set_value("pca_aligned").run()
     after = _main_chart(at)["current"][["x", "y"]].to_numpy()
     assert not at.exception and before.shape == after.shape
@@ -128,7 +133,7 @@ def test_projection_choice_changes_coordinates() -> None:
 def test_hiding_special_tokens_removes_them() -> None:
     at = _journey()
     assert "[CLS]" in set(_main_chart(at)["current"]["token"])
-    _open_boxes(at, "view_settings")  # filled only while open
+    _open_settings(at)
     at.toggle(key="hide_special").set_value(True).run()
     assert "[CLS]" not in set(_main_chart(at)["current"]["token"])
     assert "off the centroid" in " ".join(c.value for c in at.caption)
@@ -151,7 +156,7 @@ def test_play_is_handed_to_the_browser_with_every_layer_and_the_speed() -> None:
     player = players["layer_player"]
     assert player["layers"] == 6 and len(player["names"]) == 7 and player["names"][-1].endswith("output")
     assert player["seconds"] == PLAY_SPEEDS["normal"]
-    _open_boxes(at, "view_settings")  # filled only while open
+    _open_settings(at)
     at.selectbox(key="play_speed").set_value("fast").run()
     assert json.loads(at.get("bidi_component")[1].proto.json)["seconds"] == PLAY_SPEEDS["fast"]
     frame = next(p for p in _journey_spec(at)["spec"]["params"] if p["name"] == PLAY_PARAM)
@@ -235,7 +240,7 @@ def test_a_share_link_reproduces_the_view() -> None:
     at = _journey()
     at.selectbox(key="sentence_set").set_value("Paraphrases").run()
     _pick_layer(at, 2)
-    _open_boxes(at, "view_settings")  # filled only while open
+    _open_settings(at)
     at.radio(key="projection").set_value("pca_aligned").run()
     link = next(c.value for c in at.code if "view=" in c.value)
     token = link.split("view=")[1]
@@ -337,7 +342,7 @@ def test_the_two_banks_part_on_screen_by_default() -> None:
     assert "principal axes of the 4 followed tokens" in caption
     notes = pd.concat(list(_journey_spec(at)["datasets"].values()), ignore_index=True)
     assert notes.filter(like="note").astype(str).apply(lambda c: c.str.contains("10-NN kept")).any().any()
-    _open_boxes(at, "view_settings")  # filled only while open
+    _open_settings(at)
     at.toggle(key="fit_followed").set_value(False).run()
     between, within = _between_within(_followed_points(at), 3)
     assert between / within < 3, "the axes of all tokens hide the split: the toggle is what changes it"
@@ -511,7 +516,7 @@ def test_umap_never_holds_the_page() -> None:
     at.text_area(key="sentences").input(
         "Tiny boats drift on the calm lake today.\nA second quiet line here."
     ).run()
-    _open_boxes(at, "view_settings")  # filled only while open
+    _open_settings(at)
     at.radio(key="projection").set_value("umap").run()
     assert not at.exception
     assert _main_chart(at)["chart"]["spec"]["layer"], "a chart is drawn while UMAP is fitted"

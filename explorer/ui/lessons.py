@@ -119,11 +119,10 @@ def lesson_menu(page: str, in_fragment: bool = False) -> None:
         return
     st.markdown("**🎓 Lessons on this page**")
     for lesson in lessons:
-        key = f"start_{lesson.id}"
-        if (
-            st.button(f"Start lesson: {lesson.title}", key=key, on_click=_open, args=(lesson,))
-            and in_fragment
-        ):
+        started = st.button(
+            f"Start lesson: {lesson.title}", key=f"start_{lesson.id}", on_click=_open, args=(lesson,)
+        )
+        if started and in_fragment:
             st.rerun(scope="app")
 
 
