@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from explorer.budget import BudgetFull, ByteBudgetCache, SessionLedger
+from explorer.budget import BudgetFull, ByteBudgetCache, SessionLedger, StillRunning
 from explorer.states import extract_states
 from explorer.ui.caches import DEFAULT_STATES_CACHE_MB
 
@@ -248,7 +248,7 @@ def test_sessions_that_are_gone_or_idle_give_their_memory_back() -> None:
         ledger.put(owner, "tuned", owner, 300)
     clock.now = 50
     assert ledger.get("open", "tuned") == "open"  # used: its idle time starts again
-    ledger.claim("working", "tuned", 100)  # work in progress is never swept
+    ledger.claim("working", "tuned", 100)  # a live session's recent claim: work in progress, kept
     clock.now = 100
     freed = ledger.sweep(alive=lambda owner: owner != "closed")
     assert freed == 600 and ledger.owners() == {"open", "working"}
@@ -256,6 +256,100 @@ def test_sessions_that_are_gone_or_idle_give_their_memory_back() -> None:
     ledger.put("gone", "head", "x", 500)
     ledger.claim("new", "tuned", 500, alive=lambda owner: owner != "gone")
     assert ledger.owners() == {"open", "working", "new"}
+
+
+def test_a_claim_of_a_session_that_is_gone_is_swept() -> None:
+    """A claim without a value used to outlive its session forever: sweeps skipped it."""
+    ledger = SessionLedger(max_bytes=1000, idle_seconds=60)
+    ledger.claim("closed-tab", "tuned", 600)
+    ledger.claim("open-tab", "tuned", 300)
+    assert ledger.sweep(alive=lambda owner: owner != "closed-tab") == 600
+    assert ledger.owners() == {"open-tab"} and ledger.total_bytes == 300
+
+
+def test_a_claim_older_than_the_idle_limit_is_swept() -> None:
+    clock = _Clock()
+    ledger = SessionLedger(max_bytes=1000, idle_seconds=60, clock=clock)
+    old = ledger.claim("a", "tuned", 600)
+    clock.now = 30
+    ledger.claim("b", "tuned", 300)
+    clock.now = 61
+    assert ledger.sweep() == 600 and ledger.owners() == {"b"}  # b's claim is 31 s old: still running
+    assert ledger.release_claim(old) == 0, "a swept claim is already given back"
+    clock.now = 100
+    assert ledger.sweep() == 300 and ledger.total_bytes == 0
+    # a full server sweeps a stale claim before it says it is busy
+    ledger.claim("stuck", "tuned", 900)
+    clock.now = 200
+    ledger.claim("new", "tuned", 900)
+    assert ledger.owners() == {"new"}
+
+
+def test_releasing_a_claim_gives_back_that_claim_and_nothing_else() -> None:
+    ledger = SessionLedger(max_bytes=1000, idle_seconds=60)
+    first = ledger.claim("a", "tuned", 600)
+    assert ledger.claims() == [first]
+    assert ledger.release_claim(first) == 600 and ledger.total_bytes == 0
+    assert ledger.release_claim(first) == 0, "twice is harmless"
+    kept = ledger.claim("a", "tuned", 600)
+    ledger.put("a", "tuned", "results", 50)
+    assert ledger.release_claim(kept) == 0 and ledger.get("a", "tuned") == "results", "what was kept stays"
+    ledger.release("a")  # Reset during the work, then the work ends
+    later = ledger.claim("a", "tuned", 400)
+    assert ledger.release_claim(kept) == 0 and ledger.claims() == [later], "an older claim ends only itself"
+    ledger.release_claim(later)
+    assert ledger.total_bytes == 0 and ledger.claims() == []
+
+
+def test_one_session_holds_one_claim_per_name_pressing_again_waits_for_the_first() -> None:
+    """A second press while the first run is still unwinding (Streamlit starts the new run at once)
+    adds no claim: it waits for the first to end, then takes its place."""
+    ledger = SessionLedger(max_bytes=1000, idle_seconds=60)
+    first = ledger.claim("a", "tuned", 600)
+    got: list = []
+    second = threading.Thread(target=lambda: got.append(ledger.claim("a", "tuned", 600, wait_seconds=30)))
+    second.start()
+    time.sleep(0.3)
+    assert not got and ledger.claims() == [first] and ledger.total_bytes == 600
+    ledger.claim("b", "tuned", 300)  # another session still fits beside the one claim
+    ledger.release_claim(first)
+    second.join(timeout=10)
+    assert len(got) == 1 and got[0] != first and ledger.total_bytes == 900
+    assert [c for c in ledger.claims() if c.owner == "a"] == got
+    ledger.release("b")
+    ledger.release_claim(got[0])
+    assert ledger.total_bytes == 0
+
+
+def test_a_second_claim_says_the_first_is_still_running_if_it_does_not_end() -> None:
+    ledger = SessionLedger(max_bytes=10_000, idle_seconds=60)
+    first = ledger.claim("a", "tuned", 600)
+    told: list[int] = []
+    with pytest.raises(StillRunning, match="not finished stopping"):
+        ledger.claim("a", "tuned", 600, wait_seconds=0.3, waiting=told.append)
+    assert ledger.claims() == [first] and ledger.total_bytes == 600
+    assert told == [], "no 'waiting for other visitors' message: the server is not full"
+    assert issubclass(StillRunning, BudgetFull), "the pages' BudgetFull handling shows it"
+
+
+class _Stopped(BaseException):
+    """Stands for Streamlit's StopException: a BaseException raised at the run's next Streamlit call."""
+
+
+def test_an_interrupt_ends_the_wait_and_claims_nothing() -> None:
+    ledger = SessionLedger(max_bytes=1000, idle_seconds=60)
+    ledger.claim("other", "tuned", 900)
+    calls: list[int] = []
+
+    def interrupt() -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise _Stopped
+
+    started = time.perf_counter()
+    with pytest.raises(_Stopped):
+        ledger.claim("a", "tuned", 500, wait_seconds=30, interrupt=interrupt)
+    assert time.perf_counter() - started < 5 and ledger.owners() == {"other"} and ledger.total_bytes == 900
 
 
 def test_kept_objects_are_freed_when_released() -> None:
