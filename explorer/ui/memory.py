@@ -18,7 +18,14 @@ import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from explorer.budget import BudgetFull, SessionLedger, positive_setting, return_freed_memory
+from explorer.budget import (
+    BudgetFull,
+    Claim,
+    SessionLedger,
+    StillRunning,
+    positive_setting,
+    return_freed_memory,
+)
 
 MEMORY_ENV = "LSE_SESSION_MEMORY_MB"
 DEFAULT_MEMORY_MB = 600
@@ -26,7 +33,7 @@ IDLE_ENV = "LSE_IDLE_MINUTES"
 DEFAULT_IDLE_MINUTES = 20
 WAIT_SECONDS = 90  # how long heavy work waits for room before saying the server is busy
 
-__all__ = ["BudgetFull", "held", "keep", "release", "room", "sweep"]
+__all__ = ["BudgetFull", "StillRunning", "held", "keep", "release", "room", "sweep"]
 
 
 _LEDGER = SessionLedger(
@@ -85,8 +92,15 @@ def release(name: str | None = None) -> None:
 @contextmanager
 def room(name: str, nbytes: int, what: str) -> Iterator[None]:
     """Reserve `nbytes` for this session's work on `name` (what it kept under that name is dropped first),
-    waiting for room with a message if the server is full; BudgetFull if it stays full. Work that does
-    not `keep` its result before the block ends gives its reservation back."""
+    waiting for room with a message if the server is full; BudgetFull if it stays full.
+
+    The reservation ends with the block, whatever ends it: the work kept its result (which then stays),
+    failed, or was stopped by a rerun, a page switch or a closed tab (Streamlit raises StopException or
+    RerunException, BaseExceptions, at the run's next Streamlit call, and a stopped run raises at every
+    one after: so nothing between the claim and its release calls Streamlit). Pressed again while the
+    earlier run is still unwinding, the new run waits for it, holding no second claim (StillRunning if
+    it does not end in time)."""
+    owner = session_id()
     note = st.empty()
 
     def waiting(in_use: int) -> None:
@@ -97,12 +111,19 @@ def room(name: str, nbytes: int, what: str) -> Iterator[None]:
             icon="⏳",
         )
 
+    claim: Claim | None = None
     try:
-        _LEDGER.claim(session_id(), name, nbytes, WAIT_SECONDS, waiting, _alive)
-    finally:
-        note.empty()
-    try:
+        try:
+            claim = _LEDGER.claim(owner, name, nbytes, WAIT_SECONDS, waiting, _alive, _stop_point)
+        finally:
+            note.empty()
         yield
     finally:
-        if held(name) is None:  # failed or stopped before keeping anything: give the room back
-            release(name)
+        if claim is not None:
+            _LEDGER.release_claim(claim)
+
+
+def _stop_point() -> None:
+    """A Streamlit yield point that draws nothing: reading session state raises StopException or
+    RerunException once this run has been stopped or replaced, so a run that waits for room gives up."""
+    st.session_state.get(OWNER_KEY)
