@@ -11,6 +11,7 @@ import pandas as pd
 
 from explorer import assets
 from explorer.geometry import check_layers
+from explorer.inputs import split_group
 from explorer.states import find_word
 from explorer.vectors import cosine, unit_rows
 
@@ -19,15 +20,16 @@ MAX_SENSE_CONTEXTS = 80
 
 @dataclass(frozen=True)
 class SenseContexts:
-    """Contexts of one word grouped by sense, parsed from 'sense: sentence' lines."""
+    """Contexts of one word grouped by sense, parsed from '[sense] sentence' lines (the Token journey's
+    group tag; the older 'sense: sentence' is still read)."""
 
     labels: tuple[str, ...]
     sentences: tuple[str, ...]
-    skipped: tuple[int, ...] = ()  # 1-based line numbers that had no 'sense:' prefix
+    skipped: tuple[int, ...] = ()  # 1-based line numbers that had no sense tag
     dropped: int = 0  # contexts beyond the cap, left out
 
     def as_text(self) -> str:
-        return "\n".join(f"{label}: {s}" for label, s in zip(self.labels, self.sentences, strict=True))
+        return "\n".join(f"[{label}] {s}" for label, s in zip(self.labels, self.sentences, strict=True))
 
 
 def word_sense_presets() -> dict[str, SenseContexts]:
@@ -39,13 +41,17 @@ def word_sense_presets() -> dict[str, SenseContexts]:
 
 
 def parse_sense_lines(raw: str, max_contexts: int = MAX_SENSE_CONTEXTS) -> SenseContexts:
-    """'sense label: sentence', one per line. Blank lines and lines starting with '#' are ignored."""
+    """'[sense] sentence' (or the older 'sense: sentence'), one per line: the same tag as the Token
+    journey's groups, so one text works on both pages. Blank lines and lines starting with '#' are ignored."""
     labels, sentences, skipped = [], [], []
     for number, line in enumerate((raw or "").splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        label, colon, sentence = line.partition(":")
+        label, sentence = split_group(line)
+        colon = bool(label)
+        if not label:
+            label, colon, sentence = line.partition(":")
         if not colon or not label.strip() or not sentence.strip():
             skipped.append(number)
             continue

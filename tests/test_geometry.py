@@ -161,6 +161,15 @@ def test_parse_sense_lines_reports_lines_without_a_label() -> None:
     assert len(capped.sentences) == 3 and capped.dropped == 2
 
 
+def test_parse_sense_lines_reads_the_journeys_group_tag() -> None:
+    """One tag syntax everywhere: '[sense] sentence' as on the Token journey, the old form still read."""
+    parsed = senses.parse_sense_lines("[River] We sat on the bank.\nmoney: The bank closed.\n[] odd line")
+    assert parsed.labels == ("river", "money")
+    assert parsed.sentences == ("We sat on the bank.", "The bank closed.")
+    assert parsed.skipped == (3,)
+    assert parsed.as_text().splitlines()[0] == "[river] We sat on the bank."
+
+
 def test_word_sense_presets_cover_the_promised_words() -> None:
     presets = senses.word_sense_presets()
     assert {"bank", "bat", "spring", "cell", "pitch", "crane", "match"} <= set(presets)

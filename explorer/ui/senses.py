@@ -74,7 +74,7 @@ def sense_inputs() -> tuple[str, senses.SenseContexts]:
     key = f"sense_text_{choice}"
     persisted(key, default)
     raw = st.text_area(
-        "Contexts, one per line as  sense: sentence",
+        "Contexts, one per line as  [sense] sentence",
         key=key,
         on_change=remember,
         args=(key,),
@@ -85,7 +85,7 @@ def sense_inputs() -> tuple[str, senses.SenseContexts]:
     contexts = senses.parse_sense_lines(raw)
     if contexts.skipped:
         lines = ", ".join(str(n) for n in contexts.skipped[:8])
-        st.warning(f"Line(s) {lines} have no 'sense:' label and were skipped.", icon="✍️")
+        st.warning(f"Line(s) {lines} have no [sense] tag and were skipped.", icon="✍️")
     if contexts.dropped:
         st.info(
             f"Using the first {senses.MAX_SENSE_CONTEXTS} contexts; {contexts.dropped} more were left out.",
@@ -98,7 +98,7 @@ def sense_view(model_id: str, word: str, contexts: senses.SenseContexts) -> Sens
     if not word:
         return SenseView(word, error="Type the word to study.")
     if not contexts.sentences:
-        return SenseView(word, error="Add contexts, one per line as 'sense: sentence'.")
+        return SenseView(word, error="Add contexts, one per line as '[sense] sentence'.")
     with st.spinner("Reading the contexts…"):
         return cached_sense_view(model_id, word, contexts.labels, contexts.sentences)
 
