@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from explorer.group_axes import fit_group_axes
 from explorer.vectors import K_NEIGHBOURS, captured_share, neighbour_overlaps, pca_axes, procrustes_rotation
 
 METHODS = {
+    "groups": "Axes that part the groups",
     "pca_shared": "PCA, shared axes",
     "pca_aligned": "PCA per layer, aligned",
     "umap": "UMAP, aligned across layers",
@@ -69,6 +71,34 @@ def project_shared_pca(
         explained=explained,
         faithfulness=_faithfulness_per_layer(layers, coords),
         fit_rows=fit_rows,
+    )
+
+
+def project_group_axes(
+    layers: np.ndarray,
+    words: Sequence[tuple[Sequence[int], Sequence[str]]],
+    pooled: np.ndarray | None = None,
+) -> Projection:
+    """Each layer on the axes where its grouped words part (see `explorer.group_axes`): `words` holds,
+    per word, its occurrences' point indices and their groups. Linear, so pooled points are placed."""
+    centres, axes = fit_group_axes(layers, words)  # (L+1, D), (L+1, D, 2)
+    coords = np.einsum("lnd,ldk->lnk", layers - centres[:, None], axes).astype(np.float32)  # (L+1, N, 2)
+    explained = np.array(
+        [
+            captured_share(layer - layer.mean(axis=0), np.linalg.qr(a)[0])
+            for layer, a in zip(layers, axes, strict=True)
+        ]
+    )
+    projected_pooled = None
+    if pooled is not None:
+        projected_pooled = np.einsum("lsd,ldk->lsk", pooled - centres[:, None], axes).astype(np.float32)
+    return Projection(
+        method="groups",
+        coords=coords,
+        pooled=projected_pooled,
+        explained=explained,
+        faithfulness=_faithfulness_per_layer(layers, coords),
+        fit_rows=tuple(sorted({int(i) for rows, _ in words for i in rows})),
     )
 
 
@@ -162,10 +192,16 @@ def project(
     pooled: np.ndarray | None = None,
     seed: int = 0,
     fit_rows: Sequence[int] = (),
+    words: Sequence[tuple[Sequence[int], Sequence[str]]] = (),
 ) -> Projection:
-    """Dispatch to one of METHODS (`fit_rows` applies to shared PCA only)."""
+    """Dispatch to one of METHODS (`fit_rows` applies to shared PCA only; `words`, the grouped words'
+    point indices and groups, to group axes, which fall back to shared PCA when there are none)."""
     if layers.ndim != 3 or layers.shape[1] == 0:
         raise ValueError(f"Expected layers of shape (L+1, N>0, D), got {layers.shape}.")
+    if method == "groups":
+        if words:
+            return project_group_axes(layers, words, pooled)
+        method = "pca_shared"
     if method == "pca_shared":
         return project_shared_pca(layers, pooled, fit_rows)
     if method == "pca_aligned":
