@@ -6,6 +6,7 @@ import streamlit as st
 
 from explorer.charts import journey as charts
 from explorer.charts.transport import as_sent
+from explorer.journey_request import JourneyRequest
 from explorer.ui import caches, journey, lessons, links, player, widgets
 
 PAGE = "pages/1_Token_journey.py"
@@ -58,7 +59,9 @@ def journey_body() -> None:
     speed = journey.play_speed(layout, settings.speed)
     with options:
         follow = journey.follow_picker(
-            tokens, f"{info.model_id}|{parsed.sentences}|{hide_special}|{hide_punct}"
+            tokens,
+            f"{info.model_id}|{parsed.sentences}|{parsed.groups}|{hide_special}|{hide_punct}",
+            parsed.groups,
         )
     with right:
         groups = parsed.groups
@@ -71,35 +74,35 @@ def journey_body() -> None:
             st.info(view.projection.notice, icon="ℹ️")
     notes = journey.layer_notes(view)
     readout = None if lessons.hidden(PAGE, "readout") else journey.readout(view, groups, follow)
-    chart_inputs = (
+    request = JourneyRequest(
         info.model_id,
         parsed.sentences,
         groups,
-        method,
+        view.projection.method,
         seed,
         hide_special,
         hide_punct,
         view.fit_on,
-    )
-    chart_inputs += (
         tuple(follow),
         trajectories,
-        readout is None,
+        readout is not None,
         labels,
         widgets.is_classroom(),
-    )  # everything the chart is drawn from
-    layer, start, chart_key = journey.layer_and_start(view.summary.n_layers, chart_inputs)
+        presenter,
+    )  # fmt: skip: everything the chart is drawn from
+    layer, start, chart_key = journey.layer_and_start(view.summary.n_layers, request)
 
     def drawing() -> charts.JourneyDrawing:
         return charts.journey_drawing(
-            view.points, view.pooled, follow, trajectories, labels,
-            height=journey.PRESENTER_CHART_HEIGHT if presenter else journey.CHART_HEIGHT,
-            classroom=widgets.is_classroom(), notes=notes, readout=readout, wide=presenter,
+            view.points, view.pooled, request.follow, request.paths, request.labels,
+            height=journey.PRESENTER_CHART_HEIGHT if request.presenter else journey.CHART_HEIGHT,
+            classroom=request.classroom, notes=notes, readout=None if readout is None else readout.lines,
+            wide=request.presenter,
         )  # fmt: skip
 
     with right:
         st.vega_lite_chart(
-            spec=journey.chart_for(chart_inputs, start, drawing),
+            spec=journey.chart_for(request, start, drawing),
             width="stretch",
             key=chart_key,
             on_select=journey.on_layer_picked,
@@ -108,6 +111,8 @@ def journey_body() -> None:
         )
         journey.style_layer_slider()
         st.caption(journey.journey_caption(view))
+        if readout is not None and len(readout.summary):
+            journey.separation_panel(view, readout, layer)
     if readout is not None:
         with right:  # the boxes below are filled only when open: closed, they cost new sentences nothing
             table_box = widgets.lazy_expander(

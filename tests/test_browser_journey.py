@@ -6,6 +6,7 @@ import re
 
 import pytest
 from browser import ARTIFACTS, app_in_chromium, require_chromium, visit, wait_idle
+from browser import ROOT as ROOT_DIR
 
 pytestmark = pytest.mark.browser
 
@@ -412,3 +413,47 @@ def test_new_sentences_rerun_the_body_alone_and_its_lesson_menu_reaches_the_whol
     page.get_by_role("button", name="Leave the lesson").click()
     wait_idle(page)
     assert page.get_by_text("🎓 Lesson · ").count() == 0
+
+
+def _two_word_text() -> str:
+    """'bat' and 'spring' from the tests' own sense set: four sentences per sense, tagged [sense]."""
+    blocks = (ROOT_DIR / "tests" / "data" / "two_sense_words.txt").read_text(encoding="utf-8").split("\n\n")
+    return "\n".join(blocks[1].strip().splitlines() + blocks[2].strip().splitlines())
+
+
+def test_own_two_group_words_each_get_a_readout_line_and_part_on_screen(browser_page) -> None:
+    """A teacher's own sentences: two words, two senses each (eight sentences per word). Both words are
+    followed, the readout under the points has one line per word with its chance count, the strip of
+    where the meanings part is drawn, and in classroom mode at 1280x720 the chart is on the first screen."""
+    _, url = browser_page
+    context = browser_page[0].context.browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    visit(page, f"{url}/Token_journey")
+    _assert_healthy(page)
+    page.get_by_text("Classroom mode").first.click()
+    wait_idle(page)
+    page.get_by_role("button", name="⚙️ Sentences and settings").click()
+    box = page.locator("[data-testid='stPopoverBody'] [data-testid='stTextArea'] textarea").first
+    box.fill(_two_word_text())
+    box.press("Control+Enter")
+    page.wait_for_function(
+        """() => Array.from(document.querySelectorAll("[data-testid='stVegaLiteChart'] svg text"))
+            .some((t) => t.textContent.startsWith("spring: same group"))""",
+        timeout=60_000,
+    )
+    wait_idle(page)
+    page.keyboard.press("Escape")
+    _assert_healthy(page)
+    lines = page.evaluate(
+        """() => Array.from(document.querySelectorAll("[data-testid='stVegaLiteChart'] svg text"))
+            .map((t) => t.textContent).filter((t) => / same group /.test(t))"""
+    )
+    assert sorted(line.split(":")[0] for line in lines) == ["bat", "spring"], lines
+    assert all(re.search(r"beats \d+ of 35 balanced splits", line) for line in lines), lines
+    chart = page.locator("[data-testid='stVegaLiteChart']").first
+    box = chart.bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 720, box
+    assert page.locator("[data-testid='stVegaLiteChart']").count() >= 2, "the strip of where meanings part"
+    page.screenshot(path=str(ARTIFACTS / "journey_two_words_1280x720.png"))
+    page.screenshot(path=str(ARTIFACTS / "journey_two_words_full.png"), full_page=True)
+    context.close()

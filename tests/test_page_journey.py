@@ -141,7 +141,7 @@ def test_hiding_special_tokens_removes_them() -> None:
     at.run()
     assert (
         not at.exception
-        and not at.radio
+        and [r.key for r in at.radio] == ["projection"]  # outside the box: shared PCA one click away
         and {t.key for t in at.toggle}.isdisjoint({"hide_special", "labels"})
     )
     assert "[CLS]" not in set(_main_chart(at)["current"]["token"])
@@ -337,11 +337,21 @@ def test_the_two_banks_part_on_screen_by_default() -> None:
     for layer in (2, 3, 4, 5):
         between, within = ratios[layer]
         assert between / within >= 3, f"layer {layer}: senses only {between / within:.1f}× apart"
-    assert ratios[0][0] <= ratios[3][0] / 3, "at layer 0 the four banks start together"
     caption = " ".join(c.value for c in at.caption)
-    assert "principal axes of the 4 followed tokens" in caption
+    assert "where the followed word's groups part" in caption, "group axes by default (the set has groups)"
     notes = pd.concat(list(_journey_spec(at)["datasets"].values()), ignore_index=True)
     assert notes.filter(like="note").astype(str).apply(lambda c: c.str.contains("10-NN kept")).any().any()
+    assert (
+        notes.filter(like="note")
+        .astype(str)
+        .apply(lambda c: c.str.contains("where 'bank' parts"))
+        .any()
+        .any()
+    )
+    at.radio(key="projection").set_value("pca_shared").run()  # one click, no box to open
+    between, within = _between_within(_followed_points(at), 3)
+    assert between / within >= 3, "shared PCA fitted on the followed tokens still parts the preset"
+    assert ratios[0][0] <= ratios[3][0], "at layer 0 the four banks sit closer than at layer 3"
     _open_settings(at)
     at.toggle(key="fit_followed").set_value(False).run()
     between, within = _between_within(_followed_points(at), 3)
@@ -349,22 +359,37 @@ def test_the_two_banks_part_on_screen_by_default() -> None:
 
 
 def test_the_readout_lists_the_full_space_cosines_of_the_followed_tokens(model) -> None:
+    """One line per grouped word under the points: its mean cosine within and across groups in the full
+    space, from the states themselves, at every layer; the table lists every pair of the same word."""
     from explorer.states import extract_states
 
     at = _journey()
     chart = _main_chart(at)["chart"]
     rows = pd.concat(list(chart["datasets"].values()), ignore_index=True)
-    readout = rows[rows["a"].notna() & rows["a"].ne("")]
+    lines = rows[rows["text"].astype(str).str.startswith("bank: same group")]
     states = extract_states(model, sentence_set("Word senses: bank").sentences)
     follow = at.session_state["follow"]
-    label = {u: f"S{states.tokens.loc[u, 'sentence'] + 1} {states.tokens.loc[u, 'text']}" for u in follow}
+    groups = [sentence_set("Word senses: bank").groups[states.tokens.loc[u, "sentence"]] for u in follow]
+    assert len(lines) == 7, "one line for 'bank' at every layer"
+    for row in lines.itertuples():
+        v = states.layers[int(row.layer), follow].astype(np.float64)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        cos = v @ v.T
+        pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]
+        within = np.mean([cos[i, j] for i, j in pairs if groups[i] == groups[j]])
+        across = np.mean([cos[i, j] for i, j in pairs if groups[i] != groups[j]])
+        assert f"same group {within:.2f} · other group {across:.2f} · beats " in row.text
+        assert "of 3 balanced splits" in row.text, "four sentences, two per group: three splits"
+    _open_boxes(at, "cosines_table")
+    table = at.dataframe[0].value
+    pairs = [c for c in table.columns if "↔" in c]
+    assert len(pairs) == 6, "every pair of the four banks"
+    label = {u: f"S{states.tokens.loc[u, 'sentence'] + 1} bank" for u in follow}
     by_label = {v: k for k, v in label.items()}
-    assert len(readout) == 6 * 7, "every pair of the four banks, at every layer"
-    for row in readout.itertuples():
-        a, b = states.layers[int(row.layer), by_label[row.a]], states.layers[int(row.layer), by_label[row.b]]
-        expected = float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
-        assert abs(row.cosine - expected) < 1e-5
-        assert f"{expected:.2f}" in row.text
+    for column in pairs:
+        a, b = (by_label[x] for x in column.split(" ↔ "))
+        u, w = states.layers[-1, a], states.layers[-1, b]
+        assert abs(table[column].iloc[-1] - u @ w / np.linalg.norm(u) / np.linalg.norm(w)) < 1e-3
 
 
 def test_a_word_twice_in_one_sentence_gets_its_own_readout_lines(model) -> None:
@@ -445,10 +470,15 @@ def test_the_chart_has_a_text_alternative_with_the_full_space_numbers() -> None:
     assert alt.startswith("Token journey chart:") and "Layer slider" in alt
     _open_boxes(at, "cosines_table")
     table = at.dataframe[0].value  # the same numbers as a table, on request (an expander)
-    assert list(table.index) == list(range(7)) and table.shape[1] == 6  # 4 banks: 6 pairs
-    first_pair = table.columns[0]
-    a, b = first_pair.split(" ↔ ")
-    assert f"{a} and {b} {table.iloc[0, 0]:.2f} → {table.iloc[-1, 0]:.2f}" in alt
+    assert list(table.index) == list(range(7)) and table.shape[1] == 6 + 3  # 4 banks: 6 pairs, 3 per word
+    within = table["bank: same group"]
+    said = re.search(r"same group (\d\.\d\d) → (\d\.\d\d)", alt)
+    assert (
+        said
+        and abs(float(said[1]) - within.iloc[0]) <= 0.006
+        and abs(float(said[2]) - within.iloc[-1]) <= 0.006
+    )
+    assert f"at 6 · output it beats {table['bank: splits beaten'].iloc[-1]} balanced splits" in alt
     _pick_layer(at, 3)
     again = [e.proto for e in at.get("vega_lite_chart") if "layer_pick" in e.proto.spec]
     assert again[0].alt == alt, "moving the layer leaves the description (and the chart) as they were"
@@ -463,7 +493,9 @@ def test_the_folded_boxes_are_made_only_when_opened(model) -> None:
 
     at = _journey()
     assert not at.exception and not at.dataframe
-    assert len(at.get("vega_lite_chart")) == 1, "only the journey chart while both boxes are folded"
+    assert len(at.get("vega_lite_chart")) == 2, (
+        "only the journey chart and its strip while the boxes are folded"
+    )
     texts = ("The bank raised its rates.", "We walked along the river bank.")
     at.text_area(key="sentences").input("\n".join(texts)).run()
     _open_boxes(at, "cosines_table", "faithfulness")
@@ -532,3 +564,46 @@ def test_umap_never_holds_the_page() -> None:
     assert not at.exception
     assert any("UMAP is non-linear" in i.value for i in at.info), "the UMAP view replaced the PCA"
     assert not [i for i in at.info if "Fitting aligned UMAP" in i.value]
+
+
+# ---------------------------------------------------------------- issue 24: own sentences, against chance
+def _sense_block(i: int) -> str:
+    blocks = (ROOT / "tests" / "data" / "two_sense_words.txt").read_text(encoding="utf-8").split("\n\n")
+    return blocks[i].strip()
+
+
+def test_own_two_group_words_are_followed_read_out_per_word_and_stripped() -> None:
+    """Two words, two senses each: both followed (every occurrence), one band line per word (never a
+    bat-spring pair), group axes by default, a strip per word; shared PCA is one click away."""
+    at = _journey()
+    at.text_area(key="sentences").input(_sense_block(1) + "\n" + _sense_block(2)).run()
+    assert not at.exception
+    picker = at.multiselect(key="follow")
+    followed = [picker.format_func(u).split(" · ")[1] for u in picker.value]
+    assert sorted(set(followed)) == ["bat", "spring"] and len(followed) == 16
+    rows = pd.concat(list(_main_chart(at)["chart"]["datasets"].values()), ignore_index=True)
+    lines = rows[rows["text"].astype(str).str.contains(" same group ")]
+    assert sorted(set(lines["text"].str.split(":").str[0])) == ["bat", "spring"]
+    assert len(lines) == 2 * 7
+    assert any("Following 8 × bat, 8 × spring" in c.value for c in at.caption)
+    strips = [e.proto for e in at.get("vega_lite_chart") if "layer_pick" not in e.proto.spec]
+    assert len(strips) == 1 and '"facet"' in strips[0].spec
+    _open_boxes(at, "cosines_table")
+    table = at.dataframe[0].value
+    pair_columns = [c for c in table.columns if "↔" in c]
+    assert len(pair_columns) == 2 * 28 and all(
+        c.count("bat") == 2 or c.count("spring") == 2 for c in pair_columns
+    )
+
+
+def test_a_picture_that_hides_a_real_split_says_so() -> None:
+    """Shared PCA of every token cannot show 'bat''s senses, though the full space separates them: the
+    page says so in one line instead of leaving the clump unexplained. The default group axes show it."""
+    at = _journey()
+    at.text_area(key="sentences").input(_sense_block(1)).run()
+    hidden = "but this picture cannot show it"
+    assert not any(hidden in i.value for i in at.info), "group axes show the split"
+    at.radio(key="projection").set_value("pca_shared").run()
+    _open_settings(at)
+    at.toggle(key="fit_followed").set_value(False).run()
+    assert any(hidden in i.value and "'bat'" in i.value for i in at.info), [i.value for i in at.info]

@@ -16,11 +16,24 @@ from explorer import share
 from explorer.assets import DEFAULT_SET, sentence_sets
 from explorer.budget import ByteBudgetCache
 from explorer.charts import journey as charts
-from explorer.charts.transport import arrow_bytes, spec_and_tables
+from explorer.charts import readout as readout_lines
+from explorer.charts.readout import beats_text
+from explorer.charts.transport import arrow_bytes, as_sent, spec_and_tables
 from explorer.export import base_manifest, build_bundle, table_arrays
+from explorer.group_axes import drawn_ratio
 from explorer.inputs import parse_sentences
+from explorer.journey_request import JourneyRequest
 from explorer.models import ModelInfo
 from explorer.projection import METHODS, Projection, project
+from explorer.separation import (
+    MAX_GROUPED_WORDS,
+    MAX_OCCURRENCES,
+    GroupedWord,
+    grouped_words,
+    readout_pairs,
+    readout_summary,
+    word_separation,
+)
 from explorer.states import (
     MAX_LAYERS,
     LayerStates,
@@ -76,6 +89,7 @@ class JourneyView:
     names: tuple[str, ...]
     capped: bool
     fit_on: tuple[int, ...] = ()  # token rows the axes were fitted on (empty: all tokens shown)
+    axis_words: tuple[str, ...] = ()  # group axes: the words whose groups x (and y) show
 
     @property
     def states(self) -> LayerStates:
@@ -124,10 +138,23 @@ def make_journey(
     position = np.cumsum(shown) - 1  # a token row's index among the shown tokens
     fit_rows = [int(position[u]) for u in fit_on if 0 <= u < len(shown) and shown[u]]
     names = tuple(layer_names(states.n_layers))
-    proj = project(states.layers[:, shown], method, pooled=states.pooled_raw, seed=seed, fit_rows=fit_rows)
+    words, axis_words = [], []  # the grouped words' occurrences among the shown tokens, for group axes
+    for word in grouped_words(states.tokens, groups) if method == "groups" else ():
+        kept = [(int(position[r]), g) for r, g in zip(word.rows, word.groups, strict=True) if shown[r]]
+        if len({g for _, g in kept}) >= 2:
+            words.append(([p for p, _ in kept], [g for _, g in kept]))
+            axis_words.append(word.word)
+    proj = project(
+        states.layers[:, shown], method, pooled=states.pooled_raw, seed=seed, fit_rows=fit_rows, words=words
+    )
     points, pooled = charts.journey_frames(states.tokens, states.texts, proj, names, shown, groups)
     fitted = tuple(u for u in fit_on if 0 <= u < len(shown) and shown[u]) if proj.fit_rows else ()
-    return JourneyView(model_id, tokens.summary, shown, proj, points, pooled, names, tokens.capped, fitted)
+    if proj.method == "groups":
+        fitted = ()
+    return JourneyView(
+        model_id, tokens.summary, shown, proj, points, pooled, names, tokens.capped, fitted,
+        tuple(axis_words[:2]) if proj.method == "groups" else (),
+    )  # fmt: skip
 
 
 cached_journey = st.cache_resource(show_spinner=False, max_entries=32)(make_journey)
@@ -166,7 +193,7 @@ def journey_view(
     fit_on: tuple[int, ...] = (),
 ) -> JourneyView:
     """Compute (or fetch) the journey view, announcing slow work (a spinner shows only if it is slow)."""
-    fit_on = tuple(sorted(fit_on)) if method == "pca_shared" and len(fit_on) >= 2 else ()
+    fit_on = tuple(sorted(fit_on)) if method in ("pca_shared", "groups") and len(fit_on) >= 2 else ()
     if method == "umap":  # fitted in the background: shared PCA until it is ready
         job = _umap_job(_umap_inputs(model_id, texts, groups, seed, hide_special, hide_punct))
         fitted, error = jobs.result_or_none(job)
@@ -181,21 +208,70 @@ def journey_view(
         else:
             st.warning(f"UMAP could not be fitted ({error}); showing shared PCA.", icon="⚠️")
         fit_on = ()
+        method = "pca_shared"
     with caches.running_model(model_id, len(texts)):
-        return cached_journey(model_id, texts, groups, "pca_shared", 0, hide_special, hide_punct, fit_on)
+        return cached_journey(model_id, texts, groups, method, 0, hide_special, hide_punct, fit_on)
+
+
+@dataclass(frozen=True)
+class Readout:
+    """The followed tokens' full-space numbers at every layer, as data: `pairs` (layer, word, a, b, cosine,
+    relation), one row per pair of occurrences of the same word (never two different words); `summary`
+    (word, layer, within, across, gap, chance band, beats, splits), one row per grouped word and layer;
+    `lines`, the chart band's text made from them."""
+
+    pairs: pd.DataFrame
+    summary: pd.DataFrame
+    lines: pd.DataFrame
+    dim: int
+
+    def at(self, layer: int) -> pd.DataFrame:
+        return self.summary[self.summary["layer"] == layer]
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def cached_readout(
     model_id: str, texts: tuple[str, ...], groups: tuple[str, ...], rows: tuple[int, ...]
-) -> pd.DataFrame:
-    """The followed tokens' cosines in the model's full space, at every layer, as readout lines."""
+) -> Readout:
+    """The followed tokens' cosines in the model's full space, at every layer. With groups: per grouped
+    word, its occurrences among `rows` against every relabelling of their sentences; without, the pairs
+    of the first followed tokens."""
     states = cached_states(model_id, texts)
+    dim = states.layers.shape[2]
+    words = _followed_words(states.tokens, groups, rows)
+    if words:
+        separations = [word_separation(states.layers, w) for w in words]
+        summary = readout_summary(separations)
+        return Readout(readout_pairs(separations), summary, readout_lines.word_lines(summary, dim), dim)
     tokens = states.tokens.loc[list(rows)]
     labels = _distinct([f"S{s + 1} {t}" for s, t in zip(tokens["sentence"], tokens["text"], strict=True)])
     group_of = [groups[s] if groups else f"S{s + 1}" for s in tokens["sentence"]]
     cosines = cosine_matrix(states.layers[:, list(rows)])  # (L+1, k, k)
-    return charts.readout_frame(cosines, labels, group_of, states.layers.shape[2])
+    lines = charts.readout_frame(cosines, labels, group_of, dim)
+    pairs = lines[lines["a"] != ""].assign(word="", relation="")[
+        ["layer", "word", "a", "b", "cosine", "relation"]
+    ]
+    return Readout(pairs.reset_index(drop=True), readout_summary([]), lines, dim)
+
+
+def _followed_words(
+    tokens: pd.DataFrame, groups: tuple[str, ...], rows: tuple[int, ...]
+) -> list[GroupedWord]:
+    """The grouped words, each with only its followed occurrences (kept while they span two groups)."""
+    followed = set(rows)
+    out = []
+    for word in grouped_words(tokens, groups, max_words=len(tokens), max_occurrences=len(tokens)):
+        keep = [i for i, r in enumerate(word.rows) if r in followed]
+        if len({word.groups[i] for i in keep}) >= 2:
+            out.append(
+                GroupedWord(
+                    word.word,
+                    tuple(word.rows[i] for i in keep),
+                    tuple(word.sentences[i] for i in keep),
+                    tuple(word.groups[i] for i in keep),
+                )
+            )
+    return out[:MAX_GROUPED_WORDS]
 
 
 def _distinct(labels: list[str]) -> list[str]:
@@ -213,12 +289,55 @@ def _distinct(labels: list[str]) -> list[str]:
 _ORDINAL = {1: "st", 2: "nd", 3: "rd"}
 
 
-def readout(view: JourneyView, groups: tuple[str, ...], follow: list[int]) -> pd.DataFrame | None:
-    """Readout lines for the followed tokens (None with fewer than two)."""
+def readout(view: JourneyView, groups: tuple[str, ...], follow: list[int]) -> Readout | None:
+    """The readout of the followed tokens (None with fewer than two)."""
     rows = tuple(u for u in follow if u in set(view.summary.tokens.index))
     if len(rows) < 2:
         return None
     return cached_readout(view.model_id, view.summary.texts, groups, rows)
+
+
+def default_follow(tokens: pd.DataFrame, groups: tuple[str, ...]) -> list[int]:
+    """Every occurrence of every grouped word (`grouped_words`: at most MAX_GROUPED_WORDS words and
+    MAX_OCCURRENCES each); without one, the most repeated content word (`default_highlight`)."""
+    words = grouped_words(tokens, groups)
+    if words:
+        return [r for w in words for r in w.rows]
+    return default_highlight(tokens)
+
+
+FOLLOW_LIMIT_TEXT = (
+    f"Followed by default: every word used in two or more sentences of each of two or more groups, each "
+    f"occurrence (at most "
+    f"{MAX_GROUPED_WORDS} words, {MAX_OCCURRENCES} occurrences each)."
+)
+
+
+def picture_versus_space(view: JourneyView, summary_at_layer: pd.DataFrame, layer: int) -> list[str]:
+    """One line per grouped word whose picture and full-space numbers disagree at `layer`: the full space
+    beats 90% of relabellings but the word's points do not part on screen (drawn between/within distance
+    under 1.5), or the points part on screen while the full space beats fewer than half."""
+    lines = []
+    points = view.points[view.points["layer"] == layer]
+    for r in summary_at_layer.itertuples():
+        if int(r.splits) < 10:
+            continue
+        mine = points[points["token"].str.lower() == r.word]
+        if mine["group"].nunique() < 2:
+            continue
+        ratio = drawn_ratio(mine[["x", "y"]].to_numpy(float), mine["group"].tolist())
+        strong = r.beats >= 0.9 * r.splits
+        if strong and ratio < 1.5:
+            lines.append(
+                f"'{r.word}': the model's full space separates its groups at this layer ({beats_text(r)}), "
+                f"but this picture cannot show it (drawn apart only {ratio:.1f}× their spread)."
+            )
+        elif not strong and r.beats < 0.5 * r.splits and ratio >= 2:
+            lines.append(
+                f"'{r.word}': its points look apart here ({ratio:.1f}× their spread), but in the full space "
+                f"its groups are no closer than chance ({beats_text(r)})."
+            )
+    return lines
 
 
 # ---------------------------------------------------------------- page layout and settings
@@ -265,10 +384,10 @@ def view_settings(with_speed: bool) -> ViewSettings:
     """The folded 'View settings' (folded: on a phone the chart comes sooner), filled only while open: folded,
     the settings are this user's last values and the browser draws none of their widgets (ten new
     sentences: 448 against 472 ms when the box was always filled, medians of 18 rounds each, in turns)."""
+    method = widgets.projection_picker()  # one click from the default to shared PCA (and back)
     box = widgets.lazy_expander("View settings", "view_settings")
     draw = box.open
     with box:
-        method = widgets.projection_picker(draw=draw)
         seed = (
             widgets.number("Seed", "seed", 0, "UMAP is random: the same seed gives the same picture.", draw)
             if method == "umap"
@@ -278,7 +397,7 @@ def view_settings(with_speed: bool) -> ViewSettings:
             "Hide [CLS] / [SEP]", "hide_special", False, "Special tokens the model adds.", draw
         )
         hide_punct = widgets.toggle("Hide punctuation", "hide_punct", False, draw=draw)
-        fit_followed = method == "pca_shared" and widgets.toggle(
+        fit_followed = method in ("pca_shared", "groups") and widgets.toggle(
             "Fit the axes on the followed tokens",
             "fit_followed",
             True,
@@ -307,7 +426,7 @@ def play_bar(layout: PageLayout, view: JourneyView, speed: float) -> None:
         player.player(view.names, speed, current_layer(view.summary.n_layers))
 
 
-def chart_description(view: JourneyView, readout: pd.DataFrame | None) -> str:
+def chart_description(view: JourneyView, readout: Readout | None) -> str:
     """The journey chart in words, for screen readers (the chart's text alternative).
 
     It describes the whole journey, first layer to output, not the layer shown: the chart's slider moves
@@ -320,14 +439,25 @@ def chart_description(view: JourneyView, readout: pd.DataFrame | None) -> str:
     names = view.names
     parts = [
         f"Token journey chart: {int(view.shown.sum()):,} tokens of {len(view.summary.texts)} sentences, one "
-        f"dot each, on two fixed axes, at every layer from {names[0]} to {names[-1]}; the Layer slider under "
-        "the chart picks the layer drawn."
+        f"dot each, on {'axes fitted per layer where the grouped words part' if view.axis_words else 'two fixed axes'}, "
+        f"at every layer from {names[0]} to {names[-1]}; the Layer slider under the chart picks the layer drawn."
     ]
-    if readout is not None:
-        cosine = _pair_cosines(readout)
-        first, last = min(cosine), max(cosine)
+    if readout is not None and len(readout.summary):
+        first, last = 0, int(readout.summary["layer"].max())
+        for word, rows in readout.summary.groupby("word", sort=False):
+            a, b = rows[rows["layer"] == first].iloc[0], rows[rows["layer"] == last].iloc[0]
+            parts.append(
+                f"'{word}', cosine in all {view.summary.width} dimensions, {names[first]} → {names[last]}: "
+                f"same group {a.within:.2f} → {b.within:.2f}, other group {a.across:.2f} → {b.across:.2f}; at "
+                f"{names[last]} it {beats_text(b)}."
+            )
+    elif readout is not None and len(readout.pairs):
+        pairs = readout.pairs
+        first, last = int(pairs["layer"].min()), int(pairs["layer"].max())
+        start, end = pairs[pairs["layer"] == first], pairs[pairs["layer"] == last]
         moves = [
-            f"{a} and {b} {cosine[first][a, b]:.2f} → {cosine[last][a, b]:.2f}" for a, b in cosine[first]
+            f"{a} and {b} {c0:.2f} → {c1:.2f}"
+            for a, b, c0, c1 in zip(start["a"], start["b"], start["cosine"], end["cosine"], strict=True)
         ]
         parts.append(
             f"Cosine of the followed tokens in all {view.summary.width} dimensions, {names[first]} → "
@@ -336,24 +466,21 @@ def chart_description(view: JourneyView, readout: pd.DataFrame | None) -> str:
     return " ".join(parts)
 
 
-def _pair_cosines(readout: pd.DataFrame) -> dict[int, dict[tuple[str, str], float]]:
-    """{layer: {(a, b): cosine}} for the readout's pairs of followed tokens, in the readout's order."""
-    pairs = readout[readout["a"] != ""]
-    cosines: dict[int, dict[tuple[str, str], float]] = {}
-    columns = (pairs["layer"], pairs["a"], pairs["b"], pairs["cosine"])
-    for layer, a, b, cosine in zip(*(c.tolist() for c in columns), strict=True):
-        cosines.setdefault(layer, {})[a, b] = cosine
-    return cosines
-
-
-def readout_table(readout: pd.DataFrame) -> pd.DataFrame:
-    """The readout's cosines as a table: one row per layer, one column per pair of followed tokens."""
-    by_layer = _pair_cosines(readout)
-    table = pd.DataFrame(
-        [list(cosines.values()) for cosines in by_layer.values()],
-        index=pd.Index(list(by_layer), name="layer"),
-        columns=pd.Index([f"{a} ↔ {b}" for a, b in next(iter(by_layer.values()), {})], name="pair"),
-    )
+def readout_table(readout: Readout) -> pd.DataFrame:
+    """The readout's cosines as a table: one row per layer, one column per pair of occurrences of the same
+    word (and, per grouped word, its within, across and splits beaten)."""
+    pairs = readout.pairs
+    names = [f"{a} ↔ {b}" for a, b in zip(pairs["a"], pairs["b"], strict=True)]
+    table = pairs.assign(pair=names).pivot(index="layer", columns="pair", values="cosine")
+    table = table[list(dict.fromkeys(names))]
+    for word, rows in readout.summary.groupby("word", sort=False):
+        rows = rows.set_index("layer")
+        table[f"{word}: same group"] = rows["within"]
+        table[f"{word}: other group"] = rows["across"]
+        table[f"{word}: splits beaten"] = [
+            f"{b} of {n}" for b, n in zip(rows["beats"], rows["splits"], strict=True)
+        ]
+    table.columns.name = "pair"
     return table.round(3)
 
 
@@ -382,7 +509,7 @@ def chart_key() -> str:
     return f"{CHART_KEY}_{kept('layer_chart_generation', 0)}"
 
 
-def layer_and_start(n_layers: int, chart_inputs: tuple) -> tuple[int, int, str]:
+def layer_and_start(n_layers: int, chart_inputs: JourneyRequest) -> tuple[int, int, str]:
     """(the layer shown, the layer the chart's own slider starts at, the chart's key).
 
     The chart moves between layers in the browser and reports the new layer afterwards; see
@@ -416,7 +543,9 @@ _CHARTS = ByteBudgetCache[tuple[str, dict[str, bytes]]](max_bytes=64 * 2**20, ma
 _SPECS = ByteBudgetCache[str](max_bytes=4 * 2**20, max_entries=64)
 
 
-def chart_for(chart_inputs: tuple, start: int, drawing_of: Callable[[], charts.JourneyDrawing]) -> dict:
+def chart_for(
+    chart_inputs: JourneyRequest, start: int, drawing_of: Callable[[], charts.JourneyDrawing]
+) -> dict:
     """The journey chart starting at `start` as a Vega-Lite spec for `st.vega_lite_chart` (a fresh dict:
     change it freely), its tables as Arrow bytes in `datasets`, which Streamlit sends as they are.
 
@@ -438,7 +567,7 @@ def chart_for(chart_inputs: tuple, start: int, drawing_of: Callable[[], charts.J
         return text, {role: made.get(role) or arrow_bytes(frame) for role, frame in drawing.tables.items()}
 
     text, tables = _CHARTS.get_or_make(
-        (chart_inputs, start), make, lambda built: len(built[0]) + sum(map(len, built[1].values()))
+        (chart_inputs.key, start), make, lambda built: len(built[0]) + sum(map(len, built[1].values()))
     )
     return {**json.loads(text), "datasets": dict(tables)}
 
@@ -454,8 +583,16 @@ def on_layer_picked() -> None:
 def layer_notes(view: JourneyView) -> list[str]:
     """Per layer, the line shown in the chart's corner: how much of the layer the picture keeps."""
     notes = []
+    words = view.axis_words
+    axes = (
+        f"x: where '{words[0]}' parts · y: where '{words[1]}' parts"
+        if len(words) > 1
+        else f"x: where '{words[0]}' parts"
+        if words
+        else ""
+    )
     for explained, faithful in zip(view.projection.explained, view.projection.faithfulness, strict=True):
-        parts = []
+        parts = [axes] if axes else []
         if not np.isnan(explained):
             parts.append(f"explained variance {explained:.0%}")
         if not np.isnan(faithful):
@@ -474,6 +611,9 @@ def journey_caption(view: JourneyView) -> str:
         "where they differ most), the same at every layer, with every token drawn on it"
     )
     axes = {
+        "groups": "per layer, x along where the followed word's groups part, chosen among that word's three "
+        "main directions of variation found without the groups (so shuffled groups cannot part on it), y "
+        "along the other tokens' main direction (with a second grouped word: its own group axis)",
         "pca_shared": fitted
         if view.fit_on
         else "the first two principal axes of all layers together, the same at every layer",
@@ -500,16 +640,36 @@ def journey_caption(view: JourneyView) -> str:
     return " ".join(parts)
 
 
+def separation_panel(view: JourneyView, readout: Readout, layer: int) -> None:
+    """Under the chart: per grouped word, where its groups part (full-space gap per layer against the
+    chance band, the layer shown marked), and a line wherever the picture and the full space disagree."""
+    for line in picture_versus_space(view, readout.at(layer), layer):
+        st.info(line, icon="🔎")
+    strip = readout_lines.separation_strip(readout.summary, layer, widgets.is_classroom())
+    st.vega_lite_chart(
+        spec=as_sent(strip),
+        width="content",
+        alt="Per grouped word: the gap between same-group and other-group cosine in the model's full space "
+        "at every layer, with the band that relabelled sentences reach by chance.",
+    )
+    st.caption(
+        "Where the meanings part: the gap (same-group minus other-group cosine, all "
+        f"{view.summary.width} dimensions) per layer; grey, where 90% of the relabellings of the same sentences "
+        "fall by chance; ring, the layer shown."
+    )
+
+
 # ---------------------------------------------------------------- follow picker, share links, export
-def follow_picker(tokens: JourneyTokens, context: str) -> list[int]:
-    """Tokens whose paths are drawn boldly; remembered per set of sentences, reset when they change."""
+def follow_picker(tokens: JourneyTokens, context: str, groups: tuple[str, ...] = ()) -> list[int]:
+    """Tokens whose paths are drawn boldly; remembered per set of sentences, reset when they change (to
+    every occurrence of the words used in two groups, see `default_follow`)."""
     names = tokens.options
     from_link = st.session_state.pop(_FOLLOW_FROM_LINK, None)
     if from_link is not None:
         set_value("follow", [u for u in from_link if u in names])
         set_value_silently("follow_context", context)
     elif kept("follow_context") != context:
-        set_value("follow", [u for u in default_highlight(tokens.summary.tokens) if u in names])
+        set_value("follow", [u for u in default_follow(tokens.summary.tokens, groups) if u in names])
         set_value_silently("follow_context", context)
     persisted("follow", [])
     if any(u not in names for u in st.session_state["follow"]):
@@ -522,8 +682,18 @@ def follow_picker(tokens: JourneyTokens, context: str) -> list[int]:
         on_change=remember,
         args=("follow",),
         help="Their paths through all layers are drawn boldly and ringed at the current layer; their "
-        "cosines in the model's full space are listed in the chart's corner.",
+        "cosines in the model's full space are written under the points. " + FOLLOW_LIMIT_TEXT,
+        placeholder="Pick tokens to follow",
     )
+    chosen = st.session_state["follow"]
+    if len(chosen) > 6:  # many chips: say in one line what is followed
+        counts: dict[str, int] = {}
+        for u in chosen:
+            word = names[u].split(" · ", 1)[-1].split(" (")[0]
+            counts[word] = counts.get(word, 0) + 1
+        st.caption(
+            "Following " + ", ".join(f"{n} × {w}" for w, n in counts.items()) + ". " + FOLLOW_LIMIT_TEXT
+        )
     return list(st.session_state["follow"])
 
 

@@ -165,7 +165,7 @@ def truncation_notice(states: LayerStates | StatesSummary, info: ModelInfo) -> N
 
 
 def projection_picker(key: str = "projection", draw: bool = True) -> str:
-    persisted(key, "pca_shared")
+    persisted(key, "groups")
     if draw:
         st.radio(
             "Projection",
@@ -174,7 +174,9 @@ def projection_picker(key: str = "projection", draw: bool = True) -> str:
             key=key,
             on_change=remember,
             args=(key,),
-            help="Shared PCA: one set of axes for all layers, so motion is real. Per-layer PCA: each layer's "
+            help="Axes that part the groups: for sentences tagged [group], each layer drawn where the "
+            "followed word's groups part, on axes that shuffled groups cannot part (shared PCA without groups). "
+            "Shared PCA: one set of axes for all layers, so motion is real. Per-layer PCA: each layer's "
             "best view, rotated to match its neighbour. UMAP: non-linear, keeps neighbourhoods, slower.",
         )
     return str(st.session_state[key])
