@@ -60,7 +60,8 @@ st.subheader("Where to go next")
 PAGE_BLURBS = {
     "Token journey": "Type sentences and watch every token travel through the layers, with each sentence's pooled point.",
     "Sentence embedding": "From a cloud of tokens to one point; similarity; an index that grows while the model stays the same.",
-    "Fine-tune": "Train a tiny head and watch the geometry shift, with proof the model's weights did not change.",
+    "Fine-tune": "Train a tiny head: its outputs move, the model stays bit-identical (proof included). Tune a "
+    "private copy's top layers: that copy's latent space moves, only there.",
     "Geometry lab": "Measure each layer: anisotropy, self-similarity, effective dimension, where word senses separate.",
 }
 pages = [p for p in widgets.PAGES[1:] if (widgets.ROOT / p[0]).exists()]

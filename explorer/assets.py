@@ -86,12 +86,30 @@ class Lesson:
     idea: int = 0
     teacher_notes: str = ""
     hides: tuple[str, ...] = ()
+    pick_prompt: str = "Your prediction"  # what the student commits to before Reveal
+    pick_options: tuple[str, ...] = ()
+    measure: str = ""  # the live measurement shown beside the pick after Reveal ('' : none)
+    answer_words: tuple[str, ...] = ()  # words of the answer that must not be on screen before Reveal
 
 
 @cache
 def lessons() -> tuple[Lesson, ...]:
     raw = json.loads(LESSONS_FILE.read_text(encoding="utf-8"))
-    return tuple(Lesson(**{**entry, "hides": tuple(entry.get("hides", ()))}) for entry in raw)
+    out = []
+    for entry in raw:
+        entry = dict(entry)
+        pick = entry.pop("pick", {})
+        hides, words = entry.pop("hides", ()), entry.pop("answer_words", ())
+        out.append(
+            Lesson(
+                **entry,
+                hides=tuple(hides),
+                answer_words=tuple(words),
+                pick_prompt=pick.get("prompt", "Your prediction"),
+                pick_options=tuple(pick.get("options", ())),
+            )
+        )
+    return tuple(out)
 
 
 def lessons_for(page: str) -> tuple[Lesson, ...]:

@@ -29,7 +29,7 @@ SUBSPACE = 3  # the word's main directions of variation that the labels may choo
 
 def group_axis(vectors: np.ndarray, labels: Sequence[str], subspace: int = SUBSPACE) -> np.ndarray:
     """Unit (D,) direction along which `labels` part `vectors` (k, D), chosen inside the span of their
-    first `subspace` principal axes (fitted without the labels). Oriented so the first group seen is on
+    first `subspace` principal axes (fitted without the labels), and never more than (k-1)//2 of them. Oriented so the first group seen is on
     the negative side. Zeros when the vectors do not vary or the groups have one name."""
     x = np.asarray(vectors, dtype=np.float64)
     codes = np.unique(np.asarray(labels, dtype=object), return_inverse=True)[1]
@@ -39,7 +39,10 @@ def group_axis(vectors: np.ndarray, labels: Sequence[str], subspace: int = SUBSP
     if len(set(codes.tolist())) < 2 or not np.any(centred):
         return np.zeros(x.shape[1])
     _, values, basis = np.linalg.svd(centred, full_matrices=False)
-    basis = basis[: min(subspace, int((values > values[0] * 1e-9).sum()))]  # (m, D)
+    # k points span k-1 directions; labels free to choose among all of them separate any split, so they
+    # choose among at most half (8 occurrences: 3; 4 occurrences: 1, the label-free first axis itself)
+    room = min(subspace, max(1, (len(x) - 1) // 2), int((values > values[0] * 1e-9).sum()))
+    basis = basis[:room]  # (m, D)
     scores = centred @ basis.T  # (k, m) label-free coordinates
     means = np.stack([scores[codes == c].mean(axis=0) for c in np.unique(codes)])  # (groups, m)
     weights = np.bincount(codes).astype(np.float64)

@@ -25,6 +25,7 @@ class JourneyRequest:
     readout: bool  # the full-space readout is drawn (False while a lesson hides it)
     classroom: bool
     presenter: bool
+    height: int  # px: shorter while a lesson card shares the presenter's screen
 
     @property
     def key(self) -> tuple:

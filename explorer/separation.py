@@ -287,3 +287,23 @@ def readout_summary(separations: Sequence[WordSeparation]) -> pd.DataFrame:
         )
     columns = ["word", "layer", "within", "across", "gap", "chance_low", "chance_high", "beats", "splits"]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*columns, "exhaustive"])
+
+
+MIN_SPLITS_FOR_CHANCE = 10  # fewer relabellings than this cannot put a split in the top 10%
+
+
+def parting_layer(sep: WordSeparation) -> tuple[int | None, str]:
+    """(layer, how it was judged): the first layer after the embeddings at which the word's groups part.
+    With enough relabellings, the first where the real gap beats 90% of them; with few (two sentences
+    per group), the first where the gap reaches half its widest. None when they never part."""
+    layers = range(1, len(sep.gap))
+    if sep.n_splits >= MIN_SPLITS_FOR_CHANCE:
+        for layer in layers:
+            if sep.beats[layer] >= 0.9 * sep.n_splits:
+                return layer, f"{sep.beats_text(layer)} there"
+        return None, "never beats 90% of the relabellings of its sentences"
+    widest = float(np.nanmax(sep.gap[1:])) if len(sep.gap) > 1 else float("nan")
+    if not widest > 0:
+        return None, "its groups are never closer within than across"
+    first = next(layer for layer in layers if sep.gap[layer] >= 0.5 * widest)
+    return first, f"half its widest gap; {sep.n_splits} relabellings are too few to measure chance"

@@ -6,7 +6,6 @@ import streamlit as st
 
 from explorer.charts import journey as charts
 from explorer.charts.transport import as_sent
-from explorer.journey_request import JourneyRequest
 from explorer.ui import caches, journey, lessons, links, player, widgets
 
 PAGE = "pages/1_Token_journey.py"
@@ -15,12 +14,12 @@ journey.receive_link()
 lessons.receive(PAGE)
 info = widgets.sidebar()
 presenter = widgets.page_heading(
-    "🧭 Token journey",
+    "🧭 Token journey through the latent space",
     "Every token's vector inside the model, from the embedding layer (0) to the output. "
     "Drag the Layer slider under the chart or press Play and watch context reshape the space.",
+    lesson_running=lessons.active(PAGE) is not None,
 )
 player.skip_link()  # for the keyboard: straight to the chart's Layer slider
-lessons.lesson_card(PAGE)
 
 
 # The page below the heading reruns alone (a fragment) when its own widgets change: new sentences, the
@@ -32,12 +31,7 @@ def journey_body() -> None:
     with left:
         parsed = widgets.sentence_editor()
         settings = journey.view_settings(with_speed=not presenter)  # the presenter view has speed beside Play
-        method, seed, fit_followed, labels = (
-            settings.method,
-            settings.seed,
-            settings.fit_followed,
-            settings.labels,
-        )
+        method, seed, fit_followed = settings.method, settings.seed, settings.fit_followed
         hide_special, hide_punct = settings.hide_special, settings.hide_punct
         lessons.lesson_menu(PAGE, in_fragment=True)
     if not parsed.sentences:
@@ -53,9 +47,7 @@ def journey_body() -> None:
             icon="ℹ️",
         )
     with layout.paths:
-        trajectories = widgets.choice("Paths", "paths", charts.TRAJECTORY_MODES, "selected")
-        if lessons.hidden(PAGE, "paths"):  # the paths would show the outcome: drawn once revealed
-            trajectories = "none"
+        trajectories = journey.paths_choice(method, tokens, parsed.groups, lessons.hidden(PAGE, "paths"))
     speed = journey.play_speed(layout, settings.speed)
     with options:
         follow = journey.follow_picker(
@@ -74,28 +66,15 @@ def journey_body() -> None:
             st.info(view.projection.notice, icon="ℹ️")
     notes = journey.layer_notes(view)
     readout = None if lessons.hidden(PAGE, "readout") else journey.readout(view, groups, follow)
-    request = JourneyRequest(
-        info.model_id,
-        parsed.sentences,
-        groups,
-        view.projection.method,
-        seed,
-        hide_special,
-        hide_punct,
-        view.fit_on,
-        tuple(follow),
-        trajectories,
-        readout is not None,
-        labels,
-        widgets.is_classroom(),
-        presenter,
-    )  # fmt: skip: everything the chart is drawn from
+    request = journey.chart_request(
+        info.model_id, parsed, view, settings, follow, trajectories, readout is not None, presenter
+    )  # everything the chart is drawn from
     layer, start, chart_key = journey.layer_and_start(view.summary.n_layers, request)
 
     def drawing() -> charts.JourneyDrawing:
         return charts.journey_drawing(
             view.points, view.pooled, request.follow, request.paths, request.labels,
-            height=journey.PRESENTER_CHART_HEIGHT if request.presenter else journey.CHART_HEIGHT,
+            height=request.height,
             classroom=request.classroom, notes=notes, readout=None if readout is None else readout.lines,
             wide=request.presenter,
         )  # fmt: skip
@@ -111,7 +90,7 @@ def journey_body() -> None:
         )
         journey.style_layer_slider()
         st.caption(journey.journey_caption(view))
-        if readout is not None and len(readout.summary):
+        if readout is not None and len(readout.summary) and not lessons.hidden(PAGE, "strip"):
             journey.separation_panel(view, readout, layer)
     if readout is not None:
         with right:  # the boxes below are filled only when open: closed, they cost new sentences nothing
@@ -146,5 +125,8 @@ def journey_body() -> None:
         )
 
 
-journey_body()
+# In the presenter view a lesson's card sits beside the chart: question, pick, Reveal and the evidence on
+# one projector screen, and Reveal grows the card without moving the chart.
+with lessons.card_and_stage(PAGE, presenter, measure=journey.lesson_measure):
+    journey_body()
 caches.warm_model()  # the page is drawn: now load the model in the background

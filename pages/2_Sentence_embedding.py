@@ -21,8 +21,9 @@ presenter = widgets.page_heading(
     "📍 Sentence embedding",
     "A sentence embedding is one point in the model's latent space, computed from its tokens. "
     "Storing such points in an index is useful, and it never changes the model.",
+    lesson_running=lessons.active(PAGE) is not None,
 )
-lessons.lesson_card(PAGE)
+lessons.lesson_card(PAGE, measure=page.lesson_measure)
 
 stage = widgets.settings_and_stage(presenter, SETTINGS, [1, 2.4])
 left, right = stage.settings, stage.main

@@ -15,8 +15,9 @@ info = widgets.sidebar()
 presenter = widgets.page_heading(
     "🎛️ Fine-tune",
     "Put a tiny trainable head on top of the model's sentence embeddings and teach it your labels: the "
-    "head's outputs move, the model does not. Then, going further, tune the model's own top layers and "
-    "watch its latent space move.",
+    "head's outputs move while the model stays bit-identical, so its latent space does not change. Then "
+    "tune the top layers of a private copy: that copy's latent space moves, and only there.",
+    lesson_running=lessons.active(PAGE) is not None,
 )
 lessons.lesson_card(PAGE)
 
@@ -32,7 +33,7 @@ with stage.settings:
     lessons.lesson_menu(PAGE)
 
 with stage.main:
-    st.subheader("2 · Train a head on top: its outputs move, the model does not")
+    st.subheader("2 · Train a head on top")
     train = stage.action.button(
         "🎯 Train the head",
         type="primary",

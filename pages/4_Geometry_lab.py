@@ -20,6 +20,7 @@ classroom = widgets.page_heading(
     "📐 Geometry lab",
     "Pictures can mislead; this page measures. Each chart follows one number from the embedding layer (0) "
     "to the output, as in Ethayarajh (2019) and Coenen et al. (2019).",
+    lesson_running=lessons.active(PAGE) is not None,
 )
 lessons.lesson_card(PAGE)
 stage = widgets.settings_and_stage(classroom, "⚙️ What to measure", None)

@@ -129,6 +129,10 @@ def test_journey_slider_play_and_typing(browser_page) -> None:
     _wait_drawn(page, "layer 0 · embeddings")
     _server_learns_layer(page, 0)
     assert _drawn_layer(page) == "layer 0 · embeddings"
+    page.locator("[data-testid='stRadio'] label").filter(has_text="PCA, shared axes").first.click()
+    wait_idle(page)  # shared axes draw paths (group axes, each layer its own, do not)
+    page.wait_for_timeout(800)
+    assert _drawn_layer(page) == "layer 0 · embeddings"
     page.locator("[data-testid='stMain'] [data-testid='stSelectbox']").filter(has_text="Paths").click()
     page.get_by_role("option", name="all tokens").click()  # the chart is rebuilt: it stays on layer 0
     wait_idle(page)

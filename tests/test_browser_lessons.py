@@ -21,6 +21,7 @@ SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
 STEPS: dict[str, tuple[str | None, str]] = {
     "one-vector": (None, "the model's embedding"),
     "bank-senses": (None, ""),  # the paths and the readout are drawn in the chart: the 🎓 note goes
+    "own-words": (None, "Where the meanings part"),
     "search-geometry": (None, "nearest sentences by cosine"),
     "index-not-model": ("Add my", "identical: the model did not change"),
     "tune-weights": ("Tune a private copy", "Frozen layers moved by exactly 0"),
@@ -66,13 +67,18 @@ def test_every_lesson_hides_its_answer_until_reveal() -> None:
             assert page.locator(EXCEPTION).count() == 0, lesson.id
             text = _visible_text(page)
             assert lesson.answer[:60] not in text, f"{lesson.id}: answer shown before Reveal"
+            spoilers = [w for w in lesson.answer_words if w.lower() in text.lower()]
+            assert not spoilers, f"{lesson.id}: the answer's words {spoilers} are on screen before Reveal"
             assert any(marker in text for marker in HIDDEN_MARKERS), f"{lesson.id}: nothing says what waits"
             if revealed_text:
                 assert revealed_text not in text, f"{lesson.id}: answer-bearing element shown before Reveal"
             _shots(page, f"{lesson.id}_before")
 
-            reveal = page.get_by_role("button", name=f"Reveal the answer: {lesson.title}")
-            assert reveal.count() == 1, "each Reveal button has its own accessible name"
+            reveal = page.get_by_role("button", name="Reveal the answer")
+            assert reveal.count() == 1 and reveal.is_disabled(), "Reveal waits for a committed pick"
+            pick = lesson.pick_options[0]
+            page.locator("[data-testid='stRadio'] label").filter(has_text=pick).first.click()
+            wait_idle(page, timeout_ms=60_000)
             reveal.click()
             page.wait_for_timeout(500)
             wait_idle(page, timeout_ms=180_000)
@@ -82,4 +88,53 @@ def test_every_lesson_hides_its_answer_until_reveal() -> None:
             text = _visible_text(page)
             assert revealed_text in text, f"{lesson.id}: Reveal did not show the answer-bearing element"
             assert not any(marker in text for marker in HIDDEN_MARKERS), f"{lesson.id}: still hiding"
+            assert f"Your pick: {pick}" in text, f"{lesson.id}: the pick is shown beside the answer"
+            if lesson.measure:
+                assert "measured now, on the sentences on screen" in text, lesson.id
             _shots(page, f"{lesson.id}_after")
+
+
+def _inside(page, locator) -> bool:
+    box = locator.bounding_box()
+    return box is not None and box["y"] >= 0 and box["x"] >= 0 and box["y"] + box["height"] <= 720
+
+
+def test_journey_lessons_fit_one_projector_screen_before_and_after_reveal() -> None:
+    """Classroom mode at 1280x720: the lesson card sits beside the chart, so the question, the pick,
+    Reveal, the chart and its Layer slider are all on the first screen; Reveal does not move the page and
+    the chart stays in view."""
+    journey = [lesson for lesson in lessons() if lesson.page == "pages/1_Token_journey.py"]
+    assert len(journey) >= 2
+    with app_in_chromium() as (browser, url):
+        page = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+        for lesson in journey:
+            visit(page, f"{url}/Token_journey?{urlencode(gallery_query(lesson))}")
+            wait_idle(page, timeout_ms=180_000)
+            page.get_by_text("Classroom mode").first.click()
+            wait_idle(page)
+            page.get_by_text("Predict:").first.wait_for(timeout=60_000)
+            page.wait_for_timeout(1000)
+            chart = page.locator("[data-testid='stVegaLiteChart']").first
+            reveal = page.get_by_role("button", name="Reveal the answer")
+            question = page.get_by_text("Predict:").first
+            for what, locator in (("chart", chart), ("Reveal", reveal), ("question", question)):
+                assert _inside(page, locator), f"{lesson.id}: {what} off the first screen before Reveal"
+            assert _inside(page, page.locator("[data-testid='stVegaLiteChart'] .vega-bind input").first)
+            text = _visible_text(page).lower()
+            assert "latent space" in text, "the presenter screen names the latent space"
+            page.locator("[data-testid='stRadio'] label").filter(
+                has_text=lesson.pick_options[1]
+            ).first.click()
+            wait_idle(page)
+            scrolled = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTop")
+            reveal.click()
+            page.get_by_text(lesson.answer[:40]).first.wait_for(timeout=60_000)
+            wait_idle(page, timeout_ms=180_000)
+            page.wait_for_timeout(1000)
+            assert (
+                page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTop")
+                == scrolled
+            )
+            assert _inside(page, chart), f"{lesson.id}: the chart left the screen after Reveal"
+            assert _inside(page, page.get_by_text("Your pick:").first), f"{lesson.id}: pick beside the answer"
+            page.screenshot(path=str(ARTIFACTS / f"lesson_{lesson.id}_classroom_after.png"))

@@ -315,6 +315,10 @@ def _followed_points(at: AppTest) -> pd.DataFrame:
     """Every layer's rows of the followed tokens, as the chart carries them."""
     chart = _main_chart(at)["chart"]
     rows = pd.concat(list(chart["datasets"].values()), ignore_index=True)
+    if "uid" not in rows:  # no paths drawn (group axes): the ringed points, in the same order at every layer
+        points = next(d for d in chart["datasets"].values() if "followed" in d and "show_label" in d)
+        points = points[points["followed"].astype(bool)]
+        return points.assign(uid=points.groupby("layer").cumcount())
     points = rows[rows["uid"].notna() & rows["x"].notna() & rows["token"].ne("pooled sentence point")]
     return points[points["uid"].isin(at.session_state["follow"])].drop_duplicates(["uid", "layer"])
 

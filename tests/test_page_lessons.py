@@ -11,10 +11,10 @@ import pytest
 from conftest import APPTEST_TIMEOUT, ROOT, chart_rows, chart_specs, layer_name, open_page, scatter_layers
 from streamlit.testing.v1 import AppTest
 
-from explorer.assets import lessons
+from explorer.assets import lessons, sentence_set
 from explorer.inputs import escape_markdown
 from explorer.share import QUERY_KEY
-from explorer.ui.lessons import LESSON_KEY, gallery_query
+from explorer.ui.lessons import LESSON_KEY, gallery_query, pick_key
 
 
 def _open(lesson) -> AppTest:
@@ -66,6 +66,7 @@ def _train(at: AppTest) -> None:
 CHECKS: dict[str, tuple[Callable[[AppTest], None] | None, Callable[[AppTest], bool]]] = {
     "one-vector": (None, _has_diamond),
     "bank-senses": (None, _journey_reveals),
+    "own-words": (None, lambda at: any("Where the meanings part" in c.value for c in at.caption)),
     "search-geometry": (None, lambda at: bool(at.dataframe) and bool(_charts_with(at, "x2", "y2", "score"))),
     "index-not-model": (_add_sentences, _index_verdict),
     "tune-weights": (_tune, lambda at: bool(_charts_with(at, "cka", "moved"))),
@@ -93,10 +94,54 @@ def test_nothing_gives_the_answer_away_before_reveal(lesson) -> None:
         assert not at.exception
     assert not any(lesson.answer == s.value for s in at.success), "the answer text is hidden"
     assert not answered(at), "an answer-bearing element is drawn before Reveal"
+    shown = _screen_text(at).lower()
+    assert lesson.answer_words and not [w for w in lesson.answer_words if w.lower() in shown]
+    assert lesson.answer_words and all(w.lower() in lesson.answer.lower() for w in lesson.answer_words[:1])
+    assert _button(at, "Reveal the answer").disabled, "no Reveal before a committed pick"
+    pick = lesson.pick_options[-1]
+    at.radio(key=pick_key(lesson)).set_value(pick).run()
     _button(at, "Reveal the answer").click().run()
     assert not at.exception
     assert any(lesson.answer == s.value for s in at.success)
     assert answered(at), "Reveal shows the answer-bearing element"
+    beside = [m.value for m in at.markdown if m.value.startswith("Your pick:")]
+    assert beside and escape_markdown(pick) in beside[0]
+    if lesson.measure:
+        assert "measured now, on the sentences on screen" in beside[0]
+
+
+def _screen_text(at: AppTest) -> str:
+    """Every text element on the page (charts excluded): what a student reads."""
+    parts = [e.value for kind in ("markdown", "caption", "info", "success", "warning", "title", "header",
+                                  "subheader") for e in getattr(at, kind)]  # fmt: skip
+    parts += [b.label for b in at.button] + [r.label for r in at.radio]
+    return " ".join(str(p) for p in parts)
+
+
+def test_three_lessons_measure_their_answer_live() -> None:
+    """The measured answer comes from the model on the sentences on screen, not stored text: the 'bank'
+    lesson's parting layer equals the independent computation, and it changes with the sentences."""
+    from explorer.models import load_model
+    from explorer.separation import grouped_words, parting_layer, word_separation
+    from explorer.states import extract_states
+
+    assert sum(bool(lesson.measure) for lesson in lessons()) >= 3
+    (lesson,) = [lesson for lesson in lessons() if lesson.id == "bank-senses"]
+    at = _open(lesson)
+    at.radio(key=pick_key(lesson)).set_value("2").run()
+    _button(at, "Reveal the answer").click().run()
+    texts = sentence_set("Word senses: bank")
+    states = extract_states(load_model(), texts.sentences)
+    layer, _ = parting_layer(word_separation(states.layers, grouped_words(states.tokens, texts.groups)[0]))
+    beside = next(m.value for m in at.markdown if m.value.startswith("Your pick:"))
+    assert f"'bank' parts at layer {layer}" in beside
+    assert ("✅" in beside) == (layer == 2)
+    at.text_area(key="sentences").input(
+        "[animal] A bat hung from the barn roof.\n[animal] The bat hunted moths at dusk.\n"
+        "[sport] He swung the bat hard.\n[sport] Her cricket bat cracked."
+    ).run()
+    beside = next(m.value for m in at.markdown if m.value.startswith("Your pick:"))
+    assert "'bat' parts at" in beside and "'bank'" not in beside
 
 
 def test_a_lesson_opened_from_the_menu_applies_its_view_and_can_be_left() -> None:
@@ -115,6 +160,7 @@ def test_a_lesson_opened_from_the_menu_applies_its_view_and_can_be_left() -> Non
 def test_the_anisotropy_answer_quotes_what_the_page_measures() -> None:
     (lesson,) = [lesson for lesson in lessons() if lesson.id == "anisotropy-layers"]
     at = _open(lesson)
+    at.radio(key=pick_key(lesson)).set_value("5").run()
     _button(at, "Reveal the answer").click().run()
     measured = pd.concat([chart_rows(c) for c in _charts_with(at, "key", "value")])
     anisotropy = measured[measured["key"] == "anisotropy"].set_index("layer")["value"]

@@ -176,8 +176,10 @@ def test_pooled_points_stay_on_their_tokens_centroid_under_group_axes(two_words)
 
 def test_a_changed_request_field_changes_the_chart_key() -> None:
     request = JourneyRequest(
-        "m", ("a",), ("g",), "groups", 0, False, False, (), (1, 2), "selected", True, True, False, False
-    )
+        model_id="m", texts=("a",), groups=("g",), method="groups", seed=0, hide_special=False,
+        hide_punct=False, fit_on=(), follow=(1, 2), paths="selected", readout=True, labels=True,
+        classroom=False, presenter=False, height=520,
+    )  # fmt: skip
     changed = {
         str: lambda v: v + "x",
         int: lambda v: v + 1,

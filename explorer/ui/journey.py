@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import share
-from explorer.assets import DEFAULT_SET, sentence_sets
+from explorer.assets import DEFAULT_SET, Lesson, sentence_sets
 from explorer.budget import ByteBudgetCache
 from explorer.charts import journey as charts
 from explorer.charts import readout as readout_lines
@@ -21,15 +21,16 @@ from explorer.charts.readout import beats_text
 from explorer.charts.transport import arrow_bytes, as_sent, spec_and_tables
 from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.group_axes import drawn_ratio
-from explorer.inputs import parse_sentences
+from explorer.inputs import ParsedSentences, parse_sentences
 from explorer.journey_request import JourneyRequest
-from explorer.models import ModelInfo
+from explorer.models import DEFAULT_MODEL_ID, ModelInfo
 from explorer.projection import METHODS, Projection, project
 from explorer.separation import (
     MAX_GROUPED_WORDS,
     MAX_OCCURRENCES,
     GroupedWord,
     grouped_words,
+    parting_layer,
     readout_pairs,
     readout_summary,
     word_separation,
@@ -44,6 +45,7 @@ from explorer.states import (
 )
 from explorer.ui import caches, jobs, links, player, widgets
 from explorer.ui.caches import cached_states
+from explorer.ui.lessons import Measured
 from explorer.ui.links import LinkField, LinkSpec
 from explorer.ui.state import current_layer, kept, persisted, remember, set_value, set_value_silently
 from explorer.ui.widgets import SEED_MAX
@@ -297,6 +299,51 @@ def readout(view: JourneyView, groups: tuple[str, ...], follow: list[int]) -> Re
     return cached_readout(view.model_id, view.summary.texts, groups, rows)
 
 
+def paths_choice(method: str, tokens: JourneyTokens, groups: tuple[str, ...], hidden: bool) -> str:
+    """Which paths to draw: none on group axes (each layer has its own, so a line between layers is no
+    motion) or while a lesson hides them; else the user's choice."""
+    if method == "groups" and has_grouped_words(tokens, groups):
+        st.caption("Paths are not drawn on these axes: each layer has its own (shared PCA draws them).")
+        return "none"
+    chosen = widgets.choice("Paths", "paths", charts.TRAJECTORY_MODES, "selected")
+    return "none" if hidden else chosen
+
+
+def chart_request(
+    model_id: str,
+    parsed: ParsedSentences,
+    view: JourneyView,
+    settings: ViewSettings,
+    follow: list[int],
+    paths: str,
+    readout: bool,
+    presenter: bool,
+) -> JourneyRequest:
+    """The journey chart as one value (see `JourneyRequest`)."""
+    return JourneyRequest(
+        model_id=model_id,
+        texts=parsed.sentences,
+        groups=parsed.groups,
+        method=view.projection.method,
+        seed=settings.seed,
+        hide_special=settings.hide_special,
+        hide_punct=settings.hide_punct,
+        fit_on=view.fit_on,
+        follow=tuple(follow),
+        paths=paths,
+        readout=readout,
+        labels=settings.labels,
+        classroom=widgets.is_classroom(),
+        presenter=presenter,
+        height=chart_height(presenter),
+    )
+
+
+def has_grouped_words(tokens: JourneyTokens, groups: tuple[str, ...]) -> bool:
+    """Whether group axes apply (a word is used in two sentences of each of two groups)."""
+    return bool(groups) and bool(grouped_words(tokens.summary.tokens, groups, max_words=1))
+
+
 def default_follow(tokens: pd.DataFrame, groups: tuple[str, ...]) -> list[int]:
     """Every occurrence of every grouped word (`grouped_words`: at most MAX_GROUPED_WORDS words and
     MAX_OCCURRENCES each); without one, the most repeated content word (`default_highlight`)."""
@@ -487,6 +534,12 @@ def readout_table(readout: Readout) -> pd.DataFrame:
 CHART_KEY = "journey_chart"
 CHART_HEIGHT = 520
 PRESENTER_CHART_HEIGHT = 420  # with the controls row and the slider, inside a 720-px-high screen
+
+
+def chart_height(presenter: bool) -> int:
+    return PRESENTER_CHART_HEIGHT if presenter else CHART_HEIGHT
+
+
 # Static CSS only (no user text ever goes here): the chart's own layer slider, wide and easy to grab.
 _SLIDER_CSS = """
 <style>
@@ -657,6 +710,32 @@ def separation_panel(view: JourneyView, readout: Readout, layer: int) -> None:
         f"{view.summary.width} dimensions) per layer; grey, where 90% of the relabellings of the same sentences "
         "fall by chance; ring, the layer shown."
     )
+
+
+def lesson_measure(lesson: Lesson) -> Measured | None:
+    """A journey lesson's answer measured on the sentences in the box: per grouped word, the first layer at
+    which its meanings part (`separation.parting_layer`); the pick is judged against the first word."""
+    if lesson.measure != "parting_layer":
+        return None
+    parsed = parse_sentences(st.session_state.get("sentences", ""), with_groups=True)
+    if not parsed.sentences:
+        return Measured("no sentences yet")
+    model_id = kept("model_id", DEFAULT_MODEL_ID)  # set by the sidebar, which runs before the card
+    with caches.running_model(model_id, len(parsed.sentences)):
+        states = cached_states(model_id, parsed.sentences)
+    words = grouped_words(states.tokens, parsed.groups)
+    if not words:
+        return Measured(
+            "no word is used in two sentences of each of two groups yet: tag your sentences, "
+            "[meaning] A sentence with the word."
+        )
+    parts, first = [], None
+    for word in words:
+        layer, how = parting_layer(word_separation(states.layers, word))
+        said = f"layer {layer}" if layer is not None else "never"
+        first = (str(layer) if layer is not None else "never") if first is None else first
+        parts.append(f"'{word.word}' parts at {said} ({how})")
+    return Measured("; ".join(parts), first)
 
 
 # ---------------------------------------------------------------- follow picker, share links, export

@@ -7,6 +7,9 @@ Until the student presses Reveal, the page leaves out what would give the answer
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import streamlit as st
 
 from explorer import assets
@@ -20,6 +23,7 @@ LESSON_KEY = "lesson"  # query parameter naming the lesson a gallery link opens
 _ACTIVE = "_lesson_active"  # page → id of the lesson running there
 _REVEALED = "_lessons_revealed"  # ids whose answer was revealed
 _SEEN = "_lesson_links_seen"
+_PICKS = "_lesson_picks"  # lesson id → the pick committed before Reveal (the radio is gone after it)
 
 
 def _active_ids() -> dict[str, str]:
@@ -34,6 +38,8 @@ def start(lesson: Lesson) -> None:
     """Run `lesson` on its page, its answer hidden again."""
     _active_ids()[lesson.page] = lesson.id
     _revealed().discard(lesson.id)
+    st.session_state.get(_PICKS, {}).pop(lesson.id, None)
+    st.session_state.pop(f"pick_{lesson.id}", None)
 
 
 def stop(page: str) -> None:
@@ -42,6 +48,10 @@ def stop(page: str) -> None:
 
 def reveal(lesson_id: str) -> None:
     _revealed().add(lesson_id)
+    picks: dict[str, str] = st.session_state.setdefault(_PICKS, {})
+    picked = st.session_state.get(f"pick_{lesson_id}")
+    if picked is not None:
+        picks[lesson_id] = picked
 
 
 def active(page: str) -> Lesson | None:
@@ -72,27 +82,90 @@ def receive(page: str) -> None:
     start(lesson)
 
 
-def lesson_card(page: str) -> None:
-    """The running lesson on top of its page: question, Reveal, teacher notes; the answer once revealed."""
+Measure = Callable[[Lesson], "Measured | None"]
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A lesson's answer measured live on what the page shows: the text, and the option it matches."""
+
+    text: str
+    option: str | None = None
+
+
+def pick_key(lesson: Lesson) -> str:
+    return f"pick_{lesson.id}"
+
+
+def lesson_card(page: str, measure: Measure | None = None, narrow: bool = False) -> None:
+    """The running lesson on top of its page, compact so the evidence stays on the first screen: the
+    question, the pick each student (or the class, by show of hands) commits to, Reveal (once picked),
+    teacher notes in a popover; after Reveal, the answer with the pick beside what was measured live."""
     lesson = active(page)
     if lesson is None:
         return
-    with st.container(border=True):
+    revealed = lesson.id in _revealed()
+    with st.container(border=True, gap="small"):
         st.markdown(f"**🎓 Lesson · {escape_markdown(lesson.title)}**")
-        st.markdown(f"🤔 **Predict:** {escape_markdown(lesson.question)}")
-        if lesson.id in _revealed():
+        pick = st.session_state.get(_PICKS, {}).get(lesson.id) if revealed else None
+        if not revealed:  # once revealed, the answer takes the question's place: the page does not move
+            st.markdown(f"🤔 **Predict:** {escape_markdown(lesson.question)}")
+        else:  # the pick against the live measurement first, then the answer that explains it
+            measured = measure(lesson) if measure is not None and lesson.measure else None
+            _pick_against(pick, measured)
             st.success(lesson.answer, icon="💡")
-        else:
+        row = (
+            [st.container(), *st.columns(2, vertical_alignment="bottom")]
+            if narrow
+            else st.columns([5, 1.4, 1.1], vertical_alignment="bottom")
+        )
+        with row[0]:
+            if not revealed and lesson.pick_options:
+                pick = st.radio(
+                    lesson.pick_prompt, list(lesson.pick_options), index=None, key=pick_key(lesson),
+                    horizontal=True,
+                )  # fmt: skip
+        with row[1]:  # kept once revealed (disabled): a button that vanished would drop the focus and scroll
             st.button(
-                f"Reveal the answer: {lesson.title}",
+                "Revealed" if revealed else "Reveal the answer",
                 key=f"reveal_{lesson.id}",
                 on_click=reveal,
                 args=(lesson.id,),
                 type="primary",
+                disabled=revealed or (bool(lesson.pick_options) and pick is None),
+                help="Pick first: a prediction the class committed to is what the answer is measured "
+                "against (a show of hands works: the pick is then the teacher's).",
+                width="stretch",
             )
-        with st.expander("👩‍🏫 Teacher notes"):
+        with row[2], st.popover("👩‍🏫 Notes", width="stretch"):
             st.markdown(escape_markdown(lesson.teacher_notes))
-        st.button("Leave the lesson", key=f"leave_{lesson.id}", on_click=stop, args=(page,))
+            st.button("Leave the lesson", key=f"leave_{lesson.id}", on_click=stop, args=(page,))
+
+
+def card_and_stage(page: str, presenter: bool, measure: Measure | None = None, widths=(2.1, 1.2)):
+    """Draw the running lesson's card and return where the page's body goes: under the card, or, in the
+    presenter view, beside it (the body in the wide column on the left, the card on the right)."""
+    if not presenter or active(page) is None:
+        lesson_card(page, measure)
+        return st.container()
+    body, side = st.columns(list(widths), gap="medium")
+    with side:
+        lesson_card(page, measure, narrow=True)
+    return body
+
+
+def _pick_against(pick: str | None, measured: Measured | None) -> None:
+    """The committed pick beside the live measurement (or beside the answer when nothing is measured)."""
+    said = f"Your pick: **{escape_markdown(pick)}**" if pick else "No pick was made"
+    if measured is None:
+        st.markdown(said + ".")
+        return
+    verdict = ""
+    if pick and measured.option is not None:
+        verdict = " ✅ your pick matches" if pick == measured.option else " ❌ not what was measured"
+    st.markdown(
+        f"{said} · measured now, on the sentences on screen: {escape_markdown(measured.text)}{verdict}"
+    )
 
 
 def placeholder(what: str) -> None:

@@ -231,15 +231,16 @@ def page_config(page_title: str, icon: str) -> bool:
     return presenter
 
 
-def page_heading(title: str, caption: str) -> bool:
+def page_heading(title: str, caption: str, lesson_running: bool = False) -> bool:
     """The page title, and its one-line explanation outside the presenter view (a projector needs the
-    room for the chart; the lesson card and the chart captions still explain). Returns whether the
-    presenter view is on, after the sidebar's toggle may have just changed it."""
+    room for the chart; the lesson card and the chart captions still explain) and outside a lesson (the
+    explanation states what the lesson asks the class to predict). Returns whether the presenter view is
+    on, after the sidebar's toggle may have just changed it."""
     presenter = is_classroom()
     st.title(title)
     if presenter:
         st.html(_PRESENTER_CSS)
-    else:
+    elif not lesson_running:
         st.caption(caption)
     return presenter
 
