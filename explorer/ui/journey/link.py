@@ -1,0 +1,75 @@
+"""The Token journey's share link and export bundle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import share
+from explorer.charts import journey as charts
+from explorer.export import base_manifest, build_bundle, table_arrays
+from explorer.models import ModelInfo
+from explorer.projection import METHODS
+from explorer.states import (
+    MAX_LAYERS,
+)
+from explorer.ui import links
+from explorer.ui.journey.controls import _FOLLOW_FROM_LINK
+from explorer.ui.journey.view import MAX_SHOWN_TOKENS, JourneyView
+from explorer.ui.links import LinkField, LinkSpec
+from explorer.ui.widgets import SEED_MAX
+
+LINK = LinkSpec(
+    {
+        **links.sentence_fields(),
+        "layer": LinkField(share.is_int_between(0, MAX_LAYERS), "layer"),
+        "projection": LinkField(share.is_one_of(METHODS), "projection"),
+        "hide_special": LinkField(share.is_bool, "hide_special"),
+        "hide_punct": LinkField(share.is_bool, "hide_punct"),
+        "labels": LinkField(share.is_bool, "labels"),
+        "paths": LinkField(share.is_one_of(charts.TRAJECTORY_MODES), "paths"),
+        "seed": LinkField(share.is_int_between(0, SEED_MAX), "seed"),
+        "fit_followed": LinkField(share.is_bool, "fit_followed"),
+        "follow": LinkField(share.is_int_list(MAX_SHOWN_TOKENS)),  # token rows: applied once the view exists
+    }
+)
+
+
+def receive_link() -> None:
+    """Apply a shared view from the URL (asking first if it would replace typed sentences)."""
+    state = links.receive_sentences_link(LINK)
+    if state is not None and "follow" in state:
+        st.session_state[_FOLLOW_FROM_LINK] = state["follow"]
+
+
+def view_state(model_id: str, layer: int, follow: list[int]) -> dict:
+    """This page's view as a share-link state."""
+    return LINK.state(model_id, layer=layer, follow=follow)
+
+
+def export_bundle(view: JourneyView, chart, state: dict, info: ModelInfo) -> bytes:
+    """ZIP: coordinates shown, vectors + token table, the chart (HTML/PNG/SVG) and a manifest."""
+    coords = view.points.drop(columns=["uid"]).assign(kind="token")
+    if view.pooled is not None:
+        coords = pd.concat([coords, view.pooled.assign(kind="pooled sentence point")], ignore_index=True)
+    tokens = view.states.tokens[view.shown].reset_index(drop=True)
+    vectors = {
+        "layers": view.states.layers[:, view.shown],  # (L+1, N shown, D)
+        "pooled_raw": view.states.pooled_raw,  # (L+1, S, D)
+        "pooled": view.states.pooled,  # (S, D)
+        "texts": np.array(view.states.texts, dtype=str),
+        **table_arrays(tokens),
+    }
+    manifest = {
+        **base_manifest("Token journey", info, state.get("seed", 0), state),
+        "layer_names": list(view.names),
+        "axes_fitted_on": [int(u) for u in view.fit_on] or "every token shown",
+        "explained_variance": [
+            None if np.isnan(v) else round(float(v), 6) for v in view.projection.explained
+        ],
+        "faithfulness": [None if np.isnan(v) else round(float(v), 6) for v in view.projection.faithfulness],
+        "how_to_reproduce": "explorer.states.extract_states(load_model(model_id), texts) then "
+        "explorer.projection.project(layers[:, shown], settings.projection, pooled_raw, seed)",
+    }
+    return build_bundle(coords, vectors, charts.without_play_input(chart), manifest)
