@@ -87,9 +87,7 @@ def run() -> dict:
                 page.wait_for_selector(IDLE, timeout=180_000)
                 page.wait_for_timeout(1500)
                 if name == "shared_pca":
-                    page.locator("[data-testid='stRadio'] label").filter(
-                        has_text="PCA, shared axes"
-                    ).first.click()
+                    page.get_by_role("button", name="↔ Shared PCA axes").click()
                     page.wait_for_selector(IDLE)
                 pages[name] = page
             times = {name: [] for name in pages}

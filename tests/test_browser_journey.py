@@ -129,7 +129,7 @@ def test_journey_slider_play_and_typing(browser_page) -> None:
     _wait_drawn(page, "layer 0 · embeddings")
     _server_learns_layer(page, 0)
     assert _drawn_layer(page) == "layer 0 · embeddings"
-    page.locator("[data-testid='stRadio'] label").filter(has_text="PCA, shared axes").first.click()
+    page.get_by_role("button", name="↔ Shared PCA axes").click()
     wait_idle(page)  # shared axes draw paths (group axes, each layer its own, do not)
     page.wait_for_timeout(800)
     assert _drawn_layer(page) == "layer 0 · embeddings"
@@ -414,6 +414,7 @@ def test_new_sentences_rerun_the_body_alone_and_its_lesson_menu_reaches_the_whol
     page.get_by_text("🎓 Lesson · ").first.wait_for(timeout=60_000)
     wait_idle(page)
     assert page.locator("[data-testid='stException']").count() == 0
+    page.get_by_role("button", name="👩‍🏫 Notes").click()  # the teacher's popover holds Leave
     page.get_by_role("button", name="Leave the lesson").click()
     wait_idle(page)
     assert page.get_by_text("🎓 Lesson · ").count() == 0

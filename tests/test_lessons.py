@@ -43,3 +43,15 @@ def test_home_gallery_links_every_lesson() -> None:
             token = query["view"][0]
             fields = importlib.import_module(PAGE_MODULES[lesson.page]).LINK.validators
             assert decode_view(token, fields) == lesson.view, "the card opens the page on the lesson's view"
+
+
+def test_no_answer_word_is_in_the_question_title_or_choices() -> None:
+    """The words that give a lesson's answer away are listed per lesson; the card shows the title, the
+    question and the choices before Reveal, so none of those may carry them (the answer does)."""
+    from explorer.assets import lessons as all_lessons
+
+    for lesson in all_lessons():
+        assert lesson.answer_words and lesson.pick_options, lesson.id
+        before = " ".join([lesson.title, lesson.question, lesson.pick_prompt, *lesson.pick_options]).lower()
+        assert not [w for w in lesson.answer_words if w.lower() in before], lesson.id
+        assert any(w.lower() in lesson.answer.lower() for w in lesson.answer_words), lesson.id

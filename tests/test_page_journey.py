@@ -141,7 +141,7 @@ def test_hiding_special_tokens_removes_them() -> None:
     at.run()
     assert (
         not at.exception
-        and [r.key for r in at.radio] == ["projection"]  # outside the box: shared PCA one click away
+        and not at.radio
         and {t.key for t in at.toggle}.isdisjoint({"hide_special", "labels"})
     )
     assert "[CLS]" not in set(_main_chart(at)["current"]["token"])
@@ -352,7 +352,7 @@ def test_the_two_banks_part_on_screen_by_default() -> None:
         .any()
         .any()
     )
-    at.radio(key="projection").set_value("pca_shared").run()  # one click, no box to open
+    at.button(key="to_shared_pca").click().run()  # one click, no box to open
     between, within = _between_within(_followed_points(at), 3)
     assert between / within >= 3, "shared PCA fitted on the followed tokens still parts the preset"
     assert ratios[0][0] <= ratios[3][0], "at layer 0 the four banks sit closer than at layer 3"
@@ -607,7 +607,8 @@ def test_a_picture_that_hides_a_real_split_says_so() -> None:
     at.text_area(key="sentences").input(_sense_block(1)).run()
     hidden = "but this picture cannot show it"
     assert not any(hidden in i.value for i in at.info), "group axes show the split"
-    at.radio(key="projection").set_value("pca_shared").run()
+    at.button(key="to_shared_pca").click().run()
     _open_settings(at)
+    assert at.radio(key="projection").value == "pca_shared"
     at.toggle(key="fit_followed").set_value(False).run()
     assert any(hidden in i.value and "'bat'" in i.value for i in at.info), [i.value for i in at.info]

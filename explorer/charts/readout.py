@@ -63,7 +63,7 @@ def separation_strip(summary: pd.DataFrame, layer: int, classroom: bool = False)
         alt.Tooltip("splits:Q", title="splits"),
     ]
     base = alt.Chart(frame)
-    band = base.mark_area(opacity=0.25, color="#9ca3af").encode(
+    band = base.mark_area(opacity=0.25, color="#9ca3af", aria=False).encode(
         x=x, y=alt.Y("chance_low:Q", title="gap"), y2="chance_high:Q"
     )
     line = base.mark_line(point=True, color="#1d4ed8").encode(x=x, y="gap:Q", tooltip=tip)
@@ -72,7 +72,7 @@ def separation_strip(summary: pd.DataFrame, layer: int, classroom: bool = False)
         .mark_point(size=220 if classroom else 140, filled=False, strokeWidth=2.5, color="#111")
         .encode(x=x, y="gap:Q", tooltip=tip)
     )
-    zero = base.mark_rule(color="#6b7280", strokeDash=[3, 3]).encode(y=alt.datum(0))
+    zero = base.mark_rule(color="#6b7280", strokeDash=[3, 3], aria=False).encode(y=alt.datum(0))
     header = alt.Header(labelFontSize=18 if classroom else 13, labelFontWeight="bold")
     chart = (
         alt.layer(band, zero, line, now, data=frame)

@@ -21,7 +21,15 @@ def paths_choice(method: str, tokens: JourneyTokens, groups: tuple[str, ...], hi
     """Which paths to draw: none on group axes (each layer has its own, so a line between layers is no
     motion) or while a lesson hides them; else the user's choice."""
     if method == "groups" and has_grouped_words(tokens, groups):
-        st.caption("Paths are not drawn on these axes: each layer has its own (shared PCA draws them).")
+        st.button(
+            "↔ Shared PCA axes",
+            key="to_shared_pca",
+            on_click=set_value,
+            args=("projection", "pca_shared"),
+            help="These axes are fitted per layer where the groups part, so paths between layers are not "
+            "drawn. Shared PCA keeps one set of axes for every layer and draws the paths (View settings "
+            "has every projection).",
+        )
         return "none"
     chosen = widgets.choice("Paths", "paths", charts.TRAJECTORY_MODES, "selected")
     return "none" if hidden else chosen
@@ -100,10 +108,10 @@ def view_settings(with_speed: bool) -> ViewSettings:
     """The folded 'View settings' (folded: on a phone the chart comes sooner), filled only while open: folded,
     the settings are this user's last values and the browser draws none of their widgets (ten new
     sentences: 448 against 472 ms when the box was always filled, medians of 18 rounds each, in turns)."""
-    method = widgets.projection_picker()  # one click from the default to shared PCA (and back)
     box = widgets.lazy_expander("View settings", "view_settings")
     draw = box.open
     with box:
+        method = widgets.projection_picker(draw=draw)
         seed = (
             widgets.number("Seed", "seed", 0, "UMAP is random: the same seed gives the same picture.", draw)
             if method == "umap"
