@@ -14,8 +14,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explorer import assets, qr, share
+from explorer.separation import MAX_GROUPED_WORDS, MAX_OCCURRENCES
 from explorer.share import MAX_TOKEN_CHARS, QUERY_KEY, ShareLinkError, Validator, decode_view, encode_view
 from explorer.ui.state import kept, set_value
 
@@ -25,7 +27,13 @@ SEEN_LINKS = "_share_links_seen"  # tokens already applied in this session
 # Heavy work never starts from opening a link. A link's text up to this size runs at once (the largest
 # preset is about 900 characters, a few hundred milliseconds); a longer one, or UMAP, waits for a click.
 LIGHT_LINK_CHARS = 2_000
-LINK_GATE = "_link_waits_for_click"
+# What a link asked for that waits for the visitor's click, per page (page script hash → part → the
+# value the link gave it), so that visiting one page never lifts another page's hold.
+LINK_GATES = "_link_gates"
+# A link follows at most this many tokens on the Token journey: every token the page follows by default
+# (4 words × 24 occurrences), so a shared default view opens as it was. Measured on a link following
+# 1,500 tokens of 8 short lines: 111 s to open uncapped; 2.5 s following 96, 2.1 s following 24.
+MAX_LINK_FOLLOW = MAX_GROUPED_WORDS * MAX_OCCURRENCES
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,7 @@ class LinkSpec:
         """Apply a link's view to the widgets (asking first if it replaces typing); the state applied."""
         state = incoming_view(self.validators, user_edited, what)
         if state is not None:
+            state = bounded(state)
             apply_view(state, self.widget_keys)
             hold_heavy_work(state)
         return state
@@ -123,44 +132,92 @@ def incoming_view(
     return state
 
 
+def bounded(state: dict[str, Any]) -> dict[str, Any]:
+    """A link's view cut to what a link may ask for on open: at most MAX_LINK_FOLLOW followed tokens
+    (the rest are dropped, and the visitor is told)."""
+    follow = state.get("follow")
+    if not isinstance(follow, list) or len(follow) <= MAX_LINK_FOLLOW:
+        return state
+    st.info(
+        f"This link follows {len(follow):,} tokens; a link opens following at most {MAX_LINK_FOLLOW}, so "
+        f"the first {MAX_LINK_FOLLOW} are followed. Pick others under Follow tokens.",
+        icon="🔗",
+    )
+    return {**state, "follow": follow[:MAX_LINK_FOLLOW]}
+
+
+def _gate() -> dict[str, Any]:
+    """This page's held parts in this session: part → the value the link gave it."""
+    ctx = get_script_run_ctx()
+    page = ctx.page_script_hash if ctx is not None else ""
+    return st.session_state.setdefault(LINK_GATES, {}).setdefault(page, {})
+
+
+def hold(part: str, value: Any) -> None:
+    """Hold a link's heavy `part` (e.g. 'text', 'umap', a table, contexts) on this page until a click."""
+    _gate()[part] = value
+
+
+def holding(part: str, value: Any) -> bool:
+    """Whether this page still holds `part` at `value`. Another value means the visitor changed the
+    setting: that is their own act, and lifts the hold."""
+    gate = _gate()
+    if part not in gate:
+        return False
+    if gate[part] != value:
+        del gate[part]
+        return False
+    return True
+
+
+def lift(*parts: str) -> None:
+    """The visitor asked: these parts no longer wait."""
+    gate = _gate()
+    for part in parts:
+        gate.pop(part, None)
+
+
 def hold_heavy_work(state: dict[str, Any]) -> None:
-    """After a link's view is applied: if it asks for heavy work (a long text, UMAP), hold that work
-    until the visitor clicks (see `wait_for_click`)."""
+    """After a link's view is applied: if it asks for heavy work (a long text, UMAP), hold that work on
+    this page until the visitor clicks (see `wait_for_click`); what an earlier link held here is dropped."""
+    _gate().clear()
     text = link_sentences(state) if {"sentences", "sentence_set"} & set(state) else ""
-    long = len(text) > LIGHT_LINK_CHARS
-    umap = state.get("projection") == "umap" or state.get("umap") is True  # Token journey, Geometry lab
-    if long or umap:
-        st.session_state[LINK_GATE] = {"text": text if long else None, "umap": umap}
-    else:
-        st.session_state.pop(LINK_GATE, None)
+    if len(text) > LIGHT_LINK_CHARS:
+        hold("text", text)
+    if state.get("projection") == "umap" or state.get("umap") is True:  # Token journey, Geometry lab
+        hold("umap", True)
+
+
+def ask_to_run(what: str, reasons: list[str], key: str = "link_run") -> Any | None:
+    """Say what a held shared view would run, with one button. On its click, the notice's placeholder
+    (to empty once the work has run: refused for lack of room, the notice stays to click again); else None."""
+    slot = st.empty()
+    with slot.container(border=True):
+        st.info(
+            f"This shared view {' and '.join(reasons)}. Nothing heavy starts until you ask: press the button "
+            f"to {what}, or change the settings first.",
+            icon="🔗",
+        )
+        clicked = st.button(f"▶ Run the shared view: {what}", type="primary", key=key)
+    return slot if clicked else None
 
 
 def wait_for_click(what: str, umap: bool = False, text: str | None = None) -> None:
     """Stop the page here while a link's heavy work waits for the visitor's click: say what it would run,
     with one button. `text`: what the page runs (default: the sentence box). Editing the text (or
     turning UMAP off) lifts the hold too: that is the visitor's act."""
-    gate = st.session_state.get(LINK_GATE)
-    if not gate:
-        return
     text = str(kept("sentences", "")) if text is None else text
-    if gate["text"] != text and not (gate["umap"] and umap):
-        st.session_state.pop(LINK_GATE, None)
+    reasons = []
+    if holding("text", text):
+        reasons.append(f"runs the model over {len(text):,} characters of text")
+    if holding("umap", bool(umap)):
+        reasons.append("fits UMAP (tens of seconds)")
+    if not reasons:
         return
-    with st.container(border=True):
-        parts = []
-        if gate["text"] == text:
-            parts.append(f"runs the model over {len(text):,} characters of text")
-        if gate["umap"] and umap:
-            parts.append("fits UMAP (tens of seconds)")
-        st.info(
-            f"This shared view {' and '.join(parts)}. Nothing heavy starts until you ask: press the button "
-            f"to {what}, or change the settings first.",
-            icon="🔗",
-        )
-        if st.button(f"▶ Run the shared view: {what}", type="primary", key="link_run"):
-            st.session_state.pop(LINK_GATE, None)
-            st.rerun()
-    st.stop()
+    if ask_to_run(what, reasons) is None:
+        st.stop()
+    lift("text", "umap")
+    st.rerun()
 
 
 def apply_view(state: dict[str, Any], keys: dict[str, str]) -> None:
@@ -190,7 +247,7 @@ def receive_sentences_link(spec: LinkSpec) -> dict[str, Any] | None:
     state = incoming_view(spec.validators, typed_other_sentences)
     if state is None:
         return None
-    state = {**state, "sentences": link_sentences(state)}
+    state = bounded({**state, "sentences": link_sentences(state)})
     apply_view(state, spec.widget_keys)
     hold_heavy_work(state)
     return state
