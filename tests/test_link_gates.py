@@ -1,4 +1,5 @@
-"""AppTest: opening a share link does bounded work on every page. The model's run after a link's click
+"""AppTest: opening a share link does bounded work on every page. What a link asks for beyond a small
+first view (a long table, long text) waits for one click; the model's run after the click
 claims its peak on the server's memory ledger first; a link follows at most 96 tokens (what the journey
 follows by default); and one page's hold survives a visit to another page."""
 
@@ -90,3 +91,65 @@ def test_the_journey_run_after_the_click_is_claimed(monkeypatch) -> None:
     assert "more than the 1 MB this server allows" in _messages(at)
     assert not chart_specs(at) and not _cached(lines)
     assert any(b.key == "link_run" for b in at.button), "it still waits; a later click can run it"
+
+
+# ---------------------------------------------------------------- Fine-tune: a long table
+def _table(tag: str) -> list[list[str]]:
+    return [[_long(tag, i, 120), ("pos", "neg")[i % 2]] for i in range(24)]  # about 2,900 characters
+
+
+def test_a_fine_tune_link_with_a_long_table_waits_for_a_click() -> None:
+    rows = _table("Waiting table")
+    texts = [text for text, _ in rows]
+    at = _open(FINE_TUNE, {"rows": rows})
+    assert not at.exception
+    assert at.session_state["ft_rows"]["text"].tolist() == texts, "the link's table is shown"
+    assert not chart_specs(at), "no chart: the model did not read the table"
+    assert not _cached(texts)
+    assert "Nothing heavy starts until you ask" in _messages(at) and "in 24 rows" in _messages(at)
+    _run_button(at).click().run()
+    assert not at.exception
+    assert chart_specs(at) and _cached(texts), "one click shows step 0"
+    assert "This is step 0" in _messages(at)
+
+
+def test_pressing_train_on_a_long_trained_link_is_the_click() -> None:
+    rows = _table("Trained table")
+    at = _open(FINE_TUNE, {"rows": rows, "trained": True, "steps": 20, "step": 20})
+    assert not at.exception and not _cached([text for text, _ in rows])
+    assert "This link shows a trained head" in _messages(at)
+    next(b for b in at.button if "Train the head" in b.label).click().run()
+    assert not at.exception
+    assert "Model fingerprint after" in [c.value for c in at.caption], "trained on the one click"
+    assert "Nothing heavy starts" not in _messages(at)
+
+
+def test_the_run_after_the_click_waits_for_room_and_says_when_the_server_is_full(monkeypatch) -> None:
+    rows = _table("Crowded table")
+    texts = [text for text, _ in rows]
+    ledger = _small_ledger(monkeypatch, 600)
+    ledger.claim("another-visitor/1", "ft_tuned", 590 * 2**20)  # someone else's tuning in progress
+    at = _open(FINE_TUNE, {"rows": rows})
+    _run_button(at).click().run()
+    assert not at.exception
+    assert "server is busy" in _messages(at), _messages(at)
+    assert not _cached(texts) and not chart_specs(at), "refused before the model ran"
+    assert ledger.total_bytes == 590 * 2**20, "the refused claim holds nothing"
+    assert any(b.key == "link_run" for b in at.button), "the table still waits, to click again"
+    ledger.release("another-visitor/1")
+    at.run()
+    assert not chart_specs(at), "a refused run lifted no hold: nothing runs without a click"
+    _run_button(at).click().run()
+    assert not at.exception and chart_specs(at) and _cached(texts)
+    assert ledger.total_bytes == 0, "the claim ended with the run"
+
+
+def test_a_run_larger_than_the_whole_budget_is_refused_with_its_size(monkeypatch) -> None:
+    rows = _table("Oversized table")
+    _small_ledger(monkeypatch, 8)
+    at = _open(FINE_TUNE, {"rows": rows})
+    _run_button(at).click().run()
+    assert not at.exception
+    said = _messages(at)
+    assert "more than the 8 MB this server allows" in said and "Fewer or shorter sentences" in said, said
+    assert not _cached([text for text, _ in rows])
