@@ -1,5 +1,5 @@
 """AppTest: opening a share link does bounded work on every page. What a link asks for beyond a small
-first view (a long table, long text) waits for one click; the model's run after the click
+first view (a long table, long contexts, long text) waits for one click; the model's run after the click
 claims its peak on the server's memory ledger first; a link follows at most 96 tokens (what the journey
 follows by default); and one page's hold survives a visit to another page."""
 
@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer.budget import SessionLedger
 from explorer.models import DEFAULT_MODEL_ID
+from explorer.senses import parse_sense_lines
 from explorer.share import encode_view
 from explorer.ui import caches, links, memory
 
@@ -153,3 +154,19 @@ def test_a_run_larger_than_the_whole_budget_is_refused_with_its_size(monkeypatch
     said = _messages(at)
     assert "more than the 8 MB this server allows" in said and "Fewer or shorter sentences" in said, said
     assert not _cached([text for text, _ in rows])
+
+
+# ---------------------------------------------------------------- Geometry lab: long contexts
+def test_a_geometry_link_with_long_contexts_waits_in_the_sense_lab() -> None:
+    lines = [f"[{('river', 'money')[i % 2]}] The bank {_long('Context', i, 110)}" for i in range(24)]
+    sentences = parse_sense_lines("\n".join(lines)).sentences
+    at = _open(GEOMETRY, {"word": "bank", "contexts": "\n".join(lines)})
+    assert not at.exception
+    assert at.tabs, "the small first view (the corpus measures) is shown"
+    assert at.text_area(key="sense_text_bank").value == "\n".join(lines)
+    assert not _cached(sentences), "the model did not read the contexts"
+    assert "Senses separate best at layer" not in [m.label for m in at.metric]
+    assert "in 24 contexts" in _messages(at)
+    _run_button(at, "sense_link_run").click().run()
+    assert not at.exception
+    assert _cached(sentences) and "Senses separate best at layer" in [m.label for m in at.metric]
