@@ -41,6 +41,7 @@ with stage.main:
         help="Starts from the identity (step 0 = the model's own geometry) and pulls same-label sentences together.",
     )
     linked_step = finetune.linked_training(train)  # a link of a trained view: train again on the click
+    finetune.wait_for_click(info.model_id, train, labelled)  # a link's long table: read on a click
     if train:
         finetune.train(info.model_id, labelled, config, linked_step)
     view = finetune.current_view(info.model_id, labelled, split, config)

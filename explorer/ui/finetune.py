@@ -29,7 +29,7 @@ from explorer.finetune.proof import FrozenProof, prove_unchanged
 from explorer.inputs import escape_markdown
 from explorer.models import ModelInfo, weights_fingerprint
 from explorer.ui import links, memory, widgets
-from explorer.ui.caches import cached_model, load_states
+from explorer.ui.caches import cached_model
 from explorer.ui.links import LinkField, LinkSpec
 from explorer.ui.state import kept, persisted, remember, set_value
 from explorer.ui.widgets import is_classroom
@@ -46,6 +46,7 @@ ROWS = "ft_rows"
 BASE = "ft_base"
 VERSION = "ft_table_version"
 LINK_STEP = "ft_link_step"
+TABLE_PART = "table"  # a link's long table: held (see links.hold) until Train or the notice's button
 PLAY_SECONDS_PER_SNAPSHOT = 0.12
 SEED_MAX = 9999
 STEP_CHOICES = range(10, 601, 10)  # the Steps slider's values
@@ -202,7 +203,9 @@ def train(model_id: str, labelled: LabelledSet, config: hd.HeadConfig, show_step
 
     `show_step` (from a share link) picks the snapshot shown afterwards; by default the last one.
     """
-    states = load_states(model_id, labelled.texts)
+    states = links.states_or_warning(model_id, labelled.texts, "running the model over the table")
+    if states is None:
+        return
     model = cached_model(model_id)
     fingerprint_before = weights_fingerprint(model)
     split = stratified_split(labelled.labels, seed=config.seed)
@@ -247,9 +250,9 @@ def _train_run(pooled: np.ndarray, labelled: LabelledSet, split: Split, config: 
 def current_view(model_id: str, labelled: LabelledSet, split: Split, config: hd.HeadConfig):
     """The trained (or loaded) run for this table, or the untrained preview (step 0 only)."""
     key = table_key(model_id, labelled)
-    pending = st.session_state.pop(PENDING, None)
-    if pending is not None:
-        states = load_states(model_id, labelled.texts)
+    if st.session_state.get(PENDING) is not None:
+        states = _states_or_stop(model_id, labelled)  # a loaded head waits with its table if no room
+        pending = st.session_state.pop(PENDING)
         model = cached_model(model_id)
         fingerprint_before = weights_fingerprint(model)
         try:
@@ -263,10 +266,19 @@ def current_view(model_id: str, labelled: LabelledSet, split: Split, config: hd.
     view = memory.held(RUN)
     if isinstance(view, FineTuneView) and view.key == key:
         return view
-    states = load_states(model_id, labelled.texts)
+    states = _states_or_stop(model_id, labelled)
     start = hd.identity_head(states.pooled.shape[1], config.rank, config.seed)
     first = hd.Snapshot(0, float("nan"), hd.apply_head(start, states.pooled), start, ())
     return _view(key, hd.finish_run(labelled, split, config, [first]), "preview")
+
+
+def _states_or_stop(model_id: str, labelled: LabelledSet):
+    """The table's states, their forward pass claimed on the server's ledger; with no room, the page says
+    so and stops here."""
+    states = links.states_or_warning(model_id, labelled.texts, "running the model over the table")
+    if states is None:
+        st.stop()
+    return states
 
 
 def _snapshot_caption(view: FineTuneView, step: int) -> str:
@@ -538,6 +550,9 @@ def receive_link() -> None:
         return
     rows = _link_rows(state)
     _use_rows(_rows_frame(rows))
+    texts = prepare_labelled(rows).texts
+    if sum(map(len, texts)) > links.LIGHT_LINK_CHARS:  # the model reads a long table only on a click
+        links.hold(TABLE_PART, texts)
     memory.release(RUN)  # the shared view replaces whatever head was shown
     st.session_state.pop("ft_step", None)
     if state.get("trained") and prepare_labelled(rows).error is None:
@@ -557,6 +572,25 @@ def linked_training(train: bool) -> int | None:
             icon="👆",
         )
     return None
+
+
+def wait_for_click(model_id: str, train: bool, labelled: LabelledSet) -> None:
+    """A link's long table waits for a click before the model reads it: pressing Train is one, and so is
+    the notice's own button. Stops the page while it waits, or while the server has no room for the
+    model's run (the table then still waits); editing the table lifts the hold."""
+    if not links.holding(TABLE_PART, labelled.texts):
+        return
+    notice = None
+    if not train:
+        chars = sum(map(len, labelled.texts))
+        reasons = [f"runs the model over {chars:,} characters in {len(labelled.texts)} rows"]
+        notice = links.ask_to_run("show this table at step 0", reasons)
+        if notice is None:
+            st.stop()
+    _states_or_stop(model_id, labelled)
+    links.lift(TABLE_PART)
+    if notice is not None:
+        notice.empty()
 
 
 def view_state(model_id: str, view: FineTuneView, step: int) -> dict:

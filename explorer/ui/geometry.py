@@ -18,9 +18,9 @@ from explorer.models import ModelInfo
 from explorer.projection import FAITHFULNESS_K, MIN_POINTS_FOR_UMAP, faithfulness_sample
 from explorer.states import LayerStates, layer_names
 from explorer.ui import jobs, links, widgets
-from explorer.ui.caches import cached_states, load_states
+from explorer.ui.caches import cached_states
 from explorer.ui.links import LinkField, LinkSpec
-from explorer.ui.senses import OWN_WORD, SenseView
+from explorer.ui.senses import CONTEXTS_PART, OWN_WORD, SenseView
 from explorer.ui.state import kept, persisted, remember, set_value, set_value_silently
 from explorer.ui.widgets import sentence_editor
 
@@ -87,8 +87,11 @@ _cached_measures = st.cache_resource(show_spinner=False, max_entries=16)(_measur
 
 
 def measures_view(model_id: str, texts: tuple[str, ...], with_umap: bool) -> MeasuresView:
-    """The measures; with UMAP, fitted in the background while the page shows the others (see `jobs`)."""
-    load_states(model_id, texts)
+    """The measures; with UMAP, fitted in the background while the page shows the others (see `jobs`).
+    The model's run over the sentences claims its peak on the server's ledger; with no room, the page
+    says so and stops here."""
+    if links.states_or_warning(model_id, texts, "measuring the sentences") is None:
+        st.stop()
     if with_umap and cached_measures(model_id, texts, False).n_words < MIN_POINTS_FOR_UMAP:
         return cached_measures(model_id, texts, True)  # too few words: no fit, the UMAP line is empty at once
     if with_umap:
@@ -290,7 +293,11 @@ def receive_link() -> None:
         set_value("sentences", links.link_sentences(state))
     if "word" in state:
         choice = state["word"]
-        set_value(f"sense_text_{choice}", state.get("contexts", _default_contexts(choice)))
+        contexts = state.get("contexts", _default_contexts(choice))
+        set_value(f"sense_text_{choice}", contexts)
+        sentences = senses.parse_sense_lines(contexts).sentences
+        if sum(map(len, sentences)) > links.LIGHT_LINK_CHARS:  # read only on a click in the sense lab
+            links.hold(CONTEXTS_PART, sentences)
     if "heatmap" in state:
         st.session_state[_HEATMAP_FROM_LINK] = state["heatmap"]
 

@@ -14,9 +14,16 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explorer import assets, qr, share
+from explorer.budget import return_freed_memory
+from explorer.inputs import parse_sentences
+from explorer.models import DEFAULT_MODEL_ID, model_lock
+from explorer.separation import MAX_GROUPED_WORDS, MAX_OCCURRENCES
 from explorer.share import MAX_TOKEN_CHARS, QUERY_KEY, ShareLinkError, Validator, decode_view, encode_view
+from explorer.states import DEFAULT_BATCH_SIZE, LayerStates
+from explorer.ui import caches, memory
 from explorer.ui.state import kept, set_value
 
 MAX_LINK_TEXT_CHARS = 60_000  # the sentence box's text in a link (100 sentences of 600 characters)
@@ -25,7 +32,13 @@ SEEN_LINKS = "_share_links_seen"  # tokens already applied in this session
 # Heavy work never starts from opening a link. A link's text up to this size runs at once (the largest
 # preset is about 900 characters, a few hundred milliseconds); a longer one, or UMAP, waits for a click.
 LIGHT_LINK_CHARS = 2_000
-LINK_GATE = "_link_waits_for_click"
+# What a link asked for that waits for the visitor's click, per page (page script hash → part → the
+# value the link gave it), so that visiting one page never lifts another page's hold.
+LINK_GATES = "_link_gates"
+# A link follows at most this many tokens on the Token journey: every token the page follows by default
+# (4 words × 24 occurrences), so a shared default view opens as it was. Measured on a link following
+# 1,500 tokens of 8 short lines: 111 s to open uncapped; 2.5 s following 96, 2.1 s following 24.
+MAX_LINK_FOLLOW = MAX_GROUPED_WORDS * MAX_OCCURRENCES
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,7 @@ class LinkSpec:
         """Apply a link's view to the widgets (asking first if it replaces typing); the state applied."""
         state = incoming_view(self.validators, user_edited, what)
         if state is not None:
+            state = bounded(state)
             apply_view(state, self.widget_keys)
             hold_heavy_work(state)
         return state
@@ -123,44 +137,101 @@ def incoming_view(
     return state
 
 
+def bounded(state: dict[str, Any]) -> dict[str, Any]:
+    """A link's view cut to what a link may ask for on open: at most MAX_LINK_FOLLOW followed tokens
+    (the rest are dropped, and the visitor is told)."""
+    follow = state.get("follow")
+    if not isinstance(follow, list) or len(follow) <= MAX_LINK_FOLLOW:
+        return state
+    st.info(
+        f"This link follows {len(follow):,} tokens; a link opens following at most {MAX_LINK_FOLLOW}, so "
+        f"the first {MAX_LINK_FOLLOW} are followed. Pick others under Follow tokens.",
+        icon="🔗",
+    )
+    return {**state, "follow": follow[:MAX_LINK_FOLLOW]}
+
+
+def _gate() -> dict[str, Any]:
+    """This page's held parts in this session: part → the value the link gave it."""
+    ctx = get_script_run_ctx()
+    page = ctx.page_script_hash if ctx is not None else ""
+    return st.session_state.setdefault(LINK_GATES, {}).setdefault(page, {})
+
+
+def hold(part: str, value: Any) -> None:
+    """Hold a link's heavy `part` (e.g. 'text', 'umap', a table, contexts) on this page until a click."""
+    _gate()[part] = value
+
+
+def holding(part: str, value: Any) -> bool:
+    """Whether this page still holds `part` at `value`. Another value means the visitor changed the
+    setting: that is their own act, and lifts the hold."""
+    gate = _gate()
+    if part not in gate:
+        return False
+    if gate[part] != value:
+        del gate[part]
+        return False
+    return True
+
+
+def lift(*parts: str) -> None:
+    """The visitor asked: these parts no longer wait."""
+    gate = _gate()
+    for part in parts:
+        gate.pop(part, None)
+
+
 def hold_heavy_work(state: dict[str, Any]) -> None:
-    """After a link's view is applied: if it asks for heavy work (a long text, UMAP), hold that work
-    until the visitor clicks (see `wait_for_click`)."""
+    """After a link's view is applied: if it asks for heavy work (a long text, UMAP), hold that work on
+    this page until the visitor clicks (see `wait_for_click`); what an earlier link held here is dropped."""
+    _gate().clear()
     text = link_sentences(state) if {"sentences", "sentence_set"} & set(state) else ""
-    long = len(text) > LIGHT_LINK_CHARS
-    umap = state.get("projection") == "umap" or state.get("umap") is True  # Token journey, Geometry lab
-    if long or umap:
-        st.session_state[LINK_GATE] = {"text": text if long else None, "umap": umap}
-    else:
-        st.session_state.pop(LINK_GATE, None)
+    if len(text) > LIGHT_LINK_CHARS:
+        hold("text", text)
+    if state.get("projection") == "umap" or state.get("umap") is True:  # Token journey, Geometry lab
+        hold("umap", True)
+
+
+def ask_to_run(what: str, reasons: list[str], key: str = "link_run") -> Any | None:
+    """Say what a held shared view would run, with one button. On its click, the notice's placeholder
+    (to empty once the work has run: refused for lack of room, the notice stays to click again); else None."""
+    slot = st.empty()
+    with slot.container(border=True):
+        st.info(
+            f"This shared view {' and '.join(reasons)}. Nothing heavy starts until you ask: press the button "
+            f"to {what}, or change the settings first.",
+            icon="🔗",
+        )
+        clicked = st.button(f"▶ Run the shared view: {what}", type="primary", key=key)
+    return slot if clicked else None
 
 
 def wait_for_click(what: str, umap: bool = False, text: str | None = None) -> None:
     """Stop the page here while a link's heavy work waits for the visitor's click: say what it would run,
     with one button. `text`: what the page runs (default: the sentence box). Editing the text (or
-    turning UMAP off) lifts the hold too: that is the visitor's act."""
-    gate = st.session_state.get(LINK_GATE)
-    if not gate:
-        return
+    turning UMAP off) lifts the hold too: that is the visitor's act.
+
+    On the click the model reads the sentence box's sentences under a claim on the server's memory
+    ledger (see `claimed_states`); with no room, the page says so and still waits."""
     text = str(kept("sentences", "")) if text is None else text
-    if gate["text"] != text and not (gate["umap"] and umap):
-        st.session_state.pop(LINK_GATE, None)
+    reasons = []
+    long = holding("text", text)
+    if long:
+        reasons.append(f"runs the model over {len(text):,} characters of text")
+    if holding("umap", bool(umap)):
+        reasons.append("fits UMAP (tens of seconds)")
+    if not reasons:
         return
-    with st.container(border=True):
-        parts = []
-        if gate["text"] == text:
-            parts.append(f"runs the model over {len(text):,} characters of text")
-        if gate["umap"] and umap:
-            parts.append("fits UMAP (tens of seconds)")
-        st.info(
-            f"This shared view {' and '.join(parts)}. Nothing heavy starts until you ask: press the button "
-            f"to {what}, or change the settings first.",
-            icon="🔗",
-        )
-        if st.button(f"▶ Run the shared view: {what}", type="primary", key="link_run"):
-            st.session_state.pop(LINK_GATE, None)
-            st.rerun()
-    st.stop()
+    if ask_to_run(what, reasons) is None:
+        st.stop()
+    if long:
+        sentences = parse_sentences(text, with_groups=True).sentences  # as the sentence box reads it
+        model_id = str(kept("model_id", DEFAULT_MODEL_ID))
+        if sentences and not states_or_warning(model_id, sentences, "running the model over the shared text"):
+            st.stop()
+    lift("text", "umap")
+    st.rerun()
 
 
 def apply_view(state: dict[str, Any], keys: dict[str, str]) -> None:
@@ -190,10 +261,79 @@ def receive_sentences_link(spec: LinkSpec) -> dict[str, Any] | None:
     state = incoming_view(spec.validators, typed_other_sentences)
     if state is None:
         return None
-    state = {**state, "sentences": link_sentences(state)}
+    state = bounded({**state, "sentences": link_sentences(state)})
     apply_view(state, spec.widget_keys)
     hold_heavy_work(state)
     return state
+
+
+# ---------------------------------------------------------------- the work after the click, claimed
+STATES_CLAIM = "model_run"  # the ledger name of a forward pass in progress (nothing is kept under it)
+_MB = 2**20
+# After a pass larger than this, freed memory is handed back to the system (0.25 s, small next to such
+# a pass). Four visitors reading 80 long contexts one after another: RSS rose 1,208 MB without it, 641 with.
+TRIM_AFTER_BYTES = 128 * _MB
+
+
+def forward_peak_bytes(n_tokens: int, longest: int, n_texts: int, n_layers: int, dim: int, heads: int) -> int:
+    """A bound on the memory `extract_states` takes at its peak, above what the server held before.
+
+    Every token's layers twice (one array per sentence, then one for all), a batch's working memory
+    (its hidden states, their stack and float copies; one layer's attention scores) and 32 MB.
+    MiniLM with the model warm, peak RSS measured (this bound) in MB: 10 sentences of 60 characters 17
+    (41); 100 of 60, 74 (82); 80 of 499, 291 (317); 100 of 600, 388 (428); 32 of 1,000, 284 (425);
+    100 of 1,200, 673 (852); 200 of 1,000, 996 (1,118).
+    """
+    per_token = (n_layers + 1) * dim * 4  # float32, every layer
+    batch = min(DEFAULT_BATCH_SIZE, n_texts)
+    return int(
+        2 * n_tokens * per_token + 3 * batch * longest * per_token + batch * heads * longest**2 * 4 + 32 * _MB
+    )
+
+
+def _states_ready(model_id: str, texts: tuple[str, ...]) -> bool:
+    """Whether these states need no forward pass: shipped with the app, or in the shared states cache."""
+    stored = caches._stored()
+    if stored is not None and stored.info.model_id == model_id and texts in stored.states:
+        return True
+    return (model_id, texts) in caches._STATES
+
+
+def _peak_for(model_id: str, texts: tuple[str, ...]) -> int:
+    """`forward_peak_bytes` for these sentences, counted with the model's own tokenizer."""
+    model = caches.cached_model(model_id)
+    info = caches.cached_model_info(model_id)
+    tokenizer = model[0].tokenizer
+    with model_lock(model):  # the tokenizer is shared by every session
+        ids = tokenizer(list(texts), truncation=True, max_length=int(model.max_seq_length))["input_ids"]
+    counts = [len(i) for i in ids]
+    heads = int(getattr(model[0].auto_model.config, "num_attention_heads", 16) or 16)
+    return forward_peak_bytes(sum(counts), max(counts), len(texts), info.n_layers, info.dim, heads)
+
+
+def claimed_states(model_id: str, texts: tuple[str, ...], what: str) -> LayerStates:
+    """Every layer of these sentences (see `caches.cached_states`). A forward pass first claims its peak
+    on the server's memory ledger (waiting for room; `memory.BudgetFull` if there is none); states
+    already shipped or cached are returned at once."""
+    texts = tuple(texts)
+    if _states_ready(model_id, texts):
+        return caches.cached_states(model_id, texts)
+    need = _peak_for(model_id, texts)
+    with memory.room(STATES_CLAIM, need, what):
+        try:
+            return caches.load_states(model_id, texts)
+        finally:
+            if need > TRIM_AFTER_BYTES:  # else each session's thread keeps what its pass freed (glibc arenas)
+                return_freed_memory()
+
+
+def states_or_warning(model_id: str, texts: tuple[str, ...], what: str) -> LayerStates | None:
+    """`claimed_states`, or None with a warning that says why the server cannot run it now."""
+    try:
+        return claimed_states(model_id, texts, what)
+    except memory.BudgetFull as exc:
+        st.warning(f"{exc} Fewer or shorter sentences need less.", icon="⏳")
+        return None
 
 
 # ---------------------------------------------------------------- sending

@@ -15,11 +15,12 @@ from explorer.export import csv_bytes, file_stem
 from explorer.inputs import escape_markdown
 from explorer.projection import project
 from explorer.states import layer_names
-from explorer.ui import widgets
+from explorer.ui import links, widgets
 from explorer.ui.caches import cached_states
 from explorer.ui.state import persisted, remember
 
 OWN_WORD = "✏️ your own word"
+CONTEXTS_PART = "contexts"  # a link's long contexts: held (see links.hold) until the sense lab's button
 
 
 # ---------------------------------------------------------------- word-sense lab
@@ -99,6 +100,18 @@ def sense_view(model_id: str, word: str, contexts: senses.SenseContexts) -> Sens
         return SenseView(word, error="Type the word to study.")
     if not contexts.sentences:
         return SenseView(word, error="Add contexts, one per line as '[sense] sentence'.")
+    notice = None
+    if links.holding(CONTEXTS_PART, contexts.sentences):  # a link's long contexts: read on a click
+        chars = sum(map(len, contexts.sentences))
+        reasons = [f"runs the model over {chars:,} characters in {len(contexts.sentences)} contexts"]
+        notice = links.ask_to_run("read these contexts", reasons, key="sense_link_run")
+        if notice is None:
+            return SenseView(word)
+    if links.states_or_warning(model_id, contexts.sentences, "reading the contexts") is None:
+        return SenseView(word)  # no room on the server: said, and a link's contexts still wait
+    if notice is not None:
+        links.lift(CONTEXTS_PART)
+        notice.empty()
     with st.spinner("Reading the contexts…"):
         return cached_sense_view(model_id, word, contexts.labels, contexts.sentences)
 
