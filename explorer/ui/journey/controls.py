@@ -14,6 +14,7 @@ from explorer.ui import player, widgets
 from explorer.ui.journey.chart import chart_height
 from explorer.ui.journey.readout import FOLLOW_LIMIT_TEXT, default_follow, has_grouped_words
 from explorer.ui.journey.view import JourneyTokens, JourneyView
+from explorer.ui.links import MAX_LINK_FOLLOW
 from explorer.ui.state import current_layer, kept, persisted, remember, set_value, set_value_silently
 
 
@@ -174,6 +175,7 @@ def follow_picker(tokens: JourneyTokens, context: str, groups: tuple[str, ...] =
         help="Their paths through all layers are drawn boldly and ringed at the current layer; their "
         "cosines in the model's full space are written under the points. " + FOLLOW_LIMIT_TEXT,
         placeholder="Pick tokens to follow",
+        max_selections=MAX_LINK_FOLLOW,  # 1,500 followed tokens took 95-111 s to draw
     )
     chosen = st.session_state["follow"]
     if len(chosen) > 6:  # many chips: say in one line what is followed
