@@ -349,11 +349,15 @@ def share_link(state: dict[str, Any]) -> str:
 
 
 def share_and_export(
-    state: dict[str, Any], bundle: Callable[[], bytes], file_name: str, note: str | None = None
+    state: dict[str, Any],
+    bundle: Callable[[], bytes],
+    file_name: str,
+    note: str | None = None,
+    label: str | None = None,
 ) -> None:
     """One popover: a link that reproduces this view, and a ZIP with data, chart and manifest; `note`
-    says what the link leaves out."""
-    with st.popover("🔗 Share or export", width="content"):
+    says what the link leaves out; `label` a shorter name for a crowded row of controls."""
+    with st.popover(label or "🔗 Share or export", width="stretch" if label else "content"):
         link = share_link(state)
         if note:
             st.caption(note)
