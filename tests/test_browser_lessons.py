@@ -137,4 +137,8 @@ def test_journey_lessons_fit_one_projector_screen_before_and_after_reveal() -> N
             )
             assert _inside(page, chart), f"{lesson.id}: the chart left the screen after Reveal"
             assert _inside(page, page.get_by_text("Your pick:").first), f"{lesson.id}: pick beside the answer"
+            page.wait_for_function("() => document.activeElement?.getAttribute('data-testid') === 'stAlert'")
+            assert lesson.answer[:40] in page.evaluate("() => document.activeElement.innerText"), (
+                "focus on it"
+            )
             page.screenshot(path=str(ARTIFACTS / f"lesson_{lesson.id}_classroom_after.png"))
