@@ -27,6 +27,7 @@ STEPS: dict[str, tuple[str | None, str]] = {
     "tune-weights": ("Tune a private copy", "Frozen layers moved by exactly 0"),
     "head-not-model": ("Train the head", "identical bit for bit"),
     "negation": (None, "Cell = cosine similarity"),
+    "nearest-meaning": (None, "Cell = cosine similarity"),
     "anisotropy-layers": (None, "Anisotropy: how alike"),
 }
 HIDDEN_MARKERS = ("appears when you reveal the answer", "Compare them", "appear when you reveal the answer")
