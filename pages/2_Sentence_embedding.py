@@ -23,9 +23,9 @@ presenter = widgets.page_heading(
     "Storing such points in an index is useful, and it never changes the model.",
     lesson_running=lessons.active(PAGE) is not None,
 )
-lessons.lesson_card(PAGE, measure=page.lesson_measure)
-
-stage = widgets.settings_and_stage(presenter, SETTINGS, [1, 2.4])
+# A lesson's card: on top, or beside the page in the presenter view (evidence and question on one screen).
+with lessons.card_and_stage(PAGE, presenter, measure=page.lesson_measure):
+    stage = widgets.settings_and_stage(presenter, SETTINGS, [1, 2.4])
 left, right = stage.settings, stage.main
 with left:
     parsed = widgets.sentence_editor()

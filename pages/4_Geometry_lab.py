@@ -22,8 +22,8 @@ classroom = widgets.page_heading(
     "to the output, as in Ethayarajh (2019) and Coenen et al. (2019).",
     lesson_running=lessons.active(PAGE) is not None,
 )
-lessons.lesson_card(PAGE)
-stage = widgets.settings_and_stage(classroom, "⚙️ What to measure", None)
+with lessons.card_and_stage(PAGE, classroom):  # beside the page in the presenter view
+    stage = widgets.settings_and_stage(classroom, "⚙️ What to measure", None)
 with stage.settings:
     texts = lab.source_sentences()
 with stage.main:

@@ -30,6 +30,9 @@ STEPS: dict[str, tuple[str | None, str]] = {
     "nearest-meaning": (None, "Cell = cosine similarity"),
     "anisotropy-layers": (None, "Anisotropy: how alike"),
 }
+# Known gap (issue 25, item 1): the search lesson's map and hits sit under the index's Add and Reset
+# buttons and its fingerprint, about 580 px down at 1280x720.
+BELOW_THE_FOLD = {"search-geometry"}
 HIDDEN_MARKERS = ("appears when you reveal the answer", "Compare them", "appear when you reveal the answer")
 WAITING = re.compile("|".join(re.escape(marker) for marker in HIDDEN_MARKERS))
 
@@ -100,16 +103,20 @@ def _inside(page, locator) -> bool:
     return box is not None and box["y"] >= 0 and box["x"] >= 0 and box["y"] + box["height"] <= 720
 
 
-def test_journey_lessons_fit_one_projector_screen_before_and_after_reveal() -> None:
-    """Classroom mode at 1280x720: the lesson card sits beside the chart, so the question, the pick,
-    Reveal, the chart and its Layer slider are all on the first screen; Reveal does not move the page and
-    the chart stays in view."""
-    journey = [lesson for lesson in lessons() if lesson.page == "pages/1_Token_journey.py"]
-    assert len(journey) >= 2
+def test_lessons_fit_one_projector_screen_before_and_after_reveal() -> None:
+    """Classroom mode at 1280x720: the lesson card sits beside the page, so the question, the pick,
+    Reveal and the chart are all on the first screen (on the journey its Layer slider too); Reveal does
+    not move the page and the chart that answers stays in view. (Lessons that need a button pressed
+    first are checked in their pages' own tests.)"""
+    chosen = [
+        lesson for lesson in lessons() if STEPS[lesson.id][0] is None and "Fine_tune" not in lesson.page
+    ]
+    assert len(chosen) >= 6
     with app_in_chromium() as (browser, url):
         page = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
-        for lesson in journey:
-            visit(page, f"{url}/Token_journey?{urlencode(gallery_query(lesson))}")
+        for lesson in chosen:
+            journey = lesson.page == "pages/1_Token_journey.py"
+            visit(page, f"{url}/{_slug(lesson.page)}?{urlencode(gallery_query(lesson))}")
             wait_idle(page, timeout_ms=180_000)
             page.get_by_text("Classroom mode").first.click()
             wait_idle(page)
@@ -118,11 +125,13 @@ def test_journey_lessons_fit_one_projector_screen_before_and_after_reveal() -> N
             chart = page.locator("[data-testid='stVegaLiteChart']").first
             reveal = page.get_by_role("button", name="Reveal the answer")
             question = page.get_by_text("Predict:").first
-            for what, locator in (("chart", chart), ("Reveal", reveal), ("question", question)):
+            for what, locator in (("Reveal", reveal), ("question", question)):
                 assert _inside(page, locator), f"{lesson.id}: {what} off the first screen before Reveal"
-            assert _inside(page, page.locator("[data-testid='stVegaLiteChart'] .vega-bind input").first)
-            text = _visible_text(page).lower()
-            assert "latent space" in text, "the presenter screen names the latent space"
+            if journey:
+                assert _inside(page, chart), f"{lesson.id}: the chart is off the first screen before Reveal"
+                assert _inside(page, page.locator("[data-testid='stVegaLiteChart'] .vega-bind input").first)
+                text = _visible_text(page).lower()
+                assert "latent space" in text, "the presenter screen names the latent space"
             page.locator("[data-testid='stRadio'] label").filter(
                 has_text=lesson.pick_options[1]
             ).first.click()
@@ -136,7 +145,13 @@ def test_journey_lessons_fit_one_projector_screen_before_and_after_reveal() -> N
                 page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTop")
                 == scrolled
             )
-            assert _inside(page, chart), f"{lesson.id}: the chart left the screen after Reveal"
+            shown = page.locator("[data-testid='stVegaLiteChart'] >> visible=true").first
+            shown.wait_for(timeout=60_000)
+            box = shown.bounding_box()  # the answer's chart starts on the first screen, in full width
+            if lesson.id not in BELOW_THE_FOLD:
+                assert box and 0 <= box["y"] < 0.75 * 720, f"{lesson.id}: chart off the screen after Reveal"
+            if journey:
+                assert _inside(page, chart), f"{lesson.id}: the chart left the screen after Reveal"
             assert _inside(page, page.get_by_text("Your pick:").first), f"{lesson.id}: pick beside the answer"
             page.wait_for_function("() => document.activeElement?.getAttribute('data-testid') === 'stAlert'")
             assert lesson.answer[:40] in page.evaluate("() => document.activeElement.innerText"), (
