@@ -337,6 +337,9 @@ def states_or_warning(model_id: str, texts: tuple[str, ...], what: str) -> Layer
 
 
 # ---------------------------------------------------------------- sending
+SHARE_POPOVER = "share_popover"  # the share menu: it tracks its state, so the QR button can close it
+
+
 def share_link(state: dict[str, Any]) -> str:
     """The full URL of this page with the view encoded in it."""
     token = encode_view(state)
@@ -353,7 +356,9 @@ def share_and_export(
 ) -> None:
     """One popover: a link that reproduces this view, and a ZIP with data, chart and manifest; `note`
     says what the link leaves out."""
-    with st.popover("🔗 Share or export", width="content"):
+    # It tracks its open state (a rerun on opening it), so that the QR button can close it: left open,
+    # it covered the top half of the QR dialog on a 1280 x 720 projector.
+    with st.popover("🔗 Share or export", width="content", key=SHARE_POPOVER, on_change="rerun"):
         link = share_link(state)
         if note:
             st.caption(note)
@@ -376,14 +381,31 @@ def share_and_export(
 
 
 QR_CAPTION = "QR code of this link"
-QR_ALT = "QR code of the share link above: scanning it with a phone camera opens this view."
+QR_ALT = "QR code of this view's share link: scanning it with a phone camera opens this view."
+# Static CSS only (no user text ever goes here): the code and its caption fit the screen's height under
+# the dialog's title (15rem: the dialog's margins, title, padding and the caption; at 1280 x 720 in
+# classroom mode a 435 px code). Whole pixels a module are kept where the screen allows; scaled down,
+# the modules stay sharp-edged.
+_QR_CSS = """
+<style>
+.st-key-large_qr img {
+  width: auto !important; height: auto !important; max-width: 100%;
+  max-height: calc(100dvh - 15rem); image-rendering: pixelated;
+}
+</style>
+"""
+
+
+def _close_share_popover() -> None:
+    st.session_state[SHARE_POPOVER] = False
 
 
 def link_qr_code(link: str) -> None:
     """A button under the link that shows it as a QR code, large enough to scan from the back of a room.
 
     Made on the click, not on every run: the link changes with every layer move, and a code takes about
-    170 ms to make. A link too long to scan across a room gets a sentence instead of the button."""
+    170 ms to make. A link too long to scan across a room gets a sentence instead of the button. The
+    click closes the share menu, so the dialog opens uncovered."""
     if not qr.fits(link):
         st.caption(qr.too_long_message(link))
         return
@@ -392,12 +414,15 @@ def link_qr_code(link: str) -> None:
         key="share_qr_large",
         help="For a room: scanning it with a phone camera opens this view.",
         width="stretch",
+        on_click=_close_share_popover,
     ):
         show_large_qr(link)
 
 
 @st.dialog("Scan to open this view", width="large")
 def show_large_qr(link: str) -> None:
-    """The link's QR code as large as the dialog allows, for a projector."""
-    png, side, _ = qr.link_png(link, qr.LARGE_PX)
-    st.image(png, caption=QR_CAPTION, width=side, output_format="PNG", alt=QR_ALT)
+    """The link's QR code as large as the screen allows, for a projector."""
+    st.html(_QR_CSS)
+    with st.container(key="large_qr"):
+        png, _, _ = qr.link_png(link, qr.LARGE_PX)
+        st.image(png, caption=QR_CAPTION, width="content", output_format="PNG", alt=QR_ALT)
