@@ -338,7 +338,10 @@ def states_or_warning(model_id: str, texts: tuple[str, ...], what: str) -> Layer
 
 
 # ---------------------------------------------------------------- sending
-SHARE_POPOVER = "share_popover"  # the share menu: it tracks its state, so the QR button can close it
+# The share menu's key ends in the number of times its QR button closed it: a new key is a new menu,
+# drawn closed. (A menu that tracks its open state, closed through st.session_state, stayed open over the
+# dialog when the QR button was pressed while the rerun from opening the menu was still running.)
+SHARE_MENU_CLOSINGS = "_share_menu_closings"
 PUBLIC_ADDRESS = "public_address"  # the QR dialog's box: the address the class should use (kept per user)
 
 
@@ -375,9 +378,9 @@ def share_and_export(
 ) -> None:
     """One popover: a link that reproduces this view, and a ZIP with data, chart and manifest; `note`
     says what the link leaves out."""
-    # It tracks its open state (a rerun on opening it), so that the QR button can close it: left open,
-    # it covered the top half of the QR dialog on a 1280 x 720 projector.
-    with st.popover("🔗 Share or export", width="content", key=SHARE_POPOVER, on_change="rerun"):
+    # Left open, the menu covered the top half of the QR dialog on a 1280 x 720 projector: the QR button
+    # closes it (see SHARE_MENU_CLOSINGS).
+    with st.popover("🔗 Share or export", width="content", key=share_menu_key()):
         link = share_link(state)
         if note:
             st.caption(note)
@@ -415,8 +418,13 @@ _QR_CSS = """
 """
 
 
-def _close_share_popover() -> None:
-    st.session_state[SHARE_POPOVER] = False
+def share_menu_key() -> str:
+    """The share menu's key in this run (a new one after each click on its QR button)."""
+    return f"share_menu_{st.session_state.get(SHARE_MENU_CLOSINGS, 0)}"
+
+
+def _close_share_menu() -> None:
+    st.session_state[SHARE_MENU_CLOSINGS] = st.session_state.get(SHARE_MENU_CLOSINGS, 0) + 1
 
 
 def link_qr_code(link: str) -> None:
@@ -434,12 +442,14 @@ def link_qr_code(link: str) -> None:
         key="share_qr_large",
         help="For a room: scanning it with a phone camera opens this view.",
         width="stretch",
-        on_click=_close_share_popover,
+        on_click=_close_share_menu,
     ):
         show_large_qr(link)
 
 
-@st.dialog("Scan to open this view", width="large")
+# Closing it reruns the page, so that the share menu's copy link follows an address typed in it (a change
+# in the dialog reruns the dialog alone).
+@st.dialog("Scan to open this view", width="large", on_dismiss="rerun")
 def show_large_qr(link: str) -> None:
     """The link's QR code as large as the screen allows, for a projector. A link to an address phones
     cannot open (127.0.0.1, localhost, ...) says so beside the code and takes the address the class should
