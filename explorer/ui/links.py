@@ -475,17 +475,30 @@ def _class_address_box(link: str, host: str) -> str:
     """Say that phones cannot open `link`'s `host`, and take the address the class should use: `link` at
     that address if it is valid, else `link` (with a message saying what to fix)."""
     persisted(PUBLIC_ADDRESS, class_address())
+    typed = str(st.session_state[PUBLIC_ADDRESS] or "")  # the box's value, read before it is drawn
+    base = problem = None
+    if typed.strip():
+        try:
+            base = share.public_base(typed)
+        except share.PublicAddressError as exc:
+            problem = str(exc)
     why = (
         f"its address, **{escape_markdown(host)}**, is this computer's own name for itself"
         if host
         else "it carries no address"
     )
-    st.warning(
-        f"Phones cannot open this link: {why}. Type the address the class should use (the Network URL "
-        "that `streamlit run` printed), and the code opens this same view there.",
-        icon="📵",
-    )
-    typed = st.text_input(
+    if base is None:
+        st.warning(
+            f"Phones cannot open this link: {why}. Type the address the class should use (the Network URL "
+            "that `streamlit run` printed), and the code opens this same view there.",
+            icon="📵",
+        )
+    else:
+        st.info(
+            f"Phones cannot open this link as it is ({why}): the code opens this same view at `{base}`.",
+            icon="📱",
+        )
+    st.text_input(
         "Address for the class",
         key=PUBLIC_ADDRESS,
         on_change=remember,
@@ -495,13 +508,7 @@ def _class_address_box(link: str, host: str) -> str:
         "'Network URL' that `streamlit run` prints. To set it for everyone, start the app with "
         f"{share.PUBLIC_URL_ENV}=http://… in the environment.",
     )
-    if not typed.strip():
-        return link
-    try:
-        base = share.public_base(typed)
-    except share.PublicAddressError as exc:
+    if problem is not None:
         example = share.PUBLIC_ADDRESS_EXAMPLE  # as code, so that Markdown does not make it a link
-        st.error(escape_markdown(str(exc)).replace(escape_markdown(example), f"`{example}`"), icon="✍️")
-        return link
-    st.success(f"The code opens this view at `{base}`.", icon="📱")
-    return share.rebase_link(link, base)
+        st.error(escape_markdown(problem).replace(escape_markdown(example), f"`{example}`"), icon="✍️")
+    return link if base is None else share.rebase_link(link, base)
