@@ -105,11 +105,14 @@ def journey_body() -> None:
                 "🎓 The paths and the cosines in the model's full space appear when you reveal the answer."
             )
         link_state = journey.view_state(info.model_id, layer, follow)
+    with layout.share:
         links.share_and_export(
             link_state,
             lambda: journey.export_bundle(view, charts.journey_chart_of(drawing(), layer), link_state, info),
             "token_journey.zip",
+            label="🔗 Share" if presenter else None,
         )
+    with right:
         faithful_box = widgets.lazy_expander("How faithful is this picture, layer by layer?", "faithfulness")
     if faithful_box.open:
         scores = charts.layer_scores_chart(

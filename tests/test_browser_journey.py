@@ -196,9 +196,8 @@ def test_journey_preset_and_share_link_reopen(browser_page) -> None:
     fresh.context.close()
 
 
-def test_presenter_view_fits_a_projector(browser_page) -> None:
-    """Classroom mode at 1280x720: the chart, its Layer slider, the layer name, Play and Pause and the
-    readout are all on the first screen, the sidebar folds away, and the settings are one click away."""
+def _classroom_journey(browser_page):
+    """A new 1280x720 context on the Token journey with classroom mode switched on: (context, page)."""
     _, url = browser_page
     context = browser_page[0].context.browser.new_context(viewport={"width": 1280, "height": 720})
     page = context.new_page()
@@ -206,6 +205,13 @@ def test_presenter_view_fits_a_projector(browser_page) -> None:
     _assert_healthy(page)
     page.get_by_text("Classroom mode").first.click()
     wait_idle(page)
+    return context, page
+
+
+def test_presenter_view_fits_a_projector(browser_page) -> None:
+    """Classroom mode at 1280x720: the chart, its Layer slider, the layer name, Play and Pause and the
+    readout are all on the first screen, the sidebar folds away, and the settings are one click away."""
+    context, page = _classroom_journey(browser_page)
     page.wait_for_timeout(1_500)
     wait_idle(page)
     _assert_healthy(page)
@@ -430,13 +436,7 @@ def test_own_two_group_words_each_get_a_readout_line_and_part_on_screen(browser_
     """A teacher's own sentences: two words, two senses each (eight sentences per word). Both words are
     followed, the readout under the points has one line per word with its chance count, the strip of
     where the meanings part is drawn, and in classroom mode at 1280x720 the chart is on the first screen."""
-    _, url = browser_page
-    context = browser_page[0].context.browser.new_context(viewport={"width": 1280, "height": 720})
-    page = context.new_page()
-    visit(page, f"{url}/Token_journey")
-    _assert_healthy(page)
-    page.get_by_text("Classroom mode").first.click()
-    wait_idle(page)
+    context, page = _classroom_journey(browser_page)
     page.get_by_role("button", name="⚙️ Sentences and settings").click()
     box = page.locator("[data-testid='stPopoverBody'] [data-testid='stTextArea'] textarea").first
     box.fill(_two_word_text())

@@ -27,6 +27,7 @@ STEPS: dict[str, tuple[str | None, str]] = {
     "tune-weights": ("Tune a private copy", "Frozen layers moved by exactly 0"),
     "head-not-model": ("Train the head", "identical bit for bit"),
     "negation": (None, "Cell = cosine similarity"),
+    "nearest-meaning": (None, "Cell = cosine similarity"),
     "anisotropy-layers": (None, "Anisotropy: how alike"),
 }
 HIDDEN_MARKERS = ("appears when you reveal the answer", "Compare them", "appear when you reveal the answer")
@@ -137,4 +138,8 @@ def test_journey_lessons_fit_one_projector_screen_before_and_after_reveal() -> N
             )
             assert _inside(page, chart), f"{lesson.id}: the chart left the screen after Reveal"
             assert _inside(page, page.get_by_text("Your pick:").first), f"{lesson.id}: pick beside the answer"
+            page.wait_for_function("() => document.activeElement?.getAttribute('data-testid') === 'stAlert'")
+            assert lesson.answer[:40] in page.evaluate("() => document.activeElement.innerText"), (
+                "focus on it"
+            )
             page.screenshot(path=str(ARTIFACTS / f"lesson_{lesson.id}_classroom_after.png"))

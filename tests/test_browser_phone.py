@@ -57,3 +57,27 @@ def test_a_phone_sees_the_chart_soon_readable_tabs_and_ordered_cards() -> None:
             f"lesson cards out of reading order: {list(zip(titles, tops, strict=True))}"
         )
         page.screenshot(path=str(ARTIFACTS / "phone_home.png"))
+
+
+def test_classroom_mode_on_a_phone_draws_the_journey_at_full_width() -> None:
+    """The presenter view on a phone: the legend sits beside the plot and the readout's long lines used
+    to make Vega shrink the plot to nothing; now the plot keeps at least 40% of the chart (the legend and axis labels take the rest)."""
+    with app_in_chromium() as (browser, url):
+        page = browser.new_context(viewport=PHONE).new_page()
+        visit(page, f"{url}/Token_journey")
+        page.wait_for_selector(CHART, timeout=120_000)
+        wait_idle(page)
+        page.locator(
+            "[data-testid='stExpandSidebarButton'], [data-testid='stSidebarCollapsedControl'] button"
+        ).first.click()
+        page.get_by_text("Classroom mode").first.click()
+        wait_idle(page)
+        page.wait_for_timeout(1500)
+        widths = page.evaluate(
+            """() => { const svg = document.querySelector("[data-testid='stVegaLiteChart'] svg");
+                const axes = Array.from(svg.querySelectorAll("g.role-axis")).map((g) => g.getBoundingClientRect().width);
+                return [svg.getBoundingClientRect().width, Math.max(...axes)]; }"""
+        )
+        chart, widest_axis = widths
+        assert widest_axis >= 0.4 * chart, f"plot {widest_axis:.0f} px wide in a {chart:.0f} px chart"
+        page.screenshot(path=str(ARTIFACTS / "phone_journey_classroom.png"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import APPTEST_TIMEOUT, ROOT, chart_rows, chart_specs, layer_name, open_page, scatter_layers
@@ -72,6 +73,7 @@ CHECKS: dict[str, tuple[Callable[[AppTest], None] | None, Callable[[AppTest], bo
     "tune-weights": (_tune, lambda at: bool(_charts_with(at, "cka", "moved"))),
     "head-not-model": (_train, lambda at: any("✅ identical" in m.value for m in at.markdown)),
     "negation": (None, lambda at: bool(_charts_with(at, "row_text", "column_text"))),
+    "nearest-meaning": (None, lambda at: bool(_charts_with(at, "row_text", "column_text"))),
     "anisotropy-layers": (None, lambda at: bool(_charts_with(at, "key", "value"))),
 }
 
@@ -180,3 +182,25 @@ def test_every_chart_has_a_text_alternative(page) -> None:
     assert charts, "the page draws at least one chart"
     missing = [json.loads(c.proto.spec).get("mark") for c in charts if not c.proto.alt.strip()]
     assert not missing, f"{page or 'home'}: {len(missing)} chart(s) without a text alternative"
+
+
+def test_the_nearest_meaning_lesson_counts_partners_found_first() -> None:
+    """Its live answer equals an independent count on the preset's embeddings (what `encode` returns)."""
+    from sentence_transformers import SentenceTransformer
+
+    from explorer.models import load_model
+
+    (lesson,) = [lesson for lesson in lessons() if lesson.id == "nearest-meaning"]
+    at = _open(lesson)
+    at.radio(key=pick_key(lesson)).set_value(lesson.pick_options[0]).run()
+    _button(at, "Reveal the answer").click().run()
+    texts = sentence_set("Paraphrases")
+    model: SentenceTransformer = load_model()
+    vectors = model.encode(list(texts.sentences), normalize_embeddings=True)
+    similarity = vectors @ vectors.T
+    np.fill_diagonal(similarity, -2)
+    found = sum(
+        texts.groups[int(similarity[i].argmax())] == texts.groups[i] for i in range(len(texts.sentences))
+    )
+    beside = next(m.value for m in at.markdown if m.value.startswith("Your pick:"))
+    assert f"{found} of {len(texts.sentences)} sentences find a sentence of their own group nearest" in beside

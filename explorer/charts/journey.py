@@ -438,7 +438,8 @@ def journey_chart_of(drawing: JourneyDrawing, layer: int) -> alt.LayerChart:
             title=field,
             orient="right" if wide else "bottom",
             columns=1 if wide else 2,
-            labelLimit=300,
+            # beside the plot on a phone (the presenter view there), long names would take its width
+            labelLimit=alt.ExprRef(expr="containerSize()[0] < 600 ? 80 : 300") if wide else 300,
             symbolLimit=LEGEND_ENTRIES,
             symbolOpacity=1,
         ),  # full colour even when the first coloured layer is the faint paths
@@ -453,21 +454,6 @@ def journey_chart_of(drawing: JourneyDrawing, layer: int) -> alt.LayerChart:
     ]
     layers: list[alt.Chart] = []
 
-    # The corner label: the shown layer's name (and its note), large enough to read while scrubbing.
-    base = alt.Chart(tables["corner"]).transform_filter(shown)
-    layers.append(
-        base.mark_text(
-            align="left", baseline="top", x=10, y=8, fontSize=30 if classroom else 22,
-            fontWeight="bold", color="#6b7280", opacity=0.8,
-        ).encode(text=alt.Text("title:N"))
-    )  # fmt: skip
-    if noted:
-        layers.append(
-            base.mark_text(
-                align="left", baseline="top", x=11, y=44 if classroom else 36,
-                fontSize=16 if classroom else 12, color="#6b7280",
-            ).encode(text=alt.Text("note:N"))
-        )  # fmt: skip
     layers.append(
         alt.Chart(tables["frame"]).mark_point(opacity=0, aria=False).encode(x=x, y=y).properties(name="frame")
     )
@@ -537,6 +523,22 @@ def journey_chart_of(drawing: JourneyDrawing, layer: int) -> alt.LayerChart:
             )
             .properties(name="pooled")
         )
+    # The corner label: the shown layer's name (and its note), large enough to read while scrubbing, drawn
+    # over the points so no point or ring covers it.
+    base = alt.Chart(tables["corner"]).transform_filter(shown)
+    layers.append(
+        base.mark_text(
+            align="left", baseline="top", x=10, y=8, fontSize=30 if classroom else 22,
+            fontWeight="bold", color="#6b7280", opacity=0.8, clip=True,
+        ).encode(text=alt.Text("title:N"))
+    )  # fmt: skip
+    if noted:
+        layers.append(
+            base.mark_text(
+                align="left", baseline="top", x=11, y=44 if classroom else 36,
+                fontSize=16 if classroom else 12, color="#6b7280", clip=True,
+            ).encode(text=alt.Text("note:N"))
+        )  # fmt: skip
     if "readout" in tables:
         layers += _readout_layers(tables["readout"], shown, classroom, x, y)
     layers[0] = layers[0].add_params(pick, play)
@@ -718,10 +720,10 @@ def _readout_layers(
     base = alt.Chart(placed).transform_filter(shown).encode(x=x, y=y, text=alt.Text("text:N"))
     return [
         base.transform_filter("datum.line == 0")
-        .mark_text(align="left", baseline="top", fontSize=size, fontWeight="bold", color="#374151")
+        .mark_text(align="left", baseline="top", fontSize=size, fontWeight="bold", color="#374151", clip=True)
         .properties(name="readout_title"),
         base.transform_filter("datum.line > 0")
-        .mark_text(align="left", baseline="top", fontSize=size, color="#374151")
+        .mark_text(align="left", baseline="top", fontSize=size, color="#374151", clip=True)
         .properties(name="readout"),
     ]
 

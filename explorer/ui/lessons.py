@@ -105,7 +105,7 @@ def lesson_card(page: str, measure: Measure | None = None, narrow: bool = False)
     if lesson is None:
         return
     revealed = lesson.id in _revealed()
-    with st.container(border=True, gap="small"):
+    with st.container(border=True, gap="small", key=f"lesson_card_{lesson.id}"):
         st.markdown(f"**🎓 Lesson · {escape_markdown(lesson.title)}**")
         pick = st.session_state.get(_PICKS, {}).get(lesson.id) if revealed else None
         if not revealed:  # once revealed, the answer takes the question's place: the page does not move
@@ -114,6 +114,7 @@ def lesson_card(page: str, measure: Measure | None = None, narrow: bool = False)
             measured = measure(lesson) if measure is not None and lesson.measure else None
             _pick_against(pick, measured)
             st.success(lesson.answer, icon="💡")
+            _FOCUS(key=f"focus_{lesson.id}", data={"lesson": lesson.id})
         row = (
             [st.container(), *st.columns(2, vertical_alignment="bottom")]
             if narrow
@@ -152,6 +153,27 @@ def card_and_stage(page: str, presenter: bool, measure: Measure | None = None, w
     with side:
         lesson_card(page, measure, narrow=True)
     return body
+
+
+# Once revealed, the keyboard's focus moves to the answer (the Reveal button it was on is disabled): a
+# screen reader reads the answer next, and the page does not scroll (preventScroll).
+_FOCUS_JS = """
+export default function (component) {
+  const { parentElement, data } = component;
+  const seen = (window.__lseFocused = window.__lseFocused || {});
+  if (seen[data.lesson]) return;
+  const find = () => document.querySelector(`.st-key-lesson_card_${data.lesson} [data-testid='stAlert']`);
+  const focus = (tries) => {
+    const answer = find();
+    if (!answer) { if (tries > 0) setTimeout(() => focus(tries - 1), 100); return; }
+    seen[data.lesson] = true;
+    answer.setAttribute("tabindex", "-1");
+    answer.focus({ preventScroll: true });
+  };
+  focus(20);
+}
+"""
+_FOCUS = st.components.v2.component("lse_focus_answer", html="<span hidden></span>", js=_FOCUS_JS)
 
 
 def _pick_against(pick: str | None, measured: Measured | None) -> None:

@@ -374,13 +374,19 @@ def for_the_class(link: str) -> str:
 
 
 def share_and_export(
-    state: dict[str, Any], bundle: Callable[[], bytes], file_name: str, note: str | None = None
+    state: dict[str, Any],
+    bundle: Callable[[], bytes],
+    file_name: str,
+    note: str | None = None,
+    label: str | None = None,
 ) -> None:
     """One popover: a link that reproduces this view, and a ZIP with data, chart and manifest; `note`
-    says what the link leaves out."""
+    says what the link leaves out; `label` a shorter name for a crowded row of controls."""
     # Left open, the menu covered the top half of the QR dialog on a 1280 x 720 projector: the QR button
     # closes it (see SHARE_MENU_CLOSINGS).
-    with st.popover("🔗 Share or export", width="content", key=share_menu_key()):
+    with st.popover(
+        label or "🔗 Share or export", width="stretch" if label else "content", key=share_menu_key()
+    ):
         link = share_link(state)
         if note:
             st.caption(note)

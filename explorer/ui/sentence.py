@@ -285,6 +285,8 @@ NEGATION_RANGES = (("above 0.9", 0.9), ("0.5 to 0.9", 0.5), ("−0.2 to 0.5", -0
 def lesson_measure(lesson: Lesson) -> Measured | None:
     """The negation lesson measured on the sentences in the box: the cosine of each sentence's embedding
     with its pair's (the two sentences that share a group), and the range their mean falls in."""
+    if lesson.measure == "nearest_same_group":
+        return _nearest_same_group()
     if lesson.measure != "negation_cosine":
         return None
     parsed = parse_sentences(st.session_state.get("sentences", ""), with_groups=True)
@@ -301,3 +303,18 @@ def lesson_measure(lesson: Lesson) -> Measured | None:
     option = next(name for name, low in NEGATION_RANGES if mean > low)
     each = ", ".join(f"{g} {c:.2f}" for g, c in cosines.items())
     return Measured(f"mean cosine {mean:.2f} over {len(cosines)} pairs ({each})", option)
+
+
+def _nearest_same_group() -> Measured:
+    """Each tagged sentence's nearest other sentence by the cosine of their embeddings: how many of them
+    find a sentence of their own group first."""
+    parsed = parse_sentences(st.session_state.get("sentences", ""), with_groups=True)
+    tagged = [i for i, g in enumerate(parsed.groups) if g and parsed.groups.count(g) >= 2]
+    if len(tagged) < 2:
+        return Measured("no pairs yet: tag each sentence and its partner with one group, [pair] …")
+    embeddings = cached_states(kept("model_id", DEFAULT_MODEL_ID), parsed.sentences).pooled  # (S, D)
+    similarity = np.asarray(cosine(embeddings[:, None, :], embeddings[None, :, :]), dtype=float)  # (S, S)
+    np.fill_diagonal(similarity, -np.inf)
+    found = sum(parsed.groups[int(np.argmax(similarity[i]))] == parsed.groups[i] for i in tagged)
+    option = "its partner (same meaning)" if found >= 0.75 * len(tagged) else "no pattern"
+    return Measured(f"{found} of {len(tagged)} sentences find a sentence of their own group nearest", option)

@@ -79,19 +79,20 @@ class PageLayout:
     paths: Any
     play: Any  # Play and Pause (`player`)
     speed: Any | None  # None: the speed is among the view settings
+    share: Any  # the share popover: in the presenter's row of controls, else under the chart
 
 
 def page_layout(presenter: bool) -> PageLayout:
     """Two columns (settings | chart); or, in the presenter view, one row of Play / Pause / speed and a
     button that opens the sentences and settings, with the chart spanning the page under it."""
     if presenter:
-        bar = st.columns([2, 1.2, 2.2], vertical_alignment="bottom")
-        settings = bar[2].popover(SETTINGS, width="stretch")
-        return PageLayout(settings, st.container(), settings, settings, bar[0], bar[1])
+        bar = st.columns([2, 1.1, 0.9, 1.9], vertical_alignment="bottom")
+        settings = bar[3].popover(SETTINGS, width="stretch")
+        return PageLayout(settings, st.container(), settings, settings, bar[0], bar[1], bar[2])
     left, right = st.columns([1, 2.4], gap="large")
     with right:
         paths, play = st.columns([2.4, 2], vertical_alignment="bottom")
-    return PageLayout(left, right, right, paths, play, None)
+    return PageLayout(left, right, right, paths, play, None, right)
 
 
 @dataclass(frozen=True)
