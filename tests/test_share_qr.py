@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import open_page
+from conftest import APPTEST_TIMEOUT, ROOT, open_page
 from PIL import Image
 from segno import consts
 from streamlit.testing.v1 import AppTest
@@ -268,6 +268,10 @@ def blocks(node):
             yield from blocks(child)
 
 
+def _share_popover(at):
+    return next(block for block in blocks(at.main) if block.type == "popover")
+
+
 def test_the_share_popover_offers_the_code_after_the_link() -> None:
     at = open_page(JOURNEY)
     assert not at.exception
@@ -276,8 +280,11 @@ def test_the_share_popover_offers_the_code_after_the_link() -> None:
     assert kinds.index("button") == kinds.index("code") + 1
     assert not at.get("image"), "no code is made until asked"
     link = next(c.value for c in at.code if "view=" in c.value)
+    menu = _share_popover(at).proto.id
     at.button(key="share_qr_large").click().run()
     assert not at.exception
+    # the menu closes (open, it covered the dialog): it is drawn anew, under another key
+    assert _share_popover(at).proto.id != menu and not _share_popover(at).proto.popover.open
     [image] = at.get("image")  # in the dialog
     shown = image.proto.imgs[0]
     assert shown.caption == "QR code of this link"
@@ -293,3 +300,95 @@ def test_a_camera_style_reader_agrees_when_installed() -> None:
         png, _, _ = qr.link_png(link, target)
         [found] = pyzbar.decode(Image.open(io.BytesIO(png)))
         assert found.data.decode() == link
+
+
+# ---------------------------------------------------------------- an address phones can open
+LOCAL = f"http://127.0.0.1:8501/Token_journey?view={encode_view({'layer': 4, 'sentence_set': 'Negation'})}"
+TOKEN = LOCAL.split("view=", 1)[1]
+
+
+def _dialog(link: str) -> None:
+    from explorer.ui import links
+
+    links.show_large_qr(link)
+
+
+@pytest.fixture
+def coded(monkeypatch) -> list[str]:
+    """Every link the app makes a QR code of, in order (the real builder still makes them)."""
+    made: list[str] = []
+    real = qr.link_png
+
+    def spy(link: str, target_px: int):
+        made.append(link)
+        return real(link, target_px)
+
+    monkeypatch.setattr(qr, "link_png", spy)
+    return made
+
+
+def test_a_loopback_link_says_phones_cannot_open_it_and_takes_the_class_address(monkeypatch, coded) -> None:
+    monkeypatch.delenv("LSE_PUBLIC_URL", raising=False)
+    at = AppTest.from_function(_dialog, args=(LOCAL,)).run()
+    assert not at.exception
+    [warning] = at.warning
+    assert "Phones cannot open this link" in warning.value and "127\\.0\\.0\\.1" in warning.value
+    box = at.text_input(key="public_address")
+    assert box.label == "Address for the class" and box.value == ""
+    assert at.get("image") and coded[-1] == LOCAL  # the code is still shown, of the link as it is
+
+    box.input("192.168.1.20:8501").run()  # no scheme: said plainly, the code is not rebuilt
+    [error] = at.error
+    assert "http:// or https://" in error.value.replace("\\", "")
+    assert "`http://192.168.1.20:8501`" in error.value  # the example as code, not as a link
+    assert coded[-1] == LOCAL
+
+    at.text_input(key="public_address").input("http://192.168.1.20:8501").run()
+    assert not at.error and not at.exception and not at.warning
+    [info] = at.info  # phones still cannot open the page's own address; the code now uses the class's
+    assert "127\\.0\\.0\\.1" in info.value and "`http://192.168.1.20:8501`" in info.value
+    rebuilt = f"http://192.168.1.20:8501/Token_journey?view={TOKEN}"
+    assert coded[-1] == rebuilt  # the same page and view token, at the class's address
+    assert read_qr_png(qr.link_png(rebuilt, qr.LARGE_PX)[0])["text"] == rebuilt
+    # typed text never reaches HTML: the dialog's only HTML is its static style
+    assert all("192.168" not in html.proto.body for html in at.get("html"))
+
+
+def test_a_local_name_gets_the_same_message(monkeypatch, coded) -> None:
+    monkeypatch.delenv("LSE_PUBLIC_URL", raising=False)
+    for host in ("localhost:8501", "[::1]:8501", "0.0.0.0:8501", "teachers-mac.local:8501", "mylaptop:8501"):
+        at = AppTest.from_function(_dialog, args=(f"http://{host}/Token_journey?view={TOKEN}",)).run()
+        assert "Phones cannot open this link" in at.warning[0].value, host
+        assert at.text_input(key="public_address")
+
+
+def test_a_public_link_shows_the_code_alone(coded) -> None:
+    link = journey_link()
+    at = AppTest.from_function(_dialog, args=(link,)).run()
+    assert not at.exception
+    assert not at.warning and not at.text_input
+    assert at.get("image") and coded == [link]
+
+
+def test_the_server_setting_gives_the_class_address(monkeypatch, coded) -> None:
+    """LSE_PUBLIC_URL: the page is opened at localhost, so the copy link and the code use the setting."""
+    monkeypatch.setenv("LSE_PUBLIC_URL", "http://192.168.1.20:8501")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=APPTEST_TIMEOUT)
+    at.context = {"url": "http://localhost:8501/Token_journey"}
+    at.run()
+    at.switch_page(JOURNEY).run()
+    assert not at.exception
+    link = next(c.value for c in at.code if "view=" in c.value)
+    assert link.startswith("http://192.168.1.20:8501/Token_journey?view=")
+    at.button(key="share_qr_large").click().run()
+    assert not at.exception
+    assert at.text_input(key="public_address").value == "http://192.168.1.20:8501"
+    assert "localhost" in at.info[0].value and "`http://192.168.1.20:8501`" in at.info[0].value
+    assert coded[-1] == link
+
+
+def test_a_bad_server_setting_is_said_in_the_dialog(monkeypatch, coded) -> None:
+    monkeypatch.setenv("LSE_PUBLIC_URL", "http://localhost:8501")
+    at = AppTest.from_function(_dialog, args=(LOCAL,)).run()
+    assert "Phones cannot open localhost either" in at.error[0].value
+    assert coded[-1] == LOCAL
