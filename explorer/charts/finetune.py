@@ -64,12 +64,17 @@ SNAPSHOT_HEIGHT = 460
 
 
 def snapshot_chart(
-    frame: pd.DataFrame, step: int, height: int = SNAPSHOT_HEIGHT, classroom: bool = False
+    frame: pd.DataFrame,
+    step: int,
+    height: int = SNAPSHOT_HEIGHT,
+    classroom: bool = False,
+    compact: bool = False,
 ) -> alt.LayerChart:
     """Sentences at one training step, coloured by label; faint lines back to where each started.
 
     Axes span every step (and the start), so dragging the step slider moves points, not axes. Classroom
-    mode: bigger points, thicker trails, larger type, the Okabe-Ito palette.
+    mode: bigger points, thicker trails, larger type, the Okabe-Ito palette. `compact` (a short chart under
+    a lesson's card): no axis titles, so the plot keeps its height (the caption names the axes).
     """
     steps = sorted(frame["step"].unique())
     if step not in steps:
@@ -78,8 +83,8 @@ def snapshot_chart(
     y_all = pd.concat([frame["y"], frame["y0"]])
     x_scale = alt.Scale(domain=padded_domain(pad=0.08, values=x_all), nice=False)
     y_scale = alt.Scale(domain=padded_domain(pad=0.08, values=y_all), nice=False)
-    x = alt.X("x:Q", title="axis 1 (PCA of step 0)", scale=x_scale)
-    y = alt.Y("y:Q", title="axis 2 (PCA of step 0)", scale=y_scale)
+    x = alt.X("x:Q", title=None if compact else "axis 1 (PCA of step 0)", scale=x_scale)
+    y = alt.Y("y:Q", title=None if compact else "axis 2 (PCA of step 0)", scale=y_scale)
     labels = list(dict.fromkeys(frame["label"]))
     palette = category_scale(labels, classroom)
     colour = alt.Color(
@@ -182,20 +187,31 @@ def movement_chart(
     tuned_layers: Sequence[int],
     height: int = 230,
     classroom: bool = False,
+    compact: bool = False,
 ) -> alt.LayerChart:
-    """One bar per layer: the mean distance a token's vector moved from base to tuned copy; a frozen
-    layer's bar is exactly zero and says so. CKA is in the tooltip."""
+    """One bar per layer, the embeddings on top and the output at the bottom: the mean distance a token's
+    vector moved from base to tuned copy, written at the bar's end; a frozen layer's bar is exactly zero and
+    says so. Bars lie flat so the words fit beside a picture. CKA is in the tooltip. `compact` (a short
+    chart under a lesson's card): no legend and no numbers on the axis, so each bar keeps room for its
+    words (the words give the values; the colours stay frozen vs tuned)."""
     frame = cka_frame(layer_names, cka, tuned_layers, moved)
     frame["shown"] = ["0 (exactly)" if v == 0 else f"{v:.2f}" for v in frame["moved"]]
+    top = float(frame["moved"].max())
+    room = top * 1.6 if top > 0 else 1.0  # the value written at the longest bar's end stays inside
     base = alt.Chart(frame).encode(
-        x=alt.X("layer_name:N", title="layer", sort=list(layer_names), axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("moved:Q", title="mean move of a token", scale=alt.Scale(domainMin=0)),
+        y=alt.Y("layer_name:N", title=None, sort=list(layer_names)),
+        x=alt.X(
+            "moved:Q",
+            title="mean move of a token",
+            scale=alt.Scale(domain=[0, room], nice=False),
+            axis=alt.Axis(labels=False, ticks=False) if compact else alt.Axis(),
+        ),
     )
     bars = base.mark_bar().encode(
         color=alt.Color(
             "status:N",
             scale=alt.Scale(domain=["frozen", "tuned"], range=CKA_COLOURS[classroom]),
-            legend=alt.Legend(title=None, orient="bottom"),
+            legend=None if compact else alt.Legend(title=None, orient="bottom"),
         ),
         tooltip=[
             alt.Tooltip("layer_name:N"),
@@ -204,7 +220,7 @@ def movement_chart(
             alt.Tooltip("cka:Q", title="CKA before vs after", format=".4f"),
         ],
     )
-    text = base.mark_text(dy=-10 if classroom else -8, fontSize=17 if classroom else 13).encode(
+    text = base.mark_text(align="left", dx=6, fontSize=17 if classroom else 13).encode(
         text=alt.Text("shown:N")
     )
     return with_style((bars + text).properties(height=height), classroom)
@@ -253,16 +269,19 @@ def tuning_frame(
 
 
 def tuning_chart(
-    frame: pd.DataFrame, layer: int, height: int = 420, classroom: bool = False
+    frame: pd.DataFrame, layer: int, height: int = 420, classroom: bool = False, compact: bool = False
 ) -> alt.LayerChart:
     """Tokens through the base model (hollow grey) and the tuned copy (filled, by label) on the same axes,
-    a line from each token's base position to its tuned one, for the layer the chart's slider picks."""
+    a line from each token's base position to its tuned one, for the layer the chart's slider picks.
+    `compact` (a short, narrow chart under a lesson's card): no axis titles, a smaller layer title."""
     n_layers = int(frame["layer"].max())
     pick = layer_picker(min(max(int(layer), 0), n_layers), n_layers)
     x_scale = alt.Scale(zero=False, nice=False, padding=12)  # each layer has its own axes: fit what is shown
     y_scale = alt.Scale(zero=False, nice=False, padding=12)
-    x = alt.X("x:Q", title="axis 1 (this layer's PCA of base and tuned tokens)", scale=x_scale)
-    y = alt.Y("y:Q", title="axis 2", scale=y_scale)
+    x = alt.X(
+        "x:Q", title=None if compact else "axis 1 (this layer's PCA of base and tuned tokens)", scale=x_scale
+    )
+    y = alt.Y("y:Q", title=None if compact else "axis 2", scale=y_scale)
     colour = alt.Color(
         "label:N", scale=category_scale(list(dict.fromkeys(frame["label"])), classroom),
         legend=alt.Legend(title="label", orient="right", symbolOpacity=1),
@@ -276,10 +295,11 @@ def tuning_chart(
     ]
     now = alt.Chart(frame).transform_filter(pick)
     grow = 1.6 if classroom else 1.0
+    title_size = (24 if classroom else 18) * (0.75 if compact else 1.0)
     corner = (
         now.transform_aggregate(mean_move="mean(moved)", groupby=["layer_name"])
         .transform_calculate(title="'layer ' + datum.layer_name + ' · mean move ' + format(datum.mean_move, '.3f')")
-        .mark_text(align="left", baseline="top", x=10, y=8, fontSize=24 if classroom else 18, fontWeight="bold", color="#6b7280")
+        .mark_text(align="left", baseline="top", x=10, y=8, fontSize=title_size, fontWeight="bold", color="#6b7280")
         .encode(text=alt.Text("title:N"))
         .add_params(pick)
     )  # fmt: skip
