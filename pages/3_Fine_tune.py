@@ -20,6 +20,7 @@ presenter = widgets.page_heading(
     lesson_running=lessons.active(PAGE) is not None,
 )
 lessons.lesson_card(PAGE)
+tuning_first = st.container() if tuning.leads(PAGE) else None  # a lesson about tuning: its section first
 
 stage = widgets.settings_and_stage(presenter, SETTINGS, [1.15, 1.6])
 with stage.settings:
@@ -62,9 +63,10 @@ finetune.proof_panel(view, info.fingerprint, verdict=not lessons.hidden(PAGE, "v
 st.markdown("##### Keep the head")
 finetune.head_files(view, info.model_id, info.fingerprint)
 
-st.subheader("3 · Going further: tune the model itself, and its latent space moves")
-tuning.going_further(
-    info.model_id, labelled, split, info.n_layers, config.seed, answer=not lessons.hidden(PAGE, "movement")
-)
+with tuning_first if tuning_first is not None else st.container():
+    tuning.going_further(
+        info.model_id, labelled, split, info.n_layers, config.seed,
+        answer=not lessons.hidden(PAGE, "movement"), lead=tuning_first is not None,
+    )  # fmt: skip
 
 caches.warm_model()  # the page is drawn: now load the model in the background
