@@ -12,14 +12,16 @@ widgets.page_config("Fine-tune", "🎛️")
 finetune.receive_link()
 lessons.receive(PAGE)
 info = widgets.sidebar()
+lesson_running = lessons.active(PAGE) is not None
 presenter = widgets.page_heading(
     "🎛️ Fine-tune",
     "Put a tiny trainable head on top of the model's sentence embeddings and teach it your labels: the "
     "head's outputs move while the model stays bit-identical, so its latent space does not change. Then "
     "tune the top layers of a private copy: that copy's latent space moves, and only there.",
-    lesson_running=lessons.active(PAGE) is not None,
+    lesson_running=lesson_running,
 )
 lessons.lesson_card(PAGE)
+compact = presenter and lesson_running  # the card is on top: what answers it shares the first screen
 tuning_first = st.container() if tuning.leads(PAGE) else None  # a lesson about tuning: its section first
 
 stage = widgets.settings_and_stage(presenter, SETTINGS, [1.15, 1.6])
@@ -34,7 +36,8 @@ with stage.settings:
     lessons.lesson_menu(PAGE)
 
 with stage.main:
-    st.subheader("2 · Train a head on top")
+    if not compact:
+        st.subheader("2 · Train a head on top")
     train = stage.action.button(
         "🎯 Train the head",
         type="primary",
@@ -46,20 +49,14 @@ with stage.main:
     if train:
         finetune.train(info.model_id, labelled, config, linked_step)
     view = finetune.current_view(info.model_id, labelled, split, config)
-    finetune.proof_line(view, info.fingerprint, verdict=not lessons.hidden(PAGE, "verdict"))
-    if view.source == "preview":
-        st.info(
-            "This is step 0: the model's own embeddings. Press **Train the head** and watch same-label sentences "
-            "pull together.",
-            icon="👆",
-        )
-    step, chart = finetune.snapshot_view(view, presenter)
+    verdict = not lessons.hidden(PAGE, "verdict")
+    step, chart = finetune.head_view(view, info.fingerprint, presenter, verdict, compact)
     with stage.side:
         finetune.share_panel(info.model_id, view, step, chart, info)
     finetune.separation_panel(view)
 
 st.divider()
-finetune.proof_panel(view, info.fingerprint, verdict=not lessons.hidden(PAGE, "verdict"))
+finetune.proof_panel(view, info.fingerprint, verdict)
 st.markdown("##### Keep the head")
 finetune.head_files(view, info.model_id, info.fingerprint)
 

@@ -294,11 +294,43 @@ def _snapshot_caption(view: FineTuneView, step: int) -> str:
 
 
 PRESENTER_SNAPSHOT_HEIGHT = 300  # under the title, the button row and the step slider in 1280 x 720
+LESSON_SNAPSHOT_HEIGHT = 200  # under a lesson's card and the button row in 1280 x 720, the slider beside it
+STEP_HINT = (
+    "This is step 0: the model's own embeddings. Press **Train the head** and watch same-label sentences "
+    "pull together."
+)
 
 
-def snapshot_view(view: FineTuneView, presenter: bool = False) -> tuple[int, alt.TopLevelMixin]:
-    """Step slider and Play over the snapshots, the 2-D chart on fixed axes, its caption (a shorter
-    chart in the presenter view).
+def head_view(
+    view: FineTuneView,
+    fingerprint_now: str,
+    presenter: bool = False,
+    verdict: bool = True,
+    compact: bool = False,
+) -> tuple[int, alt.TopLevelMixin]:
+    """Under the Train button: the fingerprint line, the step slider and the snapshot chart.
+
+    `compact` (a lesson's card is on top of the presenter view): the picture comes first, shorter, with the
+    fingerprint line and the step slider beside it and no step-0 hint (the card says what to do), so the
+    card, the button and the picture share the first screen. Returns the step shown and its chart.
+    """
+    if not compact:
+        proof_line(view, fingerprint_now, verdict)
+        if view.source == "preview":
+            st.info(STEP_HINT, icon="👆")
+        return snapshot_view(view, PRESENTER_SNAPSHOT_HEIGHT if presenter else fc.SNAPSHOT_HEIGHT)
+    picture, beside = st.columns([2.4, 1], gap="medium")
+    with beside:
+        proof_line(view, fingerprint_now, verdict)
+    with picture:
+        return snapshot_view(view, LESSON_SNAPSHOT_HEIGHT, controls=beside)
+
+
+def snapshot_view(
+    view: FineTuneView, height: int = fc.SNAPSHOT_HEIGHT, controls=None
+) -> tuple[int, alt.TopLevelMixin]:
+    """Step slider and Play over the snapshots, the 2-D chart on fixed axes and its caption. With
+    `controls` (a column beside the chart) the slider and Play go there and the chart is a compact one.
 
     Returns the step shown and its chart (for the share link and the export bundle).
     """
@@ -306,22 +338,18 @@ def snapshot_view(view: FineTuneView, presenter: bool = False) -> tuple[int, alt
     if len(steps) > 1:
         if st.session_state.get("ft_step") not in steps:
             st.session_state["ft_step"] = steps[-1]
-        left, right = st.columns([5, 1])
-        with left:
-            st.select_slider("Training step", steps, key="ft_step")
-        with right:
-            st.write("")
-            play = st.button("▶ Play", help="Replay training from step 0.", width="stretch")
+        left, right = st.columns([5, 1]) if controls is None else (controls, controls)
+        left.select_slider("Training step", steps, key="ft_step")
+        if controls is None:
+            right.write("")  # level with the slider's track
+        play = right.button("▶ Play", help="Replay training from step 0.", width="stretch")
     else:
         play = False
     chart_slot, caption_slot = st.empty(), st.empty()
 
     def draw(step: int) -> alt.TopLevelMixin:
         chart = fc.snapshot_chart(
-            view.frame,
-            step,
-            height=PRESENTER_SNAPSHOT_HEIGHT if presenter else fc.SNAPSHOT_HEIGHT,
-            classroom=is_classroom(),
+            view.frame, step, height=height, classroom=is_classroom(), compact=controls is not None
         )
         chart_slot.altair_chart(chart, width="stretch", alt=SNAPSHOT_ALT)
         caption_slot.caption(_snapshot_caption(view, step))
