@@ -24,7 +24,7 @@ lessons.lesson_card(PAGE)
 compact = presenter and lesson_running  # the card is on top: what answers it shares the first screen
 tuning_first = st.container() if tuning.leads(PAGE) else None  # a lesson about tuning: its section first
 
-stage = widgets.settings_and_stage(presenter, SETTINGS, [1.15, 1.6])
+stage, beside = finetune.stage(presenter, SETTINGS, compact)  # compact: Train beside the picture
 with stage.settings:
     st.subheader("1 · Label some sentences")
     labelled = finetune.labelled_editor()
@@ -50,7 +50,7 @@ with stage.main:
         finetune.train(info.model_id, labelled, config, linked_step)
     view = finetune.current_view(info.model_id, labelled, split, config)
     verdict = not lessons.hidden(PAGE, "verdict")
-    step, chart = finetune.head_view(view, info.fingerprint, presenter, verdict, compact)
+    step, chart = finetune.head_view(view, info.fingerprint, presenter, verdict, beside)
     with stage.side:
         finetune.share_panel(info.model_id, view, step, chart, info)
     finetune.separation_panel(view)

@@ -294,36 +294,42 @@ def _snapshot_caption(view: FineTuneView, step: int) -> str:
 
 
 PRESENTER_SNAPSHOT_HEIGHT = 300  # under the title, the button row and the step slider in 1280 x 720
-LESSON_SNAPSHOT_HEIGHT = 200  # under a lesson's card and the button row in 1280 x 720, the slider beside it
+LESSON_SNAPSHOT_HEIGHT = 230  # under a lesson's card in 1280 x 720, Train and the step slider beside it
 STEP_HINT = (
     "This is step 0: the model's own embeddings. Press **Train the head** and watch same-label sentences "
     "pull together."
 )
 
 
-def head_view(
-    view: FineTuneView,
-    fingerprint_now: str,
-    presenter: bool = False,
-    verdict: bool = True,
-    compact: bool = False,
-) -> tuple[int, alt.TopLevelMixin]:
-    """Under the Train button: the fingerprint line, the step slider and the snapshot chart.
+def stage(presenter: bool, label: str, compact: bool = False):
+    """Where the page's parts go (`widgets.Stage`), and where the fingerprint line and the step slider go
+    when they sit beside the picture (else None).
 
-    `compact` (a lesson's card is on top of the presenter view): the picture comes first, shorter, with the
-    fingerprint line and the step slider beside it and no step-0 hint (the card says what to do), so the
-    card, the button and the picture share the first screen. Returns the step shown and its chart.
-    """
+    `compact` (a lesson's card is on top of the presenter view): the picture starts right under the card,
+    and beside it, from the top: Train, the fingerprint line and the step slider, then the inputs and the
+    share menu; so the card, the button, the picture and the verdict share the first screen. Otherwise
+    `widgets.settings_and_stage`."""
     if not compact:
+        return widgets.settings_and_stage(presenter, label, [1.15, 1.6]), None
+    picture, column = st.columns([2.4, 1], gap="medium")
+    action, beside, rest = column.container(), column.container(), column.container()
+    return widgets.Stage(rest.popover(label, width="stretch"), picture, action, rest), beside
+
+
+def head_view(
+    view: FineTuneView, fingerprint_now: str, presenter: bool = False, verdict: bool = True, beside=None
+) -> tuple[int, alt.TopLevelMixin]:
+    """Under the Train button: the fingerprint line, the step slider and the snapshot chart. With `beside`
+    (see `stage`): the fingerprint line and the slider go there, the chart is shorter and there is no
+    step-0 hint (the lesson's card says what to do). Returns the step shown and its chart."""
+    if beside is None:
         proof_line(view, fingerprint_now, verdict)
         if view.source == "preview":
             st.info(STEP_HINT, icon="👆")
         return snapshot_view(view, PRESENTER_SNAPSHOT_HEIGHT if presenter else fc.SNAPSHOT_HEIGHT)
-    picture, beside = st.columns([2.4, 1], gap="medium")
     with beside:
         proof_line(view, fingerprint_now, verdict)
-    with picture:
-        return snapshot_view(view, LESSON_SNAPSHOT_HEIGHT, controls=beside)
+    return snapshot_view(view, LESSON_SNAPSHOT_HEIGHT, controls=beside)
 
 
 def snapshot_view(

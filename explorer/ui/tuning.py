@@ -30,7 +30,7 @@ def release_copy() -> None:
 TITLE = "3 · Going further: tune the model itself, and its latent space moves"
 LEAD_TITLE = "3 · Tune the model itself"
 PICTURE_HEIGHT = 360  # the token picture and the move bars side by side, under the Tune button
-LEAD_HEIGHT = 200  # under a lesson's card in 1280 x 720: the controls beside the picture and the bars
+LEAD_HEIGHT = 180  # under a lesson's card in 1280 x 720: the controls beside the picture and the bars
 SLIDER_HEIGHT = 34  # the Layer slider Vega draws under the picture: the bars beside it are this much taller
 PICTURE_ALT = (
     "Each token through the base model (grey ring) and the tuned copy (dot), with a line for how far it "
