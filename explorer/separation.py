@@ -48,11 +48,11 @@ class GroupedWord:
         for s in self.sentences:
             seen[s] = seen.get(s, 0) + 1
             n = seen[s]
-            out.append(f"S{s + 1} {self.word}" + ("" if n == 1 else f" ({_ordinal(n)})"))
+            out.append(f"S{s + 1} {self.word}" + ("" if n == 1 else f" ({ordinal(n)})"))
         return tuple(out)
 
 
-def _ordinal(n: int) -> str:
+def ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
 

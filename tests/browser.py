@@ -93,6 +93,18 @@ def app_in_chromium() -> Iterator[tuple[object, str]]:
             browser.close()
 
 
+@contextmanager
+def classroom_at_home(width: int = 1280, height: int = 720) -> Iterator[tuple[object, str]]:
+    """A page of `width` x `height` with classroom mode switched on at home, and the server's address."""
+    with app_in_chromium() as (browser, url):
+        page = browser.new_page(viewport={"width": width, "height": height})
+        visit(page, url)
+        wait_idle(page)
+        page.get_by_text("Classroom mode").first.click()
+        wait_idle(page)
+        yield page, url
+
+
 def visit(page, address: str, timeout_ms: int = 120_000) -> None:
     """Open an address and wait only for the server's first answer; the app itself is awaited by selectors.
 

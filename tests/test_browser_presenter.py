@@ -5,7 +5,7 @@ click away. One session, as a teacher would use it: classroom mode on at home, t
 from __future__ import annotations
 
 import pytest
-from browser import ARTIFACTS, app_in_chromium, require_chromium, visit, wait_idle
+from browser import ARTIFACTS, classroom_at_home, require_chromium, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -18,12 +18,7 @@ CHARTS = "[data-testid='stVegaLiteChart']"
 @pytest.fixture(scope="module")
 def teacher():
     """A 1280x720 browser with classroom mode switched on at home."""
-    with app_in_chromium() as (browser, url):
-        page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
-        visit(page, url)
-        wait_idle(page)
-        page.get_by_text("Classroom mode").first.click()
-        wait_idle(page)
+    with classroom_at_home(WIDTH, HEIGHT) as (page, _):
         yield page
 
 

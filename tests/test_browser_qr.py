@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser import ARTIFACTS, app_in_chromium, require_chromium, visit, wait_idle
+from browser import ARTIFACTS, classroom_at_home, require_chromium, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -25,12 +25,7 @@ SHARE = re.compile(r"^🔗 Share")  # "🔗 Share" in the presenter view's row o
 @pytest.fixture(scope="module")
 def teacher():
     """The Token journey at 1280x720 with classroom mode switched on at home, and the server's address."""
-    with app_in_chromium() as (browser, url):
-        page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
-        visit(page, url)
-        wait_idle(page)
-        page.get_by_text("Classroom mode").first.click()
-        wait_idle(page)
+    with classroom_at_home(WIDTH, HEIGHT) as (page, url):
         page.locator(
             "[data-testid='stSidebar'] [data-testid='stPageLink'] a", has_text="Token journey"
         ).first.evaluate("a => a.click()")

@@ -15,6 +15,7 @@ from explorer.inputs import parse_sentences
 from explorer.projection import Projection, project
 from explorer.separation import (
     grouped_words,
+    ordinal,
 )
 from explorer.states import (
     LayerStates,
@@ -201,8 +202,5 @@ def distinct_labels(labels: list[str]) -> list[str]:
     for label in labels:
         seen[label] = seen.get(label, 0) + 1
         n = seen[label]
-        out.append(label if n == 1 else f"{label} ({n}{_ORDINAL.get(n if n < 20 else n % 10, 'th')})")
+        out.append(label if n == 1 else f"{label} ({ordinal(n)})")
     return out
-
-
-_ORDINAL = {1: "st", 2: "nd", 3: "rd"}
