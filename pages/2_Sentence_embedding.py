@@ -7,7 +7,7 @@ import streamlit as st
 from explorer import sentence as sm
 from explorer.charts import sentence as sc
 from explorer.states import layer_names
-from explorer.ui import caches, lessons, links, widgets
+from explorer.ui import caches, lesson_measures, lessons, links, widgets
 from explorer.ui import index as index_ui
 from explorer.ui import sentence as page
 
@@ -24,7 +24,7 @@ presenter = widgets.page_heading(
     lesson_running=lessons.active(PAGE) is not None,
 )
 # A lesson's card: on top, or beside the page in the presenter view (evidence and question on one screen).
-with lessons.card_and_stage(PAGE, presenter, measure=page.lesson_measure):
+with lessons.card_and_stage(PAGE, presenter, measure=lesson_measures.sentence_page):
     stage = widgets.settings_and_stage(presenter, SETTINGS, [1, 2.4])
 left, right = stage.settings, stage.main
 with left:
@@ -82,48 +82,17 @@ with importance_tab:
     st.caption(page.importance_caption(states.pooling))
 
 with index_tab:
-    index = index_ui.user_index(info.model_id)
-    actions = st.columns([1.4, 1, 1])
-    stored = not index.new_texts(texts)
-    full = None if stored else index_ui.room_problem(index, texts)
-    label = "Your sentences are in the index" if stored else f"Add my {len(texts)} sentences to the index"
-    if actions[0].button(label, key="add_typed", type="primary", disabled=stored or full is not None):
-        index_ui.add_to_index(info.model_id, texts, "typed")
-        st.rerun()
-    if actions[1].button("Reset the index", key="reset_index"):
-        index_ui.reset_index(info.model_id)
-        st.rerun()
-    actions[2].download_button(
-        "Index (NPZ)", lambda: sm.embeddings_npz(index.texts, index.vectors), "index.npz", on_click="ignore"
+    running = lessons.active(PAGE)
+    index_ui.index_tab(
+        info,
+        texts,
+        classroom,
+        # the search lesson: the query and its map first, in view with the card; the index's tools after
+        search_first=running is not None and "hits" in running.hides,
+        presenter=presenter,
+        hide_hits=lessons.hidden(PAGE, "hits"),
+        verdict=not lessons.hidden(PAGE, "verdict"),
     )
-    if full is not None:
-        st.warning(full, icon="📦")
-    # right under the button that could change the model: its fingerprint before and after
-    index_ui.proof_panel(info.model_id, index, info.fingerprint, verdict=not lessons.hidden(PAGE, "verdict"))
-    query, k = index_ui.query_controls()
-    projection, points = index_ui.index_map(info.model_id, index)
-    query_xy, hits = None, ()
-    if query:
-        vector, hits = index_ui.search(info.model_id, index, query, k)
-        query_xy = projection.place(vector)[0]
-    if lessons.hidden(PAGE, "hits"):
-        hits = ()  # where the query lands stays; which sentences come back is the answer
-    st.altair_chart(
-        sc.corpus_map_chart(points, query_xy, query, hits, classroom=classroom),
-        width="stretch",
-        alt="Map of the index's sentences on fixed axes, with the query and its nearest hits marked.",
-    )
-    st.caption(
-        f"Each dot is one indexed sentence's embedding; axes: the first two principal axes of the bundled "
-        f"corpus ({projection.explained:.0%} of its spread), fixed, so added sentences are placed on them and "
-        "no dot moves. ▲ = your query on the same axes"
-        + (f"; dashed lines lead to its {len(hits)} nearest sentences by cosine." if hits else ".")
-    )
-    if hits:
-        st.dataframe(index_ui.hits_table(hits), hide_index=True, width="stretch")
-    elif query and lessons.hidden(PAGE, "hits"):
-        lessons.placeholder("the list of results and the lines to them")
-    index_ui.upload_box(info.model_id)
 
 with stage.side:
     link_state = page.view_state(info.model_id)

@@ -7,7 +7,7 @@ import streamlit as st
 from explorer.charts import geometry as gcharts
 from explorer.export import csv_bytes
 from explorer.states import layer_names
-from explorer.ui import caches, lessons, links, state, widgets
+from explorer.ui import caches, lesson_measures, lessons, links, state, widgets
 from explorer.ui import geometry as lab
 from explorer.ui import senses as sense_lab
 
@@ -22,7 +22,8 @@ classroom = widgets.page_heading(
     "to the output, as in Ethayarajh (2019) and Coenen et al. (2019).",
     lesson_running=lessons.active(PAGE) is not None,
 )
-with lessons.card_and_stage(PAGE, classroom):  # beside the page in the presenter view
+# a lesson's card: beside the page in the presenter view
+with lessons.card_and_stage(PAGE, classroom, measure=lesson_measures.geometry_lab):
     stage = widgets.settings_and_stage(classroom, "⚙️ What to measure", None)
 with stage.settings:
     texts = lab.source_sentences()

@@ -208,3 +208,51 @@ def test_no_serious_accessibility_violations(served, findings, name: str) -> Non
         findings[f"{name} · seconds"] = round(time.monotonic() - started, 1)
         context.close()
     assert not problems, "axe-core found critical or serious violations:\n" + "\n".join(problems)
+
+
+# One lesson per page: its card (question, pick, Reveal, Notes) and, after Reveal, the answer and the pick
+# beside it, over the page's presenter view.
+LESSONS = ("own-words", "search-geometry", "head-not-model", "anisotropy-layers")
+
+
+@pytest.mark.parametrize("lesson_id", LESSONS)
+def test_no_serious_accessibility_violations_in_a_lesson(served, findings, lesson_id: str) -> None:
+    """A lesson from its gallery link, scanned in the default look and in classroom mode, with the pick
+    made and before Reveal, then after Reveal."""
+    from urllib.parse import urlencode
+
+    from explorer.assets import lessons
+    from explorer.ui.lessons import gallery_query
+
+    (lesson,) = [lesson for lesson in lessons() if lesson.id == lesson_id]
+    browser, url = served
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    problems = []
+
+    def check(classroom: bool, moment: str) -> None:
+        _set_classroom(page, classroom)
+        assert page.locator(EXCEPTION).count() == 0
+        blocking, found = _scan(page)
+        label = f"lesson {lesson_id} · {'classroom' if classroom else 'default'} · {moment} Reveal"
+        findings[label] = {f"{v['id']} ({v['impact']})": len(v["nodes"]) for v in found}
+        if blocking:
+            problems.append(f"{label}:\n{_describe(blocking)}")
+
+    try:
+        slug = lesson.page.removeprefix("pages/").removesuffix(".py").split("_", 1)[1]
+        visit(page, f"{url}/{slug}?{urlencode(gallery_query(lesson))}")
+        wait_idle(page, timeout_ms=180_000)
+        page.get_by_text("Predict:").first.wait_for(timeout=60_000)
+        page.locator("[data-testid='stRadio'] label").filter(has_text=lesson.pick_options[0]).first.click()
+        _settle(page)
+        check(classroom=False, moment="before")
+        check(classroom=True, moment="before")
+        page.get_by_role("button", name="Reveal the answer").click()
+        page.get_by_text(lesson.answer[:40]).first.wait_for(timeout=60_000)
+        _settle(page)
+        check(classroom=True, moment="after")
+        check(classroom=False, moment="after")
+    finally:
+        context.close()
+    assert not problems, "axe-core found critical or serious violations:\n" + "\n".join(problems)

@@ -102,7 +102,7 @@ def test_bad_input(server, name: str) -> None:
             box.fill(case.value)
             box.press("Enter")
         elif case.kind == "upload":
-            page.get_by_role("tab", name="An index is not the model").click()
+            page.get_by_role("tab", name="Search an index").click()
             page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(
                 {"name": case.file_name, "mimeType": "text/plain", "buffer": case.value}
             )

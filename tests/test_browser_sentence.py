@@ -26,7 +26,7 @@ def test_sentence_page_renders_charts_without_errors():
         for tab, shot in (
             ("Similarity", "sentence_similarity.png"),
             ("Which tokens matter", "sentence_tokens_matter.png"),
-            ("An index is not the model", "sentence_index.png"),
+            ("Search an index", "sentence_index.png"),
         ):
             _open_tab(page, tab)
             panel = page.locator("[role='tabpanel']:visible")
@@ -96,7 +96,7 @@ def test_a_copied_link_opens_the_same_view_and_classroom_mode_restyles_it():
         page.get_by_role("option", name="[CLS] token").click()
         wait_idle(page)
         similarity = _drawn(page)
-        _open_tab(page, "An index is not the model")
+        _open_tab(page, "Search an index")
         box = page.locator(".st-key-index_query input")
         box.fill("Which vegetables grow well in shade?")
         box.press("Enter")
@@ -106,7 +106,7 @@ def test_a_copied_link_opens_the_same_view_and_classroom_mode_restyles_it():
         k.press("Enter")
         wait_idle(page)
         index = _drawn(page)
-        assert index["tab"] == "An index is not the model"
+        assert index["tab"] == "Search an index"
         assert sum(len(c) for c in index["charts"]) > 50, "the charts carry their data points"
         assert page.locator("[data-testid='stException']").count() == 0
 
@@ -142,7 +142,7 @@ def test_a_copied_link_opens_the_same_view_and_classroom_mode_restyles_it():
         opened.screenshot(path=str(ARTIFACTS / "sentence_classroom_similarity.png"), full_page=True)
         _open_tab(opened, "Tokens → one point")
         opened.screenshot(path=str(ARTIFACTS / "sentence_classroom_tokens.png"), full_page=True)
-        _open_tab(opened, "An index is not the model")
+        _open_tab(opened, "Search an index")
         opened.screenshot(path=str(ARTIFACTS / "sentence_classroom_index.png"), full_page=True)
         corpus_map = opened.locator("[role='tabpanel']:visible [data-testid='stVegaLiteChart']").first
         corpus_map.scroll_into_view_if_needed()

@@ -204,3 +204,26 @@ def test_the_nearest_meaning_lesson_counts_partners_found_first() -> None:
     )
     beside = next(m.value for m in at.markdown if m.value.startswith("Your pick:"))
     assert f"{found} of {len(texts.sentences)} sentences find a sentence of their own group nearest" in beside
+
+
+def test_the_anisotropy_lesson_measures_the_peak_layer_live() -> None:
+    """The layer shown beside the pick is the anisotropy peak of the words the lab measures, computed here
+    independently from the model's states over the same corpus."""
+    from explorer import geometry
+    from explorer.assets import geometry_corpus
+    from explorer.models import load_model
+    from explorer.states import extract_states
+
+    (lesson,) = [lesson for lesson in lessons() if lesson.id == "anisotropy-layers"]
+    at = _open(lesson)
+    at.radio(key=pick_key(lesson)).set_value("6").run()
+    _button(at, "Reveal the answer").click().run()
+    assert not at.exception
+    states = extract_states(load_model(), geometry_corpus())
+    words = geometry.pool_words(states.layers, states.tokens)
+    anisotropy = geometry.layer_measures(states.layers, states.tokens, words)["anisotropy"].to_numpy()
+    peak = int(np.nanargmax(anisotropy))
+    beside = next(m.value for m in at.markdown if m.value.startswith("Your pick:"))
+    said = f"anisotropy peaks at layer {peak} ({anisotropy[peak]:.2f}); at the output layer "
+    assert escape_markdown(said + f"{len(anisotropy) - 1} it is {anisotropy[-1]:.2f}") in beside
+    assert ("✅" in beside) == (peak == 6) and ("❌" in beside) == (peak != 6)

@@ -21,7 +21,9 @@ from explorer.index import MAX_INDEX_SENTENCES, EmbeddingIndex, SearchHit, embed
 from explorer.inputs import escape_markdown
 from explorer.models import weights_fingerprint
 from explorer.projection import MapProjection, fit_map
+from explorer.sentence import embeddings_npz
 from explorer.ui.caches import cached_model
+from explorer.ui.lessons import placeholder
 from explorer.ui.state import persisted, remember
 
 _INDEX = "sentence_index::"
@@ -270,3 +272,77 @@ def query_controls() -> tuple[str, int]:
         "Nearest (k)", 1, MAX_K, key="index_k", on_change=remember, args=("index_k",), step=1
     )
     return str(st.session_state["index_query"]).strip(), int(st.session_state["index_k"])
+
+
+def _index_tools(
+    model_id: str, index: EmbeddingIndex, texts: tuple[str, ...], fingerprint: str, verdict: bool
+):
+    """Add the typed sentences, reset, download; right under them the fingerprint before and after."""
+    actions = st.columns([1.4, 1, 1])
+    stored = not index.new_texts(texts)
+    full = None if stored else room_problem(index, texts)
+    label = "Your sentences are in the index" if stored else f"Add my {len(texts)} sentences to the index"
+    if actions[0].button(label, key="add_typed", type="primary", disabled=stored or full is not None):
+        add_to_index(model_id, texts, "typed")
+        st.rerun()
+    if actions[1].button("Reset the index", key="reset_index"):
+        reset_index(model_id)
+        st.rerun()
+    actions[2].download_button(
+        "Index (NPZ)", lambda: embeddings_npz(index.texts, index.vectors), "index.npz", on_click="ignore"
+    )
+    if full is not None:
+        st.warning(full, icon="📦")
+    proof_panel(model_id, index, fingerprint, verdict=verdict)
+
+
+def _search_and_map(model_id: str, index: EmbeddingIndex, classroom: bool, hide_hits: bool, height: int):
+    query, k = query_controls()
+    projection, points = index_map(model_id, index)
+    query_xy, hits = None, ()
+    if query:
+        vector, hits = search(model_id, index, query, k)
+        query_xy = projection.place(vector)[0]
+    if hide_hits:  # where the query lands and what comes back are the answer: hidden until Reveal
+        query_xy, hits = None, ()
+    st.altair_chart(
+        sentence_charts.corpus_map_chart(points, query_xy, query, hits, height=height, classroom=classroom),
+        width="stretch",
+        alt="Map of the index's sentences on fixed axes, with the query and its nearest hits marked.",
+    )
+    st.caption(
+        f"Each dot is one indexed sentence's embedding; axes: the first two principal axes of the bundled "
+        f"corpus ({projection.explained:.0%} of its spread), fixed, so added sentences are placed on them and "
+        "no dot moves. ▲ = your query on the same axes"
+        + (f"; dashed lines lead to its {len(hits)} nearest sentences by cosine." if hits else ".")
+        if query_xy is not None
+        else "Each dot is one indexed sentence's embedding, on the first two principal axes of the bundled "
+        f"corpus ({projection.explained:.0%} of its spread)."
+    )
+    if hits:
+        st.dataframe(hits_table(hits), hide_index=True, width="stretch")
+    elif query and hide_hits:
+        placeholder("where the query lands (▲), the list of results and the lines to them")
+
+
+def index_tab(
+    info,
+    texts: tuple[str, ...],
+    classroom: bool,
+    search_first: bool,
+    presenter: bool,
+    hide_hits: bool,
+    verdict: bool,
+) -> None:
+    """The index tab: grow the index (the fingerprint proves the model unchanged), search it, upload.
+
+    `search_first` (the search lesson) puts the query and its map first, shorter in the presenter view, so
+    the question, the map and the card share the first screen; the index's tools follow."""
+    index = user_index(info.model_id)
+    height = 300 if search_first and presenter else 520
+    if not search_first:
+        _index_tools(info.model_id, index, texts, info.fingerprint, verdict)
+    _search_and_map(info.model_id, index, classroom, hide_hits, height)
+    if search_first:
+        _index_tools(info.model_id, index, texts, info.fingerprint, verdict)
+    upload_box(info.model_id)

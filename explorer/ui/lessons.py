@@ -192,7 +192,7 @@ def _pick_against(pick: str | None, measured: Measured | None) -> None:
 
 def placeholder(what: str) -> None:
     """Where an answer-bearing element would be: a line saying it comes with the answer."""
-    st.info(f"🤔 Make your prediction first: {what} appears when you reveal the answer above.", icon="🎓")
+    st.info(f"🤔 Make your prediction first: {what} appears when you reveal the answer.", icon="🎓")
 
 
 def _open(lesson: Lesson) -> None:

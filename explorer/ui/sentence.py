@@ -16,25 +16,22 @@ import streamlit as st
 
 from explorer import sentence as sm
 from explorer import share
-from explorer.assets import Lesson
 from explorer.charts import sentence as sc
 from explorer.export import base_manifest, build_bundle, table_arrays
-from explorer.inputs import MAX_SENTENCES, parse_sentences
-from explorer.models import DEFAULT_MODEL_ID, ModelInfo
+from explorer.inputs import MAX_SENTENCES
+from explorer.models import ModelInfo
 from explorer.states import MAX_LAYERS, LayerStates
 from explorer.ui import links, widgets
 from explorer.ui.caches import cached_states
 from explorer.ui.index import MAX_K, MAX_QUERY_CHARS
-from explorer.ui.lessons import Measured
 from explorer.ui.links import LinkField, LinkSpec
-from explorer.ui.state import kept, persisted, remember, set_value
-from explorer.vectors import cosine
+from explorer.ui.state import persisted, remember, set_value
 
 CLOUD_ALT = (
     "Scatter of every token of every sentence at the output layer, coloured by sentence, with each "
     "sentence's pooled embedding as a diamond among its tokens."
 )
-TABS = ("Tokens → one point", "Similarity", "Which tokens matter", "An index is not the model")
+TABS = ("Tokens → one point", "Similarity", "Which tokens matter", "Search an index")
 CONTRASTS = ("none", "cls", "max")
 SIMILARITY_POOLINGS = ("model", "mean_layer", "cls", "max")
 
@@ -277,44 +274,3 @@ def export_bundle(
         "explorer.sentence.similarity_matrix(sentence_vectors(states, pooling, layer)) for similarity",
     }
     return build_bundle(coords, vectors, chart, manifest)
-
-
-NEGATION_RANGES = (("above 0.9", 0.9), ("0.5 to 0.9", 0.5), ("−0.2 to 0.5", -0.2), ("below −0.2", -2.0))
-
-
-def lesson_measure(lesson: Lesson) -> Measured | None:
-    """The negation lesson measured on the sentences in the box: the cosine of each sentence's embedding
-    with its pair's (the two sentences that share a group), and the range their mean falls in."""
-    if lesson.measure == "nearest_same_group":
-        return _nearest_same_group()
-    if lesson.measure != "negation_cosine":
-        return None
-    parsed = parse_sentences(st.session_state.get("sentences", ""), with_groups=True)
-    pairs: dict[str, list[int]] = {}
-    for i, group in enumerate(parsed.groups):
-        pairs.setdefault(group, []).append(i)
-    pairs = {g: rows for g, rows in pairs.items() if g and len(rows) == 2}
-    if not pairs:
-        return Measured("no pairs yet: tag each sentence and its negation with one group, [film] …")
-    model_id = kept("model_id", DEFAULT_MODEL_ID)
-    embeddings = cached_states(model_id, parsed.sentences).pooled  # (S, D), what encode returns
-    cosines = {g: float(cosine(embeddings[a], embeddings[b])) for g, (a, b) in pairs.items()}
-    mean = sum(cosines.values()) / len(cosines)
-    option = next(name for name, low in NEGATION_RANGES if mean > low)
-    each = ", ".join(f"{g} {c:.2f}" for g, c in cosines.items())
-    return Measured(f"mean cosine {mean:.2f} over {len(cosines)} pairs ({each})", option)
-
-
-def _nearest_same_group() -> Measured:
-    """Each tagged sentence's nearest other sentence by the cosine of their embeddings: how many of them
-    find a sentence of their own group first."""
-    parsed = parse_sentences(st.session_state.get("sentences", ""), with_groups=True)
-    tagged = [i for i, g in enumerate(parsed.groups) if g and parsed.groups.count(g) >= 2]
-    if len(tagged) < 2:
-        return Measured("no pairs yet: tag each sentence and its partner with one group, [pair] …")
-    embeddings = cached_states(kept("model_id", DEFAULT_MODEL_ID), parsed.sentences).pooled  # (S, D)
-    similarity = np.asarray(cosine(embeddings[:, None, :], embeddings[None, :, :]), dtype=float)  # (S, S)
-    np.fill_diagonal(similarity, -np.inf)
-    found = sum(parsed.groups[int(np.argmax(similarity[i]))] == parsed.groups[i] for i in tagged)
-    option = "its partner (same meaning)" if found >= 0.75 * len(tagged) else "no pattern"
-    return Measured(f"{found} of {len(tagged)} sentences find a sentence of their own group nearest", option)
