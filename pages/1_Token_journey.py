@@ -67,7 +67,15 @@ def journey_body() -> None:
     notes = journey.layer_notes(view)
     readout = None if lessons.hidden(PAGE, "readout") else journey.readout(view, groups, follow)
     request = journey.chart_request(
-        info.model_id, parsed, view, settings, follow, trajectories, readout is not None, presenter
+        info.model_id,
+        parsed,
+        view,
+        settings,
+        follow,
+        trajectories,
+        readout is not None,
+        presenter,
+        lesson=lessons.active(PAGE) is not None,
     )  # everything the chart is drawn from
     layer, start, chart_key = journey.layer_and_start(view.summary.n_layers, request)
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real bundled model (small and fast), and helpers to read AppTest charts."""
+"""Shared fixtures: the real bundled model (small and fast), the browser tests' shared server and pages,
+helpers to read AppTest charts, and the markers and order of the session."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pytest
+from browser import DESKTOP, close_shared, shared_app
 from streamlit.testing.v1 import AppTest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -16,6 +18,44 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 APPTEST_TIMEOUT = 120
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that uses the `model` fixture (directly or through another) is marked `model`, and the
+    browser tests run after all others: a broken unit shows in the first minutes, and Playwright's event
+    loop (kept for the whole session, see `browser.shared_app`) never lives beside an AppTest run. The
+    sort is stable, so each module's tests stay together and in order."""
+    for item in items:
+        if "model" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.model)
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    close_shared()  # Chromium and the shared servers, if a browser test started them
+
+
+@pytest.fixture(scope="session")
+def served() -> tuple[object, str]:
+    """(Chromium, base url) of the session's shared default server, started by the first test asking."""
+    return shared_app()
+
+
+@pytest.fixture
+def new_page(served):
+    """Opens pages, each in a browser context of its own (a fresh Streamlit session), all closed after
+    the test: `new_page()` at 1440x1000, or `new_page({"width": 1280, "height": 720}, reduced_motion=...)`."""
+    browser, _ = served
+    contexts = []
+
+    def open_new(viewport: dict | None = None, **options):
+        context = browser.new_context(viewport=viewport or DESKTOP, **options)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_new
+    for context in contexts:
+        context.close()
 
 
 @pytest.fixture(scope="session")

@@ -106,6 +106,8 @@ def _inside(page, locator) -> bool:
     )
 
 
+# Where the answer is not a chart: the element that shows it
+EVIDENCE = {"index-not-model": "[data-testid='stMetric']:has-text('Model weights fingerprint')"}
 # (mode, viewport): a projector in classroom mode, and a big screen in the default mode
 SCREENS = {"classroom-720p": (True, 1280, 720), "default-1080p": (False, 1920, 1080)}
 
@@ -143,9 +145,9 @@ def test_lessons_fit_one_screen_before_and_after_reveal(screen: str) -> None:
             for what, locator in (("Reveal", reveal), ("question", question)):
                 assert _inside(page, locator), f"{lesson.id}: {what} off the first screen before Reveal"
             # the journey's chart and the search map show the question's setting before Reveal
-            visible = page.locator("[data-testid='stVegaLiteChart'] >> visible=true").first
+            chart = page.locator("[data-testid='stVegaLiteChart'] >> visible=true").first
             if journey or lesson.id == "search-geometry":
-                assert _inside(page, visible), f"{lesson.id}: the chart is off the first screen before Reveal"
+                assert _inside(page, chart), f"{lesson.id}: the chart is off the first screen before Reveal"
             if journey:
                 assert _inside(page, page.locator("[data-testid='stVegaLiteChart'] .vega-bind input").first)
                 if classroom:
@@ -163,12 +165,14 @@ def test_lessons_fit_one_screen_before_and_after_reveal(screen: str) -> None:
                 page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTop")
                 == scrolled
             ), f"{lesson.id}: Reveal moved the page"
-            shown = page.locator("[data-testid='stVegaLiteChart'] >> visible=true").first
+            # what shows the answer: the index lesson's fingerprint pair, else the page's chart
+            shown = EVIDENCE.get(lesson.id, "[data-testid='stVegaLiteChart'] >> visible=true")
+            shown = page.locator(shown).first
             shown.wait_for(timeout=60_000)
-            box = shown.bounding_box()  # the answer's chart starts on the first screen, in full width
-            assert box and 0 <= box["y"] < 0.75 * height, f"{lesson.id}: chart off the screen after Reveal"
-            if journey or lesson.id == "search-geometry":
-                assert _inside(page, shown), f"{lesson.id}: the chart left the screen after Reveal"
+            box = shown.bounding_box()  # it starts on the first screen
+            assert box and 0 <= box["y"] < 0.75 * height, f"{lesson.id}: evidence off the screen after Reveal"
+            if journey or lesson.id in EVIDENCE or lesson.id == "search-geometry":
+                assert _inside(page, shown), f"{lesson.id}: the evidence left the screen after Reveal"
             assert _inside(page, page.get_by_text("Your pick:").first), f"{lesson.id}: pick beside the answer"
             page.wait_for_function("() => document.activeElement?.getAttribute('data-testid') === 'stAlert'")
             assert lesson.answer[:40] in page.evaluate("() => document.activeElement.innerText"), (

@@ -106,27 +106,18 @@ def lesson_card(page: str, measure: Measure | None = None, narrow: bool = False)
         return
     revealed = lesson.id in _revealed()
     with st.container(border=True, gap="small", key=f"lesson_card_{lesson.id}"):
-        st.markdown(f"**🎓 Lesson · {escape_markdown(lesson.title)}**")
-        pick = st.session_state.get(_PICKS, {}).get(lesson.id) if revealed else None
-        if not revealed:  # once revealed, the answer takes the question's place: the page does not move
-            st.markdown(f"🤔 **Predict:** {escape_markdown(lesson.question)}")
-        else:  # the pick against the live measurement first, then the answer that explains it
-            measured = measure(lesson) if measure is not None and lesson.measure else None
-            _pick_against(pick, measured)
-            st.success(lesson.answer, icon="💡")
-            _FOCUS(key=f"focus_{lesson.id}", data={"lesson": lesson.id})
-        row = (
-            [st.container(), *st.columns(2, vertical_alignment="bottom")]
-            if narrow
-            else st.columns([5, 1.4, 1.1], vertical_alignment="bottom")
-        )
-        with row[0]:
-            if not revealed and lesson.pick_options:
-                pick = st.radio(
-                    lesson.pick_prompt, list(lesson.pick_options), index=None, key=pick_key(lesson),
-                    horizontal=True,
-                )  # fmt: skip
-        with row[1]:  # kept once revealed (disabled): a button that vanished would drop the focus and scroll
+        if narrow:  # beside the page: title, text, pick, then the buttons in one row
+            st.markdown(f"**🎓 Lesson · {escape_markdown(lesson.title)}**")
+            body, buttons = st.container(), st.columns(2, vertical_alignment="bottom")
+        else:  # on top of the page: the buttons on the title's row, so the card stays short
+            title, *buttons = st.columns([5, 1.4, 1.1], vertical_alignment="center")
+            title.markdown(f"**🎓 Lesson · {escape_markdown(lesson.title)}**")
+            body = st.container()
+        with body:
+            pick = _card_text(lesson, revealed, measure)
+        with buttons[
+            0
+        ]:  # kept once revealed (disabled): a button that vanished would drop the focus and scroll
             st.button(
                 "Revealed" if revealed else "Reveal the answer",
                 key=f"reveal_{lesson.id}",
@@ -138,9 +129,27 @@ def lesson_card(page: str, measure: Measure | None = None, narrow: bool = False)
                 "against (a show of hands works: the pick is then the teacher's).",
                 width="stretch",
             )
-        with row[2], st.popover("👩‍🏫 Notes", width="stretch"):
+        with buttons[1], st.popover("👩‍🏫 Notes", width="stretch"):
             st.markdown(escape_markdown(lesson.teacher_notes))
             st.button("Leave the lesson", key=f"leave_{lesson.id}", on_click=stop, args=(page,))
+
+
+def _card_text(lesson: Lesson, revealed: bool, measure: Measure | None) -> str | None:
+    """The question and the pick; once revealed, the pick against the live measurement, then the answer
+    (it takes the question's place: the page does not move). Returns the pick."""
+    if revealed:
+        pick = st.session_state.get(_PICKS, {}).get(lesson.id)
+        measured = measure(lesson) if measure is not None and lesson.measure else None
+        _pick_against(pick, measured)
+        st.success(lesson.answer, icon="💡")
+        _FOCUS(key=f"focus_{lesson.id}", data={"lesson": lesson.id})
+        return pick
+    st.markdown(f"🤔 **Predict:** {escape_markdown(lesson.question)}")
+    if not lesson.pick_options:
+        return None
+    return st.radio(
+        lesson.pick_prompt, list(lesson.pick_options), index=None, key=pick_key(lesson), horizontal=True
+    )
 
 
 def card_and_stage(page: str, presenter: bool, measure: Measure | None = None, widths=(2.1, 1.2)):

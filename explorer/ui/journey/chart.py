@@ -27,8 +27,10 @@ CHART_HEIGHT = 520
 PRESENTER_CHART_HEIGHT = 420  # with the controls row and the slider, inside a 720-px-high screen
 
 
-def chart_height(presenter: bool) -> int:
-    return PRESENTER_CHART_HEIGHT if presenter else CHART_HEIGHT
+def chart_height(presenter: bool, lesson: bool = False) -> int:
+    """The presenter view's height, also while a lesson's card sits above the chart: question, Reveal,
+    the chart and its Layer slider fit one 1920x1080 screen."""
+    return PRESENTER_CHART_HEIGHT if presenter or lesson else CHART_HEIGHT
 
 
 # Static CSS only (no user text ever goes here): the chart's own layer slider, wide and easy to grab.

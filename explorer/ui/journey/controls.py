@@ -45,6 +45,7 @@ def chart_request(
     paths: str,
     readout: bool,
     presenter: bool,
+    lesson: bool = False,
 ) -> JourneyRequest:
     """The journey chart as one value (see `JourneyRequest`)."""
     return JourneyRequest(
@@ -62,7 +63,7 @@ def chart_request(
         labels=settings.labels,
         classroom=widgets.is_classroom(),
         presenter=presenter,
-        height=chart_height(presenter),
+        height=chart_height(presenter, lesson),
     )
 
 
