@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.charts import journey as charts
+from explorer.charts.layer_slider import LAYER_PARAM
 from explorer.charts.transport import as_sent
 from explorer.ui import caches, journey, lessons, links, player, widgets
 
@@ -85,7 +86,7 @@ def journey_body() -> None:
             width="stretch",
             key=chart_key,
             on_select=journey.on_layer_picked,
-            selection_mode=charts.LAYER_PARAM,
+            selection_mode=LAYER_PARAM,
             alt=journey.chart_description(view, readout),
         )
         journey.style_layer_slider()

@@ -11,18 +11,20 @@ import pytest
 import vl_convert as vlc
 
 from explorer.charts.journey import (
-    LAYER_PARAM,
-    PLAY_PARAM,
-    LayerChartPlan,
     journey_chart,
     journey_chart_of,
     journey_drawing,
     journey_frames,
     layer_scores_chart,
-    picked_layer,
-    plan_layer_chart,
     readout_frame,
     sentence_labels,
+)
+from explorer.charts.layer_slider import (
+    LAYER_PARAM,
+    PLAY_PARAM,
+    LayerChartPlan,
+    picked_layer,
+    plan_layer_chart,
     shown_layer,
 )
 from explorer.charts.transport import spec_and_tables
