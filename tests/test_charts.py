@@ -16,7 +16,6 @@ from explorer.charts.journey import (
     journey_drawing,
     journey_frames,
     layer_scores_chart,
-    readout_frame,
     sentence_labels,
 )
 from explorer.charts.layer_slider import (
@@ -27,6 +26,7 @@ from explorer.charts.layer_slider import (
     plan_layer_chart,
     shown_layer,
 )
+from explorer.charts.readout import readout_frame
 from explorer.charts.transport import spec_and_tables
 from explorer.projection import project
 from explorer.states import extract_states, layer_names, token_mask

@@ -1,7 +1,8 @@
-"""The Token journey's chart: its tidy frames, the full-space readout, and the chart itself, made in two
-steps: its tables and the shape of its spec (`journey_drawing`), then the spec (`journey_chart_of`), so a
-page can reuse one spec for many drawings. Its own Layer slider and Play are in `layer_slider`, where its
-token labels go in `labels`. Tidy DataFrames in, `alt.Chart` out; no Streamlit, no model."""
+"""The Token journey's chart: its tidy frames and the chart itself, made in two steps: its tables and the
+shape of its spec (`journey_drawing`), then the spec (`journey_chart_of`), so a page can reuse one spec
+for many drawings. Its parts have their own modules: the Layer slider and Play (`layer_slider`), where
+the token labels go (`labels`), the full-space readout's lines and band (`readout`). Tidy DataFrames
+in, `alt.Chart` out; no Streamlit, no model."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pandas as pd
 
 from explorer.charts.labels import LABEL_FIT_WIDTH, corner_boxes, label_places, plot_size
 from explorer.charts.layer_slider import gliding, layer_picker, play_frame, shown_layer, with_next_place
+from explorer.charts.readout import placed_readout, readout_layers
 from explorer.charts.style import category_scale, padded_domain, style_config
 from explorer.inputs import shorten
 from explorer.projection import Projection
@@ -88,55 +90,6 @@ def _by_layer(columns: dict, n: int, layer_names: Sequence[str], coords: np.ndar
     )
 
 
-READOUT_PAIRS = 4  # followed tokens whose pairwise cosines are listed (6 pairs); the rest are summarised
-
-
-def readout_frame(
-    cosines: np.ndarray, labels: Sequence[str], groups: Sequence[str], dim: int
-) -> pd.DataFrame:
-    """Lines of the full-space readout at every layer: one row per (layer, line).
-
-    cosines: (L+1, k, k) cosine between the k followed tokens at each layer, in all `dim` dimensions.
-    Lists every pair of the first READOUT_PAIRS tokens, then (when they fall into two or more groups)
-    the mean cosine within a group and across groups over all k. `row` and `col` place each line: the
-    title on top, the pairs in two columns, the summary under them.
-    """
-    k = len(labels)
-    if cosines.shape[1:] != (k, k) or len(groups) != k:
-        raise ValueError(f"Need (L+1, {k}, {k}) cosines and {k} groups, got {cosines.shape}, {len(groups)}.")
-    shown = min(k, READOUT_PAIRS)
-    pairs = [(a, b) for a in range(shown) for b in range(a + 1, shown)]
-    same = np.equal.outer(np.asarray(groups, dtype=object), np.asarray(groups, dtype=object))
-    upper = np.triu(np.ones((k, k), dtype=bool), 1)
-    rows = []
-    for layer, matrix in enumerate(cosines):
-        lines = [(f"Cosine in all {dim} dims (the model's own space), this layer:", np.nan, "", "")]
-        lines += [
-            (f"{labels[a]} ↔ {labels[b]}: {matrix[a, b]:.2f}", matrix[a, b], labels[a], labels[b])
-            for a, b in pairs
-        ]
-        if len(set(groups)) > 1 and (same & upper).any():
-            within, across = matrix[same & upper].mean(), matrix[~same & upper].mean()
-            lines.append((f"same group {within:.2f} · other group {across:.2f}", np.nan, "", ""))
-        for i, (text, value, a, b) in enumerate(lines):
-            pair = i - 1 if 0 < i <= len(pairs) else None  # pairs in two columns; title and summary full rows
-            row = 0 if i == 0 else 1 + pair // 2 if pair is not None else 1 + (len(pairs) + 1) // 2
-            col = pair % 2 if pair is not None else 0
-            rows.append(
-                {
-                    "layer": layer,
-                    "line": i,
-                    "row": row,
-                    "col": col,
-                    "text": text,
-                    "cosine": value,
-                    "a": a,
-                    "b": b,
-                }
-            )
-    return pd.DataFrame(rows)
-
-
 @dataclass(frozen=True)
 class JourneyDrawing:
     """The journey chart's data, apart from its spec.
@@ -182,7 +135,7 @@ def journey_drawing(
     drawn, so scrubbing layers never waits on the server. Axes are fixed over all layers (and pooled
     points), so moving the layer moves points, not axes. `notes[i]` is a line shown under the layer's
     name in the corner (e.g. how faithful that layer's projection is). Colour follows the sentences'
-    groups when they have any (`group` differs from `sentence`). `readout` (from `readout_frame`) is
+    groups when they have any (`group` differs from `sentence`). `readout` (from `readout.readout_frame`) is
     written in a band under the points for the shown layer, so the numbers follow the slider exactly as
     the points do.
     """
@@ -256,7 +209,7 @@ def journey_drawing(
             pooled, [*where, "x_next", "y_next", "token", "full_sentence", "layer_name"]
         )
     if band:
-        tables["readout"] = _placed_readout(readout, one_column, x_domain, y_domain, step / height)
+        tables["readout"] = placed_readout(readout, one_column, x_domain, y_domain, step / height)
     shape = (
         n_layers, height, classroom, wide, field, by_group, labelled, bool(highlight_set),
         notes is not None, tuple(tables),
@@ -393,7 +346,7 @@ def journey_chart_of(drawing: JourneyDrawing, layer: int) -> alt.LayerChart:
             ).encode(text=alt.Text("note:N"))
         )  # fmt: skip
     if "readout" in tables:
-        layers += _readout_layers(tables["readout"], shown, classroom, x, y)
+        layers += readout_layers(tables["readout"], shown, classroom, x, y)
     layers[0] = layers[0].add_params(pick, play)
     return alt.layer(*layers, height=height, config=style_config(classroom))  # one step: each copies all
 
@@ -403,37 +356,6 @@ def _axis_on(axis: alt.X | alt.Y, field: str) -> alt.X | alt.Y:
     moved = axis.copy()
     moved.shorthand = f"{field}:Q"
     return moved
-
-
-def _placed_readout(
-    readout: pd.DataFrame, one_column: bool, x_domain: list[float], y_domain: list[float], row_share: float
-) -> pd.DataFrame:
-    """The readout's lines with where each is written (`x`, `y`, in data units, so it scales with the
-    chart) in the band under the points: the title, then the pairs in two columns (one in classroom
-    type), then the group summary. A row is `row_share` of the chart's height."""
-    row = (y_domain[1] - y_domain[0]) * row_share
-    place = "line" if one_column else "row"
-    top = y_domain[0] + row * (int(readout[place].max()) + 1.2)
-    left, half = x_domain[0] + 0.01 * (x_domain[1] - x_domain[0]), 0.5 * (x_domain[1] - x_domain[0])
-    return readout.assign(
-        x=left if one_column else left + readout["col"] * half, y=top - readout[place] * row
-    )
-
-
-def _readout_layers(
-    placed: pd.DataFrame, shown: dict, classroom: bool, x: alt.X, y: alt.Y
-) -> list[alt.Chart]:
-    """The readout (see `_placed_readout`) for the layer the slider picks: the title in bold, the rest."""
-    size = 17 if classroom else 12
-    base = alt.Chart(placed).transform_filter(shown).encode(x=x, y=y, text=alt.Text("text:N"))
-    return [
-        base.transform_filter("datum.line == 0")
-        .mark_text(align="left", baseline="top", fontSize=size, fontWeight="bold", color="#374151", clip=True)
-        .properties(name="readout_title"),
-        base.transform_filter("datum.line > 0")
-        .mark_text(align="left", baseline="top", fontSize=size, color="#374151", clip=True)
-        .properties(name="readout"),
-    ]
 
 
 def layer_scores_chart(
