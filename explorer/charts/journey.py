@@ -91,6 +91,22 @@ def _by_layer(columns: dict, n: int, layer_names: Sequence[str], coords: np.ndar
 
 
 @dataclass(frozen=True)
+class JourneyShape:
+    """Everything the journey chart's spec is made of besides its tables' contents (hashable: a key)."""
+
+    n_layers: int  # the last layer: the Layer slider's and Play's range
+    height: int  # px
+    classroom: bool
+    wide: bool  # the chart spans the page: the legend beside the plot
+    field: str  # what colours the points: "group" or "sentence"
+    by_group: bool  # the tooltip names each token's group
+    labelled: bool  # token labels are drawn
+    following: bool  # some tokens are followed (ringed)
+    noted: bool  # a note under the layer's name in the corner
+    roles: tuple[str, ...]  # the tables' roles, in order
+
+
+@dataclass(frozen=True)
 class JourneyDrawing:
     """The journey chart's data, apart from its spec.
 
@@ -102,7 +118,7 @@ class JourneyDrawing:
     """
 
     tables: dict[str, pd.DataFrame]
-    shape: tuple
+    shape: JourneyShape
 
 
 def journey_chart(
@@ -210,9 +226,9 @@ def journey_drawing(
         )
     if band:
         tables["readout"] = placed_readout(readout, one_column, x_domain, y_domain, step / height)
-    shape = (
-        n_layers, height, classroom, wide, field, by_group, labelled, bool(highlight_set),
-        notes is not None, tuple(tables),
+    shape = JourneyShape(
+        n_layers=n_layers, height=height, classroom=classroom, wide=wide, field=field, by_group=by_group,
+        labelled=labelled, following=bool(highlight_set), noted=notes is not None, roles=tuple(tables),
     )  # fmt: skip
     return JourneyDrawing(tables, shape)
 
@@ -226,8 +242,10 @@ def journey_chart_of(drawing: JourneyDrawing, layer: int) -> alt.LayerChart:
     """The journey chart of `drawing`, its slider starting at `layer`: made from `drawing.shape` and the
     tables' roles only (never from their contents), so one drawing's spec serves every drawing of that
     shape."""
-    n_layers, height, classroom, wide, field, by_group, labelled, following, noted, _ = drawing.shape
-    tables = drawing.tables
+    shape, tables = drawing.shape, drawing.tables
+    n_layers, height, classroom, wide = shape.n_layers, shape.height, shape.classroom, shape.wide
+    field, by_group, labelled = shape.field, shape.by_group, shape.labelled
+    following, noted = shape.following, shape.noted
     pick = layer_picker(min(max(int(layer), 0), n_layers), n_layers)
     play = play_frame(n_layers)
     shown = shown_layer()
