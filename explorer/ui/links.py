@@ -18,13 +18,11 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explorer import assets, qr, share
-from explorer.budget import return_freed_memory
 from explorer.inputs import escape_markdown, parse_sentences
-from explorer.models import DEFAULT_MODEL_ID, model_lock
+from explorer.models import DEFAULT_MODEL_ID
 from explorer.separation import MAX_GROUPED_WORDS, MAX_OCCURRENCES
 from explorer.share import MAX_TOKEN_CHARS, QUERY_KEY, ShareLinkError, Validator, decode_view, encode_view
-from explorer.states import DEFAULT_BATCH_SIZE, LayerStates
-from explorer.ui import caches, memory
+from explorer.ui.claims import states_or_warning  # ui/finetune.py still calls it as links.states_or_warning
 from explorer.ui.state import kept, persisted, remember, set_value
 
 MAX_LINK_TEXT_CHARS = 60_000  # the sentence box's text in a link (100 sentences of 600 characters)
@@ -214,7 +212,7 @@ def wait_for_click(what: str, umap: bool = False, text: str | None = None) -> No
     turning UMAP off) lifts the hold too: that is the visitor's act.
 
     On the click the model reads the sentence box's sentences under a claim on the server's memory
-    ledger (see `claimed_states`); with no room, the page says so and still waits."""
+    ledger (see `claims.claimed_states`); with no room, the page says so and still waits."""
     text = str(kept("sentences", "")) if text is None else text
     reasons = []
     long = holding("text", text)
@@ -266,75 +264,6 @@ def receive_sentences_link(spec: LinkSpec) -> dict[str, Any] | None:
     apply_view(state, spec.widget_keys)
     hold_heavy_work(state)
     return state
-
-
-# ---------------------------------------------------------------- the work after the click, claimed
-STATES_CLAIM = "model_run"  # the ledger name of a forward pass in progress (nothing is kept under it)
-_MB = 2**20
-# After a pass larger than this, freed memory is handed back to the system (0.25 s, small next to such
-# a pass). Four visitors reading 80 long contexts one after another: RSS rose 1,208 MB without it, 641 with.
-TRIM_AFTER_BYTES = 128 * _MB
-
-
-def forward_peak_bytes(n_tokens: int, longest: int, n_texts: int, n_layers: int, dim: int, heads: int) -> int:
-    """A bound on the memory `extract_states` takes at its peak, above what the server held before.
-
-    Every token's layers twice (one array per sentence, then one for all), a batch's working memory
-    (its hidden states, their stack and float copies; one layer's attention scores) and 32 MB.
-    MiniLM with the model warm, peak RSS measured (this bound) in MB: 10 sentences of 60 characters 17
-    (41); 100 of 60, 74 (82); 80 of 499, 291 (317); 100 of 600, 388 (428); 32 of 1,000, 284 (425);
-    100 of 1,200, 673 (852); 200 of 1,000, 996 (1,118).
-    """
-    per_token = (n_layers + 1) * dim * 4  # float32, every layer
-    batch = min(DEFAULT_BATCH_SIZE, n_texts)
-    return int(
-        2 * n_tokens * per_token + 3 * batch * longest * per_token + batch * heads * longest**2 * 4 + 32 * _MB
-    )
-
-
-def _states_ready(model_id: str, texts: tuple[str, ...]) -> bool:
-    """Whether these states need no forward pass: shipped with the app, or in the shared states cache."""
-    stored = caches._stored()
-    if stored is not None and stored.info.model_id == model_id and texts in stored.states:
-        return True
-    return (model_id, texts) in caches._STATES
-
-
-def _peak_for(model_id: str, texts: tuple[str, ...]) -> int:
-    """`forward_peak_bytes` for these sentences, counted with the model's own tokenizer."""
-    model = caches.cached_model(model_id)
-    info = caches.cached_model_info(model_id)
-    tokenizer = model[0].tokenizer
-    with model_lock(model):  # the tokenizer is shared by every session
-        ids = tokenizer(list(texts), truncation=True, max_length=int(model.max_seq_length))["input_ids"]
-    counts = [len(i) for i in ids]
-    heads = int(getattr(model[0].auto_model.config, "num_attention_heads", 16) or 16)
-    return forward_peak_bytes(sum(counts), max(counts), len(texts), info.n_layers, info.dim, heads)
-
-
-def claimed_states(model_id: str, texts: tuple[str, ...], what: str) -> LayerStates:
-    """Every layer of these sentences (see `caches.cached_states`). A forward pass first claims its peak
-    on the server's memory ledger (waiting for room; `memory.BudgetFull` if there is none); states
-    already shipped or cached are returned at once."""
-    texts = tuple(texts)
-    if _states_ready(model_id, texts):
-        return caches.cached_states(model_id, texts)
-    need = _peak_for(model_id, texts)
-    with memory.room(STATES_CLAIM, need, what):
-        try:
-            return caches.load_states(model_id, texts)
-        finally:
-            if need > TRIM_AFTER_BYTES:  # else each session's thread keeps what its pass freed (glibc arenas)
-                return_freed_memory()
-
-
-def states_or_warning(model_id: str, texts: tuple[str, ...], what: str) -> LayerStates | None:
-    """`claimed_states`, or None with a warning that says why the server cannot run it now."""
-    try:
-        return claimed_states(model_id, texts, what)
-    except memory.BudgetFull as exc:
-        st.warning(f"{exc} Fewer or shorter sentences need less.", icon="⏳")
-        return None
 
 
 # ---------------------------------------------------------------- sending
