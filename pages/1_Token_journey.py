@@ -7,7 +7,7 @@ import streamlit as st
 from explorer.charts import journey as charts
 from explorer.charts.layer_slider import LAYER_PARAM
 from explorer.charts.transport import as_sent
-from explorer.ui import caches, journey, lessons, links, player, widgets
+from explorer.ui import caches, journey, lessons, links, player, share_menu, widgets
 
 PAGE = "pages/1_Token_journey.py"
 widgets.page_config("Token journey", "🧭")  # classroom mode is the presenter view: chart first
@@ -107,7 +107,7 @@ def journey_body() -> None:
             )
         link_state = journey.view_state(info.model_id, layer, follow)
     with layout.share:
-        links.share_and_export(
+        share_menu.share_and_export(
             link_state,
             lambda: journey.export_bundle(view, charts.journey_chart_of(drawing(), layer), link_state, info),
             "token_journey.zip",
