@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.charts import journey as charts
+from explorer.charts.faithfulness import layer_scores_chart
 from explorer.charts.layer_slider import LAYER_PARAM
 from explorer.charts.transport import as_sent
 from explorer.ui import caches, journey, lessons, links, player, share_menu, widgets
@@ -116,7 +117,7 @@ def journey_body() -> None:
     with right:
         faithful_box = widgets.lazy_expander("How faithful is this picture, layer by layer?", "faithfulness")
     if faithful_box.open:
-        scores = charts.layer_scores_chart(
+        scores = layer_scores_chart(
             view.names, view.projection.explained, view.projection.faithfulness, layer
         )
         faithful_box.vega_lite_chart(

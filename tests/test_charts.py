@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import vl_convert as vlc
 
+from explorer.charts.faithfulness import layer_scores_chart
 from explorer.charts.journey import (
     journey_chart,
     journey_chart_of,
     journey_drawing,
     journey_frames,
-    layer_scores_chart,
     sentence_labels,
 )
 from explorer.charts.layer_slider import (

@@ -1,8 +1,9 @@
 """The Token journey's chart: its tidy frames and the chart itself, made in two steps: its tables and the
 shape of its spec (`journey_drawing`), then the spec (`journey_chart_of`), so a page can reuse one spec
 for many drawings. Its parts have their own modules: the Layer slider and Play (`layer_slider`), where
-the token labels go (`labels`), the full-space readout's lines and band (`readout`). Tidy DataFrames
-in, `alt.Chart` out; no Streamlit, no model."""
+the token labels go (`labels`), the full-space readout's lines and band (`readout`); the chart of how
+faithful its picture is per layer is `faithfulness`. Tidy DataFrames in, `alt.Chart` out; no Streamlit,
+no model."""
 
 from __future__ import annotations
 
@@ -374,30 +375,3 @@ def _axis_on(axis: alt.X | alt.Y, field: str) -> alt.X | alt.Y:
     moved = axis.copy()
     moved.shorthand = f"{field}:Q"
     return moved
-
-
-def layer_scores_chart(
-    layer_names: Sequence[str], explained: np.ndarray, faithfulness: np.ndarray, layer: int
-):
-    """A small line chart of explained variance and neighbour faithfulness across layers."""
-    frame = pd.DataFrame(
-        {
-            "layer": np.tile(np.arange(len(layer_names)), 2),
-            "layer_name": list(layer_names) * 2,
-            "score": np.concatenate([explained, faithfulness]),
-            "measure": ["explained variance"] * len(layer_names)
-            + ["faithfulness (10-NN kept)"] * len(layer_names),
-        }
-    ).dropna()
-    base = alt.Chart(frame).encode(
-        x=alt.X("layer:O", title="layer"),
-        y=alt.Y("score:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title=None),
-        color=alt.Color("measure:N", legend=alt.Legend(orient="bottom", title=None)),
-        tooltip=[alt.Tooltip("layer_name:N"), alt.Tooltip("measure:N"), alt.Tooltip("score:Q", format=".0%")],
-    )
-    rule = (
-        alt.Chart(pd.DataFrame({"layer": [layer]}))
-        .mark_rule(color="#999", strokeDash=[4, 3])
-        .encode(x=alt.X("layer:O"))
-    )
-    return (base.mark_line(point=True) + rule).properties(height=170)
