@@ -5,8 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.charts import journey as charts
+from explorer.charts.faithfulness import layer_scores_chart
+from explorer.charts.layer_slider import LAYER_PARAM
 from explorer.charts.transport import as_sent
-from explorer.ui import caches, journey, lessons, links, player, widgets
+from explorer.ui import caches, journey, lessons, links, player, share_menu, widgets
 
 PAGE = "pages/1_Token_journey.py"
 widgets.page_config("Token journey", "🧭")  # classroom mode is the presenter view: chart first
@@ -93,7 +95,7 @@ def journey_body() -> None:
             width="stretch",
             key=chart_key,
             on_select=journey.on_layer_picked,
-            selection_mode=charts.LAYER_PARAM,
+            selection_mode=LAYER_PARAM,
             alt=journey.chart_description(view, readout),
         )
         journey.style_layer_slider()
@@ -114,7 +116,7 @@ def journey_body() -> None:
             )
         link_state = journey.view_state(info.model_id, layer, follow)
     with layout.share:
-        links.share_and_export(
+        share_menu.share_and_export(
             link_state,
             lambda: journey.export_bundle(view, charts.journey_chart_of(drawing(), layer), link_state, info),
             "token_journey.zip",
@@ -123,7 +125,7 @@ def journey_body() -> None:
     with right:
         faithful_box = widgets.lazy_expander("How faithful is this picture, layer by layer?", "faithfulness")
     if faithful_box.open:
-        scores = charts.layer_scores_chart(
+        scores = layer_scores_chart(
             view.names, view.projection.explained, view.projection.faithfulness, layer
         )
         faithful_box.vega_lite_chart(

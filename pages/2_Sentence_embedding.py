@@ -7,7 +7,7 @@ import streamlit as st
 from explorer import sentence as sm
 from explorer.charts import sentence as sc
 from explorer.states import layer_names
-from explorer.ui import caches, lesson_measures, lessons, links, widgets
+from explorer.ui import caches, lesson_measures, lessons, links, share_menu, widgets
 from explorer.ui import index as index_ui
 from explorer.ui import sentence as page
 
@@ -96,7 +96,7 @@ with index_tab:
 
 with stage.side:
     link_state = page.view_state(info.model_id)
-    links.share_and_export(
+    share_menu.share_and_export(
         link_state,
         lambda: page.export_bundle(states, view, sim, cloud, link_state, info),
         "sentence_embedding.zip",

@@ -7,7 +7,7 @@ import streamlit as st
 from explorer.charts import geometry as gcharts
 from explorer.export import csv_bytes
 from explorer.states import layer_names
-from explorer.ui import caches, lesson_measures, lessons, links, state, widgets
+from explorer.ui import caches, lesson_measures, lessons, links, share_menu, state, widgets
 from explorer.ui import geometry as lab
 from explorer.ui import senses as sense_lab
 
@@ -100,7 +100,7 @@ with change_tab:
 if view is not None or sense.points is not None:
     link_state = lab.view_state(info.model_id)
     with stage.side:
-        links.share_and_export(
+        share_menu.share_and_export(
             link_state,
             lambda: lab.export_bundle(view, sense, link_state, info, classroom),
             "geometry_lab.zip",

@@ -14,7 +14,9 @@ import pytest
 import vl_convert as vlc
 
 from explorer.assets import bundled_corpus, sentence_set
-from explorer.charts.journey import LAYER_PARAM, PLAY_PARAM, journey_chart, journey_frames, readout_frame
+from explorer.charts.journey import journey_chart, journey_frames
+from explorer.charts.layer_slider import LAYER_PARAM, PLAY_PARAM
+from explorer.charts.readout import readout_frame
 from explorer.projection import project
 from explorer.states import default_highlight, extract_states, layer_names
 from explorer.vectors import cosine_matrix

@@ -10,21 +10,23 @@ import pandas as pd
 import pytest
 import vl_convert as vlc
 
+from explorer.charts.faithfulness import layer_scores_chart
 from explorer.charts.journey import (
-    LAYER_PARAM,
-    PLAY_PARAM,
-    LayerChartPlan,
     journey_chart,
     journey_chart_of,
     journey_drawing,
     journey_frames,
-    layer_scores_chart,
+    sentence_labels,
+)
+from explorer.charts.layer_slider import (
+    LAYER_PARAM,
+    PLAY_PARAM,
+    LayerChartPlan,
     picked_layer,
     plan_layer_chart,
-    readout_frame,
-    sentence_labels,
     shown_layer,
 )
+from explorer.charts.readout import readout_frame
 from explorer.charts.transport import spec_and_tables
 from explorer.projection import project
 from explorer.states import extract_states, layer_names, token_mask

@@ -106,7 +106,7 @@ def test_exported_pictures_stand_alone() -> None:
 def test_exported_journey_has_one_slider_and_glides_nowhere(bank_states) -> None:
     """The file keeps the Layer slider; Play's frame stays put without an input of its own, and the
     chart on screen keeps its own (the copy for the file does not touch it)."""
-    from explorer.charts.journey import LAYER_PARAM, PLAY_PARAM, without_play_input
+    from explorer.charts.layer_slider import LAYER_PARAM, PLAY_PARAM, without_play_input
     from explorer.export import chart_spec
 
     proj = project(bank_states.layers, "pca_shared", pooled=bank_states.pooled_raw)

@@ -13,7 +13,7 @@ from conftest import ROOT, chart_specs, layer_name, open_page, scatter_layers
 from streamlit.testing.v1 import AppTest
 
 from explorer.assets import sentence_set
-from explorer.charts.journey import LAYER_PARAM, PLAY_PARAM, shown_layer
+from explorer.charts.layer_slider import LAYER_PARAM, PLAY_PARAM, shown_layer
 from explorer.ui.widgets import PLAY_SPEEDS
 
 JOURNEY = "pages/1_Token_journey.py"

@@ -238,9 +238,9 @@ def test_an_over_long_link_gets_a_sentence(length: int) -> None:
 
 
 def _qr_under(link: str) -> None:
-    from explorer.ui import links
+    from explorer.ui import share_menu
 
-    links.link_qr_code(link)
+    share_menu.link_qr_code(link)
 
 
 def test_the_popover_says_so_when_the_link_is_too_long_for_a_code() -> None:
@@ -308,9 +308,9 @@ TOKEN = LOCAL.split("view=", 1)[1]
 
 
 def _dialog(link: str) -> None:
-    from explorer.ui import links
+    from explorer.ui import share_menu
 
-    links.show_large_qr(link)
+    share_menu.show_large_qr(link)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from explorer.charts.journey import layer_picker
+from explorer.charts.layer_slider import layer_picker
 from explorer.charts.style import OKABE_ITO, category_scale, padded_domain, with_style
 from explorer.inputs import shorten
 from explorer.projection import fit_map

@@ -1,12 +1,12 @@
-"""The Token journey's chart: its tidy frames, the in-chart Layer slider and how the server follows it,
-the full-space readout, the label placement, and the chart itself, made in two steps: its tables and
-the shape of its spec (`journey_drawing`), then the spec (`journey_chart_of`), so a page can reuse one
-spec for many drawings. Tidy DataFrames in, `alt.Chart` out; no Streamlit, no model. (About 730 lines:
-the slider's plan, the labels and the readout are all parts of this one chart.)"""
+"""The Token journey's chart: its tidy frames and the chart itself, made in two steps: its tables and the
+shape of its spec (`journey_drawing`), then the spec (`journey_chart_of`), so a page can reuse one spec
+for many drawings. Its parts have their own modules: the Layer slider and Play (`layer_slider`), where
+the token labels go (`labels`), the full-space readout's lines and band (`readout`); the chart of how
+faithful its picture is per layer is `faithfulness`. Tidy DataFrames in, `alt.Chart` out; no Streamlit,
+no model."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,25 +14,16 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from explorer.charts.labels import LABEL_FIT_WIDTH, corner_boxes, label_places, plot_size
+from explorer.charts.layer_slider import gliding, layer_picker, play_frame, shown_layer, with_next_place
+from explorer.charts.readout import placed_readout, readout_layers
 from explorer.charts.style import category_scale, padded_domain, style_config
 from explorer.inputs import shorten
 from explorer.projection import Projection
 
 # Okabe & Ito's colour-blind-safe palette (high contrast on projectors), used in classroom mode.
 TRAJECTORY_MODES = {"selected": "selected tokens", "all": "all tokens", "none": "none"}
-# Token labels are kept only where they do not collide, judged in Python for every layer at the chart's
-# narrowest usual size: 547 px wide (the right-hand column at 1280×720 with the sidebar open). A wider
-# chart only spreads the points further apart, so labels kept there stay apart.
-LABEL_FIT_WIDTH = 547
-LABEL_CHAR_WIDTH = 0.6  # a label's width ≈ this × font size per character (generous for sans-serif)
-LABEL_OFFSET = 7  # px from the point to the label's near corner
-# Where a label may sit, tried in order: right and up (the usual place), right and down, left and up,
-# left and down. (dx, dy) of the text's middle-baseline anchor; a negative dx right-aligns the text.
-LABEL_PLACES = ((1, -1), (1, 1), (-1, -1), (-1, 1))
 LEGEND_ENTRIES = 12  # the legend lists this many sentences or groups (in two columns), then "… N entries"
-LABEL_TRIES = 400  # other tokens tried per layer, the least crowded first (few more would ever fit)
-LABEL_GAP = 2  # px kept clear around a label: room for the chart being a little smaller than estimated
-SPECIAL_TOKEN = r"\[[A-Z]+\]|<[^>]+>"  # [CLS], [SEP], <s>, …: labelled after the words
 
 
 def sentence_labels(texts: Sequence[str], width: int = 42) -> list[str]:
@@ -100,188 +91,20 @@ def _by_layer(columns: dict, n: int, layer_names: Sequence[str], coords: np.ndar
     )
 
 
-READOUT_PAIRS = 4  # followed tokens whose pairwise cosines are listed (6 pairs); the rest are summarised
-
-
-def readout_frame(
-    cosines: np.ndarray, labels: Sequence[str], groups: Sequence[str], dim: int
-) -> pd.DataFrame:
-    """Lines of the full-space readout at every layer: one row per (layer, line).
-
-    cosines: (L+1, k, k) cosine between the k followed tokens at each layer, in all `dim` dimensions.
-    Lists every pair of the first READOUT_PAIRS tokens, then (when they fall into two or more groups)
-    the mean cosine within a group and across groups over all k. `row` and `col` place each line: the
-    title on top, the pairs in two columns, the summary under them.
-    """
-    k = len(labels)
-    if cosines.shape[1:] != (k, k) or len(groups) != k:
-        raise ValueError(f"Need (L+1, {k}, {k}) cosines and {k} groups, got {cosines.shape}, {len(groups)}.")
-    shown = min(k, READOUT_PAIRS)
-    pairs = [(a, b) for a in range(shown) for b in range(a + 1, shown)]
-    same = np.equal.outer(np.asarray(groups, dtype=object), np.asarray(groups, dtype=object))
-    upper = np.triu(np.ones((k, k), dtype=bool), 1)
-    rows = []
-    for layer, matrix in enumerate(cosines):
-        lines = [(f"Cosine in all {dim} dims (the model's own space), this layer:", np.nan, "", "")]
-        lines += [
-            (f"{labels[a]} ↔ {labels[b]}: {matrix[a, b]:.2f}", matrix[a, b], labels[a], labels[b])
-            for a, b in pairs
-        ]
-        if len(set(groups)) > 1 and (same & upper).any():
-            within, across = matrix[same & upper].mean(), matrix[~same & upper].mean()
-            lines.append((f"same group {within:.2f} · other group {across:.2f}", np.nan, "", ""))
-        for i, (text, value, a, b) in enumerate(lines):
-            pair = i - 1 if 0 < i <= len(pairs) else None  # pairs in two columns; title and summary full rows
-            row = 0 if i == 0 else 1 + pair // 2 if pair is not None else 1 + (len(pairs) + 1) // 2
-            col = pair % 2 if pair is not None else 0
-            rows.append(
-                {
-                    "layer": layer,
-                    "line": i,
-                    "row": row,
-                    "col": col,
-                    "text": text,
-                    "cosine": value,
-                    "a": a,
-                    "b": b,
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-LAYER_PARAM = "layer_pick"
-
-
-def layer_picker(layer: int, n_layers: int) -> alt.Parameter:
-    """The chart's own layer slider: a point selection on `layer` bound to a range input.
-
-    Moving it filters the drawn layer inside the browser (no round trip to the server); Streamlit
-    reports the new value as this selection, so the page can follow it.
-    """
-    return alt.selection_point(
-        name=LAYER_PARAM,
-        fields=["layer"],
-        value=[{"layer": int(layer)}],
-        bind=alt.binding_range(min=0, max=int(n_layers), step=1, name="Layer "),
-        on="none",  # only the slider sets it, never a click on the chart
-        clear=False,
-    )
-
-
-PLAY_PARAM = "play_frame"
-
-
-def play_frame(n_layers: int) -> alt.Parameter:
-    """Where Play is, in layers (-1 when it is not playing): 2.5 is halfway from layer 2 to layer 3.
-
-    Play runs in the browser (`explorer/ui/player.py`) and moves this hidden input many times a second;
-    Streamlit is not told (only `layer_picker` is reported), so playing costs the server nothing. The
-    layer shown is its whole part, and every point glides from there towards the next layer's place.
-    """
-    return alt.param(
-        name=PLAY_PARAM,
-        value=-1,
-        bind=alt.binding_range(min=-1, max=int(n_layers), step=0.01, name="Play frame "),
-    )
-
-
-def without_play_input(chart: alt.LayerChart) -> alt.LayerChart:
-    """A copy of a journey chart for a file: its Play frame stays at -1 with no input of its own (only the
-    app's Play moves it), so the file shows one slider, the Layer slider, which works as on screen."""
-    chart = chart.copy(deep=True)
-    for holder in (chart, *chart.layer):  # Altair lifts a layer's parameters to the whole chart
-        if isinstance(holder.params, list):
-            holder.params = [
-                alt.VariableParameter(name=PLAY_PARAM, value=-1)
-                if getattr(p, "name", None) == PLAY_PARAM
-                else p
-                for p in holder.params
-            ]
-    return chart
-
-
-def shown_layer() -> dict:
-    """The filter for the layer drawn: the slider's layer, or while Play runs, the whole part of its frame."""
-    return {
-        "or": [
-            {"and": [{"param": LAYER_PARAM}, f"{PLAY_PARAM} < 0"]},
-            f"{PLAY_PARAM} >= 0 && datum.layer == floor({PLAY_PARAM})",
-        ]
-    }
-
-
-def with_next_place(frame: pd.DataFrame, key: str) -> pd.DataFrame:
-    """`frame` (one row per (key, layer)) with each row's place at the key's next layer (`x_next`,
-    `y_next`; the last layer's own place), so Play can move points between layers."""
-    keys, layers = frame[key].to_numpy(), frame["layer"].to_numpy()
-    order = np.lexsort((layers, keys))  # by key, then layer
-    following = np.arange(len(frame))
-    same = keys[order[1:]] == keys[order[:-1]]
-    following[order[:-1][same]] = order[1:][same]
-    x, y = frame["x"].to_numpy(float), frame["y"].to_numpy(float)
-    return frame.assign(x_next=x[following].round(5), y_next=y[following].round(5))
-
-
-GLIDE = (
-    f"{PLAY_PARAM} >= 0 ? datum.{{axis}} + (datum.{{axis}}_next - datum.{{axis}}) * ({PLAY_PARAM} - "
-    f"floor({PLAY_PARAM})) : datum.{{axis}}"
-)
-
-
-def _gliding(chart: alt.Chart) -> alt.Chart:
-    """`chart` with `gx`, `gy`: its points' places, moving towards the next layer while Play runs."""
-    return chart.transform_calculate(gx=GLIDE.format(axis="x"), gy=GLIDE.format(axis="y"))
-
-
-def picked_layer(selection: object, n_layers: int) -> int | None:
-    """The layer in a Streamlit selection payload for `layer_picker` (None when absent or invalid).
-
-    `n_layers` bounds what is accepted; pass a generous bound to learn what a stale chart reported.
-    """
-    try:
-        value = selection[LAYER_PARAM][0]["layer"]  # type: ignore[index]
-    except (KeyError, IndexError, TypeError):
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        return None
-    return int(value) if 0 <= value <= n_layers else None
-
-
 @dataclass(frozen=True)
-class LayerChartPlan:
-    """How to send the journey chart so the browser shows `layer`: its key and its slider's start."""
+class JourneyShape:
+    """Everything the journey chart's spec is made of besides its tables' contents (hashable: a key)."""
 
-    start: int  # the layer the chart's own slider starts at (part of the spec)
-    generation: int  # part of the chart's key: a new key starts without a remembered selection
-
-
-def plan_layer_chart(
-    layer: int,
-    n_layers: int,
-    previous_start: int | None,
-    generation: int,
-    rendered: bool,
-    reported: int | None,
-    same_chart: bool,
-) -> LayerChartPlan:
-    """Decide the chart's start layer and key generation for this run.
-
-    The browser draws the layer its slider last reported for this key (it restores that selection
-    whenever it rebuilds the view), or the spec's start when nothing was reported. So:
-    - the slider reported exactly `layer` and nothing else about the chart changed (`same_chart`): keep
-      the previous start, so the spec stays the same and the browser keeps its view (no rebuild after
-      every slider move). When something else changed, the view is rebuilt anyway: start at `layer`,
-      so the slider's handle and the restored selection agree;
-    - the slider reported another layer (Play, a share link, a model with fewer layers set `layer`), or
-      the chart was not drawn in the last run (so what the browser remembers is unknown): a new key;
-    - nothing reported: start at `layer` under the same key.
-    """
-    valid = isinstance(previous_start, int) and 0 <= previous_start <= n_layers
-    if rendered and same_chart and reported is not None and reported == layer and valid:
-        return LayerChartPlan(int(previous_start), generation)  # type: ignore[arg-type]
-    if not rendered or (reported is not None and reported != layer):
-        return LayerChartPlan(layer, generation + 1)
-    return LayerChartPlan(layer, generation)
+    n_layers: int  # the last layer: the Layer slider's and Play's range
+    height: int  # px
+    classroom: bool
+    wide: bool  # the chart spans the page: the legend beside the plot
+    field: str  # what colours the points: "group" or "sentence"
+    by_group: bool  # the tooltip names each token's group
+    labelled: bool  # token labels are drawn
+    following: bool  # some tokens are followed (ringed)
+    noted: bool  # a note under the layer's name in the corner
+    roles: tuple[str, ...]  # the tables' roles, in order
 
 
 @dataclass(frozen=True)
@@ -296,7 +119,7 @@ class JourneyDrawing:
     """
 
     tables: dict[str, pd.DataFrame]
-    shape: tuple
+    shape: JourneyShape
 
 
 def journey_chart(
@@ -329,7 +152,7 @@ def journey_drawing(
     drawn, so scrubbing layers never waits on the server. Axes are fixed over all layers (and pooled
     points), so moving the layer moves points, not axes. `notes[i]` is a line shown under the layer's
     name in the corner (e.g. how faithful that layer's projection is). Colour follows the sentences'
-    groups when they have any (`group` differs from `sentence`). `readout` (from `readout_frame`) is
+    groups when they have any (`group` differs from `sentence`). `readout` (from `readout.readout_frame`) is
     written in a band under the points for the shown layer, so the numbers follow the slider exactly as
     the points do.
     """
@@ -363,8 +186,8 @@ def journey_drawing(
     if labelled:  # which labels fit, decided here for every layer (the slider only filters)
         entries = len(np.unique(rank[: len(points)]))
         rows = (min(entries, LEGEND_ENTRIES) + 1) // 2 + (entries > LEGEND_ENTRIES)
-        plot = _plot_size(LABEL_FIT_WIDTH, height, font, legend_rows=0 if wide else rows)
-        blocked = _corner_boxes(points, notes, classroom)
+        plot = plot_size(LABEL_FIT_WIDTH, height, font, legend_rows=0 if wide else rows)
+        blocked = corner_boxes(points, notes, classroom)
         if band:
             blocked.append((0.0, plot[1] * (1 - band / height), plot[0], plot[1]))
         places = label_places(points, highlight_set, labels, x_domain, y_domain, plot, font, blocked)
@@ -403,10 +226,10 @@ def journey_drawing(
             pooled, [*where, "x_next", "y_next", "token", "full_sentence", "layer_name"]
         )
     if band:
-        tables["readout"] = _placed_readout(readout, one_column, x_domain, y_domain, step / height)
-    shape = (
-        n_layers, height, classroom, wide, field, by_group, labelled, bool(highlight_set),
-        notes is not None, tuple(tables),
+        tables["readout"] = placed_readout(readout, one_column, x_domain, y_domain, step / height)
+    shape = JourneyShape(
+        n_layers=n_layers, height=height, classroom=classroom, wide=wide, field=field, by_group=by_group,
+        labelled=labelled, following=bool(highlight_set), noted=notes is not None, roles=tuple(tables),
     )  # fmt: skip
     return JourneyDrawing(tables, shape)
 
@@ -420,8 +243,10 @@ def journey_chart_of(drawing: JourneyDrawing, layer: int) -> alt.LayerChart:
     """The journey chart of `drawing`, its slider starting at `layer`: made from `drawing.shape` and the
     tables' roles only (never from their contents), so one drawing's spec serves every drawing of that
     shape."""
-    n_layers, height, classroom, wide, field, by_group, labelled, following, noted, _ = drawing.shape
-    tables = drawing.tables
+    shape, tables = drawing.shape, drawing.tables
+    n_layers, height, classroom, wide = shape.n_layers, shape.height, shape.classroom, shape.wide
+    field, by_group, labelled = shape.field, shape.by_group, shape.labelled
+    following, noted = shape.following, shape.noted
     pick = layer_picker(min(max(int(layer), 0), n_layers), n_layers)
     play = play_frame(n_layers)
     shown = shown_layer()
@@ -473,7 +298,7 @@ def journey_chart_of(drawing: JourneyDrawing, layer: int) -> alt.LayerChart:
             .encode(x=x, y=y, color=colour, tooltip=tooltip)
             .properties(name="steps")
         )
-    now = _gliding(alt.Chart(tables["points"]).transform_filter(shown))
+    now = gliding(alt.Chart(tables["points"]).transform_filter(shown))
     gx, gy = _axis_on(x, "gx"), _axis_on(y, "gy")
     layers.append(
         now.mark_circle(size=90 * grow, opacity=0.9, stroke="white", strokeWidth=0.8)
@@ -502,7 +327,7 @@ def journey_chart_of(drawing: JourneyDrawing, layer: int) -> alt.LayerChart:
         )
     if "pooled" in tables:
         layers.append(
-            _gliding(alt.Chart(tables["pooled"]).transform_filter(shown))
+            gliding(alt.Chart(tables["pooled"]).transform_filter(shown))
             .mark_point(
                 shape="diamond",
                 size=420 * grow,
@@ -540,7 +365,7 @@ def journey_chart_of(drawing: JourneyDrawing, layer: int) -> alt.LayerChart:
             ).encode(text=alt.Text("note:N"))
         )  # fmt: skip
     if "readout" in tables:
-        layers += _readout_layers(tables["readout"], shown, classroom, x, y)
+        layers += readout_layers(tables["readout"], shown, classroom, x, y)
     layers[0] = layers[0].add_params(pick, play)
     return alt.layer(*layers, height=height, config=style_config(classroom))  # one step: each copies all
 
@@ -550,206 +375,3 @@ def _axis_on(axis: alt.X | alt.Y, field: str) -> alt.X | alt.Y:
     moved = axis.copy()
     moved.shorthand = f"{field}:Q"
     return moved
-
-
-def _plot_size(width: int, height: int, font: int, legend_rows: int) -> tuple[float, float]:
-    """A cautious estimate of the plotting area, in px, of a chart `width` × `height` px overall.
-
-    Streamlit fits axes and the legend inside the chart's size (its theme pads axis labels and titles
-    by 16 px and the legend by 8 px), so the legend's rows take height from the plot.
-    """
-    axis_text = font + (font + 1)  # tick labels and the axis title
-    plot_width = width - 10 - (3 * LABEL_CHAR_WIDTH * font + 32 + font + 1)
-    legend = 18 + 16 + (font + 1) + 8 + legend_rows * (font + 4)
-    return plot_width, height - 10 - (axis_text + 32) - legend
-
-
-def _corner_boxes(points: pd.DataFrame, notes: Sequence[str] | None, classroom: bool) -> list[tuple]:
-    """Pixel boxes (x0, y0, x1, y1) of the layer's name and note in the top-left corner."""
-    title_size, note_size = (30, 16) if classroom else (22, 12)
-    longest = max((len(f"layer {n}") for n in points["layer_name"].unique()), default=0)
-    boxes = [(10.0, 8.0, 10 + LABEL_CHAR_WIDTH * title_size * longest, 8.0 + 1.2 * title_size)]
-    if notes:
-        top = 44.0 if classroom else 36.0
-        boxes.append(
-            (11.0, top, 11 + LABEL_CHAR_WIDTH * note_size * max(map(len, notes)), top + 1.2 * note_size)
-        )
-    return boxes
-
-
-class _Pixels:
-    """Which pixels of the plot are taken: one bit per pixel, each row of pixels one Python int (fast to
-    test and set a box's rows). A box takes every pixel it touches: columns `left` to `right` - 1 and rows
-    `top` to `bottom` - 1 (whole pixels). Only the plot's own pixels are kept: a label is placed only
-    where its whole box lies inside the plot, so a pixel outside could never block one, and the ints stay
-    as narrow as the plot (a drawing took 22.3 ms against 24.8 ms with ints 4,096 px wider)."""
-
-    def __init__(self, width: float, height: float) -> None:
-        self.width = math.ceil(width)
-        self.rows = [0] * math.ceil(height)
-
-    def free(self, left: int, right: int, top: int, bottom: int) -> bool:
-        """Whether a box inside the plot (0 <= left, right <= width, 0 <= top, bottom <= height) is free."""
-        mask = ((1 << (right - left)) - 1) << left
-        for row in self.rows[top:bottom]:  # noqa: SIM110 (a plain loop: half the time of any() over a generator)
-            if row & mask:
-                return False
-        return True
-
-    def take(self, left: int, right: int, top: int, bottom: int) -> None:
-        left, right = max(left, 0), min(right, self.width)
-        if right > left:
-            mask, rows = ((1 << (right - left)) - 1) << left, self.rows
-            for y in range(max(top, 0), min(bottom, len(rows))):
-                rows[y] |= mask
-
-
-def _pixel_span(x0: float, y0: float, x1: float, y1: float) -> tuple[int, int, int, int]:
-    """The whole pixels a box touches: (left, right, top, bottom), right and bottom excluded."""
-    return math.floor(x0), math.ceil(x1), math.floor(y0), math.ceil(y1)
-
-
-def label_places(
-    points: pd.DataFrame,
-    followed: set[int],
-    everyone: bool,
-    x_domain: Sequence[float],
-    y_domain: Sequence[float],
-    plot: tuple[float, float],
-    font: int,
-    blocked: Sequence[tuple[float, float, float, float]] = (),
-) -> pd.DataFrame:
-    """Which tokens are labelled at each layer, and where: `show_label`, `label_dx`, `label_dy` per row.
-
-    Greedy, one layer at a time, on a pixel grid of the plot (`plot` = width, height in px; the axes'
-    domains are fixed across layers): the followed tokens first, always (when their usual place is
-    taken, the next free one of LABEL_PLACES, else a place stacked further up or down), then, when
-    `everyone`, each other token in its first free place, if any: words before special tokens, and
-    points in sparse places before crowded ones (at most LABEL_TRIES of them: a bound on the work). A label's box is its text (LABEL_CHAR_WIDTH × `font`
-    per character) one `font` tall, centred where the middle-baseline text is drawn; `blocked` boxes
-    (the corner's name, the readout band) are never written over. A label must lie inside the plot: one
-    drawn outside floats away from its point.
-
-    The other tokens' boxes at the usual places are measured for all rows at once (numpy); only the
-    greedy choice, which depends on the labels already placed, runs token by token.
-    """
-    n = len(points)
-    width, height = plot
-    px = (points["x"].to_numpy(float) - x_domain[0]) / (x_domain[1] - x_domain[0]) * width
-    py = (y_domain[1] - points["y"].to_numpy(float)) / (y_domain[1] - y_domain[0]) * height
-    text_width = LABEL_CHAR_WIDTH * font * points["token"].astype(str).str.len().to_numpy()
-    is_followed = points["uid"].isin(followed).to_numpy()
-    special = points["piece"].astype(str).str.fullmatch(SPECIAL_TOKEN).to_numpy()
-    # Crowding: how many points share a cell about one short label in size.
-    cell = np.floor(px / (4 * font)) * 1e6 + np.floor(py / (1.5 * font)) + points["layer"].to_numpy() * 1e12
-    _, where, count = np.unique(cell, return_inverse=True, return_counts=True)
-    crowd = count[where]
-    step = font + 2
-    usual = [(sx * LABEL_OFFSET, sy * LABEL_OFFSET) for sx, sy in LABEL_PLACES]
-    stacked = [  # further up or down, then also further left or right (near an edge, some are outside)
-        (sx * (LABEL_OFFSET + j * 4 * font), sy * (LABEL_OFFSET + k * step))
-        for j in range(3)
-        for k in range(1, len(followed) + 4)
-        for sx, sy in LABEL_PLACES
-    ]
-
-    def box(x: float, y: float, text: float, dx: float, dy: float) -> tuple[float, float, float, float]:
-        x0 = x + dx - (text if dx < 0 else 0) - LABEL_GAP / 2
-        y0 = y + dy - (font + LABEL_GAP) / 2
-        return x0, y0, x0 + text + LABEL_GAP, y0 + font + LABEL_GAP
-
-    # Every row's box at each usual place (rows × places), as `box` measures it, in whole pixels.
-    dx = np.array([p[0] for p in usual], dtype=float)
-    dy = np.array([p[1] for p in usual], dtype=float)
-    x0 = px[:, None] + dx - np.where(dx < 0, text_width[:, None], 0.0) - LABEL_GAP / 2
-    y0 = py[:, None] + dy - (font + LABEL_GAP) / 2
-    x1, y1 = x0 + text_width[:, None] + LABEL_GAP, y0 + font + LABEL_GAP
-    inside = ((x0 >= 0) & (y0 >= 0) & (x1 <= width) & (y1 <= height)).tolist()
-    left, right = np.floor(x0).astype(int).tolist(), np.ceil(x1).astype(int).tolist()
-    top, bottom = np.floor(y0).astype(int).tolist(), np.ceil(y1).astype(int).tolist()
-
-    xs, ys, texts = px.tolist(), py.tolist(), text_width.tolist()
-    show, label_dx, label_dy = np.zeros(n, dtype=bool), np.zeros(n), np.zeros(n)
-    layer_of = points["layer"].to_numpy()
-    for layer in np.unique(layer_of):
-        rows = np.flatnonzero(layer_of == layer)
-        taken = _Pixels(width, height)
-        for b in blocked:
-            taken.take(*_pixel_span(*b))
-        for i in rows[is_followed[rows]].tolist():
-            boxes = ((p, box(xs[i], ys[i], texts[i], *p)) for p in usual + stacked)
-            place = next(
-                (p for p, (a, b, c, d) in boxes if a >= 0 and b >= 0 and c <= width and d <= height
-                 and taken.free(*_pixel_span(a, b, c, d))),
-                usual[0],
-            )  # fmt: skip
-            taken.take(*_pixel_span(*box(xs[i], ys[i], texts[i], *place)))
-            show[i], (label_dx[i], label_dy[i]) = True, place
-        rest = rows[~is_followed[rows]] if everyone else rows[:0]
-        for i in rest[np.lexsort((rest, crowd[rest], special[rest]))][:LABEL_TRIES].tolist():
-            inside_i, left_i, right_i, top_i, bottom_i = inside[i], left[i], right[i], top[i], bottom[i]
-            for p, place in enumerate(usual):
-                span = left_i[p], right_i[p], top_i[p], bottom_i[p]
-                if inside_i[p] and taken.free(*span):
-                    taken.take(*span)
-                    show[i], (label_dx[i], label_dy[i]) = True, place
-                    break
-    return pd.DataFrame({"show_label": show, "label_dx": label_dx, "label_dy": label_dy}, index=points.index)
-
-
-def _placed_readout(
-    readout: pd.DataFrame, one_column: bool, x_domain: list[float], y_domain: list[float], row_share: float
-) -> pd.DataFrame:
-    """The readout's lines with where each is written (`x`, `y`, in data units, so it scales with the
-    chart) in the band under the points: the title, then the pairs in two columns (one in classroom
-    type), then the group summary. A row is `row_share` of the chart's height."""
-    row = (y_domain[1] - y_domain[0]) * row_share
-    place = "line" if one_column else "row"
-    top = y_domain[0] + row * (int(readout[place].max()) + 1.2)
-    left, half = x_domain[0] + 0.01 * (x_domain[1] - x_domain[0]), 0.5 * (x_domain[1] - x_domain[0])
-    return readout.assign(
-        x=left if one_column else left + readout["col"] * half, y=top - readout[place] * row
-    )
-
-
-def _readout_layers(
-    placed: pd.DataFrame, shown: dict, classroom: bool, x: alt.X, y: alt.Y
-) -> list[alt.Chart]:
-    """The readout (see `_placed_readout`) for the layer the slider picks: the title in bold, the rest."""
-    size = 17 if classroom else 12
-    base = alt.Chart(placed).transform_filter(shown).encode(x=x, y=y, text=alt.Text("text:N"))
-    return [
-        base.transform_filter("datum.line == 0")
-        .mark_text(align="left", baseline="top", fontSize=size, fontWeight="bold", color="#374151", clip=True)
-        .properties(name="readout_title"),
-        base.transform_filter("datum.line > 0")
-        .mark_text(align="left", baseline="top", fontSize=size, color="#374151", clip=True)
-        .properties(name="readout"),
-    ]
-
-
-def layer_scores_chart(
-    layer_names: Sequence[str], explained: np.ndarray, faithfulness: np.ndarray, layer: int
-):
-    """A small line chart of explained variance and neighbour faithfulness across layers."""
-    frame = pd.DataFrame(
-        {
-            "layer": np.tile(np.arange(len(layer_names)), 2),
-            "layer_name": list(layer_names) * 2,
-            "score": np.concatenate([explained, faithfulness]),
-            "measure": ["explained variance"] * len(layer_names)
-            + ["faithfulness (10-NN kept)"] * len(layer_names),
-        }
-    ).dropna()
-    base = alt.Chart(frame).encode(
-        x=alt.X("layer:O", title="layer"),
-        y=alt.Y("score:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title=None),
-        color=alt.Color("measure:N", legend=alt.Legend(orient="bottom", title=None)),
-        tooltip=[alt.Tooltip("layer_name:N"), alt.Tooltip("measure:N"), alt.Tooltip("score:Q", format=".0%")],
-    )
-    rule = (
-        alt.Chart(pd.DataFrame({"layer": [layer]}))
-        .mark_rule(color="#999", strokeDash=[4, 3])
-        .encode(x=alt.X("layer:O"))
-    )
-    return (base.mark_line(point=True) + rule).properties(height=170)

@@ -1,10 +1,14 @@
-"""The Token journey's full-space readout as lines for the chart's band, and the per-word strip of where
-a word's groups part (its gap at every layer against the chance band of relabelled sentences).
+"""The Token journey's full-space readout: its lines for the chart's band (`readout_frame` for the
+followed tokens, `word_lines` per grouped word), where they are written in the band and how they are
+drawn (`placed_readout`, `readout_layers`), and the per-word strip of where a word's groups part (its gap
+at every layer against the chance band of relabelled sentences).
 
-Both read the readout's data (`explorer.separation`: `readout_pairs`, `readout_summary`); nothing here
-parses text back."""
+The lines per word read the readout's data (`explorer.separation`: `readout_pairs`, `readout_summary`);
+nothing here parses text back."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import altair as alt
 import numpy as np
@@ -12,11 +16,59 @@ import pandas as pd
 
 from explorer.charts.style import with_style
 
+READOUT_PAIRS = 4  # followed tokens whose pairwise cosines are listed (6 pairs); the rest are summarised
+
+
+def readout_frame(
+    cosines: np.ndarray, labels: Sequence[str], groups: Sequence[str], dim: int
+) -> pd.DataFrame:
+    """Lines of the full-space readout at every layer: one row per (layer, line).
+
+    cosines: (L+1, k, k) cosine between the k followed tokens at each layer, in all `dim` dimensions.
+    Lists every pair of the first READOUT_PAIRS tokens, then (when they fall into two or more groups)
+    the mean cosine within a group and across groups over all k. `row` and `col` place each line: the
+    title on top, the pairs in two columns, the summary under them.
+    """
+    k = len(labels)
+    if cosines.shape[1:] != (k, k) or len(groups) != k:
+        raise ValueError(f"Need (L+1, {k}, {k}) cosines and {k} groups, got {cosines.shape}, {len(groups)}.")
+    shown = min(k, READOUT_PAIRS)
+    pairs = [(a, b) for a in range(shown) for b in range(a + 1, shown)]
+    same = np.equal.outer(np.asarray(groups, dtype=object), np.asarray(groups, dtype=object))
+    upper = np.triu(np.ones((k, k), dtype=bool), 1)
+    rows = []
+    for layer, matrix in enumerate(cosines):
+        lines = [(f"Cosine in all {dim} dims (the model's own space), this layer:", np.nan, "", "")]
+        lines += [
+            (f"{labels[a]} ↔ {labels[b]}: {matrix[a, b]:.2f}", matrix[a, b], labels[a], labels[b])
+            for a, b in pairs
+        ]
+        if len(set(groups)) > 1 and (same & upper).any():
+            within, across = matrix[same & upper].mean(), matrix[~same & upper].mean()
+            lines.append((f"same group {within:.2f} · other group {across:.2f}", np.nan, "", ""))
+        for i, (text, value, a, b) in enumerate(lines):
+            pair = i - 1 if 0 < i <= len(pairs) else None  # pairs in two columns; title and summary full rows
+            row = 0 if i == 0 else 1 + pair // 2 if pair is not None else 1 + (len(pairs) + 1) // 2
+            col = pair % 2 if pair is not None else 0
+            rows.append(
+                {
+                    "layer": layer,
+                    "line": i,
+                    "row": row,
+                    "col": col,
+                    "text": text,
+                    "cosine": value,
+                    "a": a,
+                    "b": b,
+                }
+            )
+    return pd.DataFrame(rows)
+
 
 def word_lines(summary: pd.DataFrame, dim: int) -> pd.DataFrame:
     """The band's lines at every layer, one per grouped word under a title: 'bat: same group 0.71 · other
-    group 0.42 · beats 34 of 35 balanced splits'. Columns as `charts.journey.readout_frame` (layer, line,
-    row, col, text, cosine, a, b), so the band places them the same way."""
+    group 0.42 · beats 34 of 35 balanced splits'. Columns as `readout_frame` (layer, line, row, col, text,
+    cosine, a, b), so the band places them the same way."""
     rows = []
     for layer, at_layer in summary.groupby("layer", sort=True):
         lines = [f"Cosine in all {dim} dims (the model's own space), this layer:"]
@@ -38,6 +90,35 @@ def word_lines(summary: pd.DataFrame, dim: int) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+def placed_readout(
+    readout: pd.DataFrame, one_column: bool, x_domain: list[float], y_domain: list[float], row_share: float
+) -> pd.DataFrame:
+    """The readout's lines with where each is written (`x`, `y`, in data units, so it scales with the
+    chart) in the band under the points: the title, then the pairs in two columns (one in classroom
+    type), then the group summary. A row is `row_share` of the chart's height."""
+    row = (y_domain[1] - y_domain[0]) * row_share
+    place = "line" if one_column else "row"
+    top = y_domain[0] + row * (int(readout[place].max()) + 1.2)
+    left, half = x_domain[0] + 0.01 * (x_domain[1] - x_domain[0]), 0.5 * (x_domain[1] - x_domain[0])
+    return readout.assign(
+        x=left if one_column else left + readout["col"] * half, y=top - readout[place] * row
+    )
+
+
+def readout_layers(placed: pd.DataFrame, shown: dict, classroom: bool, x: alt.X, y: alt.Y) -> list[alt.Chart]:
+    """The readout (see `placed_readout`) for the layer the slider picks: the title in bold, the rest."""
+    size = 17 if classroom else 12
+    base = alt.Chart(placed).transform_filter(shown).encode(x=x, y=y, text=alt.Text("text:N"))
+    return [
+        base.transform_filter("datum.line == 0")
+        .mark_text(align="left", baseline="top", fontSize=size, fontWeight="bold", color="#374151", clip=True)
+        .properties(name="readout_title"),
+        base.transform_filter("datum.line > 0")
+        .mark_text(align="left", baseline="top", fontSize=size, color="#374151", clip=True)
+        .properties(name="readout"),
+    ]
 
 
 def beats_text(row) -> str:

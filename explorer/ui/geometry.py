@@ -17,7 +17,7 @@ from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.models import ModelInfo
 from explorer.projection import FAITHFULNESS_K, MIN_POINTS_FOR_UMAP, faithfulness_sample
 from explorer.states import LayerStates, layer_names
-from explorer.ui import jobs, links, widgets
+from explorer.ui import claims, jobs, links, widgets
 from explorer.ui.caches import cached_states
 from explorer.ui.links import LinkField, LinkSpec
 from explorer.ui.senses import CONTEXTS_PART, OWN_WORD, SenseView
@@ -90,7 +90,7 @@ def measures_view(model_id: str, texts: tuple[str, ...], with_umap: bool) -> Mea
     """The measures; with UMAP, fitted in the background while the page shows the others (see `jobs`).
     The model's run over the sentences claims its peak on the server's ledger; with no room, the page
     says so and stops here."""
-    if links.states_or_warning(model_id, texts, "measuring the sentences") is None:
+    if claims.states_or_warning(model_id, texts, "measuring the sentences") is None:
         st.stop()
     if with_umap and cached_measures(model_id, texts, False).n_words < MIN_POINTS_FOR_UMAP:
         return cached_measures(model_id, texts, True)  # too few words: no fit, the UMAP line is empty at once

@@ -1,31 +1,29 @@
-"""Share links and export bundles for every page, through one path.
+"""Share links for every page, through one path: what a page's link carries, and receiving it.
 
 Each page declares its link once, as a `LinkSpec`: field → (validator, the widget key it fills). The
 validators are built from the same constants the widgets use. Receiving (decode, ask before replacing
-what the user typed, fill the widgets) and sending (read the widgets, encode, show the link beside the
-export bundle) are written here once; adding a field to a page's link is one line in its spec.
+what the user typed, fill the widgets, hold heavy work until the visitor clicks) is written here once;
+adding a field to a page's link is one line in its spec. Sending (read the widgets, encode, show the link
+beside the export bundle) is `share_menu`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from explorer import assets, qr, share
-from explorer.budget import return_freed_memory
-from explorer.inputs import escape_markdown, parse_sentences
-from explorer.models import DEFAULT_MODEL_ID, model_lock
+from explorer import assets, share
+from explorer.inputs import parse_sentences
+from explorer.models import DEFAULT_MODEL_ID
 from explorer.separation import MAX_GROUPED_WORDS, MAX_OCCURRENCES
-from explorer.share import MAX_TOKEN_CHARS, QUERY_KEY, ShareLinkError, Validator, decode_view, encode_view
-from explorer.states import DEFAULT_BATCH_SIZE, LayerStates
-from explorer.ui import caches, memory
-from explorer.ui.state import kept, persisted, remember, set_value
+from explorer.share import QUERY_KEY, ShareLinkError, Validator, decode_view
+from explorer.ui.claims import states_or_warning  # ui/finetune.py still calls it as links.states_or_warning
+from explorer.ui.share_menu import share_and_export  # noqa: F401 (ui/finetune.py calls links.share_and_export)
+from explorer.ui.state import kept, set_value
 
 MAX_LINK_TEXT_CHARS = 60_000  # the sentence box's text in a link (100 sentences of 600 characters)
 MODEL_BOX = "model_box"  # the sidebar's model box: a link's model_id fills it
@@ -214,7 +212,7 @@ def wait_for_click(what: str, umap: bool = False, text: str | None = None) -> No
     turning UMAP off) lifts the hold too: that is the visitor's act.
 
     On the click the model reads the sentence box's sentences under a claim on the server's memory
-    ledger (see `claimed_states`); with no room, the page says so and still waits."""
+    ledger (see `claims.claimed_states`); with no room, the page says so and still waits."""
     text = str(kept("sentences", "")) if text is None else text
     reasons = []
     long = holding("text", text)
@@ -266,255 +264,3 @@ def receive_sentences_link(spec: LinkSpec) -> dict[str, Any] | None:
     apply_view(state, spec.widget_keys)
     hold_heavy_work(state)
     return state
-
-
-# ---------------------------------------------------------------- the work after the click, claimed
-STATES_CLAIM = "model_run"  # the ledger name of a forward pass in progress (nothing is kept under it)
-_MB = 2**20
-# After a pass larger than this, freed memory is handed back to the system (0.25 s, small next to such
-# a pass). Four visitors reading 80 long contexts one after another: RSS rose 1,208 MB without it, 641 with.
-TRIM_AFTER_BYTES = 128 * _MB
-
-
-def forward_peak_bytes(n_tokens: int, longest: int, n_texts: int, n_layers: int, dim: int, heads: int) -> int:
-    """A bound on the memory `extract_states` takes at its peak, above what the server held before.
-
-    Every token's layers twice (one array per sentence, then one for all), a batch's working memory
-    (its hidden states, their stack and float copies; one layer's attention scores) and 32 MB.
-    MiniLM with the model warm, peak RSS measured (this bound) in MB: 10 sentences of 60 characters 17
-    (41); 100 of 60, 74 (82); 80 of 499, 291 (317); 100 of 600, 388 (428); 32 of 1,000, 284 (425);
-    100 of 1,200, 673 (852); 200 of 1,000, 996 (1,118).
-    """
-    per_token = (n_layers + 1) * dim * 4  # float32, every layer
-    batch = min(DEFAULT_BATCH_SIZE, n_texts)
-    return int(
-        2 * n_tokens * per_token + 3 * batch * longest * per_token + batch * heads * longest**2 * 4 + 32 * _MB
-    )
-
-
-def _states_ready(model_id: str, texts: tuple[str, ...]) -> bool:
-    """Whether these states need no forward pass: shipped with the app, or in the shared states cache."""
-    stored = caches._stored()
-    if stored is not None and stored.info.model_id == model_id and texts in stored.states:
-        return True
-    return (model_id, texts) in caches._STATES
-
-
-def _peak_for(model_id: str, texts: tuple[str, ...]) -> int:
-    """`forward_peak_bytes` for these sentences, counted with the model's own tokenizer."""
-    model = caches.cached_model(model_id)
-    info = caches.cached_model_info(model_id)
-    tokenizer = model[0].tokenizer
-    with model_lock(model):  # the tokenizer is shared by every session
-        ids = tokenizer(list(texts), truncation=True, max_length=int(model.max_seq_length))["input_ids"]
-    counts = [len(i) for i in ids]
-    heads = int(getattr(model[0].auto_model.config, "num_attention_heads", 16) or 16)
-    return forward_peak_bytes(sum(counts), max(counts), len(texts), info.n_layers, info.dim, heads)
-
-
-def claimed_states(model_id: str, texts: tuple[str, ...], what: str) -> LayerStates:
-    """Every layer of these sentences (see `caches.cached_states`). A forward pass first claims its peak
-    on the server's memory ledger (waiting for room; `memory.BudgetFull` if there is none); states
-    already shipped or cached are returned at once."""
-    texts = tuple(texts)
-    if _states_ready(model_id, texts):
-        return caches.cached_states(model_id, texts)
-    need = _peak_for(model_id, texts)
-    with memory.room(STATES_CLAIM, need, what):
-        try:
-            return caches.load_states(model_id, texts)
-        finally:
-            if need > TRIM_AFTER_BYTES:  # else each session's thread keeps what its pass freed (glibc arenas)
-                return_freed_memory()
-
-
-def states_or_warning(model_id: str, texts: tuple[str, ...], what: str) -> LayerStates | None:
-    """`claimed_states`, or None with a warning that says why the server cannot run it now."""
-    try:
-        return claimed_states(model_id, texts, what)
-    except memory.BudgetFull as exc:
-        st.warning(f"{exc} Fewer or shorter sentences need less.", icon="⏳")
-        return None
-
-
-# ---------------------------------------------------------------- sending
-# The share menu's key ends in the number of times its QR button closed it: a new key is a new menu,
-# drawn closed. (A menu that tracks its open state, closed through st.session_state, stayed open over the
-# dialog when the QR button was pressed while the rerun from opening the menu was still running.)
-SHARE_MENU_CLOSINGS = "_share_menu_closings"
-PUBLIC_ADDRESS = "public_address"  # the QR dialog's box: the address the class should use (kept per user)
-
-
-def share_link(state: dict[str, Any]) -> str:
-    """The full URL of this page, at the address this browser uses, with the view encoded in it."""
-    token = encode_view(state)
-    try:
-        parts = urlsplit(str(st.context.url or ""))
-        base = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-    except (AttributeError, ValueError):
-        base = ""
-    return f"{base}?{QUERY_KEY}={token}"
-
-
-def class_address() -> str:
-    """The address the class should use, as this user last typed it in the QR dialog (default: the
-    server's LSE_PUBLIC_URL setting, else empty). Not yet checked: see `share.public_base`."""
-    return str(kept(PUBLIC_ADDRESS, os.environ.get(share.PUBLIC_URL_ENV, "").strip()) or "")
-
-
-def for_the_class(link: str) -> str:
-    """`link` at the address the class should use, when its own host is one phones cannot open (127.0.0.1,
-    localhost, ...) and a valid public address is known; else `link` unchanged."""
-    if not share.is_local_host(share.link_host(link)) or not class_address().strip():
-        return link
-    try:
-        return share.rebase_link(link, share.public_base(class_address()))
-    except share.PublicAddressError:
-        return link
-
-
-def share_and_export(
-    state: dict[str, Any],
-    bundle: Callable[[], bytes],
-    file_name: str,
-    note: str | None = None,
-    label: str | None = None,
-) -> None:
-    """One popover: a link that reproduces this view, and a ZIP with data, chart and manifest; `note`
-    says what the link leaves out; `label` a shorter name for a crowded row of controls."""
-    # Left open, the menu covered the top half of the QR dialog on a 1280 x 720 projector: the QR button
-    # closes it (see SHARE_MENU_CLOSINGS).
-    with st.popover(
-        label or "🔗 Share or export", width="stretch" if label else "content", key=share_menu_key()
-    ):
-        link = share_link(state)
-        if note:
-            st.caption(note)
-        if len(link) > MAX_TOKEN_CHARS:
-            st.warning("These sentences are too long to fit in a link: share the export bundle instead.")
-        else:
-            st.markdown("**Copy link**: opening it shows this exact view.")
-            st.code(for_the_class(link), language=None, wrap_lines=True)
-            link_qr_code(link)
-        st.download_button(
-            "📦 Download export bundle (ZIP)",
-            data=bundle,
-            file_name=file_name,
-            mime="application/zip",
-            key="export_bundle",
-            on_click="ignore",
-            help="Coordinates (CSV), vectors with the token table (NPZ), the chart as HTML, PNG and SVG, "
-            "and a manifest (model, weight fingerprint, versions, settings).",
-        )
-
-
-QR_CAPTION = "QR code of this link"
-QR_ALT = "QR code of this view's share link: scanning it with a phone camera opens this view."
-# Static CSS only (no user text ever goes here): the code and its caption fit the screen's height under
-# the dialog's title (15rem: the dialog's margins, title, padding and the caption; at 1280 x 720 in
-# classroom mode a 435 px code). Whole pixels a module are kept where the screen allows; scaled down,
-# the modules stay sharp-edged.
-_QR_CSS = """
-<style>
-.st-key-large_qr img {
-  width: auto !important; height: auto !important; max-width: 100%;
-  max-height: calc(100dvh - 15rem); image-rendering: pixelated;
-}
-</style>
-"""
-
-
-def share_menu_key() -> str:
-    """The share menu's key in this run (a new one after each click on its QR button)."""
-    return f"share_menu_{st.session_state.get(SHARE_MENU_CLOSINGS, 0)}"
-
-
-def _close_share_menu() -> None:
-    st.session_state[SHARE_MENU_CLOSINGS] = st.session_state.get(SHARE_MENU_CLOSINGS, 0) + 1
-
-
-def link_qr_code(link: str) -> None:
-    """A button under the link that shows it as a QR code, large enough to scan from the back of a room.
-
-    Made on the click, not on every run: the link changes with every layer move, and a code takes about
-    170 ms to make. A link too long to scan across a room gets a sentence instead of the button. The
-    click closes the share menu, so the dialog opens uncovered."""
-    shown = for_the_class(link)
-    if not qr.fits(shown):
-        st.caption(qr.too_long_message(shown))
-        return
-    if st.button(
-        "🔳 Show a QR code of this link",
-        key="share_qr_large",
-        help="For a room: scanning it with a phone camera opens this view.",
-        width="stretch",
-        on_click=_close_share_menu,
-    ):
-        show_large_qr(link)
-
-
-# Closing it reruns the page, so that the share menu's copy link follows an address typed in it (a change
-# in the dialog reruns the dialog alone).
-@st.dialog("Scan to open this view", width="large", on_dismiss="rerun")
-def show_large_qr(link: str) -> None:
-    """The link's QR code as large as the screen allows, for a projector. A link to an address phones
-    cannot open (127.0.0.1, localhost, ...) says so beside the code and takes the address the class should
-    use; the code then opens the same view there."""
-    st.html(_QR_CSS)
-    host = share.link_host(link)
-    if share.is_local_host(host):
-        words, place = st.columns([2, 3], gap="medium")
-        with words:
-            link = _class_address_box(link, host)
-    else:
-        place = st.container()
-    with place.container(key="large_qr"):
-        try:
-            png, _, _ = qr.link_png(link, qr.LARGE_PX)
-        except qr.LinkTooLongForQR as exc:
-            st.warning(str(exc), icon="🔳")
-            return
-        st.image(png, caption=QR_CAPTION, width="content", output_format="PNG", alt=QR_ALT)
-
-
-def _class_address_box(link: str, host: str) -> str:
-    """Say that phones cannot open `link`'s `host`, and take the address the class should use: `link` at
-    that address if it is valid, else `link` (with a message saying what to fix)."""
-    persisted(PUBLIC_ADDRESS, class_address())
-    typed = str(st.session_state[PUBLIC_ADDRESS] or "")  # the box's value, read before it is drawn
-    base = problem = None
-    if typed.strip():
-        try:
-            base = share.public_base(typed)
-        except share.PublicAddressError as exc:
-            problem = str(exc)
-    why = (
-        f"its address, **{escape_markdown(host)}**, is this computer's own name for itself"
-        if host
-        else "it carries no address"
-    )
-    if base is None:
-        st.warning(
-            f"Phones cannot open this link: {why}. Type the address the class should use (the Network URL "
-            "that `streamlit run` printed), and the code opens this same view there.",
-            icon="📵",
-        )
-    else:
-        st.info(
-            f"Phones cannot open this link as it is ({why}): the code opens this same view at `{base}`.",
-            icon="📱",
-        )
-    st.text_input(
-        "Address for the class",
-        key=PUBLIC_ADDRESS,
-        on_change=remember,
-        args=(PUBLIC_ADDRESS,),
-        placeholder=share.PUBLIC_ADDRESS_EXAMPLE,
-        help="http:// or https://, this computer's address on the room's network, and the port: the "
-        "'Network URL' that `streamlit run` prints. To set it for everyone, start the app with "
-        f"{share.PUBLIC_URL_ENV}=http://… in the environment.",
-    )
-    if problem is not None:
-        example = share.PUBLIC_ADDRESS_EXAMPLE  # as code, so that Markdown does not make it a link
-        st.error(escape_markdown(problem).replace(escape_markdown(example), f"`{example}`"), icon="✍️")
-    return link if base is None else share.rebase_link(link, base)

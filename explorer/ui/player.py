@@ -1,6 +1,6 @@
 """Play for the Token journey, run by the browser: no server rerun per frame.
 
-The journey chart carries every layer, and a hidden input of its own (`charts.journey.PLAY_PARAM`) says
+The journey chart carries every layer, and a hidden input of its own (`charts.layer_slider.PLAY_PARAM`) says
 where Play is, in layers; 2.5 draws every point halfway from its place at layer 2 to its place at layer 3.
 This component's buttons move that input many times a second. Streamlit is told nothing while Play runs
 (it reports only the chart's Layer slider), so the server learns the layer once, when Play ends or is
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from explorer.charts.journey import PLAY_PARAM
+from explorer.charts.layer_slider import PLAY_PARAM
 
 REDUCED_MOTION_SECONDS = 1.5
 FRAME_MS = 50  # at most 20 frames a second are asked of the chart

@@ -15,7 +15,7 @@ from explorer.export import csv_bytes, file_stem
 from explorer.inputs import escape_markdown
 from explorer.projection import project
 from explorer.states import layer_names
-from explorer.ui import links, widgets
+from explorer.ui import claims, links, widgets
 from explorer.ui.caches import cached_states
 from explorer.ui.state import persisted, remember
 
@@ -107,7 +107,7 @@ def sense_view(model_id: str, word: str, contexts: senses.SenseContexts) -> Sens
         notice = links.ask_to_run("read these contexts", reasons, key="sense_link_run")
         if notice is None:
             return SenseView(word)
-    if links.states_or_warning(model_id, contexts.sentences, "reading the contexts") is None:
+    if claims.states_or_warning(model_id, contexts.sentences, "reading the contexts") is None:
         return SenseView(word)  # no room on the server: said, and a link's contexts still wait
     if notice is not None:
         links.lift(CONTEXTS_PART)

@@ -10,6 +10,7 @@ import streamlit as st
 
 from explorer.budget import ByteBudgetCache
 from explorer.charts import journey as charts
+from explorer.charts import layer_slider
 from explorer.charts.transport import arrow_bytes, spec_and_tables
 from explorer.journey_request import JourneyRequest
 from explorer.states import (
@@ -59,15 +60,15 @@ def layer_and_start(n_layers: int, chart_inputs: JourneyRequest) -> tuple[int, i
     """(the layer shown, the layer the chart's own slider starts at, the chart's key).
 
     The chart moves between layers in the browser and reports the new layer afterwards; see
-    `charts.plan_layer_chart` for how the start and key keep the browser and the server in step.
+    `layer_slider.plan_layer_chart` for how the start and key keep the browser and the server in step.
     `chart_inputs` is everything else the chart is drawn from (to tell whether the spec changes).
     """
     same_chart = st.session_state.get(_CHART_INPUTS) == chart_inputs
     st.session_state[_CHART_INPUTS] = chart_inputs
     layer = current_layer(n_layers)
     event = st.session_state.get(chart_key())  # absent when the chart was not drawn in the last run
-    reported = charts.picked_layer(event.get("selection"), MAX_LAYERS) if event else None
-    plan = charts.plan_layer_chart(
+    reported = layer_slider.picked_layer(event.get("selection"), MAX_LAYERS) if event else None
+    plan = layer_slider.plan_layer_chart(
         layer,
         n_layers,
         kept("layer_start"),
@@ -123,7 +124,7 @@ def chart_for(
 def on_layer_picked() -> None:
     """on_select callback of the journey chart: follow the layer picked with the chart's slider."""
     event = st.session_state.get(chart_key())
-    picked = charts.picked_layer(event.get("selection") if event else None, MAX_LAYERS)
+    picked = layer_slider.picked_layer(event.get("selection") if event else None, MAX_LAYERS)
     if picked is not None:
         set_value_silently("layer", picked)  # current_layer() clamps it to the model's layers
 

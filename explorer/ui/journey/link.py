@@ -8,6 +8,7 @@ import streamlit as st
 
 from explorer import share
 from explorer.charts import journey as charts
+from explorer.charts.layer_slider import without_play_input
 from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.models import ModelInfo
 from explorer.projection import METHODS
@@ -72,4 +73,4 @@ def export_bundle(view: JourneyView, chart, state: dict, info: ModelInfo) -> byt
         "how_to_reproduce": "explorer.states.extract_states(load_model(model_id), texts) then "
         "explorer.projection.project(layers[:, shown], settings.projection, pooled_raw, seed)",
     }
-    return build_bundle(coords, vectors, charts.without_play_input(chart), manifest)
+    return build_bundle(coords, vectors, without_play_input(chart), manifest)

@@ -8,7 +8,6 @@ import pandas as pd
 import streamlit as st
 
 from explorer.assets import Lesson
-from explorer.charts import journey as charts
 from explorer.charts import readout as readout_lines
 from explorer.charts.readout import beats_text
 from explorer.charts.transport import as_sent
@@ -72,7 +71,7 @@ def cached_readout(
     )
     group_of = [groups[s] if groups else f"S{s + 1}" for s in tokens["sentence"]]
     cosines = cosine_matrix(states.layers[:, list(rows)])  # (L+1, k, k)
-    lines = charts.readout_frame(cosines, labels, group_of, dim)
+    lines = readout_lines.readout_frame(cosines, labels, group_of, dim)
     pairs = lines[lines["a"] != ""].assign(word="", relation="")[
         ["layer", "word", "a", "b", "cosine", "relation"]
     ]

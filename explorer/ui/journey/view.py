@@ -23,7 +23,7 @@ from explorer.states import (
     layer_names,
     token_mask,
 )
-from explorer.ui import caches, jobs, links
+from explorer.ui import caches, claims, jobs
 from explorer.ui.caches import cached_states
 
 MAX_SHOWN_TOKENS = 3000
@@ -93,7 +93,7 @@ def journey_tokens(
 ) -> JourneyTokens:
     # typed text is claimed on the server's memory ledger like a link's (a forward pass over long input is
     # the heavy part); with no room, a warning and nothing drawn
-    if links.states_or_warning(model_id, texts, "drawing the journey") is None:
+    if claims.states_or_warning(model_id, texts, "drawing the journey") is None:
         st.stop()
     with caches.running_model(model_id, len(texts)):
         return cached_tokens(model_id, texts, hide_special, hide_punct)
