@@ -336,10 +336,10 @@ def index_tab(
 ) -> None:
     """The index tab: grow the index (the fingerprint proves the model unchanged), search it, upload.
 
-    `search_first` (the search lesson) puts the query and its map first, shorter in the presenter view, so
+    `search_first` (the search lesson) puts the query and its map first, shorter, so
     the question, the map and the card share the first screen; the index's tools follow."""
     index = user_index(info.model_id)
-    height = 300 if search_first and presenter else 520
+    height = (300 if presenter else 340) if search_first else 520
     if not search_first:
         _index_tools(info.model_id, index, texts, info.fingerprint, verdict)
     _search_and_map(info.model_id, index, classroom, hide_hits, height)
