@@ -276,9 +276,9 @@ def cached_word_similarity(
 
 
 # ---------------------------------------------------------------- giving memory back once visitors leave
-IDLE_STATES_SECONDS = 60.0  # large states nobody has read for this long are dropped
+IDLE_STATES_SECONDS = 30.0  # large states nobody read for this long are dropped (the janitor: within 40 s)
 LARGE_STATES_BYTES = 16 * 2**20  # about 1,500 tokens of MiniLM; smaller states stay until evicted
-JANITOR_SECONDS = 15.0
+JANITOR_SECONDS = 10.0
 _janitor_started = threading.Event()
 
 
