@@ -131,12 +131,19 @@ def _path_pooled(kind: str) -> dict:
 
 
 def _labelled(kind: str):
+    """A labelled table: 'preset' (the default), 'table' (the largest), 'table:n' (its first n rows) or
+    'rows:n:chars' (n rows of `chars` dense characters)."""
     from bench import heavy
     from explorer import assets
     from explorer.finetune.labelled import prepare_labelled
 
     if kind == "preset":
         return prepare_labelled(assets.labelled_set(assets.DEFAULT_LABELLED_SET).rows)
+    if kind.startswith("rows:"):
+        _, n, chars = kind.split(":")
+        return prepare_labelled(
+            [[heavy.dense_text(f"peaks {i}", int(chars)), ("yes", "no")[i % 2]] for i in range(int(n))]
+        )
     rows = heavy.fine_tune_rows("peaks")
     n = int(kind.split(":")[1]) if ":" in kind else len(rows)
     return prepare_labelled(rows[:n])
@@ -213,7 +220,7 @@ def _path_tune(kind: str) -> dict:
     def tune():
         return tuning.tune_top_layers(model, labelled, split, k=int(k), before=before)
 
-    return {**measure(tune), "claim_mb": round(tuning.peak_bytes(model, before) / MB)}
+    return {**measure(tune), "claim_mb": round(tuning.peak_bytes(model, labelled, split, int(k)) / MB)}
 
 
 PATHS: dict[str, tuple[Callable[[str], dict], str, str]] = {
@@ -229,8 +236,9 @@ PATHS: dict[str, tuple[Callable[[str], dict], str, str]] = {
     "fingerprint": (_path_fingerprint, "", "the model's weight fingerprint"),
     "tune_preset_1": (_path_tune, "preset/1", "tune the top layer of a private copy, default table"),
     "tune_preset_6": (_path_tune, "preset/6", "tune all 6 layers of a private copy, default table"),
-    "tune_table24_6": (_path_tune, "table:24/6", "tune all 6 layers, 24 rows of 256 word pieces"),
-    "tune_table_1": (_path_tune, "table/1", "tune the top layer, the largest table"),
+    "tune_short_1": (_path_tune, "rows:64:100/1", "tune the top layer, 64 rows of 63 word pieces"),
+    "tune_short_6": (_path_tune, "rows:64:100/6", "tune all 6 layers, 64 rows of 63 word pieces"),
+    "tune_long_6": (_path_tune, "table:12/6", "tune all 6 layers, 12 rows of 256 word pieces"),
 }  # fmt: skip
 
 
