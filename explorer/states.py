@@ -121,13 +121,82 @@ def _run(modules: list, features: dict) -> dict:
     return features
 
 
+# Padded word pieces in one batch (sentences × the batch's longest): bounds a batch's working memory,
+# which for long sentences is most of a pass's peak (attention scores grow with the square of the
+# length). Every preset keeps its one batch (the stored first views stay bit for bit). Measured over 64
+# sentences of 256 pieces, above the model: 160 MB with 4,096 a batch, 90 with 2,048, 40 with 1,024
+# (and 1,024 took longer); the same time with 2,048 as with 4,096.
+MAX_BATCH_TOKENS = 2048
+
+
+def _batches(lengths: Sequence[int], pieces: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Sentence indices in batches: longest text first, as `encode` does, so each batch pads little; a
+    batch ends at `batch_size` sentences or at MAX_BATCH_TOKENS padded word pieces (`pieces` per
+    sentence)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    longest = 0
+    for i in order:
+        wider = max(longest, pieces[i])
+        if batch and (len(batch) == batch_size or (len(batch) + 1) * wider > MAX_BATCH_TOKENS):
+            batches.append(batch)
+            batch, wider = [], pieces[i]
+        batch.append(i)
+        longest = wider
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+def word_pieces(model: SentenceTransformer, texts: Sequence[str]) -> list[int]:
+    """How many word pieces the model reads of each text (tokenized as the model's own `preprocess` does,
+    truncated at `max_seq_length`)."""
+    with model_lock(model):  # the tokenizer is shared by every session
+        mask = model.preprocess(list(texts))["attention_mask"]  # (S, T)
+    return [int(n) for n in mask.sum(dim=1).tolist()]
+
+
+def batch_peak_bytes(longest: int, n_texts: int, n_layers: int, dim: int, heads: int) -> int:
+    """A bound on one batch's working memory in a forward pass that keeps `n_layers` + 1 layers (0: only
+    the last): those hidden states, one layer's attention scores and their softmax, and the feed-forward's
+    4×-wide activations (three copies), for a batch as `_batches` fills it with sentences of `longest`
+    word pieces. Measured one batch of 8 × 256 pieces: 62 MB above the model (this bound: 91 MB);
+    keeping every layer 105 MB (113)."""
+    batch = max(1, min(DEFAULT_BATCH_SIZE, n_texts, MAX_BATCH_TOKENS // max(1, longest)))
+    pieces = batch * longest
+    return int(pieces * 4 * ((n_layers + 1) * dim + 2 * heads * longest + 3 * 4 * dim))
+
+
+# What the token table costs per token while it is built (its Python lists) and kept (its DataFrame).
+TOKEN_TABLE_BYTES = 256
+
+
+def states_peak_bytes(n_tokens: int, longest: int, n_texts: int, n_layers: int, dim: int, heads: int) -> int:
+    """A bound on the memory `extract_states` takes at its peak above what the process held before: every
+    token's layers once (the result), its token table, a batch's working memory and 32 MB. Measured with
+    MiniLM warm (bench/bench_peaks.py), peak (this bound) in MB: the default Fine-tune table 21 (…);
+    100 sentences of 256 word pieces 308-362 (…); 80 of 256, 292 (…); 200 of 256, 669 (…)."""
+    layers = n_tokens * (n_layers + 1) * dim * 4 + n_texts * (n_layers + 1) * dim * 4  # float32, + pooled_raw
+    return int(
+        layers
+        + n_tokens * TOKEN_TABLE_BYTES
+        + batch_peak_bytes(longest, n_texts, n_layers, dim, heads)
+        + 32 * 2**20
+    )
+
+
 def extract_states(
     model: SentenceTransformer,
     texts: Sequence[str],
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: ProgressFn | None = None,
 ) -> LayerStates:
-    """Run the model once over `texts` and keep every layer of every real token."""
+    """Run the model once over `texts` and keep every layer of every real token.
+
+    The layers are written batch by batch into one array sized up front: the states are held once, not
+    once per sentence and again for all (what a server's memory claim must cover: `states_peak_bytes`).
+    """
     import torch
 
     texts = tuple(str(t) for t in texts)
@@ -140,13 +209,16 @@ def extract_states(
     pool_modules, post_modules = _pooling_modules(model)
     pooling = str(getattr(next(iter(pool_modules), None), "pooling_mode", "unknown"))
 
-    # Longest first, as `encode` does, so each batch pads little; results are put back in input order.
-    lengths = [len(t) for t in texts]
-    order = sorted(range(len(texts)), key=lambda i: -lengths[i])
-    per_sentence: dict[int, tuple[np.ndarray, dict[str, list], np.ndarray, np.ndarray, bool]] = {}
+    pieces = word_pieces(model, texts)
+    starts = np.concatenate([[0], np.cumsum(pieces)])  # sentence i's tokens: rows starts[i]:starts[i + 1]
+    n_layers = int(getattr(backbone.config, "num_hidden_layers", 0))
+    layers = np.empty((n_layers + 1, int(starts[-1]), int(backbone.config.hidden_size)), dtype=np.float32)
+    pooled_raw = np.empty((n_layers + 1, len(texts), layers.shape[2]), dtype=np.float32)  # (L+1, S, D)
+    pooled_rows: dict[int, np.ndarray] = {}  # (D',) per sentence: D' may differ from D
+    tables: dict[int, dict[str, list]] = {}
+    cut: dict[int, bool] = {}
     done = 0
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
+    for idx in _batches([len(t) for t in texts], pieces, batch_size):
         batch = [texts[i] for i in idx]
         with model_lock(model):  # the tokenizer and model are shared by every session
             features = model.preprocess(batch)
@@ -161,66 +233,118 @@ def extract_states(
                     output_hidden_states=True,
                     return_dict=True,
                 )
-                hidden = torch.stack(out.hidden_states)  # (L+1, B, T, D)
-                pooled_raw = torch.stack([_pool(pool_modules, features, h) for h in hidden])  # (L+1, B, D)
+                hidden = out.hidden_states  # L+1 of (B, T, D)
+                if len(hidden) != len(layers):
+                    raise ValueError(f"The model gave {len(hidden)} hidden states for {n_layers} layers.")
+                mask = features["attention_mask"].bool()  # (B, T) padding may sit on either side
+                n_real = mask.sum(dim=1).tolist()  # (B,)
+                if n_real != [pieces[i] for i in idx]:
+                    raise ValueError("The model read other word pieces than its tokenizer counted.")
+                rows = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in idx])  # batch order
+                for depth, h in enumerate(hidden):
+                    layers[depth, rows] = h[mask].float().numpy()  # (tokens of the batch, D)
+                    pooled_raw[depth, idx] = _pool(pool_modules, features, h).float().numpy()  # (B, D)
                 last = (
                     _run(pool_modules, {**features, "token_embeddings": hidden[-1]}) if pool_modules else None
                 )
                 final = _run(
                     post_modules,
-                    last if last is not None else {**features, "sentence_embedding": pooled_raw[-1]},
+                    last
+                    if last is not None
+                    else {**features, "sentence_embedding": torch.from_numpy(pooled_raw[-1, idx])},
                 )
-                pooled = final["sentence_embedding"]  # (B, D') the model's embedding; D' may differ from D
-            mask = features["attention_mask"].bool()  # (B, T)
-            n_real = mask.sum(dim=1).tolist()  # (B,)
+                pooled = final["sentence_embedding"].float().numpy()  # (B, D') the model's embedding
+                del out, hidden, last, final
             at_limit = [b for b, n in enumerate(n_real) if n >= max_len]  # only these can have been cut
             full = (
                 tokenizer([batch[b] for b in at_limit], truncation=False, verbose=False)["input_ids"]
                 if at_limit
                 else []
             )
-        cut = {b: len(ids) > max_len for b, ids in zip(at_limit, full, strict=True)}
+        too_long = {b: len(ids) > max_len for b, ids in zip(at_limit, full, strict=True)}
         special = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}  # [UNK] stands for real text
         for b, i in enumerate(idx):
-            real = mask[b]  # (T,) padding may sit on either side
-            n = int(real.sum())
-            ids = features["input_ids"][b][real].tolist()
-            pieces = tokenizer.convert_ids_to_tokens(ids)
+            n = n_real[b]
+            ids = features["input_ids"][b][mask[b]].tolist()
+            tokens = tokenizer.convert_ids_to_tokens(ids)
             offsets = encoding["offset_mapping"][b][:n] if "offset_mapping" in encoding else [(0, 0)] * n
-            table = {  # columns as plain lists: one DataFrame for all sentences is built at the end
+            tables[i] = {  # columns as plain lists: one DataFrame for all sentences is built at the end
                 "sentence": [i] * n,
                 "position": list(range(n)),
-                "token": pieces,
-                "text": [_surface(texts[i], p, o) for p, o in zip(pieces, offsets, strict=False)],
+                "token": tokens,
+                "text": [_surface(texts[i], p, o) for p, o in zip(tokens, offsets, strict=False)],
                 "word_id": _word_ids(encoding, b, n),
                 "special": [t in special for t in ids],
             }
-            per_sentence[i] = (
-                hidden[:, b][:, real].float().numpy(),  # (L+1, n, D)
-                table,
-                pooled_raw[:, b].float().numpy(),  # (L+1, D)
-                pooled[b].float().numpy(),  # (D,)
-                cut.get(b, False),
-            )
+            pooled_rows[i] = pooled[b]
+            cut[i] = too_long.get(b, False)
         done += len(idx)
         if progress is not None:
             progress(done, len(texts))
 
-    ordered = [per_sentence[i] for i in range(len(texts))]
-    layers = np.concatenate([o[0] for o in ordered], axis=1)  # (L+1, N, D)
-    tokens = pd.DataFrame({c: [v for o in ordered for v in o[1][c]] for c in TOKEN_COLUMNS})
+    order = range(len(texts))
+    tokens = pd.DataFrame({c: [v for i in order for v in tables[i][c]] for c in TOKEN_COLUMNS})
     tokens["word_id"] = tokens["word_id"].astype("Int64")
-    result = LayerStates(
+    return LayerStates(
         texts=texts,
         layers=frozen(layers),
         tokens=tokens,
-        pooled_raw=frozen(np.stack([o[2] for o in ordered], axis=1)),  # (L+1, S, D)
-        pooled=frozen(np.stack([o[3] for o in ordered])),  # (S, D)
-        truncated=tuple(o[4] for o in ordered),
+        pooled_raw=frozen(pooled_raw),
+        pooled=frozen(np.stack([pooled_rows[i] for i in order])),  # (S, D')
+        truncated=tuple(cut[i] for i in order),
         max_seq_length=max_len,
         pooling=pooling,
     )
-    return result
+
+
+def pooled_vectors(
+    model: SentenceTransformer,
+    texts: Sequence[str],
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: ProgressFn | None = None,
+) -> np.ndarray:
+    """(S, D') the model's sentence embeddings, exactly `extract_states(model, texts).pooled` (the same
+    batches, the same pooling, bit for bit), without keeping any token's layers: for work that needs only
+    the sentence vectors (the Fine-tune page's head and its proof), a fraction of the memory."""
+    import torch
+
+    texts = tuple(str(t) for t in texts)
+    if not texts:
+        raise ValueError("pooled_vectors needs at least one sentence.")
+    backbone = model[0].auto_model
+    pool_modules, post_modules = _pooling_modules(model)
+    pieces = word_pieces(model, texts)
+    rows: dict[int, np.ndarray] = {}
+    done = 0
+    for idx in _batches([len(t) for t in texts], pieces, batch_size):
+        with model_lock(model), torch.inference_mode():  # the tokenizer and model are shared
+            features = model.preprocess([texts[i] for i in idx])
+            out = backbone(
+                **{
+                    k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features
+                },
+                return_dict=True,
+            )
+            last = out.last_hidden_state  # (B, T, D)
+            if pool_modules:
+                pooled_features = _run(pool_modules, {**features, "token_embeddings": last})
+            else:
+                pooled_features = {**features, "sentence_embedding": _pool([], features, last)}
+            pooled = _run(post_modules, pooled_features)["sentence_embedding"].float().numpy()  # (B, D')
+            del out, last, pooled_features
+        for b, i in enumerate(idx):
+            rows[i] = pooled[b]
+        done += len(idx)
+        if progress is not None:
+            progress(done, len(texts))
+    return frozen(np.stack([rows[i] for i in range(len(texts))]))  # (S, D')
+
+
+def pooled_peak_bytes(longest: int, n_texts: int, dim: int, heads: int) -> int:
+    """A bound on the memory `pooled_vectors` takes at its peak above the model: one batch's working
+    memory keeping no layer but the last, and 32 MB. Measured on 200 sentences of 256 word pieces: 62 MB
+    (this bound: 123 MB)."""
+    return batch_peak_bytes(longest, n_texts, 0, dim, heads) + 32 * 2**20
 
 
 def _word_ids(encoding, b: int, n: int) -> list[int | None]:

@@ -386,3 +386,101 @@ def test_the_server_runs_numpy_and_scipy_blas_on_one_thread() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     before, after = (ast.literal_eval(part + "]") for part in done.stdout.strip().rstrip("]").split("] "))
     assert len(after) >= 2 and set(after) == {1}, (before, after)  # numpy's and scipy's own OpenBLAS
+
+
+# ---------------------------------------------------------------- states held elsewhere, idle states, claims
+def test_a_value_evicted_while_still_held_is_found_again_not_made_twice() -> None:
+    """A session's run may still hold states another session's input just evicted: asking again finds
+    that object (counted again) instead of running the model for a second copy."""
+    import gc
+
+    cache = ByteBudgetCache[np.ndarray](max_bytes=150 * 1024)
+    made: list[int] = []
+
+    def make() -> np.ndarray:
+        made.append(1)
+        return _array(100)
+
+    held = cache.get_or_make("k", make, _nbytes)
+    cache.get_or_make("other", lambda: _array(100), _nbytes)  # evicts "k", which a run still holds
+    assert "k" not in cache
+    assert cache.get_or_make("k", make, _nbytes) is held and made == [1]
+    assert "k" in cache and "other" not in cache and cache.total_bytes == 100 * 1024
+    del held
+    cache.clear()
+    gc.collect()
+    cache.get_or_make("k", make, _nbytes)
+    assert made == [1, 1], "once nobody holds it, it is made anew"
+
+
+def test_large_entries_nobody_reads_are_dropped_after_their_idle_time() -> None:
+    clock = _Clock()
+    cache = ByteBudgetCache[np.ndarray](max_bytes=10 * 2**20, clock=clock)
+    for key, kb in (("big", 2048), ("small", 1), ("read", 2048)):
+        cache.get_or_make(key, lambda kb=kb: _array(kb), _nbytes)
+    clock.now = 50.0
+    cache.get_or_make("read", lambda: _array(1), _nbytes)  # read again: its idle time starts anew
+    clock.now = 70.0
+    assert cache.drop_idle(60.0, min_bytes=2**20) == 2048 * 1024
+    assert "big" not in cache and "small" in cache and "read" in cache
+    assert cache.total_bytes == 2049 * 1024
+    clock.now = 200.0
+    assert cache.drop_idle(60.0) == 2049 * 1024 and len(cache) == 0 and cache.total_bytes == 0
+
+
+def _spy_claims(monkeypatch, mb: float) -> tuple[SessionLedger, list[tuple[str, str, int]]]:
+    from explorer.ui import memory
+
+    ledger = SessionLedger(max_bytes=int(mb * 2**20), idle_seconds=600)
+    seen: list[tuple[str, str, int]] = []
+    claim = ledger.claim
+
+    def spy(owner, name, nbytes, *args, **kwargs):
+        seen.append((owner, name, int(nbytes)))
+        return claim(owner, name, nbytes, *args, **kwargs)
+
+    monkeypatch.setattr(ledger, "claim", spy)
+    monkeypatch.setattr(memory, "_LEDGER", ledger)
+    monkeypatch.setattr(memory, "WAIT_SECONDS", 0.5)
+    return ledger, seen
+
+
+def test_states_asked_for_outside_any_page_claim_claim_their_peak(monkeypatch) -> None:
+    """No forward pass runs unclaimed: states evicted between two calls of a page's run, or asked for by
+    a background job, claim their peak where they are made (quietly: nothing may be drawn there)."""
+    from explorer.models import DEFAULT_MODEL_ID
+    from explorer.ui import caches
+
+    ledger, seen = _spy_claims(monkeypatch, 1000)
+    texts = ("Quiet claim: the heron waited by the bank.", "Quiet claim: rates rose again.")
+    caches.cached_states(DEFAULT_MODEL_ID, texts)
+    assert seen == [(seen[0][0], caches.STATES_CLAIM, caches.states_peak(DEFAULT_MODEL_ID, texts))]
+    assert seen[0][0].startswith("background/"), "a thread of no session is its own owner"
+    assert ledger.claims() == [] and ledger.total_bytes == 0, "the claim ended with the pass"
+
+
+def test_with_no_room_states_asked_for_outside_a_page_claim_are_refused(monkeypatch) -> None:
+    from explorer.models import DEFAULT_MODEL_ID
+    from explorer.ui import caches
+
+    ledger, _ = _spy_claims(monkeypatch, 1)
+    texts = ("Quiet refusal: a long enough sentence to need more than one megabyte? " * 20,)
+    with pytest.raises(BudgetFull, match="more than the 1 MB"):
+        caches.cached_states(DEFAULT_MODEL_ID, texts)
+    assert (DEFAULT_MODEL_ID, texts) not in caches._STATES and ledger.total_bytes == 0
+
+
+def test_the_janitor_drops_large_idle_states_and_sweeps_the_ledger(monkeypatch) -> None:
+    from explorer.ui import caches, memory
+
+    clock = _Clock()
+    cache = ByteBudgetCache[np.ndarray](max_bytes=100 * 2**20, clock=clock)
+    cache.get_or_make("left behind", lambda: _array(32 * 1024), _nbytes)
+    monkeypatch.setattr(caches, "_STATES", cache)
+    ledger = SessionLedger(max_bytes=2**30, idle_seconds=600)
+    ledger.put("gone/1", "ft_run", "a head", 5 * 2**20)
+    monkeypatch.setattr(memory, "_LEDGER", ledger)
+    monkeypatch.setattr(memory, "_alive", lambda owner: not owner.startswith("gone/"))
+    clock.now = caches.IDLE_STATES_SECONDS + 1
+    assert caches.tidy() == 37 * 2**20
+    assert len(cache) == 0 and ledger.total_bytes == 0

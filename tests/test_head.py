@@ -158,7 +158,7 @@ def test_tuning_the_top_layer_moves_only_that_layer(model, sentiment_states, sen
     # the private copy is freed once measured: a server keeps only the arrays per visitor
     gc.collect()
     assert sum(isinstance(o, SentenceTransformer) for o in gc.get_objects()) == models_before
-    assert tuned.nbytes < 0.1 * tuning.peak_bytes(model, sentiment_states)
+    assert tuned.nbytes < 0.1 * tuning.peak_bytes(model, sentiment, split, k=1)
 
 
 def test_bad_settings_fail_fast():

@@ -37,7 +37,10 @@ def _open(page: str, state: dict) -> AppTest:
 
 
 def _cached(texts) -> bool:
-    return (DEFAULT_MODEL_ID, tuple(texts)) in caches._STATES
+    """Whether the model read these texts: their states, or their sentence vectors alone (the Fine-tune
+    page keeps nothing else), are in the server's caches."""
+    key = (DEFAULT_MODEL_ID, tuple(texts))
+    return key in caches._STATES or key in caches._POOLED
 
 
 def _messages(at: AppTest) -> str:

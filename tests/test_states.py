@@ -7,13 +7,17 @@ import pytest
 import torch
 
 from explorer.states import (
+    MAX_BATCH_TOKENS,
     TOKEN_COLUMNS,
+    _batches,
     default_highlight,
     extract_states,
     find_word,
     is_punctuation,
     layer_names,
+    pooled_vectors,
     token_mask,
+    word_pieces,
 )
 
 VARIED = [
@@ -158,3 +162,49 @@ def test_default_highlight_is_capped(model) -> None:
     states = extract_states(model, [f"The river number {i} is long." for i in range(20)])
     rows = default_highlight(states.tokens, limit=8)
     assert len(rows) == 8 and set(states.tokens.loc[rows, "text"]) == {"river"}
+
+
+# ---------------------------------------------------------------- sentence vectors alone, bounded batches
+LONG = [
+    f"Line {i}: " + ", ".join(f"{w}{i % 7}" for w in "river bank money storm vault".split() * 30)
+    for i in range(12)
+]
+
+
+def test_pooled_vectors_are_the_pooled_states_bit_for_bit(model) -> None:
+    """The Fine-tune page keeps only sentence vectors; they must be exactly what `extract_states` gives
+    (the proof compares them bit for bit), also over long sentences split into token-capped batches."""
+    texts = VARIED + LONG
+    states = extract_states(model, texts)
+    np.testing.assert_array_equal(pooled_vectors(model, texts), states.pooled)
+    assert pooled_vectors(model, texts).flags.writeable is False
+
+
+def test_long_sentences_are_batched_under_the_token_cap(model) -> None:
+    pieces = word_pieces(model, [*LONG, "short"])
+    assert max(pieces) == model.max_seq_length
+    batches = _batches([len(t) for t in [*LONG, "short"]], pieces, 32)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(LONG) + 1))
+    for batch in batches:
+        assert len(batch) * max(pieces[i] for i in batch) <= MAX_BATCH_TOKENS
+    assert _batches([5, 4, 3], [10, 10, 10], 2) == [[0, 1], [2]], "short sentences: batch_size decides"
+
+
+def test_states_over_capped_batches_keep_every_token_in_input_order(model) -> None:
+    texts = [LONG[0], "a short one", LONG[1]]
+    states = extract_states(model, texts)
+    singles = [extract_states(model, [t]) for t in texts]
+    for i, single in enumerate(singles):
+        rows = states.sentence_of_token() == i
+        np.testing.assert_allclose(states.layers[:, rows], single.layers, atol=1e-4)
+        assert states.tokens[rows]["token"].tolist() == single.tokens["token"].tolist()
+
+
+def test_pooled_vectors_report_progress_and_refuse_nothing(model) -> None:
+    seen = []
+    pooled_vectors(
+        model, [f"s {i}" for i in range(5)], batch_size=2, progress=lambda d, n: seen.append((d, n))
+    )
+    assert seen == [(2, 5), (4, 5), (5, 5)]
+    with pytest.raises(ValueError, match="at least one sentence"):
+        pooled_vectors(model, [])

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from explorer.models import weights_fingerprint
-from explorer.states import extract_states
+from explorer.states import pooled_vectors
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -33,8 +33,10 @@ class FrozenProof:
 def prove_unchanged(
     model: SentenceTransformer, texts: Sequence[str], fingerprint_before: str, embeddings_before: np.ndarray
 ) -> FrozenProof:
-    """Re-fingerprint the model and re-embed the sentences; compare with what training started from."""
-    again = extract_states(model, texts).pooled  # (S, D)
+    """Re-fingerprint the model and re-embed the sentences; compare with what training started from
+    (`embeddings_before`: `pooled_vectors` or `extract_states(...).pooled`, the same bits). Only the
+    sentence vectors are computed again, not every token's layers: its peak is `pooled_peak_bytes`."""
+    again = pooled_vectors(model, texts)  # (S, D)
     change = float(np.max(np.abs(again - embeddings_before))) if len(again) else 0.0
     return FrozenProof(
         fingerprint_before, weights_fingerprint(model), change, bool(np.array_equal(again, embeddings_before))

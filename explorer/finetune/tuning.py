@@ -83,16 +83,33 @@ class TunedModel:
 
 TUNE_STEPS = 20
 TUNE_LR = 1e-4
-# Peak memory of one tuning run, in copies of the model's weights: the copy, plus gradients, Adam's two
-# moments and the activations kept for the backward pass. Measured with the bundled model and the default
-# table: 218-287 MB above the baseline for 87 MB of weights (k = 6 and k = 1), so 3.5 copies is a bound.
-PEAK_COPIES = 3.5
 
 
-def peak_bytes(model: SentenceTransformer, before: LayerStates) -> int:
-    """A bound on the memory `tune_top_layers` needs at its peak, for a server budget to reserve."""
+def peak_bytes(model: SentenceTransformer, labelled: LabelledSet, split: Split, k: int) -> int:
+    """A bound on the memory `tune_top_layers` needs at its peak above the server's (the table's states
+    `before` at hand), for a server budget to reserve before it runs.
+
+    The private copy, and for its top k blocks gradients and Adam's two moments; full-batch training over
+    the training rows padded to the longest (P word pieces of length T), whose activations are kept for
+    the backward pass: per piece and per layer run with gradients (k, and one for the frozen layers'
+    replayed pass) 4 bytes × (16·D + 2·heads·T); then every layer of every row through the copy
+    (`states_peak_bytes`). Measured (bench/bench_peaks.py and the figures in README), peak (this bound)
+    in MB: default table k=1 140 (161), k=6 255 (292); 48 rows of 63 pieces k=1 275 (435), k=6 707 (989);
+    24 of 153, k=6 817 (1,365); 8 of 256, k=6 654 (1,065).
+    """
+    from explorer.states import states_peak_bytes, word_pieces
+
     weights = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
-    return int(PEAK_COPIES * weights + 4 * before.layers.nbytes)  # after, and the float64 difference
+    blocks = list(transformer_layers(model))
+    trained = sum(p.numel() * p.element_size() for block in blocks[-k:] for p in block.parameters())
+    config = model[0].auto_model.config
+    dim, heads = int(config.hidden_size), int(getattr(config, "num_attention_heads", 16) or 16)
+    pieces = word_pieces(model, labelled.texts)
+    train = [pieces[i] for i in split.train] or [0]
+    longest = max(train)
+    activations = len(train) * longest * (k + 1) * 4 * (16 * dim + 2 * heads * longest)
+    after = states_peak_bytes(sum(pieces), max(pieces), len(pieces), len(blocks), dim, heads)
+    return int(weights + 3 * trained + activations + after)
 
 
 def _replay(block):
@@ -197,6 +214,11 @@ def tune_top_layers(
         before=separation(before.pooled, labelled.labels, split),
         after=separation(after.pooled, labelled.labels, split),
         pooled_after=after.pooled,
-        moved=np.linalg.norm(after.layers.astype(np.float64) - before.layers, axis=2),  # (L+1, N)
+        moved=np.stack(  # (L+1, N), one layer at a time: all at once, the float64 difference was 4× the layers
+            [
+                np.linalg.norm(a.astype(np.float64) - b, axis=1)
+                for a, b in zip(after.layers, before.layers, strict=True)
+            ]
+        ),
         after_layers=after.layers,
     )

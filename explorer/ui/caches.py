@@ -16,15 +16,32 @@ import numpy as np
 import streamlit as st
 
 from explorer import precomputed
-from explorer.budget import ByteBudgetCache, one_blas_thread, positive_setting, settle_long_lived
+from explorer.budget import (
+    ByteBudgetCache,
+    large_blocks_straight_back,
+    one_blas_thread,
+    positive_setting,
+    return_freed_memory,
+    settle_long_lived,
+)
 from explorer.models import DEFAULT_MODEL_ID, ModelInfo, describe_model, load_model, weights_fingerprint
 from explorer.projection import warm_up_umap
 from explorer.senses import word_vectors
-from explorer.states import LayerStates, extract_states, find_word
+from explorer.states import (
+    LayerStates,
+    extract_states,
+    find_word,
+    pooled_peak_bytes,
+    pooled_vectors,
+    states_peak_bytes,
+    word_pieces,
+)
+from explorer.ui import memory
 from explorer.vectors import cosine
 
 _log = logging.getLogger(__name__)
 one_blas_thread()  # once per server: its matrices are small, and sessions and the browser share the cores
+large_blocks_straight_back()  # a forward pass's big blocks go back to the system when freed
 
 
 _loaded: set[str] = set()  # model ids whose weights this server holds
@@ -69,7 +86,9 @@ def model_ready(model_id: str) -> bool:
 
 def warm_model(model_id: str = DEFAULT_MODEL_ID) -> None:
     """Load the model, then compile UMAP, in a background thread, once: called when a page has been drawn,
-    so the first view never waits for them and the first click that needs them waits less (or not at all)."""
+    so the first view never waits for them and the first click that needs them waits less (or not at all).
+    Also starts the server's janitor (`tidy`), once."""
+    _start_janitor()
     if os.environ.get(WARM_UP_ENV, "1").strip() == "0":
         return
     with _warm_lock:
@@ -146,18 +165,88 @@ _STATES = ByteBudgetCache[LayerStates](
 )
 
 
+# The ledger's name for a forward pass in progress (nothing is kept under it): one per session at a time.
+STATES_CLAIM = "model_run"
+
+
 def cached_states(model_id: str, texts: tuple[str, ...]) -> LayerStates:
     """Every layer of every token for these sentences, shared by all users and never mutated.
 
     Other caches keep only what they derive from states (coordinates, measures), never the states
-    themselves, so this cache's byte budget bounds the memory states take.
+    themselves, so this cache's byte budget bounds the memory states take. A forward pass claims its peak
+    on the server's memory ledger first, wherever it is asked for (see `_claimed`).
     """
     stored = _stored()
     if stored is not None and model_id == stored.info.model_id and tuple(texts) in stored.states:
         return stored.states[tuple(texts)]  # a shipped sentence set: computed ahead, no model needed
     return _STATES.get_or_make(
-        (model_id, tuple(texts)), lambda: extract_states(cached_model(model_id), texts), lambda s: s.nbytes
+        (model_id, tuple(texts)),
+        lambda: _claimed(
+            lambda model: extract_states(model, texts), model_id, lambda: states_peak(model_id, texts)
+        ),
+        lambda s: s.nbytes,
     )
+
+
+def _claimed(run: Callable, model_id: str, need: Callable[[], int]):
+    """`run(model)` under a claim of `need()` bytes on the ledger, unless this session's work already holds
+    the pass's claim (a page claims it with a message: `claims.claimed_states`). Without one, e.g. states
+    evicted by other sessions between two calls of one page run, or a background job, the claim is made
+    here, quietly (BudgetFull if the server stays full): no forward pass runs unclaimed."""
+    model = cached_model(model_id)
+    if memory.claiming(STATES_CLAIM):
+        return run(model)
+    with memory.quiet_room(STATES_CLAIM, need()):
+        return run(model)
+
+
+def _shape(model_id: str) -> tuple[int, int, int]:
+    """(transformer layers, width, attention heads) of a loaded model."""
+    info = cached_model_info(model_id)
+    heads = int(getattr(cached_model(model_id)[0].auto_model.config, "num_attention_heads", 16) or 16)
+    return info.n_layers, info.dim, heads
+
+
+def states_peak(model_id: str, texts: tuple[str, ...]) -> int:
+    """`states_peak_bytes` for these sentences, counted with the model's own tokenizer."""
+    pieces = word_pieces(cached_model(model_id), texts)
+    return states_peak_bytes(sum(pieces), max(pieces), len(texts), *_shape(model_id))
+
+
+def pooled_peak(model_id: str, texts: tuple[str, ...]) -> int:
+    """`pooled_peak_bytes` for these sentences, counted with the model's own tokenizer."""
+    _, dim, heads = _shape(model_id)
+    return pooled_peak_bytes(max(word_pieces(cached_model(model_id), texts)), len(texts), dim, heads)
+
+
+# Sentence vectors alone (the Fine-tune page's head needs nothing else): 300 KB for its largest table.
+_POOLED = ByteBudgetCache[np.ndarray](max_bytes=64 * 2**20, max_entries=64)
+
+
+def pooled_ready(model_id: str, texts: tuple[str, ...]) -> bool:
+    """Whether these sentence vectors need no forward pass (stored, or cached as vectors or as states)."""
+    stored = _stored()
+    key = (model_id, tuple(texts))
+    in_stored = stored is not None and model_id == stored.info.model_id and key[1] in stored.states
+    return in_stored or key in _POOLED or key in _STATES
+
+
+def cached_pooled(model_id: str, texts: tuple[str, ...]) -> np.ndarray:
+    """(S, D') the model's sentence embeddings, bit for bit `cached_states(...).pooled`, from states already
+    at hand when there are some, else from a pass that keeps no token's layers (`pooled_vectors`)."""
+    key = (model_id, tuple(texts))
+    stored = _stored()
+    if stored is not None and model_id == stored.info.model_id and key[1] in stored.states:
+        return stored.states[key[1]].pooled
+    if key in _STATES:
+        return cached_states(model_id, key[1]).pooled
+
+    def make() -> np.ndarray:
+        return _claimed(
+            lambda model: pooled_vectors(model, key[1]), model_id, lambda: pooled_peak(model_id, key[1])
+        )
+
+    return _POOLED.get_or_make(key, make, lambda v: v.nbytes)
 
 
 def running_model(model_id: str, n_sentences: int):
@@ -184,3 +273,43 @@ def cached_word_similarity(
         return None
     per_layer = cosine(word_vectors(states.layers, rows[0]), word_vectors(states.layers, rows[1]))
     return per_layer, float(cosine(states.pooled[0], states.pooled[1]))
+
+
+# ---------------------------------------------------------------- giving memory back once visitors leave
+IDLE_STATES_SECONDS = 30.0  # large states nobody read for this long are dropped (the janitor: within 40 s)
+LARGE_STATES_BYTES = 16 * 2**20  # about 1,500 tokens of MiniLM; smaller states stay until evicted
+JANITOR_SECONDS = 10.0
+_janitor_started = threading.Event()
+
+
+def tidy() -> int:
+    """Give back what nobody uses: the ledger's entries of sessions that are gone or idle (`memory.sweep`)
+    and large states not read for IDLE_STATES_SECONDS (whoever still runs with them finds them again,
+    see `ByteBudgetCache`); freed memory goes back to the system. Without this, the states of the last big
+    inputs stayed held until other input pushed them out: after a class leaves, nobody's input does.
+    The bytes freed."""
+    dropped = _STATES.drop_idle(IDLE_STATES_SECONDS, LARGE_STATES_BYTES)
+    if dropped:
+        return_freed_memory()
+    return dropped + memory.sweep()
+
+
+def _start_janitor() -> None:
+    """Run `tidy` every JANITOR_SECONDS in a background thread, once per server: page runs also sweep, but
+    after the last visitor leaves there are none."""
+    if _janitor_started.is_set():
+        return
+    with _warm_lock:
+        if _janitor_started.is_set():
+            return
+        _janitor_started.set()
+    threading.Thread(target=_janitor, daemon=True, name="lse-janitor").start()
+
+
+def _janitor() -> None:
+    while True:
+        time.sleep(JANITOR_SECONDS)
+        try:
+            tidy()
+        except Exception:  # never let the janitor die: the next round tries again
+            _log.warning("tidying the server's memory failed", exc_info=True)

@@ -28,7 +28,7 @@ from explorer.finetune.labelled import MAX_ROWS, LabelledSet, Split, prepare_lab
 from explorer.finetune.proof import FrozenProof, prove_unchanged
 from explorer.inputs import escape_markdown
 from explorer.models import ModelInfo, weights_fingerprint
-from explorer.ui import links, memory, widgets
+from explorer.ui import caches, links, memory, share_menu, widgets
 from explorer.ui.caches import cached_model
 from explorer.ui.links import LinkField, LinkSpec
 from explorer.ui.state import kept, persisted, remember, set_value
@@ -201,28 +201,41 @@ def _keep_view(view: FineTuneView) -> None:
 def train(model_id: str, labelled: LabelledSet, config: hd.HeadConfig, show_step: int | None = None) -> None:
     """Train a head with a progress bar and a live loss curve; keep the run for this user (ui/memory.py).
 
-    `show_step` (from a share link) picks the snapshot shown afterwards; by default the last one.
+    `show_step` (from a share link) picks the snapshot shown afterwards; by default the last one. The
+    table's vectors, then the training with its proof, each claim their measured peak on the server's
+    memory ledger first (see `run_peak_bytes`); with no room, a warning and nothing trained.
     """
-    states = links.states_or_warning(model_id, labelled.texts, "running the model over the table")
-    if states is None:
+    pooled = pooled_or_warning(model_id, labelled.texts)
+    if pooled is None:
         return
     model = cached_model(model_id)
     fingerprint_before = weights_fingerprint(model)
     split = stratified_split(labelled.labels, seed=config.seed)
-    need = 2 * (hd.N_SNAPSHOTS + 1) * states.pooled.nbytes  # the snapshots' outputs and their 2-D frame
+    need = run_peak_bytes(
+        pooled, caches.pooled_peak(model_id, labelled.texts), hd.N_SNAPSHOTS + 1, config.rank
+    )
     try:
         with memory.room(RUN, need, "training the head"):
-            run = _train_run(states.pooled, labelled, split, config)
+            run = _train_run(pooled, labelled, split, config)
             if run is None:
                 return
             with st.spinner("Checking the model did not change…"):
-                checked = prove_unchanged(model, labelled.texts, fingerprint_before, states.pooled)
+                checked = prove_unchanged(model, labelled.texts, fingerprint_before, pooled)
             _keep_view(_view(table_key(model_id, labelled), run, "trained", checked))
     except memory.BudgetFull as exc:
         st.warning(str(exc), icon="⏳")
         return
     steps = [s.step for s in run.snapshots]
     st.session_state["ft_step"] = show_step if show_step in steps else steps[-1]
+
+
+def run_peak_bytes(pooled: np.ndarray, proof_pass: int, snapshots: int, rank: int) -> int:
+    """What training (or loading) a head claims on the ledger: every snapshot's outputs and the 2-D frame
+    drawn from them (each as large as `pooled`), the head's weights at every snapshot, and the proof's
+    pass over the table (`proof_pass`: `caches.pooled_peak`). Measured on the largest table at rank 64
+    and 600 steps: see bench/bench_peaks.py (train_table)."""
+    head = 2 * rank * pooled.shape[1] * 4  # down (r, D) and up (D, r), float32
+    return int(snapshots * (2 * pooled.nbytes + head) + proof_pass)
 
 
 def _train_run(pooled: np.ndarray, labelled: LabelledSet, split: Split, config: hd.HeadConfig):
@@ -251,34 +264,59 @@ def current_view(model_id: str, labelled: LabelledSet, split: Split, config: hd.
     """The trained (or loaded) run for this table, or the untrained preview (step 0 only)."""
     key = table_key(model_id, labelled)
     if st.session_state.get(PENDING) is not None:
-        states = _states_or_stop(model_id, labelled)  # a loaded head waits with its table if no room
-        pending = st.session_state.pop(PENDING)
-        model = cached_model(model_id)
-        fingerprint_before = weights_fingerprint(model)
-        try:
-            run = head_file.run_from_saved(pending, states.pooled)
-        except ValueError as exc:
-            st.session_state[UPLOAD_MESSAGE] = ("error", str(exc))
-        else:
-            checked = prove_unchanged(model, labelled.texts, fingerprint_before, states.pooled)
-            _keep_view(_view(key, run, "loaded", checked))
-            st.session_state["ft_step"] = run.snapshots[-1].step
+        pooled = _pooled_or_stop(model_id, labelled)  # a loaded head waits with its table if no room
+        _load_pending(model_id, labelled, pooled, st.session_state.pop(PENDING))
     view = memory.held(RUN)
     if isinstance(view, FineTuneView) and view.key == key:
         return view
-    states = _states_or_stop(model_id, labelled)
-    start = hd.identity_head(states.pooled.shape[1], config.rank, config.seed)
-    first = hd.Snapshot(0, float("nan"), hd.apply_head(start, states.pooled), start, ())
+    pooled = _pooled_or_stop(model_id, labelled)
+    start = hd.identity_head(pooled.shape[1], config.rank, config.seed)
+    first = hd.Snapshot(0, float("nan"), hd.apply_head(start, pooled), start, ())
     return _view(key, hd.finish_run(labelled, split, config, [first]), "preview")
 
 
-def _states_or_stop(model_id: str, labelled: LabelledSet):
-    """The table's states, their forward pass claimed on the server's ledger; with no room, the page says
-    so and stops here."""
-    states = links.states_or_warning(model_id, labelled.texts, "running the model over the table")
-    if states is None:
+def _load_pending(model_id: str, labelled: LabelledSet, pooled: np.ndarray, pending) -> None:
+    """Rebuild an uploaded head's picture and prove the model unchanged, claimed like training; what went
+    wrong (a head for another model, no room) is said under the upload box."""
+    model = cached_model(model_id)
+    fingerprint_before = weights_fingerprint(model)
+    need = run_peak_bytes(pooled, caches.pooled_peak(model_id, labelled.texts), 2, pending.head.rank)
+    try:
+        with memory.room(RUN, need, "loading the head"):
+            run = head_file.run_from_saved(pending, pooled)
+            checked = prove_unchanged(model, labelled.texts, fingerprint_before, pooled)
+            _keep_view(_view(table_key(model_id, labelled), run, "loaded", checked))
+    except (ValueError, memory.BudgetFull) as exc:
+        st.session_state[UPLOAD_MESSAGE] = ("error", str(exc))
+        return
+    st.session_state["ft_step"] = run.snapshots[-1].step
+
+
+TABLE_RUN = "running the model over the table"
+
+
+def pooled_or_warning(model_id: str, texts: tuple[str, ...]) -> np.ndarray | None:
+    """(S, D) the table's sentence vectors (`caches.cached_pooled`: no token's layers are kept). A forward
+    pass first claims its measured peak on the server's memory ledger, waiting for room with a message;
+    None, with a warning that says why, if there is none."""
+    texts = tuple(texts)
+    if caches.pooled_ready(model_id, texts):
+        return caches.cached_pooled(model_id, texts)
+    try:
+        need = caches.pooled_peak(model_id, texts)
+        with memory.room(caches.STATES_CLAIM, need, TABLE_RUN), caches.running_model(model_id, len(texts)):
+            return caches.cached_pooled(model_id, texts)
+    except memory.BudgetFull as exc:
+        st.warning(f"{exc} Fewer or shorter sentences need less.", icon="⏳")
+        return None
+
+
+def _pooled_or_stop(model_id: str, labelled: LabelledSet) -> np.ndarray:
+    """The table's sentence vectors, their forward pass claimed; with no room, the page says so and stops."""
+    pooled = pooled_or_warning(model_id, labelled.texts)
+    if pooled is None:
         st.stop()
-    return states
+    return pooled
 
 
 def _snapshot_caption(view: FineTuneView, step: int) -> str:
@@ -621,7 +659,7 @@ def wait_for_click(model_id: str, train: bool, labelled: LabelledSet) -> None:
         notice = links.ask_to_run("show this table at step 0", reasons)
         if notice is None:
             st.stop()
-    _states_or_stop(model_id, labelled)
+    _pooled_or_stop(model_id, labelled)
     links.lift(TABLE_PART)
     if notice is not None:
         notice.empty()
@@ -686,7 +724,8 @@ def export_bundle(view: FineTuneView, chart, step: int, state: dict, info: Model
                 "silhouette": _number(run.after.silhouette),
             },
         },
-        "how_to_reproduce": "pooled = explorer.states.extract_states(load_model(model_id), texts).pooled; "
+        "how_to_reproduce": "pooled = explorer.states.pooled_vectors(load_model(model_id), texts) (the same bits "
+        "as extract_states(...).pooled); "
         "split = explorer.finetune.labelled.stratified_split(labels, seed=seed); snapshots = "
         "explorer.finetune.head.train_head(pooled, "
         "labels, split.train, HeadConfig(rank, steps, lr, seed)); the 2-D axes are "
@@ -702,4 +741,4 @@ def _number(value: float) -> float | None:
 def share_panel(model_id: str, view: FineTuneView, step: int, chart, info: ModelInfo) -> None:
     """The "Share or export" popover for the view shown."""
     state = view_state(model_id, view, step)
-    links.share_and_export(state, lambda: export_bundle(view, chart, step, state, info), "fine_tune.zip")
+    share_menu.share_and_export(state, lambda: export_bundle(view, chart, step, state, info), "fine_tune.zip")

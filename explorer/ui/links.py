@@ -21,8 +21,7 @@ from explorer.inputs import parse_sentences
 from explorer.models import DEFAULT_MODEL_ID
 from explorer.separation import MAX_GROUPED_WORDS, MAX_OCCURRENCES
 from explorer.share import QUERY_KEY, ShareLinkError, Validator, decode_view
-from explorer.ui.claims import states_or_warning  # ui/finetune.py still calls it as links.states_or_warning
-from explorer.ui.share_menu import share_and_export  # noqa: F401 (ui/finetune.py calls links.share_and_export)
+from explorer.ui.claims import states_or_warning
 from explorer.ui.state import kept, set_value
 
 MAX_LINK_TEXT_CHARS = 60_000  # the sentence box's text in a link (100 sentences of 600 characters)

@@ -10,6 +10,7 @@ Settings (environment): `LSE_SESSION_MEMORY_MB` (default 600, for a 2.7 GB host)
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ IDLE_ENV = "LSE_IDLE_MINUTES"
 DEFAULT_IDLE_MINUTES = 20
 WAIT_SECONDS = 90  # how long heavy work waits for room before saying the server is busy
 
-__all__ = ["BudgetFull", "StillRunning", "held", "keep", "release", "room", "sweep"]
+__all__ = ["BudgetFull", "StillRunning", "claiming", "held", "keep", "quiet_room", "release", "room", "sweep"]
 
 
 _LEDGER = SessionLedger(
@@ -59,9 +60,20 @@ def session_id() -> str:
     return st.session_state[OWNER_KEY]
 
 
+BACKGROUND = "background"  # the owner of work that runs in a thread of no session (a background job)
+
+
+def _owner() -> str:
+    """The ledger's owner for work in this thread: its session, or the thread itself outside any session."""
+    if get_script_run_ctx() is None:
+        return f"{BACKGROUND}/{threading.get_ident()}"
+    return session_id()
+
+
 def _alive(owner: str) -> bool:
-    """Is this session still connected? Always True outside a server (tests, scripts)."""
-    if not Runtime.exists():
+    """Is this session still connected? Always True outside a server (tests, scripts) and for work in a
+    thread of no session (its claim ends with its work)."""
+    if not Runtime.exists() or owner.startswith(f"{BACKGROUND}/"):
         return True
     return Runtime.instance().is_active_session(owner.split("/", 1)[0])
 
@@ -127,3 +139,25 @@ def _stop_point() -> None:
     """A Streamlit yield point that draws nothing: reading session state raises StopException or
     RerunException once this run has been stopped or replaced, so a run that waits for room gives up."""
     st.session_state.get(OWNER_KEY)
+
+
+def claiming(name: str) -> bool:
+    """Whether work in this thread's session holds a claim under `name` right now."""
+    owner = _owner()
+    return any(claim.owner == owner and claim.name == name for claim in _LEDGER.claims())
+
+
+@contextmanager
+def quiet_room(name: str, nbytes: int) -> Iterator[None]:
+    """`room` for work that runs where nothing may be drawn (inside a cached function, in a background
+    job): the same claim, released the same way, but no message while it waits; BudgetFull if the server
+    stays full. In a session's run, a stopped run stops waiting (see `_stop_point`)."""
+    owner = _owner()
+    interrupt = _stop_point if get_script_run_ctx() is not None else None
+    claim: Claim | None = None
+    try:
+        claim = _LEDGER.claim(owner, name, nbytes, WAIT_SECONDS, None, _alive, interrupt)
+        yield
+    finally:
+        if claim is not None:
+            _LEDGER.release_claim(claim)

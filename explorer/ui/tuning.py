@@ -15,8 +15,8 @@ from explorer.finetune.labelled import LabelledSet, Split
 from explorer.inputs import escape_markdown
 from explorer.projection import fit_map
 from explorer.states import LayerStates, layer_names
-from explorer.ui import lessons, memory, widgets
-from explorer.ui.caches import cached_model, load_states
+from explorer.ui import claims, lessons, memory, widgets
+from explorer.ui.caches import cached_model
 from explorer.ui.finetune import TUNED, table_key
 from explorer.ui.widgets import is_classroom
 
@@ -170,11 +170,14 @@ def _bars(tuned: tuning.TunedModel, n_layers: int, height: int, compact: bool) -
 
 def _tune(model_id: str, labelled: LabelledSet, split: Split, k: int, seed: int, n_layers: int) -> bool:
     """Tune a private copy under the server's memory budget and keep its results; False (with a message)
-    if it could not."""
+    if it could not. Its measured peak (`tuning.peak_bytes`) is claimed before anything runs: a tuning
+    larger than the whole budget is refused at once, before the model reads the table; the table's states
+    are read under their own claim first (`claims.claimed_states`)."""
     model = cached_model(model_id)
-    before = load_states(model_id, labelled.texts)
-    need = tuning.peak_bytes(model, before)
     try:
+        need = tuning.peak_bytes(model, labelled, split, k)
+        memory.ledger().check_size(need)
+        before = claims.claimed_states(model_id, labelled.texts, "running the model over the table")
         with memory.room(TUNED, need, "tuning a private copy"):
             bar = st.progress(0.0, text="Copying the model and training its top layers…")
             try:
@@ -188,7 +191,7 @@ def _tune(model_id: str, labelled: LabelledSet, split: Split, k: int, seed: int,
             kept_bytes = tuned.nbytes + int(frame.memory_usage(deep=True).sum())
             memory.keep(TUNED, (table_key(model_id, labelled), tuned, frame), kept_bytes)
     except memory.BudgetFull as exc:
-        st.warning(str(exc), icon="⏳")
+        st.warning(f"{exc} Fewer or shorter rows, or fewer tuned layers (k), need less.", icon="⏳")
         return False
     except ValueError as exc:
         st.warning(f"The private copy could not be tuned: {escape_markdown(str(exc))}", icon="⚠️")
