@@ -223,6 +223,27 @@ def _path_tune(kind: str) -> dict:
     return {**measure(tune), "claim_mb": round(tuning.peak_bytes(model, labelled, split, int(k)) / MB)}
 
 
+def _path_index(kind: str) -> dict:
+    """Add `kind` long sentences to an index of the bundled corpus (one chunk of `embed_texts`: its peak is
+    per batch, plus the vectors; a 10,000-line upload is 20 such chunks)."""
+    from bench import heavy
+    from explorer.assets import bundled_corpus
+    from explorer.index import EmbeddingIndex, embed_peak_bytes, embed_texts
+    from explorer.states import word_pieces
+
+    model = _model()
+    corpus = bundled_corpus()
+    index = EmbeddingIndex.build(corpus.texts, embed_texts(model, corpus.texts), corpus.topics)
+    texts = tuple(heavy.dense_text(f"index {i}", 600) for i in range(int(kind)))
+    _, dim, heads = _shape(model)
+
+    def add():
+        return index.add(texts, embed_texts(model, texts), "upload")
+
+    claim = embed_peak_bytes(max(word_pieces(model, texts)), len(texts), dim, heads, index.size)
+    return {**measure(add), "claim_mb": round(claim / MB)}
+
+
 PATHS: dict[str, tuple[Callable[[str], dict], str, str]] = {
     # name: (path, its input, what it stands for)
     "states_preset": (_path_states, "preset", "every layer of the Fine-tune page's default table"),
@@ -233,6 +254,7 @@ PATHS: dict[str, tuple[Callable[[str], dict], str, str]] = {
     "pooled_preset": (_path_pooled, "preset", "sentence vectors only of the default Fine-tune table"),
     "train_table": (_path_train, "table", "Train on the largest table: rank 64, 600 steps, snapshots, frame and proof"),
     "proof_table": (_path_proof, "table", "the proof alone on the largest table: fingerprint and re-embedding"),
+    "index_upload": (_path_index, "512", "add 512 sentences of 256 word pieces to the index (one chunk of an upload)"),
     "fingerprint": (_path_fingerprint, "", "the model's weight fingerprint"),
     "tune_preset_1": (_path_tune, "preset/1", "tune the top layer of a private copy, default table"),
     "tune_preset_6": (_path_tune, "preset/6", "tune all 6 layers of a private copy, default table"),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from explorer.models import model_lock
-from explorer.states import ProgressFn
+from explorer.states import MAX_BATCH_TOKENS, ProgressFn, batch_peak_bytes, word_pieces
 from explorer.vectors import frozen, unit_rows
 
 if TYPE_CHECKING:
@@ -37,7 +37,9 @@ def embed_texts(
     """(N, D) unit-length embeddings from the model's own `encode`, in chunks so progress can be shown.
 
     Texts are sorted by length over the whole list (as `encode` does within one call) so chunking adds
-    no padding; results come back in input order.
+    no padding; results come back in input order. A chunk of long sentences runs in smaller batches
+    (at most MAX_BATCH_TOKENS padded word pieces each, as `extract_states` does): 64 sentences of 256
+    pieces made one batch's attention scores alone about 400 MB. Its peak: `embed_peak_bytes`.
     """
     texts = [str(t) for t in texts]
     dim_of = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
@@ -48,10 +50,12 @@ def embed_texts(
     out = np.empty((len(texts), dim), dtype=np.float32)  # (N, D)
     for start in range(0, len(texts), ENCODE_CHUNK):
         rows = order[start : start + ENCODE_CHUNK]
+        chunk = [texts[i] for i in rows]
+        longest = max(word_pieces(model, chunk))
         with model_lock(model):  # the tokenizer and model are shared by every session
             out[rows] = model.encode(
-                [texts[i] for i in rows],
-                batch_size=batch_size,
+                chunk,
+                batch_size=max(1, min(batch_size, MAX_BATCH_TOKENS // longest)),
                 convert_to_numpy=True,
                 normalize_embeddings=True,
                 show_progress_bar=False,
@@ -59,6 +63,14 @@ def embed_texts(
         if progress is not None:
             progress(min(start + ENCODE_CHUNK, len(texts)), len(texts))
     return out
+
+
+def embed_peak_bytes(longest: int, n_texts: int, dim: int, heads: int, index_rows: int) -> int:
+    """A bound on the memory of adding `n_texts` sentences (the longest of `longest` word pieces) to an
+    index of `index_rows`: one batch's working memory (see `embed_texts`), the new vectors, and the grown
+    index beside the old one while it is built, and 32 MB."""
+    vectors = (n_texts + index_rows) * dim * 4
+    return int(batch_peak_bytes(longest, n_texts, 0, dim, heads) + n_texts * dim * 4 + vectors + 32 * 2**20)
 
 
 def _content_key(previous: str, texts: Sequence[str], sources: Sequence[str], vectors: np.ndarray) -> str:

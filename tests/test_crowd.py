@@ -167,3 +167,41 @@ def test_a_press_that_fails_or_is_refused_holds_nothing_after(threads, monkeypat
         assert any(told in w.value for w in at.warning), [w.value for w in at.warning]
         assert ledger.get(_owner(at), ft.RUN) is None
     assert [c.owner for c in ledger.claims()] == (["another-visitor/1"] if ending == "refused" else [])
+
+
+def test_adding_sentences_to_the_index_is_claimed_and_refused_when_the_server_is_full(monkeypatch) -> None:
+    """The Sentence embedding page's index add (typed or uploaded) runs the model over every new sentence:
+    it claims its peak first, and with no room says so and adds nothing."""
+    from explorer.assets import bundled_corpus
+    from explorer.index import embed_peak_bytes
+    from explorer.states import word_pieces
+
+    ledger = _ledger(monkeypatch, 600, wait_seconds=0.5)
+    seen: list[tuple[str, int]] = []
+    claim = ledger.claim
+
+    def spy(owner, name, nbytes, *args, **kwargs):
+        seen.append((name, int(nbytes)))
+        return claim(owner, name, nbytes, *args, **kwargs)
+
+    monkeypatch.setattr(ledger, "claim", spy)
+    corpus = len(bundled_corpus().texts)  # the index the sentences join
+    lines = [dense_text(f"Index add {i}", 600) for i in range(3)]
+    at = AppTest.from_file(str(ROOT / "pages" / "2_Sentence_embedding.py"), default_timeout=APPTEST_TIMEOUT)
+    at.run()
+    at.file_uploader(key="sentence_upload").upload("long.txt", "\n".join(lines).encode(), "text/plain")
+    at.run()
+    ledger.claim("another-visitor/1", "ft_tuned", 590 * MB)  # someone else's tuning in progress
+    at.button(key="add_upload").click().run()
+    assert not at.exception
+    assert any("server is busy" in w.value and "Nothing was added" in w.value for w in at.warning)
+    assert not [m for m in at.metric if m.label == "Sentences in the index" and m.value != f"{corpus:,}"]
+    ledger.release("another-visitor/1")
+    seen.clear()
+    at.button(key="add_upload").click().run()
+    assert not at.exception
+    sizes = [m.value for m in at.metric if m.label == "Sentences in the index"]
+    assert sizes == [f"{corpus + 3:,}"], "added on the second try"
+    longest = max(word_pieces(caches.cached_model(DEFAULT_MODEL_ID), lines))
+    assert seen == [(caches.STATES_CLAIM, embed_peak_bytes(longest, 3, 384, 12, corpus))]
+    assert ledger.claims() == [] and ledger.total_bytes == 0

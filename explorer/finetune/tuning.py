@@ -12,7 +12,7 @@ import numpy as np
 from explorer.finetune.head import Separation, contrastive_loss, label_ids, separation
 from explorer.finetune.labelled import LabelledSet, Split
 from explorer.models import model_lock, weights_fingerprint
-from explorer.states import LayerStates, ProgressFn, extract_states
+from explorer.states import LayerStates, ProgressFn, extract_states, states_peak_bytes, word_pieces
 from explorer.vectors import linear_cka
 
 if TYPE_CHECKING:
@@ -97,8 +97,6 @@ def peak_bytes(model: SentenceTransformer, labelled: LabelledSet, split: Split, 
     in MB: default table k=1 140 (161), k=6 255 (292); 48 rows of 63 pieces k=1 275 (435), k=6 707 (989);
     24 of 153, k=6 817 (1,365); 8 of 256, k=6 654 (1,065).
     """
-    from explorer.states import states_peak_bytes, word_pieces
-
     weights = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
     blocks = list(transformer_layers(model))
     trained = sum(p.numel() * p.element_size() for block in blocks[-k:] for p in block.parameters())

@@ -17,11 +17,13 @@ import streamlit as st
 from explorer import uploads
 from explorer.assets import bundled_corpus
 from explorer.charts import sentence as sentence_charts
-from explorer.index import MAX_INDEX_SENTENCES, EmbeddingIndex, SearchHit, embed_texts
+from explorer.index import MAX_INDEX_SENTENCES, EmbeddingIndex, SearchHit, embed_peak_bytes, embed_texts
 from explorer.inputs import escape_markdown
 from explorer.models import weights_fingerprint
 from explorer.projection import MapProjection, fit_map
 from explorer.sentence import embeddings_npz
+from explorer.states import word_pieces
+from explorer.ui import caches, memory
 from explorer.ui.caches import cached_model
 from explorer.ui.lessons import placeholder
 from explorer.ui.state import persisted, remember
@@ -128,14 +130,26 @@ def add_to_index(model_id: str, texts: tuple[str, ...], source: str) -> AddProof
         raise ValueError(problem)
     texts = before.new_texts(texts)  # only these are embedded; duplicates would be skipped anyway
     fingerprint_before = weights_fingerprint(model)  # hashed now, not read from a cache
-    bar = st.progress(0.0, text=f"Embedding {len(texts):,} sentences…")
+    config = model[0].auto_model.config
+    need = embed_peak_bytes(
+        max(word_pieces(model, texts) if texts else [1]), len(texts), int(config.hidden_size),
+        int(getattr(config, "num_attention_heads", 16) or 16), before.size,
+    )  # fmt: skip
     start = time.perf_counter()
-    vectors = embed_texts(
-        model,
-        texts,
-        progress=lambda done, total: bar.progress(done / total, text=f"Embedded {done:,} of {total:,}"),
-    )
-    grown = before.add(texts, vectors, source)
+    try:  # its peak claimed on the server's memory ledger first (see ui/memory.py)
+        with memory.room(caches.STATES_CLAIM, need, "embedding your sentences"):
+            bar = st.progress(0.0, text=f"Embedding {len(texts):,} sentences…")
+            vectors = embed_texts(
+                model,
+                texts,
+                progress=lambda done, total: bar.progress(
+                    done / total, text=f"Embedded {done:,} of {total:,}"
+                ),
+            )
+            grown = before.add(texts, vectors, source)
+    except memory.BudgetFull as exc:
+        st.warning(f"{exc} Nothing was added; fewer or shorter sentences need less.", icon="⏳")
+        st.stop()
     seconds = time.perf_counter() - start
     bar.empty()
     st.session_state[_INDEX + model_id] = grown
