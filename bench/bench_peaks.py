@@ -95,14 +95,16 @@ def _texts(kind: str) -> tuple[str, ...]:
 
 
 def _states_claim(model, texts) -> int:
-    from explorer.states import states_peak_bytes, word_pieces
+    from explorer.peaks import states_peak_bytes
+    from explorer.states import word_pieces
 
     pieces = word_pieces(model, texts)
     return states_peak_bytes(sum(pieces), max(pieces), len(texts), *_shape(model))
 
 
 def _pooled_claim(model, texts) -> int:
-    from explorer.states import pooled_peak_bytes, word_pieces
+    from explorer.peaks import pooled_peak_bytes
+    from explorer.states import word_pieces
 
     _, dim, heads = _shape(model)
     return pooled_peak_bytes(max(word_pieces(model, texts)), len(texts), dim, heads)

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from explorer.models import model_lock
-from explorer.states import MAX_BATCH_TOKENS, ProgressFn, batch_peak_bytes, word_pieces
+from explorer.peaks import batch_peak_bytes
+from explorer.states import MAX_BATCH_TOKENS, ProgressFn, word_pieces
 from explorer.vectors import frozen, unit_rows
 
 if TYPE_CHECKING:

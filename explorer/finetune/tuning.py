@@ -12,7 +12,8 @@ import numpy as np
 from explorer.finetune.head import Separation, contrastive_loss, label_ids, separation
 from explorer.finetune.labelled import LabelledSet, Split
 from explorer.models import model_lock, weights_fingerprint
-from explorer.states import LayerStates, ProgressFn, extract_states, states_peak_bytes, word_pieces
+from explorer.peaks import states_peak_bytes
+from explorer.states import LayerStates, ProgressFn, extract_states, word_pieces
 from explorer.vectors import linear_cka
 
 if TYPE_CHECKING:

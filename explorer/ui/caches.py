@@ -25,15 +25,14 @@ from explorer.budget import (
     settle_long_lived,
 )
 from explorer.models import DEFAULT_MODEL_ID, ModelInfo, describe_model, load_model, weights_fingerprint
+from explorer.peaks import pooled_peak_bytes, states_peak_bytes
 from explorer.projection import warm_up_umap
 from explorer.senses import word_vectors
 from explorer.states import (
     LayerStates,
     extract_states,
     find_word,
-    pooled_peak_bytes,
     pooled_vectors,
-    states_peak_bytes,
     word_pieces,
 )
 from explorer.ui import memory

@@ -1,0 +1,41 @@
+"""Bounds on a forward pass's peak memory, claimed on the server's memory ledger before the model runs."""
+
+from __future__ import annotations
+
+from explorer.states import DEFAULT_BATCH_SIZE, MAX_BATCH_TOKENS
+
+
+def batch_peak_bytes(longest: int, n_texts: int, n_layers: int, dim: int, heads: int) -> int:
+    """A bound on one batch's working memory in a forward pass that keeps `n_layers` + 1 layers (0: only
+    the last): those hidden states, one layer's attention scores and their softmax, and the feed-forward's
+    4×-wide activations (three copies), for a batch as `states._batches` fills it with sentences of
+    `longest` word pieces. Measured one batch of 8 × 256 pieces: 62 MB above the model (this bound: 91 MB);
+    keeping every layer 105 MB (113)."""
+    batch = max(1, min(DEFAULT_BATCH_SIZE, n_texts, MAX_BATCH_TOKENS // max(1, longest)))
+    pieces = batch * longest
+    return int(pieces * 4 * ((n_layers + 1) * dim + 2 * heads * longest + 3 * 4 * dim))
+
+
+# What the token table costs per token while it is built (its Python lists) and kept (its DataFrame).
+TOKEN_TABLE_BYTES = 256
+
+
+def states_peak_bytes(n_tokens: int, longest: int, n_texts: int, n_layers: int, dim: int, heads: int) -> int:
+    """A bound on the memory `extract_states` takes at its peak above what the process held before: every
+    token's layers once (the result), its token table, a batch's working memory and 32 MB. Measured with
+    MiniLM warm (bench/bench_peaks.py), peak (this bound) in MB: the default Fine-tune table 21 (…);
+    100 sentences of 256 word pieces 308-362 (…); 80 of 256, 292 (…); 200 of 256, 669 (…)."""
+    layers = n_tokens * (n_layers + 1) * dim * 4 + n_texts * (n_layers + 1) * dim * 4  # float32, + pooled_raw
+    return int(
+        layers
+        + n_tokens * TOKEN_TABLE_BYTES
+        + batch_peak_bytes(longest, n_texts, n_layers, dim, heads)
+        + 32 * 2**20
+    )
+
+
+def pooled_peak_bytes(longest: int, n_texts: int, dim: int, heads: int) -> int:
+    """A bound on the memory `pooled_vectors` takes at its peak above the model: one batch's working
+    memory keeping no layer but the last, and 32 MB. Measured on 200 sentences of 256 word pieces: 62 MB
+    (this bound: 123 MB)."""
+    return batch_peak_bytes(longest, n_texts, 0, dim, heads) + 32 * 2**20
