@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from explorer.budget import BudgetFull, ByteBudgetCache, SessionLedger, StillRunning
+from explorer.budget import ByteBudgetCache
+from explorer.ledger import BudgetFull, SessionLedger, StillRunning
 from explorer.states import extract_states
 from explorer.ui.caches import DEFAULT_STATES_CACHE_MB
 

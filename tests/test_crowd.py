@@ -15,9 +15,9 @@ from streamlit.runtime import Runtime
 from streamlit.testing.v1 import AppTest
 
 from bench.heavy import dense_text
-from explorer.budget import SessionLedger
 from explorer.finetune import head as hd
 from explorer.finetune.labelled import prepare_labelled
+from explorer.ledger import SessionLedger
 from explorer.models import DEFAULT_MODEL_ID
 from explorer.share import encode_view
 from explorer.ui import caches, memory

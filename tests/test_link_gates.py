@@ -9,7 +9,7 @@ import pytest
 from conftest import APPTEST_TIMEOUT, ROOT, chart_specs
 from streamlit.testing.v1 import AppTest
 
-from explorer.budget import SessionLedger
+from explorer.ledger import SessionLedger
 from explorer.models import DEFAULT_MODEL_ID
 from explorer.senses import parse_sense_lines
 from explorer.share import encode_view

@@ -15,7 +15,7 @@ import pytest
 from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
 from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
 
-from explorer.budget import BudgetFull, SessionLedger
+from explorer.ledger import BudgetFull, SessionLedger
 from explorer.ui import memory
 
 MB = 2**20

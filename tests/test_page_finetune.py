@@ -410,7 +410,7 @@ def test_a_one_layer_model_and_a_tuning_error_are_handled(monkeypatch):
 
 # ---------------------------------------------------------------- issue 13: one memory budget for the server
 def test_a_full_server_says_so_and_tuning_works_once_there_is_room(monkeypatch):
-    from explorer.budget import SessionLedger
+    from explorer.ledger import SessionLedger
 
     ledger = SessionLedger(max_bytes=600 * 2**20, idle_seconds=600)
     monkeypatch.setattr(memory, "_LEDGER", ledger)

@@ -19,14 +19,8 @@ import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from explorer.budget import (
-    BudgetFull,
-    Claim,
-    SessionLedger,
-    StillRunning,
-    positive_setting,
-    return_freed_memory,
-)
+from explorer.budget import positive_setting, return_freed_memory
+from explorer.ledger import BudgetFull, Claim, SessionLedger, StillRunning
 
 MEMORY_ENV = "LSE_SESSION_MEMORY_MB"
 DEFAULT_MEMORY_MB = 600

@@ -1,0 +1,218 @@
+"""The server-wide ledger of heavy objects that belong to one session each, under one byte budget."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+class BudgetFull(RuntimeError):
+    """No room in the server-wide budget for a session's heavy object; the message says what to do."""
+
+
+class StillRunning(BudgetFull):
+    """The same session's earlier work under that name has not ended (a rerun stopped it and it is
+    still unwinding, or it is stuck); the message says to try again."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One reservation made by `SessionLedger.claim`: `release_claim` gives back this one and no other."""
+
+    owner: str
+    name: str
+    nbytes: int
+    serial: int
+
+
+@dataclass
+class _Entry:
+    value: object | None  # None while only claimed
+    nbytes: int
+    used: float  # when it was claimed, kept or last read
+    claim: int | None = None  # the claim's serial while its work runs; None once something is kept
+
+
+class SessionLedger:
+    """Heavy objects that belong to one session each (a tuned copy's results, a trained head's snapshots),
+    held here rather than in the session, under one byte budget for the whole server.
+
+    Work that needs room first `claim`s an estimate of its peak (waiting up to `wait_seconds` for other
+    sessions to finish, then `BudgetFull`), then `put`s what it keeps, counted at its real size, and
+    gives the claim back with `release_claim` however it ends. A session holds at most one claim per
+    name: a second one waits for the first to end. The ledger holds the only reference, so `release`
+    and `sweep` (sessions gone or idle, claims included) free the memory.
+    Thread-safe; no Streamlit: the UI layer names owners (session ids) and says which are still alive.
+    """
+
+    def __init__(
+        self, max_bytes: int, idle_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if max_bytes <= 0 or idle_seconds <= 0:
+            raise ValueError(f"max_bytes and idle_seconds must be positive, got {max_bytes}, {idle_seconds}.")
+        self.max_bytes = int(max_bytes)
+        self.idle_seconds = float(idle_seconds)
+        self._clock = clock
+        self._entries: dict[tuple[str, str], _Entry] = {}  # (owner, name) -> what is claimed or kept
+        self._serials = itertools.count(1)
+        self._room = threading.Condition()
+
+    @property
+    def total_bytes(self) -> int:
+        with self._room:
+            return self._used()
+
+    def owners(self) -> set[str]:
+        with self._room:
+            return {owner for owner, _ in self._entries}
+
+    def claims(self) -> list[Claim]:
+        """The claims whose work has not ended yet."""
+        with self._room:
+            return [
+                Claim(owner, name, entry.nbytes, entry.claim)
+                for (owner, name), entry in self._entries.items()
+                if entry.claim is not None
+            ]
+
+    def claim(
+        self,
+        owner: str,
+        name: str,
+        nbytes: int,
+        wait_seconds: float = 0.0,
+        waiting: Callable[[int], None] | None = None,
+        alive: Callable[[str], bool] | None = None,
+        interrupt: Callable[[], None] | None = None,
+    ) -> Claim:
+        """Reserve `nbytes` for `owner`'s work on `name`; what it kept under that name is dropped first.
+
+        If `owner`'s earlier claim on `name` has not ended, wait for it (one claim per session and name),
+        then StillRunning. If the budget is full, wait for room, calling `waiting(bytes_in_use)` once,
+        then BudgetFull; one claim larger than the whole budget is refused at once. Waits end after
+        `wait_seconds` in all. `interrupt()` is called before each wait, without the lock: it may raise
+        to give up (the UI's way to stop waiting once its run is stopped). While waiting, what belongs
+        to sessions that are gone or idle is swept (see `sweep`).
+        """
+        nbytes = int(nbytes)
+        self.check_size(nbytes)
+        key = (owner, name)
+        deadline = self._clock() + wait_seconds
+        told = False
+        with self._room:
+            while True:
+                self._sweep_locked(alive)
+                entry = self._entries.get(key)
+                if entry is not None and entry.claim is None:  # what it kept: replaced by this work
+                    del self._entries[key]
+                    self._room.notify_all()
+                    entry = None
+                running = entry is not None
+                if not running and self._used() + nbytes <= self.max_bytes:
+                    break
+                left = deadline - self._clock()
+                if left <= 0:
+                    raise self._refusal(running)
+                if not running and waiting is not None and not told:
+                    told = True
+                    self._unlocked(waiting, self._used())  # never call back into the UI holding the lock
+                    continue
+                if interrupt is not None:
+                    self._unlocked(interrupt)
+                self._room.wait(timeout=min(left, 1.0))  # a change missed while unlocked: seen within 1 s
+            made = Claim(owner, name, nbytes, next(self._serials))
+            self._entries[key] = _Entry(None, nbytes, self._clock(), made.serial)
+            return made
+
+    def check_size(self, nbytes: int) -> None:
+        """BudgetFull, saying both sizes, if `nbytes` is more than the whole budget (no wait can help)."""
+        if int(nbytes) > self.max_bytes:
+            raise BudgetFull(
+                f"This needs about {_mb(int(nbytes))} of memory, more than the {_mb(self.max_bytes)} this "
+                "server allows for all visitors' work together; whoever runs the server can raise that limit."
+            )
+
+    def release_claim(self, claim: Claim) -> int:
+        """End `claim`'s work: drop its reservation unless something was kept in its place (then that
+        stays). Safe to call more than once, or after a sweep. The bytes freed."""
+        with self._room:
+            entry = self._entries.get((claim.owner, claim.name))
+            if entry is None or entry.claim != claim.serial:
+                return 0
+            del self._entries[(claim.owner, claim.name)]
+            self._room.notify_all()
+            return entry.nbytes
+
+    def put(self, owner: str, name: str, value: object, nbytes: int) -> None:
+        """Keep `value` for `owner`, counted at `nbytes` (it ends the claim on `name`, which may have been
+        larger)."""
+        with self._room:
+            self._entries[(owner, name)] = _Entry(value, int(nbytes), self._clock())
+            self._room.notify_all()
+
+    def get(self, owner: str, name: str) -> object | None:
+        """The value `owner` keeps under `name` (None if none, or only claimed); marks it used now."""
+        with self._room:
+            entry = self._entries.get((owner, name))
+            if entry is None:
+                return None
+            entry.used = self._clock()
+            return entry.value
+
+    def release(self, owner: str, name: str | None = None) -> int:
+        """Drop `owner`'s object `name` (all of its objects if None), claimed or kept; the bytes freed."""
+        with self._room:
+            keys = [k for k in self._entries if k[0] == owner and (name is None or k[1] == name)]
+            freed = sum(self._entries.pop(k).nbytes for k in keys)
+            self._room.notify_all()
+            return freed
+
+    def sweep(self, alive: Callable[[str], bool] | None = None) -> int:
+        """Drop what belongs to sessions that are gone (`alive(owner)` is False), and what has been idle
+        longer than `idle_seconds`: a kept object not read since, a claim made that long ago (no work
+        here runs that long, so its release was lost; were one still running, only its count would go).
+        The bytes freed."""
+        with self._room:
+            return self._sweep_locked(alive)
+
+    def _sweep_locked(self, alive: Callable[[str], bool] | None) -> int:
+        now = self._clock()
+        gone = [
+            key
+            for key, entry in self._entries.items()
+            if (alive is not None and not alive(key[0])) or now - entry.used > self.idle_seconds
+        ]
+        freed = sum(self._entries.pop(k).nbytes for k in gone)
+        if gone:
+            self._room.notify_all()
+        return freed
+
+    def _used(self) -> int:
+        return sum(entry.nbytes for entry in self._entries.values())
+
+    def _unlocked(self, call: Callable[..., None], *args: object) -> None:
+        """Run `call` with the lock released (it may call into the UI, or raise); held again after."""
+        self._room.release()
+        try:
+            call(*args)
+        finally:
+            self._room.acquire()
+
+    def _refusal(self, running: bool) -> BudgetFull:
+        if running:
+            return StillRunning(
+                "Your earlier run of this has not finished stopping yet (a new click stops it first). "
+                "Try again in a moment."
+            )
+        return BudgetFull(
+            f"The server is busy: other visitors' work holds {_mb(self._used())} of the "
+            f"{_mb(self.max_bytes)} it allows. Try again in a minute (their copies are freed "
+            "when they reset, leave, or stay idle)."
+        )
+
+
+def _mb(nbytes: int) -> str:
+    return f"{nbytes / 2**20:,.0f} MB"
