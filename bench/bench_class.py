@@ -151,6 +151,7 @@ def _eight_tuning_at_once() -> dict:
     from streamlit.testing.v1 import AppTest
 
     from explorer.ui import memory
+    from explorer.ui.finetune.keys import TUNED
 
     page = str(ROOT / "pages" / "3_Fine_tune.py")
     sessions = [AppTest.from_file(page, default_timeout=600) for _ in range(N_TUNING)]
@@ -172,7 +173,7 @@ def _eight_tuning_at_once() -> dict:
         next(b for b in at.button if "Tune a private copy" in b.label).click().run()
         took = time.perf_counter() - start
         busy = any("server is busy" in w.value for w in at.warning)
-        done = ledger.get(at.session_state[memory.OWNER_KEY], "ft_tuned") is not None
+        done = ledger.get(at.session_state[memory.OWNER_KEY], TUNED) is not None
         with guard:
             times.append(took)
             results.append("error" if at.exception else "busy" if busy else "tuned" if done else "other")

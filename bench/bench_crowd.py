@@ -105,6 +105,7 @@ def _press(kind: str, at) -> None:
 
 def _outcome(kind: str, at) -> str:
     from explorer.ui import memory
+    from explorer.ui.finetune.keys import RUN
 
     if at.exception:
         return "error"
@@ -114,7 +115,7 @@ def _outcome(kind: str, at) -> str:
     if kind == "fine_tune":
         state = at.session_state  # AppTest's session state has no .get
         owner = state[memory.OWNER_KEY] if memory.OWNER_KEY in state else ""  # noqa: SIM401
-        view = memory.ledger().get(owner, "ft_run")
+        view = memory.ledger().get(owner, RUN)
         return "served" if getattr(view, "source", None) == "trained" else "other"
     waiting = any(b.key in ("link_run", "sense_link_run") for b in at.button)
     return "served" if at.get("vega_lite_chart") and not waiting else "other"

@@ -160,12 +160,13 @@ def _path_train(kind: str) -> dict:
     from explorer.finetune.proof import prove_unchanged
     from explorer.models import weights_fingerprint
     from explorer.states import pooled_vectors
-    from explorer.ui import finetune as ft
+    from explorer.ui.finetune.table import STEP_CHOICES
+    from explorer.ui.finetune.training import run_peak_bytes
 
     model = _model()
     labelled = _labelled(kind)
     pooled = pooled_vectors(model, labelled.texts)
-    config = hd.HeadConfig(rank=max(hd.RANKS), steps=ft.STEP_CHOICES[-1])
+    config = hd.HeadConfig(rank=max(hd.RANKS), steps=STEP_CHOICES[-1])
     split = stratified_split(labelled.labels, seed=config.seed)
     before = weights_fingerprint(model)
 
@@ -180,7 +181,7 @@ def _path_train(kind: str) -> dict:
         )  # fmt: skip
         return run, proof, frame
 
-    claim = ft.run_peak_bytes(pooled, _pooled_claim(model, labelled.texts), hd.N_SNAPSHOTS + 1, config.rank)
+    claim = run_peak_bytes(pooled, _pooled_claim(model, labelled.texts), hd.N_SNAPSHOTS + 1, config.rank)
     return {**measure(train), "claim_mb": round(claim / MB)}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from explorer.finetune.labelled import MAX_ROWS
 from explorer.inputs import MAX_SENTENCES
 from explorer.senses import MAX_SENSE_CONTEXTS
-from explorer.ui.finetune import MAX_LINK_CELL_CHARS
+from explorer.ui.finetune.link import MAX_LINK_CELL_CHARS
 from explorer.ui.geometry import MAX_CONTEXTS_CHARS
 from explorer.ui.links import MAX_LINK_TEXT_CHARS
 

@@ -21,7 +21,7 @@ from explorer.ledger import SessionLedger
 from explorer.models import DEFAULT_MODEL_ID
 from explorer.share import encode_view
 from explorer.ui import caches, memory
-from explorer.ui import finetune as ft
+from explorer.ui.finetune import keys, training
 
 PAGE = str(ROOT / "pages" / "3_Fine_tune.py")
 MB = 2**20
@@ -101,12 +101,12 @@ def test_visitors_pressing_train_at_once_wait_in_turn_and_every_claim_ends(threa
         watcher.join()
     for at in visitors:
         assert not at.exception, at.exception
-        view = ledger.get(_owner(at), ft.RUN)
-        assert isinstance(view, ft.FineTuneView) and view.source == "trained"
+        view = ledger.get(_owner(at), keys.RUN)
+        assert isinstance(view, training.FineTuneView) and view.source == "trained"
     assert 1 <= most[0] <= 2, "the budget let at most two runs claim at once"
     assert ledger.claims() == [], "every claim ended with its work"
     assert ledger.owners() == {_owner(at) for at in visitors}
-    kept = [ledger.get(_owner(at), name) for at in visitors for name in (ft.RUN, caches.STATES_CLAIM)]
+    kept = [ledger.get(_owner(at), name) for at in visitors for name in (keys.RUN, caches.STATES_CLAIM)]
     assert sum(v is not None for v in kept) == len(visitors), "one head per visitor, nothing else"
 
 
@@ -121,13 +121,13 @@ def test_every_model_run_of_a_train_press_is_claimed_the_proof_inside_trains_cla
 
     monkeypatch.setattr(ledger, "claim", spy)
     during_proof: list[list] = []
-    prove = ft.prove_unchanged
+    prove = training.prove_unchanged
 
     def prove_and_look(*args, **kwargs):
         during_proof.append(ledger.claims())
         return prove(*args, **kwargs)
 
-    monkeypatch.setattr(ft, "prove_unchanged", prove_and_look)
+    monkeypatch.setattr(training, "prove_unchanged", prove_and_look)
     rows = _rows("Claimed press", 16)
     texts = prepare_labelled(rows).texts
     at = _visitor(rows).run()
@@ -135,11 +135,13 @@ def test_every_model_run_of_a_train_press_is_claimed_the_proof_inside_trains_cla
     assert not at.exception
     pooled = caches.cached_pooled(DEFAULT_MODEL_ID, texts)
     pass_peak = caches.pooled_peak(DEFAULT_MODEL_ID, texts)
-    train_peak = ft.run_peak_bytes(pooled, pass_peak, hd.N_SNAPSHOTS + 1, hd.HeadConfig().rank)
-    assert seen == [(caches.STATES_CLAIM, pass_peak), (ft.RUN, train_peak)], "the table's pass, then Train"
-    assert len(during_proof) == 1 and [(c.name, c.nbytes) for c in during_proof[0]] == [(ft.RUN, train_peak)]
+    train_peak = training.run_peak_bytes(pooled, pass_peak, hd.N_SNAPSHOTS + 1, hd.HeadConfig().rank)
+    assert seen == [(caches.STATES_CLAIM, pass_peak), (keys.RUN, train_peak)], "the table's pass, then Train"
+    assert len(during_proof) == 1 and [(c.name, c.nbytes) for c in during_proof[0]] == [
+        (keys.RUN, train_peak)
+    ]
     assert train_peak > pass_peak, "Train's claim covers the proof's pass over the table"
-    assert ledger.claims() == [] and ledger.get(_owner(at), ft.RUN) is not None
+    assert ledger.claims() == [] and ledger.get(_owner(at), keys.RUN) is not None
 
 
 @pytest.mark.parametrize("ending", ["failed", "refused"])
@@ -165,7 +167,7 @@ def test_a_press_that_fails_or_is_refused_holds_nothing_after(threads, monkeypat
     for at in visitors:
         assert not at.exception
         assert any(told in w.value for w in at.warning), [w.value for w in at.warning]
-        assert ledger.get(_owner(at), ft.RUN) is None
+        assert ledger.get(_owner(at), keys.RUN) is None
     assert [c.owner for c in ledger.claims()] == (["another-visitor/1"] if ending == "refused" else [])
 
 

@@ -279,16 +279,16 @@ def test_the_export_bundle_holds_every_file_and_the_model_fingerprint(model):
     from explorer.export import BUNDLE_FILES
     from explorer.models import DEFAULT_MODEL_ID, describe_model, weights_fingerprint
     from explorer.states import extract_states
-    from explorer.ui import finetune
+    from explorer.ui.finetune import link, training
 
     labelled = lb.prepare_labelled(assets.labelled_set("Word senses: bat").rows)
     pooled = extract_states(model, labelled.texts).pooled
     run = hd.run_head(pooled, labelled, hd.HeadConfig(steps=30, seed=2))
-    view = finetune._view(("m", labelled.texts, labelled.labels), run, "trained")
+    view = training._view(("m", labelled.texts, labelled.labels), run, "trained")
     step = run.snapshots[-2].step
     info = describe_model(model, DEFAULT_MODEL_ID, weights_fingerprint(model))
-    state = finetune.view_state(DEFAULT_MODEL_ID, view, step)
-    data = finetune.export_bundle(view, fc.snapshot_chart(view.frame, step), step, state, info)
+    state = link.view_state(DEFAULT_MODEL_ID, view, step)
+    data = link.export_bundle(view, fc.snapshot_chart(view.frame, step), step, state, info)
 
     bundle = zipfile.ZipFile(io.BytesIO(data))
     assert sorted(bundle.namelist()) == sorted(BUNDLE_FILES)

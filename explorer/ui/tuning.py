@@ -17,7 +17,8 @@ from explorer.projection import fit_map
 from explorer.states import LayerStates, layer_names
 from explorer.ui import claims, lessons, memory, widgets
 from explorer.ui.caches import cached_model
-from explorer.ui.finetune import TUNED, table_key
+from explorer.ui.finetune.keys import TOP_K, TUNED
+from explorer.ui.finetune.table import table_key
 from explorer.ui.widgets import is_classroom
 
 
@@ -119,7 +120,7 @@ def _controls(slots: tuple, n_layers: int) -> tuple[int, bool, bool]:
     """The k slider, Tune and Reset in `slots` (three columns of a row, or one column three times):
     (k, whether Tune was pressed, whether Reset was)."""
     if n_layers > 1:
-        k = slots[0].slider("Unfreeze the top k layers", 1, n_layers, 1, key="ft_k")
+        k = slots[0].slider("Unfreeze the top k layers", 1, n_layers, 1, key=TOP_K)
     else:  # a slider needs two ends; a one-layer model can only tune its one layer
         k = 1
         slots[0].caption("This model has a single transformer layer: k = 1 (the whole stack) is tuned.")
