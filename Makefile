@@ -7,7 +7,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-fast lint bench clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ test: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+# The quick lane while editing: ruff and every test but the browser and slow ones (about 3 minutes).
+test-fast: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not browser and not slow"
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .

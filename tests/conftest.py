@@ -15,6 +15,9 @@ from streamlit.testing.v1 import AppTest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One math thread per process: the tests' forward passes are small, and on two cores the thread pool's
+# start-up and contention cost more than it gains (the served app in a browser test inherits this too).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 APPTEST_TIMEOUT = 120
 ROOT = Path(__file__).resolve().parent.parent
