@@ -171,9 +171,13 @@ def journey_drawing(
     one_column = classroom and not wide
     place = "line" if one_column else "row"
     band = int(readout[place].max() + 2) * step if readout is not None and len(readout) else 0
-    if band:  # an empty band under the points, as wide as the chart, where the readout is written
-        share = min(band / height, 0.45)
-        y_domain[0] -= (y_domain[1] - y_domain[0]) * share / (1 - share)
+    # An empty band under the points, as wide as the chart, where the readout is written; and one over
+    # them as tall as the layer's name (and its note) in the corner, so no point or path ever covers it.
+    share = min(band / height, 0.45)
+    top = min(max(box[3] for box in corner_boxes(points, notes, classroom)) + 6, 0.2 * height) / height
+    span = (y_domain[1] - y_domain[0]) / (1 - share - top)
+    y_domain[0] -= span * share
+    y_domain[1] += span * top
     by_group = "group" in points and not points["group"].equals(points["sentence"])
     field = "group" if by_group else "sentence"
     # Colours in the order the sentences (or groups) come: each row carries its name's rank.
