@@ -29,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def _link(kind: str, visitor: int) -> str:
     else:
         state = {
             "sentences": "\n".join(heavy.sentence_lines(tag)),
-            "source": "sentences",
+            "source": "yours",
             "umap": True,
             "word": "bank",
             "contexts": "\n".join(heavy.sense_contexts(tag)),
@@ -147,6 +148,7 @@ def crowd(name: str) -> dict:
     caches.cached_model(DEFAULT_MODEL_ID)  # a server has its model loaded before the class arrives
     for page in PAGES.values():  # every page once, default view: the server at rest
         _leave(AppTest.from_file(str(ROOT / page), default_timeout=TIMEOUT_S).run())
+    caches._umap_warm.wait(600)  # a server at rest has warmed up (model, the sets' UMAP, numba's code)
     _jobs_idle(600)
     return_freed_memory()
     rest = _status("VmRSS")
@@ -158,9 +160,24 @@ def crowd(name: str) -> dict:
     ledger_peak = [0]
     stop = threading.Event()
 
+    samples: list[dict] = []  # where the memory is, every half second: RSS, the ledger, the states cache
+
     def watch() -> None:
+        from explorer.ui import jobs
+
+        last = 0.0
         while not stop.is_set():
             ledger_peak[0] = max(ledger_peak[0], ledger.total_bytes)
+            now = time.perf_counter()
+            if now - last >= 0.5:
+                last = now
+                with jobs._guard:
+                    running = sum(not f.done() for f, _ in jobs._jobs.values())
+                samples.append({
+                    "t_s": round(now - began, 1), "rss_mb": round(_status("VmRSS") / MB),
+                    "ledger_mb": round(ledger.total_bytes / MB),
+                    "states_cache_mb": round(caches._STATES.total_bytes / MB), "jobs_running": running,
+                })  # fmt: skip
             time.sleep(0.02)
 
     opened, pressed = threading.Barrier(len(kinds)), threading.Barrier(len(kinds))
@@ -190,13 +207,19 @@ def crowd(name: str) -> dict:
                 "exception": at.exception[0].message[:300] if at.exception else None,
             }
         except Exception as exc:  # an AppTest timeout or a crash of the harness: an error of this visitor
-            results[i] = {"page": kind, "outcome": "error", "exception": f"{type(exc).__name__}: {exc}"[:300]}
+            where = [
+                f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} {f.name}"
+                for f in traceback.extract_tb(exc.__traceback__)
+            ]
+            results[i] = {
+                "page": kind, "outcome": "error", "exception": f"{type(exc).__name__}: {exc}"[:300], "where": where[-8:],
+            }  # fmt: skip
 
     with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
         f.write("5")  # the high-water mark starts from the resting level
+    began = time.perf_counter()
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    began = time.perf_counter()
     with ThreadPoolExecutor(len(kinds)) as pool:
         list(pool.map(visit, range(len(kinds))))
     worked = time.perf_counter() - began
@@ -233,6 +256,8 @@ def crowd(name: str) -> dict:
         "rss_after_leaving_mb": after,
         "back_to_rest_after_s": back,
         "states_cache_mb": round(caches._STATES.total_bytes / MB),
+        "at_highest_sample": max(samples, key=lambda row: row["rss_mb"], default=None),
+        "timeline": samples[::20],  # every 10 s
         "targets": TARGETS,
     }
 

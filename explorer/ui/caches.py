@@ -166,6 +166,7 @@ _STATES = ByteBudgetCache[LayerStates](
 
 # The ledger's name for a forward pass in progress (nothing is kept under it): one per session at a time.
 STATES_CLAIM = "model_run"
+UMAP_CLAIM = "umap_fit"  # the ledger name of a UMAP fit in progress (a background job)
 
 
 def cached_states(model_id: str, texts: tuple[str, ...]) -> LayerStates:

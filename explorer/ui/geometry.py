@@ -15,10 +15,11 @@ from explorer.assets import geometry_corpus
 from explorer.charts import geometry as gcharts
 from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.models import ModelInfo
+from explorer.peaks import umap_peak_bytes
 from explorer.projection import FAITHFULNESS_K, MIN_POINTS_FOR_UMAP, faithfulness_sample
 from explorer.states import LayerStates, layer_names
-from explorer.ui import claims, jobs, links, widgets
-from explorer.ui.caches import cached_states
+from explorer.ui import claims, jobs, links, memory, widgets
+from explorer.ui.caches import UMAP_CLAIM, cached_states
 from explorer.ui.links import LinkField, LinkSpec
 from explorer.ui.senses import CONTEXTS_PART, OWN_WORD, SenseView
 from explorer.ui.state import kept, persisted, remember, set_value, set_value_silently
@@ -70,8 +71,11 @@ def _measures(
     measures = geometry.layer_measures(states.layers, states.tokens, words)
     sample = words.vectors[:, faithfulness_sample(words.vectors.shape[1], seed=0)]  # (L+1, ≤1500, D)
     measures["faithfulness_pca"] = geometry.projection_faithfulness(sample, "pca_aligned")
-    if with_umap:
-        measures["faithfulness_umap"] = geometry.projection_faithfulness(sample, "umap", seed=0)
+    if with_umap:  # the fit claimed on the server's memory ledger at its bound (see `_fitted_umap`)
+        with memory.quiet_room(
+            UMAP_CLAIM, umap_peak_bytes(sample.shape[1], states.n_layers, sample.shape[2])
+        ):
+            measures["faithfulness_umap"] = geometry.projection_faithfulness(sample, "umap", seed=0)
     repeated, _ = geometry.self_similarity_per_word(words.vectors[:1], words.text)
     measures.insert(1, "layer_name", layer_names(states.n_layers))
     return (

@@ -12,6 +12,7 @@ import streamlit as st
 from explorer.assets import DEFAULT_SET, sentence_sets
 from explorer.charts import journey as charts
 from explorer.inputs import parse_sentences
+from explorer.peaks import umap_peak_bytes
 from explorer.projection import Projection, project
 from explorer.separation import (
     grouped_words,
@@ -23,7 +24,7 @@ from explorer.states import (
     layer_names,
     token_mask,
 )
-from explorer.ui import caches, claims, jobs
+from explorer.ui import caches, claims, jobs, memory
 from explorer.ui.caches import cached_states
 
 MAX_SHOWN_TOKENS = 3000
@@ -146,8 +147,18 @@ def _umap_inputs(model_id: str, texts: tuple[str, ...], groups: tuple[str, ...],
     return (model_id, texts, groups, "umap", seed, hide_special, hide_punct)
 
 
+def _fitted_umap(*inputs) -> JourneyView:
+    """`make_journey` for a UMAP view, the fit claimed on the server's memory ledger at its bound (the job
+    waits for room, then fails with the ledger's message and the page shows shared PCA)."""
+    model_id, texts, _, _, _, hide_special, hide_punct = inputs
+    tokens = cached_tokens(model_id, texts, hide_special, hide_punct)
+    need = umap_peak_bytes(int(tokens.shown.sum()), tokens.summary.n_layers, tokens.summary.width)
+    with memory.quiet_room(caches.UMAP_CLAIM, need):
+        return make_journey(*inputs)
+
+
 def _umap_job(inputs: tuple):
-    return jobs.started(inputs, partial(make_journey, *inputs))
+    return jobs.started(inputs, partial(_fitted_umap, *inputs))
 
 
 def _prepare_preset_umaps(model_id: str) -> None:

@@ -1,0 +1,64 @@
+"""UMAP fits (the Token journey's view, the Geometry lab's faithfulness) claim their bound on the server's
+memory ledger while they run, and give it back however they end."""
+
+from __future__ import annotations
+
+import pytest
+
+from explorer.assets import sentence_sets
+from explorer.ledger import BudgetFull, SessionLedger
+from explorer.models import DEFAULT_MODEL_ID
+from explorer.peaks import umap_peak_bytes
+from explorer.ui import caches, memory
+from explorer.ui import geometry as lab
+from explorer.ui.journey import view
+
+MB = 2**20
+
+
+@pytest.fixture
+def ledger(monkeypatch) -> SessionLedger:
+    fresh = SessionLedger(max_bytes=600 * MB, idle_seconds=600)
+    monkeypatch.setattr(memory, "_LEDGER", fresh)
+    monkeypatch.setattr(memory, "WAIT_SECONDS", 1)
+    return fresh
+
+
+def _bank_inputs() -> tuple:
+    bank = sentence_sets()["Word senses: bank"]
+    return (DEFAULT_MODEL_ID, bank.sentences, bank.groups, "umap", 0, False, False)
+
+
+def test_the_journeys_umap_fit_holds_its_bound_while_it_runs(ledger, monkeypatch) -> None:
+    inputs = _bank_inputs()
+    seen: list[list] = []
+    make = view.make_journey
+
+    def watched(*args):  # what the ledger holds while the view is made (the real fit runs)
+        seen.append([(c.name, c.nbytes) for c in ledger.claims()])
+        return make(*args)
+
+    monkeypatch.setattr(view, "make_journey", watched)
+    fitted = view._fitted_umap(*inputs)
+    tokens = view.cached_tokens(DEFAULT_MODEL_ID, inputs[1], False, False)
+    bound = umap_peak_bytes(int(tokens.shown.sum()), tokens.summary.n_layers, tokens.summary.width)
+    assert seen == [[(caches.UMAP_CLAIM, bound)]]
+    assert fitted.projection.method == "umap"
+    assert ledger.total_bytes == 0, "the claim ends with the fit"
+
+
+def test_a_umap_fit_larger_than_the_budget_is_refused_and_holds_nothing(ledger, monkeypatch) -> None:
+    monkeypatch.setattr(memory, "_LEDGER", SessionLedger(max_bytes=1 * MB, idle_seconds=600))
+    with pytest.raises(BudgetFull):
+        view._fitted_umap(*_bank_inputs())
+    assert memory._LEDGER.total_bytes == 0
+
+
+def test_the_labs_umap_faithfulness_is_claimed(ledger, monkeypatch) -> None:
+    corpus = lab.geometry_corpus()
+    lab._measures(DEFAULT_MODEL_ID, corpus, False)  # the corpus's states, made (and claimed) once
+    monkeypatch.setattr(memory, "_LEDGER", SessionLedger(max_bytes=1 * MB, idle_seconds=600))
+    assert lab._measures(DEFAULT_MODEL_ID, corpus, False)[1] > 0  # without UMAP: nothing to claim
+    with pytest.raises(BudgetFull):
+        lab._measures(DEFAULT_MODEL_ID, corpus, True)
+    assert memory._LEDGER.total_bytes == 0
