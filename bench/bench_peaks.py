@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 MB = 2**20
 
@@ -247,6 +249,37 @@ def _path_index(kind: str) -> dict:
     return {**measure(add), "claim_mb": round(claim / MB)}
 
 
+def _path_measures(kind: str) -> dict:
+    """The Geometry lab's layer-by-layer measures over `kind`'s states (made before the measurement)."""
+    from explorer.states import extract_states
+    from explorer.ui import geometry as lab
+
+    model = _model()
+    states = extract_states(model, _texts(kind))
+    return {
+        **measure(lambda: lab._measured(states, False)),
+        "claim_mb": round(lab._measures_peak(states) / MB),
+    }
+
+
+def _path_umap(kind: str) -> dict:
+    """An aligned UMAP over every layer of the first n tokens of the largest sentence box's text (the Token
+    journey fits at most 3,000), numba's code compiled first (as the server's warm-up does)."""
+    from explorer.peaks import umap_peak_bytes
+    from explorer.projection import project, warm_up_umap
+    from explorer.states import extract_states
+
+    model = _model()
+    states = extract_states(model, _texts("lines"))
+    warm_up_umap()
+    layers = np.ascontiguousarray(states.layers[:, : int(kind)])
+    n_layers, dim = layers.shape[0] - 1, layers.shape[2]
+    return {
+        **measure(lambda: project(layers, "umap", seed=0)),
+        "claim_mb": round(umap_peak_bytes(layers.shape[1], n_layers, dim) / MB),
+    }
+
+
 PATHS: dict[str, tuple[Callable[[str], dict], str, str]] = {
     # name: (path, its input, what it stands for)
     "states_preset": (_path_states, "preset", "every layer of the Fine-tune page's default table"),
@@ -264,6 +297,9 @@ PATHS: dict[str, tuple[Callable[[str], dict], str, str]] = {
     "tune_short_1": (_path_tune, "rows:64:100/1", "tune the top layer, 64 rows of 63 word pieces"),
     "tune_short_6": (_path_tune, "rows:64:100/6", "tune all 6 layers, 64 rows of 63 word pieces"),
     "tune_long_6": (_path_tune, "table:12/6", "tune all 6 layers, 12 rows of 256 word pieces"),
+    "measures_lines": (_path_measures, "lines", "the Geometry lab's measures over 100 sentences of 256 word pieces"),
+    "umap_1500": (_path_umap, "1500", "aligned UMAP over 7 layers of 1,500 points (the lab's faithfulness sample)"),
+    "umap_3000": (_path_umap, "3000", "aligned UMAP over 7 layers of 3,000 points (the journey's most tokens)"),
 }  # fmt: skip
 
 

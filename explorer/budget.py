@@ -181,6 +181,19 @@ class ByteBudgetCache(Generic[V]):
             self._total -= freed
             return freed
 
+    def shrink(self, nbytes: int) -> int:
+        """Drop the least recently used entries until at least `nbytes` are freed or none is left (a run
+        still holding one keeps it alive, and `get_or_make` finds it again rather than making it twice).
+        The bytes dropped."""
+        freed = 0
+        with self._guard:
+            while self._entries and freed < nbytes:
+                key, (_, size) = self._entries.popitem(last=False)
+                self._used.pop(key, None)
+                freed += size
+            self._total -= freed
+        return freed
+
     def _remember(self, key: Hashable, value: V) -> None:
         with contextlib.suppress(
             TypeError

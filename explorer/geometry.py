@@ -242,15 +242,28 @@ class Words:
     n_pieces: np.ndarray
 
 
+def _word_rows(tokens: pd.DataFrame, skip_punctuation: bool = True) -> np.ndarray:
+    """The token rows that belong to words (not [CLS]/[SEP], nor punctuation unless asked)."""
+    keep = ~tokens["special"].to_numpy(dtype=bool) & tokens["word_id"].notna().to_numpy()
+    if skip_punctuation:
+        keep &= ~tokens["token"].map(is_punctuation).to_numpy(dtype=bool)
+    return np.flatnonzero(keep)
+
+
+def word_count(tokens: pd.DataFrame, skip_punctuation: bool = True) -> int:
+    """How many words `pool_words` makes of this token table, without touching any vector."""
+    rows = _word_rows(tokens, skip_punctuation)
+    sentence = tokens["sentence"].to_numpy()[rows]
+    word_id = tokens["word_id"].to_numpy(dtype=np.int64, na_value=-1)[rows]
+    return int(np.count_nonzero(np.r_[True, (sentence[1:] != sentence[:-1]) | (word_id[1:] != word_id[:-1])]))
+
+
 def pool_words(layers: np.ndarray, tokens: pd.DataFrame, skip_punctuation: bool = True) -> Words:
     """Average each word's pieces (tokens sharing a sentence and word_id) into one vector per layer."""
     x = np.asarray(layers)
     if x.ndim != 3 or x.shape[1] != len(tokens):
         raise ValueError(f"Layers {x.shape} do not match a token table of {len(tokens)} rows.")
-    keep = ~tokens["special"].to_numpy(dtype=bool) & tokens["word_id"].notna().to_numpy()
-    if skip_punctuation:
-        keep &= ~tokens["token"].map(is_punctuation).to_numpy(dtype=bool)
-    rows = np.flatnonzero(keep)
+    rows = _word_rows(tokens, skip_punctuation)
     if len(rows) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return Words(np.zeros((x.shape[0], 0, x.shape[2])), np.array([], dtype=object), empty, empty)

@@ -59,6 +59,15 @@ class SessionLedger:
         self._entries: dict[tuple[str, str], _Entry] = {}  # (owner, name) -> what is claimed or kept
         self._serials = itertools.count(1)
         self._room = threading.Condition()
+        self._outside: Callable[[], int] = lambda: 0
+        self._make_room: Callable[[int], int] | None = None
+
+    def share_with(self, held: Callable[[], int], make_room: Callable[[int], int]) -> None:
+        """Count memory held elsewhere (a shared cache: `held()` bytes) inside this one budget, and let a
+        claim that does not fit ask it to free at least n bytes (`make_room(n)`, called without the
+        ledger's lock; it returns the bytes freed). Work and the cache then never take more together
+        than `max_bytes`."""
+        self._outside, self._make_room = held, make_room
 
     @property
     def total_bytes(self) -> int:
@@ -111,14 +120,17 @@ class SessionLedger:
                     self._room.notify_all()
                     entry = None
                 running = entry is not None
-                if not running and self._used() + nbytes <= self.max_bytes:
+                if not running and self._in_use() + nbytes <= self.max_bytes:
                     break
+                short = self._in_use() + nbytes - self.max_bytes
+                if not running and short <= self._outside() and self._unlocked_freed(short) >= short:
+                    continue  # the shared cache could let go of enough, and did: look again
                 left = deadline - self._clock()
                 if left <= 0:
                     raise self._refusal(running)
                 if not running and waiting is not None and not told:
                     told = True
-                    self._unlocked(waiting, self._used())  # never call back into the UI holding the lock
+                    self._unlocked(waiting, self._in_use())  # never call back into the UI holding the lock
                     continue
                 if interrupt is not None:
                     self._unlocked(interrupt)
@@ -193,6 +205,18 @@ class SessionLedger:
     def _used(self) -> int:
         return sum(entry.nbytes for entry in self._entries.values())
 
+    def _in_use(self) -> int:
+        """What the budget holds: this ledger's claims and kept objects, and what it shares (`share_with`)."""
+        return self._used() + int(self._outside())
+
+    def _unlocked_freed(self, nbytes: int) -> int:
+        """`make_room(nbytes)` without the lock (the cache takes its own); the bytes it freed."""
+        self._room.release()
+        try:
+            return int(self._make_room(nbytes)) if self._make_room is not None else 0
+        finally:
+            self._room.acquire()
+
     def _unlocked(self, call: Callable[..., None], *args: object) -> None:
         """Run `call` with the lock released (it may call into the UI, or raise); held again after."""
         self._room.release()
@@ -208,7 +232,7 @@ class SessionLedger:
                 "Try again in a moment."
             )
         return BudgetFull(
-            f"The server is busy: other visitors' work holds {_mb(self._used())} of the "
+            f"The server is busy: other visitors' work holds {_mb(self._in_use())} of the "
             f"{_mb(self.max_bytes)} it allows. Try again in a minute (their copies are freed "
             "when they reset, leave, or stay idle)."
         )

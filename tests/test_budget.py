@@ -485,3 +485,33 @@ def test_the_janitor_drops_large_idle_states_and_sweeps_the_ledger(monkeypatch) 
     clock.now = caches.IDLE_STATES_SECONDS + 1
     assert caches.tidy() == 37 * 2**20
     assert len(cache) == 0 and ledger.total_bytes == 0
+
+
+def _shared(max_bytes: int, cache_bytes: int) -> tuple[SessionLedger, ByteBudgetCache]:
+    """A ledger whose budget also holds a cache, as the server's ledger holds the states cache."""
+    cache: ByteBudgetCache[np.ndarray] = ByteBudgetCache(max_bytes=cache_bytes)
+    ledger = SessionLedger(max_bytes=max_bytes, idle_seconds=600)
+    ledger.share_with(lambda: cache.total_bytes, cache.shrink)
+    return ledger, cache
+
+
+def test_a_claim_that_fits_only_without_cached_states_drops_the_oldest_first() -> None:
+    ledger, cache = _shared(max_bytes=1000, cache_bytes=1000)
+    for key in ("old", "mid", "new"):
+        cache.get_or_make(key, lambda: np.zeros(1), lambda _: 300)
+    cache.get_or_make("old", lambda: np.zeros(1), lambda _: 300)  # read again: now the newest
+    claim = ledger.claim("a", "run", 500)
+    assert "mid" not in cache and "new" not in cache and "old" in cache, "least recently used went first"
+    assert ledger.total_bytes + cache.total_bytes == 800 <= ledger.max_bytes
+    ledger.release_claim(claim)
+
+
+def test_cached_states_count_in_the_budget_and_in_the_busy_message() -> None:
+    ledger, cache = _shared(max_bytes=1000 * 2**20, cache_bytes=1000 * 2**20)
+    held = ledger.claim("other-visitor", "run", 600 * 2**20)  # work the cache cannot give back
+    cache.get_or_make("states", lambda: np.zeros(1), lambda _: 300 * 2**20)
+    assert ledger.claim("a", "small", 100 * 2**20) is not None, "fits beside both"
+    with pytest.raises(BudgetFull, match="1,000 MB of the 1,000 MB"):
+        ledger.claim("b", "big", 400 * 2**20, wait_seconds=0.2)
+    assert "states" in cache, "dropping it would not have made room: it stays"
+    ledger.release_claim(held)

@@ -348,3 +348,12 @@ def test_sense_occurrences_pool_a_word_split_into_pieces(model) -> None:
     rows = states.tokens.index[(states.tokens["sentence"] == 1) & (states.tokens["word_id"] == 2)]
     assert len(rows) == len(found.pieces[1])
     assert np.allclose(found.vectors[:, 1], states.layers[:, rows].mean(axis=1), atol=1e-6)
+
+
+def test_word_count_is_the_number_of_words_pool_words_makes(model) -> None:
+    from explorer.states import extract_states
+
+    states = extract_states(model, ["Hello, world! Tokenisation splits words.", "A second, shorter one."])
+    words = geometry.pool_words(states.layers, states.tokens)
+    assert geometry.word_count(states.tokens) == words.vectors.shape[1] == len(words.text)
+    assert geometry.word_count(states.tokens, skip_punctuation=False) > len(words.text)

@@ -54,11 +54,24 @@ def test_a_umap_fit_larger_than_the_budget_is_refused_and_holds_nothing(ledger, 
     assert memory._LEDGER.total_bytes == 0
 
 
-def test_the_labs_umap_faithfulness_is_claimed(ledger, monkeypatch) -> None:
+def test_the_labs_measures_and_their_umap_are_claimed(ledger, monkeypatch) -> None:
     corpus = lab.geometry_corpus()
-    lab._measures(DEFAULT_MODEL_ID, corpus, False)  # the corpus's states, made (and claimed) once
-    monkeypatch.setattr(memory, "_LEDGER", SessionLedger(max_bytes=1 * MB, idle_seconds=600))
-    assert lab._measures(DEFAULT_MODEL_ID, corpus, False)[1] > 0  # without UMAP: nothing to claim
-    with pytest.raises(BudgetFull):
+    states = lab.cached_states(DEFAULT_MODEL_ID, corpus)  # the corpus's states, made (and claimed) once
+    need = lab._measures_peak(states)
+    seen: list[list] = []
+    measure = lab.geometry.layer_measures
+
+    def watched(*args):
+        seen.append([(c.name, c.nbytes) for c in memory._LEDGER.claims()])
+        return measure(*args)
+
+    monkeypatch.setattr(lab.geometry, "layer_measures", watched)
+    assert lab._measures(DEFAULT_MODEL_ID, corpus, False)[1] > 0
+    assert seen == [[(caches.MEASURES_CLAIM, need)]] and ledger.total_bytes == 0
+    monkeypatch.setattr(memory, "_LEDGER", SessionLedger(max_bytes=need - 1, idle_seconds=600))
+    with pytest.raises(BudgetFull):  # the measures alone do not fit
+        lab._measures(DEFAULT_MODEL_ID, corpus, False)
+    monkeypatch.setattr(memory, "_LEDGER", SessionLedger(max_bytes=need + MB, idle_seconds=600))
+    with pytest.raises(BudgetFull):  # they do, but not with the UMAP fit beside them
         lab._measures(DEFAULT_MODEL_ID, corpus, True)
     assert memory._LEDGER.total_bytes == 0

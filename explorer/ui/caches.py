@@ -162,11 +162,16 @@ def states_cache_mb(raw: str | None) -> float:
 _STATES = ByteBudgetCache[LayerStates](
     max_bytes=int(states_cache_mb(os.environ.get(STATES_CACHE_ENV)) * 2**20), max_entries=32
 )
+# Cached states count inside the server's one memory budget: visitors' work and the cache never take more
+# together than LSE_SESSION_MEMORY_MB, and a claim that does not fit first has least recently used states
+# dropped (the states cache's own limit still caps it alone).
+memory.ledger().share_with(lambda: _STATES.total_bytes, _STATES.shrink)
 
 
 # The ledger's name for a forward pass in progress (nothing is kept under it): one per session at a time.
 STATES_CLAIM = "model_run"
 UMAP_CLAIM = "umap_fit"  # the ledger name of a UMAP fit in progress (a background job)
+MEASURES_CLAIM = "measures"  # the Geometry lab's layer-by-layer measures in progress
 
 
 def cached_states(model_id: str, texts: tuple[str, ...]) -> LayerStates:

@@ -15,11 +15,11 @@ from explorer.assets import geometry_corpus
 from explorer.charts import geometry as gcharts
 from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.models import ModelInfo
-from explorer.peaks import umap_peak_bytes
+from explorer.peaks import measures_peak_bytes, umap_peak_bytes
 from explorer.projection import FAITHFULNESS_K, MIN_POINTS_FOR_UMAP, faithfulness_sample
 from explorer.states import LayerStates, layer_names
 from explorer.ui import claims, jobs, links, memory, widgets
-from explorer.ui.caches import UMAP_CLAIM, cached_states
+from explorer.ui.caches import MEASURES_CLAIM, UMAP_CLAIM, cached_states
 from explorer.ui.links import LinkField, LinkSpec
 from explorer.ui.senses import CONTEXTS_PART, OWN_WORD, SenseView
 from explorer.ui.state import kept, persisted, remember, set_value, set_value_silently
@@ -67,6 +67,17 @@ def _measures(
 ) -> tuple[pd.DataFrame, int, int, np.ndarray, int]:
     """What the measure charts derive from the states (small next to the states themselves)."""
     states = cached_states(model_id, texts)
+    with memory.quiet_room(MEASURES_CLAIM, _measures_peak(states)):  # see `measures_view`
+        return _measured(states, with_umap)
+
+
+def _measures_peak(states: LayerStates) -> int:
+    """`measures_peak_bytes` for these states (their words counted as `pool_words` makes them)."""
+    n_words = geometry.word_count(states.tokens)
+    return measures_peak_bytes(n_words, len(states.tokens), states.n_layers, int(states.layers.shape[2]))
+
+
+def _measured(states: LayerStates, with_umap: bool) -> tuple[pd.DataFrame, int, int, np.ndarray, int]:
     words = geometry.pool_words(states.layers, states.tokens)
     measures = geometry.layer_measures(states.layers, states.tokens, words)
     sample = words.vectors[:, faithfulness_sample(words.vectors.shape[1], seed=0)]  # (L+1, ≤1500, D)
@@ -96,8 +107,10 @@ def measures_view(model_id: str, texts: tuple[str, ...], with_umap: bool) -> Mea
     says so and stops here."""
     if claims.states_or_warning(model_id, texts, "measuring the sentences") is None:
         st.stop()
-    if with_umap and cached_measures(model_id, texts, False).n_words < MIN_POINTS_FOR_UMAP:
-        return cached_measures(model_id, texts, True)  # too few words: no fit, the UMAP line is empty at once
+    if with_umap and _measures_or_stop(model_id, texts, False).n_words < MIN_POINTS_FOR_UMAP:
+        return _measures_or_stop(
+            model_id, texts, True
+        )  # too few words: no fit, the UMAP line is empty at once
     if with_umap:
         job = jobs.started(("measures", model_id, texts), partial(_measures, model_id, texts, True))
         derived, error = jobs.result_or_none(job)
@@ -112,7 +125,17 @@ def measures_view(model_id: str, texts: tuple[str, ...], with_umap: bool) -> Mea
         else:
             st.warning(f"UMAP could not be fitted ({error}); the other measures are shown.", icon="⚠️")
     with st.spinner("Measuring every layer…"):
-        return cached_measures(model_id, texts, False)
+        return _measures_or_stop(model_id, texts, False)
+
+
+def _measures_or_stop(model_id: str, texts: tuple[str, ...], with_umap: bool) -> MeasuresView:
+    """`cached_measures`; the measures claim their peak on the ledger too (quietly: they run inside a
+    cache), so with no room the page says why and stops here."""
+    try:
+        return cached_measures(model_id, texts, with_umap)
+    except memory.BudgetFull as exc:
+        st.warning(f"{exc} Fewer or shorter sentences need less.", icon="⏳")
+        st.stop()
 
 
 TABS = ("📈 Layer by layer", "🔀 Word-sense lab", "🌡️ How much each layer changes each token")

@@ -9,6 +9,7 @@ import streamlit as st
 
 from explorer.assets import Lesson, geometry_corpus
 from explorer.inputs import parse_sentences
+from explorer.ledger import BudgetFull
 from explorer.models import DEFAULT_MODEL_ID
 from explorer.ui.caches import cached_states
 from explorer.ui.geometry import cached_measures
@@ -68,7 +69,10 @@ def geometry_lab(lesson: Lesson) -> Measured | None:
         texts = parse_sentences(st.session_state.get("sentences", "")).sentences
     if not texts:
         return Measured("no sentences to measure yet")
-    view = cached_measures(kept("model_id", DEFAULT_MODEL_ID), texts, False)
+    try:  # the measures claim their peak on the server's ledger
+        view = cached_measures(kept("model_id", DEFAULT_MODEL_ID), texts, False)
+    except BudgetFull as exc:
+        return Measured(f"not measured now: {exc}")
     anisotropy = view.measures["anisotropy"].to_numpy(dtype=float)  # one value per layer, 0 … L
     if not np.isfinite(anisotropy).any():
         return Measured("too few words from different sentences to measure")
