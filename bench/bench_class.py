@@ -53,13 +53,31 @@ class _PeakRss:
         return round(self._proc.memory_info().rss / 2**20, 1)
 
 
+class AppTestAlwaysOn:
+    """Streamlit's config as widgets read it, with `global.appTest` always on. AppTest turns that global
+    option on for its run and off after it, so a run that ends switches it off under the runs still
+    going: their widgets then skip saving what AppTest reads back (a select box's format_func), and the
+    next click fails with a KeyError in AppTest's own element tree. Where every run is an AppTest run
+    (sessions in threads), the option reads as on for that one use."""
+
+    def __getattr__(self, name: str) -> object:
+        from streamlit import config
+
+        return getattr(config, name)
+
+    @staticmethod
+    def get_option(key: str) -> object:
+        from streamlit import config
+
+        return True if key == "global.appTest" else config.get_option(key)
+
+
 def _apptest_in_threads() -> None:
     """AppTest swaps a stand-in Runtime in for each run and sets it back to None after, which breaks
     AppTests running at once in threads (a run finds no Runtime). Keep the last stand-in instead: every
     session then sees a Runtime, as sessions of a real server do. Only this benchmark does this."""
     import streamlit.elements.lib.utils as widget_utils
     import streamlit.testing.v1.app_test as app_test
-    from streamlit import config
     from streamlit.runtime import Runtime
 
     class _Sticky(type(Runtime)):
@@ -71,19 +89,7 @@ def _apptest_in_threads() -> None:
 
     app_test.Runtime = _Sticky("Runtime", (Runtime,), {})
 
-    # AppTest also turns the global option `global.appTest` on for its run and off after it, so a run
-    # that ends switches it off under the runs still going: their widgets then skip saving what AppTest
-    # reads back (a select box's format_func), and the next click fails with a KeyError in AppTest's own
-    # element tree. In this process every run is an AppTest run: the option reads as on for that one use.
-    class _AppTestOn:
-        def __getattr__(self, name: str) -> object:
-            return getattr(config, name)
-
-        @staticmethod
-        def get_option(key: str) -> object:
-            return True if key == "global.appTest" else config.get_option(key)
-
-    widget_utils.config = _AppTestOn()
+    widget_utils.config = AppTestAlwaysOn()
 
 
 def _sentences(session: int) -> str:

@@ -232,7 +232,7 @@ class SessionLedger:
                 "Try again in a moment."
             )
         return BudgetFull(
-            f"The server is busy: other visitors' work holds {_mb(self._in_use())} of the "
+            f"The server is busy: other visitors' work holds {_mb(min(self._in_use(), self.max_bytes))} of the "
             f"{_mb(self.max_bytes)} it allows. Try again in a minute (their copies are freed "
             "when they reset, leave, or stay idle)."
         )

@@ -18,6 +18,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # One math thread per process: the tests' forward passes are small, and on two cores the thread pool's
 # start-up and contention cost more than it gains (the served app in a browser test inherits this too).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# No background warm-up in the tests' own process: its UMAP fits would run (and claim memory on the
+# ledger) under whatever test happens to be running. Tests that start a job wait for it or `jobs_idle`.
+os.environ.setdefault("LSE_WARM_UP", "0")
 
 APPTEST_TIMEOUT = 120
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +39,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     close_shared()  # Chromium and the shared servers, if a browser test started them
+
+
+def jobs_idle(timeout: float = 600.0) -> None:
+    """Wait for the background jobs earlier tests started (UMAP fits): a test that swaps the server's
+    memory ledger for its own must not have another test's job claim on it."""
+    from concurrent.futures import wait
+
+    from explorer.ui import jobs
+
+    with jobs._guard:
+        running = [future for future, _ in jobs._jobs.values() if not future.done()]
+    wait(running, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

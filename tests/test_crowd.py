@@ -9,11 +9,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import streamlit.elements.lib.utils as widget_utils
 import streamlit.testing.v1.app_test as app_test
-from conftest import APPTEST_TIMEOUT, ROOT
+from conftest import APPTEST_TIMEOUT, ROOT, jobs_idle
 from streamlit.runtime import Runtime
 from streamlit.testing.v1 import AppTest
 
+from bench.bench_class import AppTestAlwaysOn
 from bench.heavy import dense_text
 from explorer.finetune import head as hd
 from explorer.finetune.labelled import prepare_labelled
@@ -40,11 +42,15 @@ def threads(monkeypatch):
                 type.__setattr__(Runtime, "_instance", value)
 
     monkeypatch.setattr(app_test, "Runtime", _Sticky("Runtime", (Runtime,), {}))
+
+    # AppTest turns `global.appTest` off when a run ends, under the runs still going (see the class)
+    monkeypatch.setattr(widget_utils, "config", AppTestAlwaysOn())
     yield
     Runtime._instance = None
 
 
 def _ledger(monkeypatch, mb: float, wait_seconds: float) -> SessionLedger:
+    jobs_idle()
     ledger = SessionLedger(max_bytes=int(mb * MB), idle_seconds=600)
     monkeypatch.setattr(memory, "_LEDGER", ledger)
     monkeypatch.setattr(memory, "WAIT_SECONDS", wait_seconds)

@@ -6,7 +6,7 @@ follows by default); and one page's hold survives a visit to another page."""
 from __future__ import annotations
 
 import pytest
-from conftest import APPTEST_TIMEOUT, ROOT, chart_specs
+from conftest import APPTEST_TIMEOUT, ROOT, chart_specs, jobs_idle
 from streamlit.testing.v1 import AppTest
 
 from explorer.ledger import SessionLedger
@@ -52,6 +52,7 @@ def _run_button(at: AppTest, key: str = "link_run"):
 
 
 def _small_ledger(monkeypatch, mb: float) -> SessionLedger:
+    jobs_idle()
     ledger = SessionLedger(max_bytes=int(mb * 2**20), idle_seconds=600)
     monkeypatch.setattr(memory, "_LEDGER", ledger)
     monkeypatch.setattr(memory, "WAIT_SECONDS", 0.5)

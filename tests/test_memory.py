@@ -12,6 +12,7 @@ import threading
 import time
 
 import pytest
+from conftest import jobs_idle
 from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
 from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
 
@@ -85,6 +86,7 @@ class _SessionState(dict):
 
 @pytest.fixture
 def st(monkeypatch) -> _Streamlit:
+    jobs_idle()
     fake = _Streamlit()
     monkeypatch.setattr(memory, "st", fake)
     monkeypatch.setattr(memory, "get_script_run_ctx", lambda: None)

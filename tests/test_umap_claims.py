@@ -4,6 +4,7 @@ memory ledger while they run, and give it back however they end."""
 from __future__ import annotations
 
 import pytest
+from conftest import jobs_idle
 
 from explorer.assets import sentence_sets
 from explorer.ledger import BudgetFull, SessionLedger
@@ -18,6 +19,7 @@ MB = 2**20
 
 @pytest.fixture
 def ledger(monkeypatch) -> SessionLedger:
+    jobs_idle()
     fresh = SessionLedger(max_bytes=600 * MB, idle_seconds=600)
     monkeypatch.setattr(memory, "_LEDGER", fresh)
     monkeypatch.setattr(memory, "WAIT_SECONDS", 1)

@@ -165,7 +165,7 @@ _STATES = ByteBudgetCache[LayerStates](
 # Cached states count inside the server's one memory budget: visitors' work and the cache never take more
 # together than LSE_SESSION_MEMORY_MB, and a claim that does not fit first has least recently used states
 # dropped (the states cache's own limit still caps it alone).
-memory.ledger().share_with(lambda: _STATES.total_bytes, _STATES.shrink)
+memory.ledger().share_with(lambda: _STATES.total_bytes, lambda nbytes: _STATES.shrink(nbytes))
 
 
 # The ledger's name for a forward pass in progress (nothing is kept under it): one per session at a time.

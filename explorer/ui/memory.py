@@ -108,25 +108,26 @@ def room(name: str, nbytes: int, what: str) -> Iterator[None]:
     it does not end in time)."""
     owner = session_id()
     note = st.empty()
+    ledger = _LEDGER  # the claim is given back to the ledger it was made on
 
     def waiting(in_use: int) -> None:
         note.info(
             f"Waiting for room on this server before {what}: other visitors' work holds "
-            f"{in_use / 2**20:,.0f} MB of the {_LEDGER.max_bytes / 2**20:,.0f} MB it allows. "
-            "This usually takes seconds.",
+            f"{min(in_use, ledger.max_bytes) / 2**20:,.0f} MB of the {ledger.max_bytes / 2**20:,.0f} MB it "
+            "allows. This usually takes seconds.",
             icon="⏳",
         )
 
     claim: Claim | None = None
     try:
         try:
-            claim = _LEDGER.claim(owner, name, nbytes, WAIT_SECONDS, waiting, _alive, _stop_point)
+            claim = ledger.claim(owner, name, nbytes, WAIT_SECONDS, waiting, _alive, _stop_point)
         finally:
             note.empty()
         yield
     finally:
         if claim is not None:
-            _LEDGER.release_claim(claim)
+            ledger.release_claim(claim)
 
 
 def _stop_point() -> None:
@@ -148,10 +149,11 @@ def quiet_room(name: str, nbytes: int) -> Iterator[None]:
     stays full. In a session's run, a stopped run stops waiting (see `_stop_point`)."""
     owner = _owner()
     interrupt = _stop_point if get_script_run_ctx() is not None else None
+    ledger = _LEDGER  # the claim is given back to the ledger it was made on
     claim: Claim | None = None
     try:
-        claim = _LEDGER.claim(owner, name, nbytes, WAIT_SECONDS, None, _alive, interrupt)
+        claim = ledger.claim(owner, name, nbytes, WAIT_SECONDS, None, _alive, interrupt)
         yield
     finally:
         if claim is not None:
-            _LEDGER.release_claim(claim)
+            ledger.release_claim(claim)
