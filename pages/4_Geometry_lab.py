@@ -7,7 +7,7 @@ import streamlit as st
 from explorer.charts import geometry as gcharts
 from explorer.export import csv_bytes
 from explorer.states import layer_names
-from explorer.ui import caches, lesson_measures, lessons, links, share_menu, state, widgets
+from explorer.ui import caches, lab_measures, lesson_measures, lessons, links, share_menu, state, widgets
 from explorer.ui import geometry as lab
 from explorer.ui import senses as sense_lab
 
@@ -34,7 +34,7 @@ with stage.main:
         text=None if state.kept("geometry_source", "corpus") == "yours" else "",
     )
 names = layer_names(info.n_layers)
-view = lab.measures_view(info.model_id, texts, state.kept("geometry_umap", False)) if texts else None
+view = lab_measures.measures_view(info.model_id, texts, state.kept("geometry_umap", False)) if texts else None
 with stage.main:
     measures_tab, senses_tab, change_tab = lab.tabs()
 

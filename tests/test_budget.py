@@ -103,7 +103,7 @@ def test_only_the_budgeted_cache_keeps_states_alive() -> None:
 
     from explorer.models import DEFAULT_MODEL_ID
     from explorer.ui import caches, journey
-    from explorer.ui import geometry as lab
+    from explorer.ui import lab_measures as lab
 
     texts = ("Budget test: the river bank flooded.", "Budget test: the bank raised its rates.")
     journey_view = journey.cached_journey(DEFAULT_MODEL_ID, texts, (), "pca_shared", 0, False, False)

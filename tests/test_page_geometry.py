@@ -270,12 +270,13 @@ def test_the_export_bundle_holds_every_file_and_the_model_fingerprint(model) -> 
     from explorer.models import DEFAULT_MODEL_ID, weights_fingerprint
     from explorer.states import extract_states
     from explorer.ui import geometry as lab
+    from explorer.ui import lab_measures
     from explorer.ui import senses as sense_lab
     from explorer.ui.caches import cached_model_info
 
     info = cached_model_info(DEFAULT_MODEL_ID)
     texts = assets.geometry_corpus()
-    view = lab.cached_measures(DEFAULT_MODEL_ID, texts, False)
+    view = lab_measures.cached_measures(DEFAULT_MODEL_ID, texts, False)
     contexts = senses.word_sense_presets()["spring"]
     sense = sense_lab.cached_sense_view(DEFAULT_MODEL_ID, "spring", contexts.labels, contexts.sentences)
     state = {"model_id": DEFAULT_MODEL_ID, "source": "corpus", "word": "spring"}

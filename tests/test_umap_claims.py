@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from conftest import jobs_idle
 
-from explorer.assets import sentence_sets
+from explorer.assets import geometry_corpus, sentence_sets
 from explorer.ledger import BudgetFull, SessionLedger
 from explorer.models import DEFAULT_MODEL_ID
 from explorer.peaks import umap_peak_bytes
 from explorer.ui import caches, memory
-from explorer.ui import geometry as lab
+from explorer.ui import lab_measures as lab
 from explorer.ui.journey import view
 
 MB = 2**20
@@ -57,7 +57,7 @@ def test_a_umap_fit_larger_than_the_budget_is_refused_and_holds_nothing(ledger, 
 
 
 def test_the_labs_measures_and_their_umap_are_claimed(ledger, monkeypatch) -> None:
-    corpus = lab.geometry_corpus()
+    corpus = geometry_corpus()
     states = lab.cached_states(DEFAULT_MODEL_ID, corpus)  # the corpus's states, made (and claimed) once
     need = lab._measures_peak(states)
     seen: list[list] = []

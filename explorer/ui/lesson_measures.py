@@ -12,7 +12,7 @@ from explorer.inputs import parse_sentences
 from explorer.ledger import BudgetFull
 from explorer.models import DEFAULT_MODEL_ID
 from explorer.ui.caches import cached_states
-from explorer.ui.geometry import cached_measures
+from explorer.ui.lab_measures import cached_measures
 from explorer.ui.lessons import Measured
 from explorer.ui.state import kept
 from explorer.vectors import cosine

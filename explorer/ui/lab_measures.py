@@ -1,0 +1,112 @@
+"""The Geometry lab's layer-by-layer measures: computed once per set of sentences and shared, each run
+claimed on the server's memory ledger at its measured bound (UMAP faithfulness in the background)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import geometry
+from explorer.peaks import measures_peak_bytes, umap_peak_bytes
+from explorer.projection import MIN_POINTS_FOR_UMAP, faithfulness_sample
+from explorer.states import LayerStates, layer_names
+from explorer.ui import claims, jobs, memory
+from explorer.ui.caches import MEASURES_CLAIM, UMAP_CLAIM, cached_states
+
+
+@dataclass(frozen=True)
+class MeasuresView:
+    """Everything the measure charts need, computed once per set of sentences."""
+
+    states: LayerStates
+    measures: pd.DataFrame  # one row per layer
+    n_words: int
+    n_repeated: int
+    changes: np.ndarray  # (N, L) cosine between consecutive layers, every token
+    n_sampled: int  # words the faithfulness scores (and UMAP) were computed on: a seeded sample if many
+
+
+def cached_measures(model_id: str, texts: tuple[str, ...], with_umap: bool) -> MeasuresView:
+    """The measures view; its states come from the byte-budgeted states cache, not from this one."""
+    derived = _cached_measures(model_id, texts, with_umap)
+    return MeasuresView(cached_states(model_id, texts), *derived)
+
+
+def _measures(
+    model_id: str, texts: tuple[str, ...], with_umap: bool
+) -> tuple[pd.DataFrame, int, int, np.ndarray, int]:
+    """What the measure charts derive from the states (small next to the states themselves)."""
+    states = cached_states(model_id, texts)
+    with memory.quiet_room(MEASURES_CLAIM, _measures_peak(states)):  # see `measures_view`
+        return _measured(states, with_umap)
+
+
+def _measures_peak(states: LayerStates) -> int:
+    """`measures_peak_bytes` for these states (their words counted as `pool_words` makes them)."""
+    n_words = geometry.word_count(states.tokens)
+    return measures_peak_bytes(n_words, len(states.tokens), states.n_layers, int(states.layers.shape[2]))
+
+
+def _measured(states: LayerStates, with_umap: bool) -> tuple[pd.DataFrame, int, int, np.ndarray, int]:
+    words = geometry.pool_words(states.layers, states.tokens)
+    measures = geometry.layer_measures(states.layers, states.tokens, words)
+    sample = words.vectors[:, faithfulness_sample(words.vectors.shape[1], seed=0)]  # (L+1, ≤1500, D)
+    measures["faithfulness_pca"] = geometry.projection_faithfulness(sample, "pca_aligned")
+    if with_umap:  # the fit claimed on the server's memory ledger at its bound (see `_fitted_umap`)
+        with memory.quiet_room(
+            UMAP_CLAIM, umap_peak_bytes(sample.shape[1], states.n_layers, sample.shape[2])
+        ):
+            measures["faithfulness_umap"] = geometry.projection_faithfulness(sample, "umap", seed=0)
+    repeated, _ = geometry.self_similarity_per_word(words.vectors[:1], words.text)
+    measures.insert(1, "layer_name", layer_names(states.n_layers))
+    return (
+        measures,
+        int(words.vectors.shape[1]),  # n_words
+        len(repeated),  # n_repeated
+        geometry.consecutive_layer_cosine(states.layers),  # changes
+        int(sample.shape[1]),  # n_sampled
+    )
+
+
+_cached_measures = st.cache_resource(show_spinner=False, max_entries=16)(_measures)
+
+
+def measures_view(model_id: str, texts: tuple[str, ...], with_umap: bool) -> MeasuresView:
+    """The measures; with UMAP, fitted in the background while the page shows the others (see `jobs`).
+    The model's run over the sentences claims its peak on the server's ledger; with no room, the page
+    says so and stops here."""
+    if claims.states_or_warning(model_id, texts, "measuring the sentences") is None:
+        st.stop()
+    if with_umap and _measures_or_stop(model_id, texts, False).n_words < MIN_POINTS_FOR_UMAP:
+        return _measures_or_stop(
+            model_id, texts, True
+        )  # too few words: no fit, the UMAP line is empty at once
+    if with_umap:
+        job = jobs.started(("measures", model_id, texts), partial(_measures, model_id, texts, True))
+        derived, error = jobs.result_or_none(job)
+        if derived is not None:
+            return MeasuresView(cached_states(model_id, texts), *derived)
+        if error is None:
+            jobs.wait_here(
+                job,
+                "Fitting UMAP on every layer to score its faithfulness; the other measures meanwhile",
+                "about half a minute for the corpus; longer for many sentences",
+            )
+        else:
+            st.warning(f"UMAP could not be fitted ({error}); the other measures are shown.", icon="⚠️")
+    with st.spinner("Measuring every layer…"):
+        return _measures_or_stop(model_id, texts, False)
+
+
+def _measures_or_stop(model_id: str, texts: tuple[str, ...], with_umap: bool) -> MeasuresView:
+    """`cached_measures`; the measures claim their peak on the ledger too (quietly: they run inside a
+    cache), so with no room the page says why and stops here."""
+    try:
+        return cached_measures(model_id, texts, with_umap)
+    except memory.BudgetFull as exc:
+        st.warning(f"{exc} Fewer or shorter sentences need less.", icon="⏳")
+        st.stop()
