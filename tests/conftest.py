@@ -48,9 +48,7 @@ def jobs_idle(timeout: float = 600.0) -> None:
 
     from explorer.ui import jobs
 
-    with jobs._guard:
-        running = [future for future, _ in jobs._jobs.values() if not future.done()]
-    wait(running, timeout=timeout)
+    wait(jobs.unfinished(), timeout=timeout)
 
 
 @pytest.fixture(scope="session")

@@ -483,7 +483,7 @@ def test_the_janitor_drops_large_idle_states_and_sweeps_the_ledger(monkeypatch) 
     ledger = SessionLedger(max_bytes=2**30, idle_seconds=600)
     ledger.put("gone/1", "ft_run", "a head", 5 * 2**20)
     monkeypatch.setattr(memory, "_LEDGER", ledger)
-    monkeypatch.setattr(memory, "_alive", lambda owner: not owner.startswith("gone/"))
+    monkeypatch.setattr(memory, "alive", lambda owner: not owner.startswith("gone/"))
     clock.now = caches.IDLE_STATES_SECONDS + 1
     assert tidy() == 37 * 2**20
     assert len(cache) == 0 and ledger.total_bytes == 0

@@ -561,7 +561,9 @@ def test_umap_never_holds_the_page() -> None:
     assert "UMAP is non-linear" not in " ".join(i.value for i in at.info)
     with jobs._guard:
         (future,) = [
-            f for key, (f, _) in jobs._jobs.items() if "Tiny boats drift on the calm lake today." in key[1]
+            job.future
+            for key, job in jobs._jobs.items()
+            if "Tiny boats drift on the calm lake today." in key[1]
         ]
     future.result(timeout=240)
     at.run()
@@ -612,3 +614,29 @@ def test_a_picture_that_hides_a_real_split_says_so() -> None:
     assert at.radio(key="projection").value == "pca_shared"
     at.toggle(key="fit_followed").set_value(False).run()
     assert any(hidden in i.value and "'bat'" in i.value for i in at.info), [i.value for i in at.info]
+
+
+def test_a_queued_umap_fit_is_cancelled_when_the_session_asks_for_pca() -> None:
+    """A session waits for one background fit at most: switching back to PCA lets go of the fit it asked
+    for, and a fit nobody waits for never runs (issue 32: jobs belong to the sessions that asked)."""
+    import threading
+
+    from explorer.ui import jobs
+
+    gate = threading.Event()
+    blocker = jobs.started(("test", "blocker"), lambda: gate.wait(60), asker=None)  # the one worker is busy
+    try:
+        at = _journey()
+        at.text_area(key="sentences").input("Quiet herons wade in the shallow marsh.\nA second line.").run()
+        _open_settings(at)
+        at.radio(key="projection").set_value("umap").run()
+        assert not at.exception
+        with jobs._guard:
+            (future,) = [job.future for key, job in jobs._jobs.items() if "Quiet herons" in str(key)]
+        assert not future.done(), "queued behind the busy worker"
+        at.radio(key="projection").set_value("pca_shared").run()
+        assert not at.exception
+        assert future.cancelled(), "nobody waits for the fit any more: it never runs"
+    finally:
+        gate.set()
+        blocker.result(timeout=60)

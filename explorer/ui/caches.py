@@ -35,7 +35,7 @@ from explorer.states import (
     pooled_vectors,
     word_pieces,
 )
-from explorer.ui import memory
+from explorer.ui import jobs, memory
 from explorer.vectors import cosine
 
 _log = logging.getLogger(__name__)
@@ -288,11 +288,12 @@ _janitor_started = threading.Event()
 
 
 def tidy() -> int:
-    """Give back what nobody uses: the ledger's entries of sessions that are gone or idle (`memory.sweep`)
-    and large states not read for IDLE_STATES_SECONDS (whoever still runs with them finds them again,
+    """Give back what nobody uses: the ledger's entries of sessions that are gone or idle (`memory.sweep`),
+    background jobs nobody waits for any more (`jobs.forget_gone`), and large states not read for IDLE_STATES_SECONDS (whoever still runs with them finds them again,
     see `ByteBudgetCache`); freed memory goes back to the system. Without this, the states of the last big
     inputs stayed held until other input pushed them out: after a class leaves, nobody's input does.
     The bytes freed."""
+    jobs.forget_gone(memory.alive)
     dropped = _STATES.drop_idle(IDLE_STATES_SECONDS, LARGE_STATES_BYTES)
     if dropped:
         return_freed_memory()

@@ -98,6 +98,8 @@ def measures_view(model_id: str, texts: tuple[str, ...], with_umap: bool) -> Mea
             )
         else:
             st.warning(f"UMAP could not be fitted ({error}); the other measures are shown.", icon="⚠️")
+    else:
+        jobs.drop_mine()  # a fit this session asked for before is not waited for any more
     with st.spinner("Measuring every layer…"):
         return _measures_or_stop(model_id, texts, False)
 

@@ -64,7 +64,7 @@ def _owner() -> str:
     return session_id()
 
 
-def _alive(owner: str) -> bool:
+def alive(owner: str) -> bool:
     """Is this session still connected? Always True outside a server (tests, scripts) and for work in a
     thread of no session (its claim ends with its work)."""
     if not Runtime.exists() or owner.startswith(f"{BACKGROUND}/"):
@@ -74,7 +74,7 @@ def _alive(owner: str) -> bool:
 
 def sweep() -> int:
     """Free what closed or idle sessions held; the bytes freed. Cheap: every page run calls it."""
-    freed = _LEDGER.sweep(_alive)
+    freed = _LEDGER.sweep(alive)
     if freed:
         return_freed_memory()
     return freed
@@ -121,7 +121,7 @@ def room(name: str, nbytes: int, what: str) -> Iterator[None]:
     claim: Claim | None = None
     try:
         try:
-            claim = ledger.claim(owner, name, nbytes, WAIT_SECONDS, waiting, _alive, _stop_point)
+            claim = ledger.claim(owner, name, nbytes, WAIT_SECONDS, waiting, alive, _stop_point)
         finally:
             note.empty()
         yield
@@ -152,7 +152,7 @@ def quiet_room(name: str, nbytes: int) -> Iterator[None]:
     ledger = _LEDGER  # the claim is given back to the ledger it was made on
     claim: Claim | None = None
     try:
-        claim = ledger.claim(owner, name, nbytes, WAIT_SECONDS, None, _alive, interrupt)
+        claim = ledger.claim(owner, name, nbytes, WAIT_SECONDS, None, alive, interrupt)
         yield
     finally:
         if claim is not None:

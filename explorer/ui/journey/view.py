@@ -201,6 +201,8 @@ def journey_view(
             st.warning(f"UMAP could not be fitted ({error}); showing shared PCA.", icon="⚠️")
         fit_on = ()
         method = "pca_shared"
+    else:
+        jobs.drop_mine()  # a fit this session asked for before is not waited for any more
     with caches.running_model(model_id, len(texts)):
         return cached_journey(model_id, texts, groups, method, 0, hide_special, hide_punct, fit_on)
 
