@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from explorer.models import model_lock
+from explorer.models import let_others_in, model_lock
 from explorer.peaks import batch_peak_bytes
-from explorer.states import MAX_BATCH_TOKENS, ProgressFn, word_pieces
+from explorer.states import ProgressFn, batches, word_pieces
 from explorer.vectors import frozen, unit_rows
 
 if TYPE_CHECKING:
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 ENCODE_CHUNK = 512  # sentences per encode() call: small enough for a live progress bar, big enough to be free
 ENCODE_BATCH = 64
+# Padded word pieces per hold of the shared model lock (one `encode` call): about 0.1 s of work here, so a
+# visitor's quick update waits that long at most behind another's big upload (bench slices).
+SLICE_TOKENS = 256
 MAX_INDEX_SENTENCES = 20_000  # per person: bounds the memory one session can take
 
 
@@ -38,9 +41,11 @@ def embed_texts(
     """(N, D) unit-length embeddings from the model's own `encode`, in chunks so progress can be shown.
 
     Texts are sorted by length over the whole list (as `encode` does within one call) so chunking adds
-    no padding; results come back in input order. A chunk of long sentences runs in smaller batches
-    (at most MAX_BATCH_TOKENS padded word pieces each, as `extract_states` does): 64 sentences of 256
-    pieces made one batch's attention scores alone about 400 MB. Its peak: `embed_peak_bytes`.
+    no padding; results come back in input order. Each chunk runs in slices of at most SLICE_TOKENS
+    padded word pieces, one `encode` call and one hold of the shared model lock each: a file of long
+    lines no longer holds the model from every other visitor for a chunk at a time (27 s before), and a
+    batch's working memory stays small (64 sentences of 256 pieces made one batch's attention scores alone
+    about 400 MB). Its peak: `embed_peak_bytes`. `progress` is called after every slice.
     """
     texts = [str(t) for t in texts]
     dim_of = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
@@ -49,20 +54,24 @@ def embed_texts(
         return np.zeros((0, dim), dtype=np.float32)
     order = np.argsort([-len(t) for t in texts], kind="stable")
     out = np.empty((len(texts), dim), dtype=np.float32)  # (N, D)
+    done = 0
     for start in range(0, len(texts), ENCODE_CHUNK):
         rows = order[start : start + ENCODE_CHUNK]
         chunk = [texts[i] for i in rows]
-        longest = max(word_pieces(model, chunk))
-        with model_lock(model):  # the tokenizer and model are shared by every session
-            out[rows] = model.encode(
-                chunk,
-                batch_size=max(1, min(batch_size, MAX_BATCH_TOKENS // longest)),
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-                show_progress_bar=False,
-            )  # (chunk, D)
-        if progress is not None:
-            progress(min(start + ENCODE_CHUNK, len(texts)), len(texts))
+        pieces = word_pieces(model, chunk)
+        for batch in batches([len(t) for t in chunk], pieces, batch_size, max_tokens=SLICE_TOKENS):
+            with model_lock(model):  # the tokenizer and model are shared by every session
+                out[rows[batch]] = model.encode(
+                    [chunk[b] for b in batch],
+                    batch_size=len(batch),
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                    show_progress_bar=False,
+                )  # (batch, D)
+            done += len(batch)
+            if progress is not None:
+                progress(done, len(texts))
+            let_others_in()
     return out
 
 

@@ -63,6 +63,12 @@ def model_lock(model: object) -> threading.RLock:
         return lock
 
 
+def let_others_in() -> None:
+    """Between two holds of `model_lock` in a long loop: give a thread waiting for the lock its turn (a
+    lock released and taken again at once is usually taken again by the same thread)."""
+    time.sleep(0.001)
+
+
 class ModelLoadError(ValueError):
     """A model could not be loaded; the message is meant for the user as is."""
 

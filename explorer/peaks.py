@@ -8,7 +8,7 @@ from explorer.states import DEFAULT_BATCH_SIZE, MAX_BATCH_TOKENS
 def batch_peak_bytes(longest: int, n_texts: int, n_layers: int, dim: int, heads: int) -> int:
     """A bound on one batch's working memory in a forward pass that keeps `n_layers` + 1 layers (0: only
     the last): those hidden states, one layer's attention scores and their softmax, and the feed-forward's
-    4×-wide activations (three copies), for a batch as `states._batches` fills it with sentences of
+    4×-wide activations (three copies), for a batch as `states.batches` fills it with sentences of
     `longest` word pieces. Measured one batch of 8 × 256 pieces: 62 MB above the model (this bound: 91 MB);
     keeping every layer 105 MB (113)."""
     batch = max(1, min(DEFAULT_BATCH_SIZE, n_texts, MAX_BATCH_TOKENS // max(1, longest)))

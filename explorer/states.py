@@ -129,17 +129,18 @@ def _run(modules: list, features: dict) -> dict:
 MAX_BATCH_TOKENS = 2048
 
 
-def _batches(lengths: Sequence[int], pieces: Sequence[int], batch_size: int) -> list[list[int]]:
+def batches(
+    lengths: Sequence[int], pieces: Sequence[int], batch_size: int, max_tokens: int = MAX_BATCH_TOKENS
+) -> list[list[int]]:
     """Sentence indices in batches: longest text first, as `encode` does, so each batch pads little; a
-    batch ends at `batch_size` sentences or at MAX_BATCH_TOKENS padded word pieces (`pieces` per
-    sentence)."""
+    batch ends at `batch_size` sentences or at `max_tokens` padded word pieces (`pieces` per sentence)."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches: list[list[int]] = []
     batch: list[int] = []
     longest = 0
     for i in order:
         wider = max(longest, pieces[i])
-        if batch and (len(batch) == batch_size or (len(batch) + 1) * wider > MAX_BATCH_TOKENS):
+        if batch and (len(batch) == batch_size or (len(batch) + 1) * wider > max_tokens):
             batches.append(batch)
             batch, wider = [], pieces[i]
         batch.append(i)
@@ -157,6 +158,11 @@ def word_pieces(model: SentenceTransformer, texts: Sequence[str]) -> list[int]:
     return [int(n) for n in mask.sum(dim=1).tolist()]
 
 
+# Texts this short (about 500 word pieces, 0.1 s of work here) are run in one hold of the model lock: a
+# quick update waits for the lock once, not once to count its word pieces and again per batch.
+ONE_HOLD_CHARS = 2_000
+
+
 def extract_states(
     model: SentenceTransformer,
     texts: Sequence[str],
@@ -169,9 +175,18 @@ def extract_states(
     once per sentence and again for all (what a server's memory claim must cover:
     `peaks.states_peak_bytes`).
     """
+    texts = tuple(str(t) for t in texts)
+    if sum(len(t) for t in texts) > ONE_HOLD_CHARS:
+        return _extract_states(model, texts, batch_size, progress)
+    with model_lock(model):
+        return _extract_states(model, texts, batch_size, progress)
+
+
+def _extract_states(
+    model: SentenceTransformer, texts: tuple[str, ...], batch_size: int, progress: ProgressFn | None
+) -> LayerStates:
     import torch
 
-    texts = tuple(str(t) for t in texts)
     if not texts:
         raise ValueError("extract_states needs at least one sentence.")
     first = model[0]
@@ -190,7 +205,7 @@ def extract_states(
     tables: dict[int, dict[str, list]] = {}
     cut: dict[int, bool] = {}
     done = 0
-    for idx in _batches([len(t) for t in texts], pieces, batch_size):
+    for idx in batches([len(t) for t in texts], pieces, batch_size):
         batch = [texts[i] for i in idx]
         with model_lock(model):  # the tokenizer and model are shared by every session
             features = model.preprocess(batch)
@@ -288,7 +303,7 @@ def pooled_vectors(
     pieces = word_pieces(model, texts)
     rows: dict[int, np.ndarray] = {}
     done = 0
-    for idx in _batches([len(t) for t in texts], pieces, batch_size):
+    for idx in batches([len(t) for t in texts], pieces, batch_size):
         with model_lock(model), torch.inference_mode():  # the tokenizer and model are shared
             features = model.preprocess([texts[i] for i in idx])
             out = backbone(

@@ -104,6 +104,38 @@ def test_embed_texts_reports_progress(model):
     assert len(seen) >= 2
 
 
+def test_a_long_add_lets_go_of_the_model_between_slices_and_still_equals_encode(model):
+    """A file of long lines holds the shared model lock a slice at a time (SLICE_TOKENS padded word
+    pieces), so another visitor's thread can take it in between: after each slice, another thread gets
+    the lock at once. The vectors are still the model's own."""
+    import threading
+
+    from explorer.index import SLICE_TOKENS
+    from explorer.models import model_lock
+    from explorer.states import word_pieces
+
+    texts = [" ".join(f"w{i}x{k}," for k in range(120)) for i in range(6)]  # each at the 256-piece limit
+    assert min(word_pieces(model, texts)) * 2 > SLICE_TOKENS, "one long line per slice"
+    others_got_in = []
+
+    def progress(done: int, total: int) -> None:
+        def try_lock() -> None:
+            lock = model_lock(model)
+            got = lock.acquire(timeout=5)
+            others_got_in.append(got)
+            if got:
+                lock.release()
+
+        other = threading.Thread(target=try_lock)
+        other.start()
+        other.join()
+
+    ours = embed_texts(model, texts, progress=progress)
+    assert others_got_in == [True] * len(texts), "a slice per long line, the lock free after each"
+    theirs = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
 def test_unambiguous_query_finds_its_corpus_sentence(model):
     corpus = bundled_corpus()
     index = EmbeddingIndex.build(corpus.texts, embed_texts(model, corpus.texts), corpus.topics)

@@ -9,7 +9,7 @@ import torch
 from explorer.states import (
     MAX_BATCH_TOKENS,
     TOKEN_COLUMNS,
-    _batches,
+    batches,
     default_highlight,
     extract_states,
     find_word,
@@ -183,11 +183,13 @@ def test_pooled_vectors_are_the_pooled_states_bit_for_bit(model) -> None:
 def test_long_sentences_are_batched_under_the_token_cap(model) -> None:
     pieces = word_pieces(model, [*LONG, "short"])
     assert max(pieces) == model.max_seq_length
-    batches = _batches([len(t) for t in [*LONG, "short"]], pieces, 32)
-    assert sorted(i for batch in batches for i in batch) == list(range(len(LONG) + 1))
-    for batch in batches:
+    made = batches([len(t) for t in [*LONG, "short"]], pieces, 32)
+    assert sorted(i for batch in made for i in batch) == list(range(len(LONG) + 1))
+    for batch in made:
         assert len(batch) * max(pieces[i] for i in batch) <= MAX_BATCH_TOKENS
-    assert _batches([5, 4, 3], [10, 10, 10], 2) == [[0, 1], [2]], "short sentences: batch_size decides"
+    for batch in batches([len(t) for t in [*LONG, "short"]], pieces, 32, max_tokens=512):
+        assert len(batch) * max(pieces[i] for i in batch) <= 512, "a smaller cap: the model lock's slices"
+    assert batches([5, 4, 3], [10, 10, 10], 2) == [[0, 1], [2]], "short sentences: batch_size decides"
 
 
 def test_states_over_capped_batches_keep_every_token_in_input_order(model) -> None:
