@@ -5,8 +5,8 @@ caches, its model lock and its memory ledger as browser sessions of one Streamli
 runs with its default settings (no LSE_* variable set: the ledger's budget is 600 MB). Two crowds, each
 in a fresh process:
 
-- `fine_tune`: 8 visitors, each with a different Fine-tune link of the largest table (200 rows of 1,000
-  characters, 256 word pieces each), press Train (issue 31's measurement);
+- `fine_tune`: 10 visitors, each with a different Fine-tune link of the largest table (200 rows of 1,000
+  characters, 256 word pieces each), press Train (issues 31 and 32);
 - `mixed`: 2 visitors per page, each with its own largest link: Fine-tune (Train), Token journey and
   Sentence embedding (100 sentences of 256 word pieces, UMAP on the journey; "Run the shared view"),
   Geometry lab (those sentences measured with UMAP, and 80 word-sense contexts of 256 pieces; both
@@ -40,7 +40,7 @@ PAGES = {
     "sentence": "pages/2_Sentence_embedding.py",
     "geometry": "pages/4_Geometry_lab.py",
 }
-CROWDS = {"fine_tune": ["fine_tune"] * 8, "mixed": ["fine_tune", "journey", "sentence", "geometry"] * 2}
+CROWDS = {"fine_tune": ["fine_tune"] * 10, "mixed": ["fine_tune", "journey", "sentence", "geometry"] * 2}
 TIMEOUT_S = 1800
 AFTER_S = (0, 10, 20, 30, 45, 60)  # RSS read this long after the visitors leave
 TARGETS = {"peak_rss_mb": 1536, "errors": 0, "back_to_rest_within_s": 60, "rest_margin_mb": 64}
@@ -128,9 +128,7 @@ def _jobs_idle(limit_s: float) -> float:
 
     start = time.perf_counter()
     while time.perf_counter() - start < limit_s:
-        with jobs._guard:
-            running = [f for f, _ in jobs._jobs.values() if not f.done()]
-        if not running:
+        if not jobs.unfinished():
             break
         time.sleep(1.0)
     return round(time.perf_counter() - start, 1)
@@ -171,8 +169,7 @@ def crowd(name: str) -> dict:
             now = time.perf_counter()
             if now - last >= 0.5:
                 last = now
-                with jobs._guard:
-                    running = sum(not f.done() for f, _ in jobs._jobs.values())
+                running = len(jobs.unfinished())
                 samples.append({
                     "t_s": round(now - began, 1), "rss_mb": round(_status("VmRSS") / MB),
                     "ledger_mb": round(ledger.total_bytes / MB),
