@@ -1,0 +1,203 @@
+"""Why a token moved: each layer's new vector of a token split exactly into what made it.
+
+A BERT-style layer (post-LayerNorm: BERT, MiniLM, RoBERTa) turns token i's vector x_i into
+
+    y_i = x_i + sum_j f_ij + b_O          f_ij = sum_h A^h_ij (x_j W_V^h + b_V^h) W_O^h
+    z_i = LN1(y_i),   u_i = FFN(z_i),   h_i = LN2(z_i + u_i)
+
+where f_ij is what source token j sends to i through attention (every head, the value transform and the
+output projection included; Kobayashi et al., EMNLP 2020). A LayerNorm is a linear map once its
+token's standard deviation is fixed (Kobayashi et al., EMNLP 2021): N_i(v) = gamma * (v - mean(v)) / s_i.
+Applying both LayerNorms' linear maps term by term gives, exactly,
+
+    h_i = N2_i(N1_i(x_i))                 itself: the residual stream
+        + sum_j N2_i(N1_i(f_ij))          each source token j (j = i included: attention to itself)
+        + N2_i(u_i)                       the feed-forward block (its output bias in it)
+        + N2_i(N1_i(b_O) + beta1) + beta2 the biases, which belong to no token (stated on their own)
+
+The feed-forward block is non-linear: it is one term, not split further. Everything is recomputed in
+float64 from the model's own weights and its layer l-1 states; the parts add back to the model's own
+layer l states to float32 rounding (tests: at most 1e-4 relative, every token of every layer).
+Models of another architecture raise `NotCovered`: the page draws nothing rather than something wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+COVERED_TYPES = ("bert", "roberta", "xlm-roberta", "camembert")
+
+
+class NotCovered(ValueError):
+    """The model's layers are not ones this decomposition is exact for."""
+
+
+@dataclass(frozen=True)
+class LayerParts:
+    """One layer's update of every token, split (float64; T tokens, D dimensions)."""
+
+    before: np.ndarray  # (T, D) x: the layer's input (layer l-1)
+    after: np.ndarray  # (T, D) the model's own output of the layer (layer l)
+    itself: np.ndarray  # (T, D) N2(N1(x_i))
+    sources: np.ndarray  # (T, T, D) [i, j]: N2_i(N1_i(f_ij)), what j sent to i through attention
+    feed_forward: np.ndarray  # (T, D) N2_i(u_i)
+    bias: np.ndarray  # (T, D) what no token sent
+    attention: np.ndarray  # (H, T, T) the attention weights, for comparison only
+
+    def total(self) -> np.ndarray:
+        """(T, D) the parts added up: equals `after` to float32 rounding."""
+        return self.itself + self.sources.sum(axis=1) + self.feed_forward + self.bias
+
+
+def check_covered(backbone: torch.nn.Module) -> None:
+    """NotCovered unless `backbone` is a post-LayerNorm BERT-style encoder with absolute positions."""
+    config = getattr(backbone, "config", None)
+    kind = getattr(config, "model_type", None)
+    if kind not in COVERED_TYPES:
+        raise NotCovered(
+            f"Why-it-moved covers BERT-style encoders ({', '.join(COVERED_TYPES)}); this model is {kind!r}."
+        )
+    position = getattr(config, "position_embedding_type", "absolute")
+    if position != "absolute":
+        raise NotCovered(f"Why-it-moved covers absolute positions only; this model uses {position!r}.")
+    layer = backbone.encoder.layer[0]
+    for path in ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+                 "attention.output.LayerNorm", "intermediate.dense", "output.dense", "output.LayerNorm"):  # fmt: skip
+        module = layer
+        for name in path.split("."):
+            module = getattr(module, name, None)
+        if module is None:
+            raise NotCovered(f"Why-it-moved needs BERT's layer layout; this model's layers have no {path}.")
+
+
+def _weights(linear) -> tuple[np.ndarray, np.ndarray]:
+    weight = linear.weight.detach().double().numpy()  # (out, in)
+    bias = linear.bias.detach().double().numpy() if linear.bias is not None else np.zeros(weight.shape[0])
+    return weight, bias
+
+
+def _norm_parts(y: np.ndarray, norm) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(scale (T, 1), gamma (D,), beta (D,)) of LayerNorm `norm` at inputs y (T, D): N_i(v) = gamma *
+    (v - mean v) * scale_i, and LN(y_i) = N_i(y_i) + beta."""
+    gamma = norm.weight.detach().double().numpy()
+    beta = norm.bias.detach().double().numpy()
+    scale = 1.0 / np.sqrt(y.var(axis=-1, keepdims=True) + float(norm.eps))  # (T, 1)
+    return scale, gamma, beta
+
+
+def _linear_norm(v: np.ndarray, scale: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+    """N_i(v) for v (T, D) with scale (T, 1), or v (T, T, D) with scale (T, 1, 1): centred, scaled."""
+    return gamma * (v - v.mean(axis=-1, keepdims=True)) * scale
+
+
+def _attention(layer, x: np.ndarray, mask: np.ndarray | None, heads: int) -> tuple[np.ndarray, np.ndarray]:
+    """(A (H, T, T), f (T, T, D)): the attention weights and what each source j sends to each token i."""
+    attention = layer.attention
+    t, d = x.shape
+    dh = d // heads
+    wq, bq = _weights(attention.self.query)
+    wk, bk = _weights(attention.self.key)
+    wv, bv = _weights(attention.self.value)
+    wo, _ = _weights(attention.output.dense)
+    q = (x @ wq.T + bq).reshape(t, heads, dh).transpose(1, 0, 2)  # (H, T, dh)
+    k = (x @ wk.T + bk).reshape(t, heads, dh).transpose(1, 0, 2)  # (H, T, dh)
+    scores = q @ k.transpose(0, 2, 1) / np.sqrt(dh)  # (H, T, T)
+    if mask is not None:
+        scores = np.where(np.asarray(mask, dtype=bool)[None, None, :], scores, -np.inf)
+    scores -= scores.max(axis=-1, keepdims=True)
+    weights = np.exp(scores)
+    weights /= weights.sum(axis=-1, keepdims=True)  # (H, T, T) A^h_ij
+    values = (x @ wv.T + bv).reshape(t, heads, dh).transpose(1, 0, 2)  # (H, T, dh) x_j W_V^h + b_V^h
+    sent = np.einsum("hjc,dhc->hjd", values, wo.reshape(d, heads, dh))  # (H, T, D) (.) W_O^h per source j
+    return weights, np.einsum("hij,hjd->ijd", weights, sent)  # (T, T, D) f_ij
+
+
+def _rest_of_layer(layer, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple, tuple]:
+    """From y (..., D), attention's sum with the residual, to the layer's output: (h, u, LN1's parts,
+    LN2's parts), u the feed-forward block's output."""
+    import torch
+
+    scale1, gamma1, beta1 = _norm_parts(y, layer.attention.output.LayerNorm)
+    z = _linear_norm(y, scale1, gamma1) + beta1  # (..., D)
+    w1, b1 = _weights(layer.intermediate.dense)
+    w2, b2 = _weights(layer.output.dense)
+    with torch.no_grad():
+        hidden = layer.intermediate.intermediate_act_fn(torch.from_numpy(z @ w1.T + b1)).numpy()  # (..., 4D)
+    u = hidden @ w2.T + b2  # (..., D)
+    scale2, gamma2, beta2 = _norm_parts(z + u, layer.output.LayerNorm)
+    return _linear_norm(z + u, scale2, gamma2) + beta2, u, (scale1, gamma1, beta1), (scale2, gamma2, beta2)
+
+
+def decompose_layer(layer: torch.nn.Module, x: np.ndarray, after: np.ndarray, mask: np.ndarray | None = None,
+                    n_heads: int | None = None) -> LayerParts:  # fmt: skip
+    """Split one BERT layer's output for every token (see the module's docstring). `x` (T, D) is the
+    layer's input, `after` (T, D) the model's own output (kept beside the parts to check them); `mask`
+    (T,) marks real tokens (padding gets no attention)."""
+    heads = int(n_heads or layer.attention.self.num_attention_heads)
+    x = x.astype(np.float64)  # (T, D)
+    weights, f = _attention(layer, x, mask, heads)
+    _, bo = _weights(layer.attention.output.dense)
+    y = x + f.sum(axis=1) + bo  # (T, D)
+    _, u, (scale1, gamma1, beta1), (scale2, gamma2, beta2) = _rest_of_layer(layer, y)
+
+    def both(v: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> np.ndarray:
+        return _linear_norm(_linear_norm(v, s1, gamma1), s2, gamma2)
+
+    biases = _linear_norm(np.broadcast_to(bo, x.shape), scale1, gamma1) + beta1
+    return LayerParts(
+        before=x,
+        after=np.asarray(after, dtype=np.float64),
+        itself=both(x, scale1, scale2),
+        sources=both(f, scale1[:, :, None], scale2[:, :, None]),
+        feed_forward=_linear_norm(u, scale2, gamma2),
+        bias=_linear_norm(biases, scale2, gamma2) + beta2,
+        attention=weights,
+    )
+
+
+def value_zeroing(layer: torch.nn.Module, x: np.ndarray, mask: np.ndarray | None = None,
+                  n_heads: int | None = None) -> np.ndarray:  # fmt: skip
+    """(T, T) [i, j]: how far token i's layer output moves (cosine distance) when source j's value
+    vectors are zeroed in every head (Mohebbi et al., EACL 2023): the ground truth the parts are checked
+    against, not an explanation drawn on the page."""
+    heads = int(n_heads or layer.attention.self.num_attention_heads)
+    x = x.astype(np.float64)  # (T, D)
+    _, f = _attention(layer, x, mask, heads)
+    _, bo = _weights(layer.attention.output.dense)
+    y = x + f.sum(axis=1) + bo  # (T, D)
+    h, *_ = _rest_of_layer(layer, y)  # (T, D)
+    h_without, *_ = _rest_of_layer(layer, y[None, :, :] - f.transpose(1, 0, 2))  # (T_j, T_i, D)
+    cos = (h_without * h[None]).sum(-1) / (np.linalg.norm(h_without, axis=-1) * np.linalg.norm(h, axis=-1))
+    return (1.0 - cos).T  # (T_i, T_j)
+
+
+def decompose(backbone: torch.nn.Module, features: dict) -> list[LayerParts]:
+    """Every layer's parts for one sentence (`features`: the model's own tokenized batch of one), from
+    layer 1 to the last; NotCovered for another architecture."""
+    import torch
+
+    check_covered(backbone)
+    inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
+    if inputs["input_ids"].shape[0] != 1:
+        raise ValueError(f"decompose takes one sentence at a time, not {inputs['input_ids'].shape[0]}.")
+    with torch.inference_mode():
+        hidden = backbone(
+            **inputs, output_hidden_states=True, return_dict=True
+        ).hidden_states  # L+1 of (1,T,D)
+    mask = inputs["attention_mask"][0].numpy().astype(bool) if "attention_mask" in inputs else None
+    states = [h[0].double().numpy() for h in hidden]  # L+1 of (T, D)
+    return [
+        decompose_layer(layer, states[n], states[n + 1], mask, backbone.config.num_attention_heads)
+        for n, layer in enumerate(backbone.encoder.layer)
+    ]
+
+
+def relative_error(parts: LayerParts) -> np.ndarray:
+    """(T,) how far the parts' sum is from the model's own vector, relative to that vector's length."""
+    return np.linalg.norm(parts.total() - parts.after, axis=-1) / np.linalg.norm(parts.after, axis=-1)
