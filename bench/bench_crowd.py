@@ -1,4 +1,4 @@
-"""Eight visitors open the heaviest link each page accepts, all at the same moment, then press its button.
+"""Visitors open the heaviest link each page accepts, all at the same moment, then press its button.
 
 Sessions are AppTest instances in threads of one process (as in `bench_class`): they share the server's
 caches, its model lock and its memory ledger as browser sessions of one Streamlit server do. The server

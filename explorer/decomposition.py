@@ -23,6 +23,7 @@ Models of another architecture raise `NotCovered`: the page draws nothing rather
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,18 +41,19 @@ class NotCovered(ValueError):
 
 @dataclass(frozen=True)
 class LayerParts:
-    """One layer's update of every token, split (float64; T tokens, D dimensions)."""
+    """One layer's update of the tokens at `rows`, split (float64; R rows of T tokens, D dimensions)."""
 
-    before: np.ndarray  # (T, D) x: the layer's input (layer l-1)
-    after: np.ndarray  # (T, D) the model's own output of the layer (layer l)
-    itself: np.ndarray  # (T, D) N2(N1(x_i))
-    sources: np.ndarray  # (T, T, D) [i, j]: N2_i(N1_i(f_ij)), what j sent to i through attention
-    feed_forward: np.ndarray  # (T, D) N2_i(u_i)
-    bias: np.ndarray  # (T, D) what no token sent
-    attention: np.ndarray  # (H, T, T) the attention weights, for comparison only
+    rows: np.ndarray  # (R,) the tokens i split, by position in the sentence
+    before: np.ndarray  # (R, D) x_i: the layer's input (layer l-1)
+    after: np.ndarray  # (R, D) the model's own output of the layer (layer l)
+    itself: np.ndarray  # (R, D) N2_i(N1_i(x_i))
+    sources: np.ndarray  # (R, T, D) [i, j]: N2_i(N1_i(f_ij)), what source j sent to i through attention
+    feed_forward: np.ndarray  # (R, D) N2_i(u_i)
+    bias: np.ndarray  # (R, D) what no token sent
+    attention: np.ndarray  # (H, R, T) the attention weights, for comparison only
 
     def total(self) -> np.ndarray:
-        """(T, D) the parts added up: equals `after` to float32 rounding."""
+        """(R, D) the parts added up: equals `after` to float32 rounding."""
         return self.itself + self.sources.sum(axis=1) + self.feed_forward + self.bias
 
 
@@ -97,7 +99,8 @@ def _linear_norm(v: np.ndarray, scale: np.ndarray, gamma: np.ndarray) -> np.ndar
 
 
 def _attention(layer, x: np.ndarray, mask: np.ndarray | None, heads: int) -> tuple[np.ndarray, np.ndarray]:
-    """(A (H, T, T), f (T, T, D)): the attention weights and what each source j sends to each token i."""
+    """(A (H, T, T), sent (H, T, D)): the attention weights A^h_ij, and what source j sends through head
+    h before its weight, (x_j W_V^h + b_V^h) W_O^h; so f_ij = sum_h A^h_ij sent[h, j]."""
     attention = layer.attention
     t, d = x.shape
     dh = d // heads
@@ -114,8 +117,7 @@ def _attention(layer, x: np.ndarray, mask: np.ndarray | None, heads: int) -> tup
     weights = np.exp(scores)
     weights /= weights.sum(axis=-1, keepdims=True)  # (H, T, T) A^h_ij
     values = (x @ wv.T + bv).reshape(t, heads, dh).transpose(1, 0, 2)  # (H, T, dh) x_j W_V^h + b_V^h
-    sent = np.einsum("hjc,dhc->hjd", values, wo.reshape(d, heads, dh))  # (H, T, D) (.) W_O^h per source j
-    return weights, np.einsum("hij,hjd->ijd", weights, sent)  # (T, T, D) f_ij
+    return weights, np.einsum("hjc,dhc->hjd", values, wo.reshape(d, heads, dh))  # (H, T, D)
 
 
 def _rest_of_layer(layer, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple, tuple]:
@@ -135,29 +137,34 @@ def _rest_of_layer(layer, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple,
 
 
 def decompose_layer(layer: torch.nn.Module, x: np.ndarray, after: np.ndarray, mask: np.ndarray | None = None,
-                    n_heads: int | None = None) -> LayerParts:  # fmt: skip
-    """Split one BERT layer's output for every token (see the module's docstring). `x` (T, D) is the
-    layer's input, `after` (T, D) the model's own output (kept beside the parts to check them); `mask`
-    (T,) marks real tokens (padding gets no attention)."""
+                    n_heads: int | None = None, rows: Sequence[int] | None = None) -> LayerParts:  # fmt: skip
+    """Split one BERT layer's output for the tokens at `rows` (every token if None; see the module's
+    docstring). `x` (T, D) is the layer's input, `after` (T, D) the model's own output (kept beside the
+    parts to check them); `mask` (T,) marks real tokens (padding gets no attention). Only the rows'
+    sources are kept: (rows, T, D), not (T, T, D) (256 tokens would make 200 MB a layer)."""
     heads = int(n_heads or layer.attention.self.num_attention_heads)
     x = x.astype(np.float64)  # (T, D)
-    weights, f = _attention(layer, x, mask, heads)
+    rows = np.arange(len(x)) if rows is None else np.asarray(rows, dtype=int)
+    weights, sent = _attention(layer, x, mask, heads)
     _, bo = _weights(layer.attention.output.dense)
-    y = x + f.sum(axis=1) + bo  # (T, D)
+    y = x + np.einsum("hij,hjd->id", weights, sent) + bo  # (T, D)
     _, u, (scale1, gamma1, beta1), (scale2, gamma2, beta2) = _rest_of_layer(layer, y)
+    scale1, scale2 = scale1[rows], scale2[rows]  # (R, 1)
 
     def both(v: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> np.ndarray:
         return _linear_norm(_linear_norm(v, s1, gamma1), s2, gamma2)
 
-    biases = _linear_norm(np.broadcast_to(bo, x.shape), scale1, gamma1) + beta1
+    f = np.einsum("hij,hjd->ijd", weights[:, rows], sent)  # (R, T, D) f_ij for the rows' tokens i
+    biases = _linear_norm(np.broadcast_to(bo, (len(rows), x.shape[1])), scale1, gamma1) + beta1
     return LayerParts(
-        before=x,
-        after=np.asarray(after, dtype=np.float64),
-        itself=both(x, scale1, scale2),
+        rows=rows,
+        before=x[rows],
+        after=np.asarray(after, dtype=np.float64)[rows],
+        itself=both(x[rows], scale1, scale2),
         sources=both(f, scale1[:, :, None], scale2[:, :, None]),
-        feed_forward=_linear_norm(u, scale2, gamma2),
+        feed_forward=_linear_norm(u[rows], scale2, gamma2),
         bias=_linear_norm(biases, scale2, gamma2) + beta2,
-        attention=weights,
+        attention=weights[:, rows],
     )
 
 
@@ -168,7 +175,8 @@ def value_zeroing(layer: torch.nn.Module, x: np.ndarray, mask: np.ndarray | None
     against, not an explanation drawn on the page."""
     heads = int(n_heads or layer.attention.self.num_attention_heads)
     x = x.astype(np.float64)  # (T, D)
-    _, f = _attention(layer, x, mask, heads)
+    weights, sent = _attention(layer, x, mask, heads)
+    f = np.einsum("hij,hjd->ijd", weights, sent)  # (T, T, D) f_ij
     _, bo = _weights(layer.attention.output.dense)
     y = x + f.sum(axis=1) + bo  # (T, D)
     h, *_ = _rest_of_layer(layer, y)  # (T, D)
@@ -177,9 +185,11 @@ def value_zeroing(layer: torch.nn.Module, x: np.ndarray, mask: np.ndarray | None
     return (1.0 - cos).T  # (T_i, T_j)
 
 
-def decompose(backbone: torch.nn.Module, features: dict) -> list[LayerParts]:
-    """Every layer's parts for one sentence (`features`: the model's own tokenized batch of one), from
-    layer 1 to the last; NotCovered for another architecture."""
+def decompose(
+    backbone: torch.nn.Module, features: dict, rows: Sequence[int] | None = None
+) -> list[LayerParts]:
+    """Every layer's parts for the tokens at `rows` (all if None) of one sentence (`features`: the model's
+    own tokenized batch of one), from layer 1 to the last; NotCovered for another architecture."""
     import torch
 
     check_covered(backbone)
@@ -193,11 +203,11 @@ def decompose(backbone: torch.nn.Module, features: dict) -> list[LayerParts]:
     mask = inputs["attention_mask"][0].numpy().astype(bool) if "attention_mask" in inputs else None
     states = [h[0].double().numpy() for h in hidden]  # L+1 of (T, D)
     return [
-        decompose_layer(layer, states[n], states[n + 1], mask, backbone.config.num_attention_heads)
+        decompose_layer(layer, states[n], states[n + 1], mask, backbone.config.num_attention_heads, rows)
         for n, layer in enumerate(backbone.encoder.layer)
     ]
 
 
 def relative_error(parts: LayerParts) -> np.ndarray:
-    """(T,) how far the parts' sum is from the model's own vector, relative to that vector's length."""
+    """(R,) how far the parts' sum is from the model's own vector, relative to that vector's length."""
     return np.linalg.norm(parts.total() - parts.after, axis=-1) / np.linalg.norm(parts.after, axis=-1)
