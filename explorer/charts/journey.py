@@ -17,7 +17,7 @@ import pandas as pd
 from explorer.charts.labels import LABEL_FIT_WIDTH, corner_boxes, label_places, plot_size
 from explorer.charts.layer_slider import gliding, layer_picker, play_frame, shown_layer, with_next_place
 from explorer.charts.readout import placed_readout, readout_layers
-from explorer.charts.style import category_scale, padded_domain, style_config
+from explorer.charts.style import category_scale, display_text, padded_domain, style_config
 from explorer.inputs import shorten
 from explorer.projection import Projection
 
@@ -159,7 +159,10 @@ def journey_drawing(
     if trajectories not in TRAJECTORY_MODES:
         raise ValueError(f"Unknown trajectories mode: {trajectories}. Valid modes: {list(TRAJECTORY_MODES)}")
     n_layers = int(points["layer"].max()) if len(points) else 0
-    points = with_next_place(points, "uid")
+    # Labels and tooltips show a token cut short; the view's own frames (and exports) keep it whole.
+    points = with_next_place(points, "uid").assign(
+        token=lambda f: display_text(f["token"]), piece=lambda f: display_text(f["piece"])
+    )
     if pooled is not None:
         pooled = with_next_place(pooled, "sentence_id")
     x_domain, y_domain = (

@@ -14,7 +14,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from explorer.charts.style import with_style
+from explorer.charts.style import MAX_LABEL_CHARS, display_text, with_style
+from explorer.inputs import shorten
 
 READOUT_PAIRS = 4  # followed tokens whose pairwise cosines are listed (6 pairs); the rest are summarised
 
@@ -36,11 +37,12 @@ def readout_frame(
     pairs = [(a, b) for a in range(shown) for b in range(a + 1, shown)]
     same = np.equal.outer(np.asarray(groups, dtype=object), np.asarray(groups, dtype=object))
     upper = np.triu(np.ones((k, k), dtype=bool), 1)
+    shown_as = [shorten(label, MAX_LABEL_CHARS) for label in labels]  # in the band; `a`, `b` keep them whole
     rows = []
     for layer, matrix in enumerate(cosines):
         lines = [(f"Cosine in all {dim} dims (the model's own space), this layer:", np.nan, "", "")]
         lines += [
-            (f"{labels[a]} ↔ {labels[b]}: {matrix[a, b]:.2f}", matrix[a, b], labels[a], labels[b])
+            (f"{shown_as[a]} ↔ {shown_as[b]}: {matrix[a, b]:.2f}", matrix[a, b], labels[a], labels[b])
             for a, b in pairs
         ]
         if len(set(groups)) > 1 and (same & upper).any():
@@ -74,7 +76,7 @@ def word_lines(summary: pd.DataFrame, dim: int) -> pd.DataFrame:
         lines = [f"Cosine in all {dim} dims (the model's own space), this layer:"]
         for r in at_layer.itertuples():
             lines.append(
-                f"{r.word}: same group {r.within:.2f} · other group {r.across:.2f} · {beats_text(r)}"
+                f"{shorten(r.word, MAX_LABEL_CHARS)}: same group {r.within:.2f} · other group {r.across:.2f} · {beats_text(r)}"
             )
         for i, text in enumerate(lines):
             rows.append(
@@ -102,9 +104,10 @@ def placed_readout(
     place = "line" if one_column else "row"
     top = y_domain[0] + row * (int(readout[place].max()) + 1.2)
     left, half = x_domain[0] + 0.01 * (x_domain[1] - x_domain[0]), 0.5 * (x_domain[1] - x_domain[0])
-    return readout.assign(
+    placed = readout.assign(
         x=left if one_column else left + readout["col"] * half, y=top - readout[place] * row
     )
+    return placed[["layer", "line", "x", "y", "text"]]  # what the band draws (`a`, `b` hold whole labels)
 
 
 def readout_layers(placed: pd.DataFrame, shown: dict, classroom: bool, x: alt.X, y: alt.Y) -> list[alt.Chart]:
@@ -132,7 +135,7 @@ def beats_text(row) -> str:
 def separation_strip(summary: pd.DataFrame, layer: int, classroom: bool = False) -> alt.FacetChart:
     """Per grouped word, its gap (within − across, full-space cosine) at every layer, the chance band of
     relabelled sentences (5th-95th percentile) behind it, and the layer shown marked."""
-    frame = summary.assign(current=summary["layer"] == int(layer))
+    frame = summary.assign(current=summary["layer"] == int(layer), word=display_text(summary["word"]))
     x = alt.X("layer:O", title="layer", axis=alt.Axis(labelAngle=0))
     tip = [
         alt.Tooltip("word:N"),
