@@ -31,7 +31,7 @@ class ParsedSentences:
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode's control characters (category Cc): these 65
 
 
-def _clean(line: str) -> str:
+def clean_line(line: str) -> str:
     """Drop control characters (they carry no meaning for the tokenizer) and surrounding blanks.
 
     A line of nothing but invisible format characters (zero-width spaces, joiners) counts as blank;
@@ -58,10 +58,10 @@ def parse_sentences(
     With `with_groups`, a line may start with its group in square brackets ("[river] We sat on the
     bank."): the tag names the group and is not part of the sentence the model reads.
     """
-    lines = [_clean(line) for line in (raw or "").splitlines()]
+    lines = [clean_line(line) for line in (raw or "").splitlines()]
     lines = [line for line in lines if line]
     tagged = [split_group(line) if with_groups else ("", line) for line in lines]
-    tagged = [(group, text) for group, text in tagged if _clean(text)]
+    tagged = [(group, text) for group, text in tagged if clean_line(text)]
     sentences = [text for _, text in tagged]
     groups = [group for group, _ in tagged]
     if not sentences:

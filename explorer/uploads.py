@@ -17,6 +17,7 @@ from explorer.inputs import parse_sentences, shorten
 
 MAX_UPLOAD_SENTENCES = 10_000
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # matches server.maxUploadSize in .streamlit/config.toml
+MAX_CSV_COLUMNS = 200  # read and offered; a 100,000-column file cost 17 CPU-s to read whole
 UPLOAD_TYPES = ("txt", "csv")
 
 
@@ -71,34 +72,60 @@ def _parse_csv(text: str, text_column: str | None, max_sentences: int) -> Upload
         separator = dialect.delimiter
     except csv.Error:
         separator = ","
+    width = _header_width(text, separator)
+    usecols = range(MAX_CSV_COLUMNS) if width > MAX_CSV_COLUMNS else None
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(
+            io.StringIO(text), sep=separator, dtype=str, keep_default_na=False, usecols=usecols
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         return _fail(f"Could not read the CSV: {str(exc).splitlines()[0][:200]}. Check it has a header row.")
     columns = tuple(str(c) for c in frame.columns)
+    cut = (
+        f"The CSV has {width:,} columns; only the first {MAX_CSV_COLUMNS:,} are read and offered (the limit). "
+        f"If the text is in a later column, save a copy with it among the first {MAX_CSV_COLUMNS:,}."
+        if usecols is not None
+        else ""
+    )
     if frame.empty or not columns:
-        return _fail("The CSV has a header but no rows.", columns)
+        return _fail(" ".join(filter(None, ("The CSV has a header but no rows.", cut))), columns)
     if text_column is None:
         text_column = max(columns, key=lambda c: frame[c].str.len().mean())  # the wordiest column
     if text_column not in columns:
-        return _fail(f"No column '{text_column}' in the CSV. Valid columns: {list(columns)}", columns)
+        valid = f"Valid columns: {list(columns)}"
+        return _fail(" ".join(filter(None, (f"No column '{text_column}' in the CSV.", cut, valid))), columns)
     cells = [" ".join(str(v).split()) for v in frame[text_column]]
-    return _from_lines(cells, max_sentences, text_column, columns)
+    return _from_lines(cells, max_sentences, text_column, columns, cut)
+
+
+def _header_width(text: str, separator: str) -> int:
+    """How many fields the header row has, read alone (cheap) before pandas reads the whole file."""
+    try:
+        return len(next(csv.reader(io.StringIO(text), delimiter=separator), []))
+    except csv.Error:  # e.g. a header field over the csv module's size limit: pandas will say what's wrong
+        return 0
 
 
 def _from_lines(
-    lines: Sequence[str], max_sentences: int, column: str | None, columns: tuple[str, ...]
+    lines: Sequence[str],
+    max_sentences: int,
+    column: str | None,
+    columns: tuple[str, ...],
+    notice: str = "",
 ) -> UploadResult:
     parsed = parse_sentences("\n".join(lines), max_sentences=max_sentences)
     where = f"column '{column}'" if column else "the file"
     if parsed.error:
-        return _fail(f"No sentences found in {where}: every line is blank.", columns)
+        return _fail(
+            " ".join(filter(None, (f"No sentences found in {where}: every line is blank.", notice))), columns
+        )
     if parsed.n_lines > max_sentences:
         return _fail(
             f"{where.capitalize()} has {parsed.n_lines:,} sentences; the limit is {max_sentences:,}. "
-            "Split it into smaller files and upload them one at a time.",
+            "Split it into smaller files and upload them one at a time." + (f" {notice}" if notice else ""),
             columns,
         )
     # What parse_sentences cut short (a sentence over its length limit) is said, as it is for typed text.
-    message = " ".join((f"Read {len(parsed.sentences):,} sentences from {where}.", *parsed.notices))
+    read = f"Read {len(parsed.sentences):,} sentences from {where}."
+    message = " ".join(filter(None, (read, notice, *parsed.notices)))
     return UploadResult(parsed.sentences, message, True, columns, column)

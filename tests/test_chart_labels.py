@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import copy
 import html
+import itertools
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pytest
 import vl_convert as vlc
@@ -16,7 +18,7 @@ import vl_convert as vlc
 from explorer.assets import bundled_corpus, sentence_set
 from explorer.charts.journey import journey_chart, journey_frames
 from explorer.charts.layer_slider import LAYER_PARAM, PLAY_PARAM
-from explorer.charts.readout import readout_frame
+from explorer.charts.readout import fit_readout, readout_frame
 from explorer.projection import project
 from explorer.states import default_highlight, extract_states, layer_names
 from explorer.vectors import cosine_matrix
@@ -176,3 +178,55 @@ def test_play_glides_the_points_between_layers(cases) -> None:
         assert abs(mid[0] - (a[0] + b[0]) / 2) < 0.6 and abs(mid[1] - (a[1] + b[1]) / 2) < 0.6
     assert "layer 2" in CORNER.findall(halfway_svg)
     assert _followed_places(_render(spec, 6, frame=2.0)) == at_2
+
+
+READOUT = re.compile(r'<g class="mark-text role-mark readout(?:_title)?_marks"[^>]*>(.*?)</g>', re.S)
+LINE = re.compile(
+    r'<text[^>]*transform="translate\(([-\d.e]+),([-\d.e]+)\)"[^>]*font-size="([\d.]+)px"[^>]*>([^<]*)</text>'
+)
+MORE = re.compile(r"… (\d+) more lines?: the table under the chart lists every cosine")
+
+
+@pytest.mark.parametrize("classroom", [False, True], ids=["default", "classroom"])
+def test_readout_lines_stay_a_type_size_apart_when_100_sentences_share_the_word(model, classroom) -> None:
+    """With 100 sentences the legend takes much of the chart's height: the readout's rows were drawn
+    10.5 px apart in 12 px type (12.2 in 17 px). Now the rows that fit are drawn, and a line says how
+    many more the table under the chart has."""
+    case = _case(model, tuple(f"The bank {i}." for i in range(100)))
+    spec = journey_chart(
+        case.points, case.pooled, 3, case.follow, "selected", True, classroom=classroom, readout=case.readout
+    ).to_dict()
+    lines = [
+        (float(y), float(size), html.unescape(text))
+        for group in READOUT.findall(_render(spec, 3))
+        for _, y, size, text in LINE.findall(group)
+    ]
+    rows = sorted({y for y, _, _ in lines})
+    size = lines[0][1]
+    assert len(rows) >= 2 and min(b - a for a, b in itertools.pairwise(rows)) >= size, rows
+    texts = [text for _, _, text in lines]
+    wanted = case.readout[case.readout["layer"] == 3]["text"].tolist()
+    more = [int(m.group(1)) for t in texts if (m := MORE.fullmatch(t))]
+    if classroom:  # one pair to a row: not all 7 lines fit
+        assert len(more) == 1 and len(texts) - 1 + more[0] == len(wanted)
+    else:
+        assert not more and sorted(texts) == sorted(wanted)
+    assert set(texts) - {t for t in texts if MORE.fullmatch(t)} <= set(wanted)
+
+
+def test_fit_readout_keeps_the_title_and_the_summary_and_counts_what_is_left_out() -> None:
+    cosines = np.ones((2, 4, 4))
+    readout = readout_frame(cosines, ["a", "b", "c", "d"], ["x", "x", "y", "y"], 384)  # rows 0-4, 8 lines
+    assert fit_readout(readout, "row", 5).equals(readout)
+    fitted = fit_readout(readout, "row", 4)  # the title, one row of two pairs, the summary, the rest said
+    at_0 = fitted[fitted["layer"] == 0]
+    assert at_0["row"].tolist() == [0, 1, 1, 2, 3] and at_0["col"].tolist() == [0, 0, 1, 0, 0]
+    assert at_0["line"].tolist() == [0, 1, 2, 3, 4]
+    assert at_0["text"].tolist()[1:] == [
+        "a ↔ b: 1.00", "a ↔ c: 1.00", "same group 1.00 · other group 1.00",
+        "… 4 more lines: the table under the chart lists every cosine",
+    ]  # fmt: skip
+    one_column = fit_readout(readout, "line", 0)  # never fewer than the title and the line saying more
+    assert one_column[one_column["layer"] == 1]["text"].tolist()[1:] == [
+        "… 7 more lines: the table under the chart lists every cosine"
+    ]

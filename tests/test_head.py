@@ -60,6 +60,33 @@ def test_incomplete_rows_are_dropped_and_said():
     assert any("2 row(s)" in n for n in labelled.notices)
 
 
+@pytest.mark.parametrize("invisible", ["\u200b", "\u200b\u200c\u200d", " \u2060\ufeff ", "\u00ad\u200e"])
+def test_rows_of_only_invisible_characters_count_as_empty(invisible):
+    """The typed sentences' rule (inputs.clean_line): zero-width or format characters alone are blank."""
+    rows = [
+        ("x one", "p"),
+        ("x two", "p"),
+        ("y one", "q"),
+        ("y two", "q"),
+        (invisible, "q"),
+        ("no label", invisible),
+    ]
+    labelled = lb.prepare_labelled(rows)
+    assert labelled.error is None and labelled.texts == ("x one", "x two", "y one", "y two")
+    assert any("2 row(s)" in n and "only invisible characters" in n for n in labelled.notices)
+    # both cells invisible: dropped silently, as a fully empty row is
+    assert lb.prepare_labelled([*rows[:4], (invisible, invisible)]).notices == ()
+    # a label of only invisible characters does not make a third label
+    only_p = lb.prepare_labelled([("x one", "p"), ("x two", "p"), ("y one", invisible), ("y two", invisible)])
+    assert only_p.error is not None and "1 such label" in only_p.error
+
+
+def test_invisible_characters_inside_text_stay():
+    coder = "The \U0001f469\u200d\U0001f4bb fixed it."  # a joiner is part of the emoji
+    labelled = lb.prepare_labelled([(coder, "p"), ("x two", "p"), ("y one", "q"), ("y two", "q")])
+    assert labelled.texts[0] == coder and labelled.notices == ()
+
+
 def test_split_is_stratified_and_seeded(sentiment):
     split = lb.stratified_split(sentiment.labels, seed=3)
     assert split == lb.stratified_split(sentiment.labels, seed=3)

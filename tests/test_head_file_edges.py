@@ -147,6 +147,18 @@ def test_every_other_bad_input_gets_one_clear_sentence(toy, name, make, expected
     assert expected in _refusal(make(meta, weights)), name
 
 
+@pytest.mark.parametrize(
+    ("field", "value"), [("texts", "\u200b\u200d"), ("labels", "\u2060"), ("texts", ""), ("labels", "  ")]
+)
+def test_a_row_of_only_invisible_characters_is_refused_like_an_empty_one(toy, field, value):
+    """The Fine-tune table's rule: a text or label of zero-width characters alone is empty."""
+    _, _, meta, weights = toy
+    edited = json.loads(meta)
+    edited[field][2] = value
+    message = _refusal(_zip(json.dumps(edited), weights))
+    assert "row 3 has no text or no label (empty, or only invisible characters" in message
+
+
 def test_the_good_file_still_loads_bit_for_bit(toy):
     data, x, _, weights = toy
     saved = head_file.head_from_bytes(data)

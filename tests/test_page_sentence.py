@@ -342,6 +342,21 @@ def test_a_full_index_refuses_more_and_keeps_what_it_has(monkeypatch):
     assert _metrics(at)["Sentences in the index"] == f"{corpus_size + 1:,}"
 
 
+def test_a_very_wide_csv_offers_only_the_first_columns_and_says_the_limit():
+    from explorer import uploads
+
+    limit = uploads.MAX_CSV_COLUMNS
+    header = ",".join(["id", "text", *(f"c{i}" for i in range(100_000))])
+    row = ",".join(["1", "Tide pools hold tiny crabs.", *("x" * 100_000)])
+    at = _page()
+    at.file_uploader(key="sentence_upload").upload("wide.csv", f"{header}\n{row}\n".encode(), "text/csv")
+    at.run()
+    assert not at.exception
+    chooser = next(s for s in at.selectbox if s.label == "Text column")
+    assert len(chooser.options) == limit and chooser.value == "text"
+    assert f"The CSV has 100,002 columns; only the first {limit} are read" in _captions(at)
+
+
 def test_adding_sentences_never_moves_the_dots_already_on_the_map():
     """Issue 11: the map's axes come from the bundled corpus; added sentences are placed on them."""
 

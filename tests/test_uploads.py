@@ -89,4 +89,32 @@ def test_a_cell_over_the_length_limit_is_cut_and_said(name, data, where):
     )
 
 
+def _wide_csv(n_columns: int, n_rows: int = 3) -> bytes:
+    header = ",".join(["id", "review", *(f"extra{i}" for i in range(n_columns - 2))])
+    filler = ",".join("x" * (n_columns - 2))
+    rows = [f"{r},Review number {r} says the soup was cold.,{filler}" for r in range(n_rows)]
+    return (header + "\n" + "\n".join(rows) + "\n").encode()
+
+
+def test_a_very_wide_csv_is_cut_to_the_column_limit_and_says_so():
+    """A 100,000-column CSV (17 CPU-s read whole) offers only the first columns, and the message says the limit."""
+    limit = uploads.MAX_CSV_COLUMNS
+    result = uploads.parse_upload("wide.csv", _wide_csv(100_000))
+    assert result.ok and result.column == "review" and len(result.sentences) == 3
+    assert result.columns == ("id", "review", *(f"extra{i}" for i in range(limit - 2)))
+    assert f"The CSV has 100,000 columns; only the first {limit} are read and offered" in result.message
+    beyond = uploads.parse_upload("wide.csv", _wide_csv(100_000), "extra50000")
+    assert not beyond.ok and len(beyond.columns) == limit
+    assert f"only the first {limit} are read" in beyond.message and "extra50000" in beyond.message
+
+
+def test_a_csv_at_the_column_limit_is_read_whole_without_a_notice():
+    limit = uploads.MAX_CSV_COLUMNS
+    result = uploads.parse_upload("edge.csv", _wide_csv(limit))
+    assert result.ok and len(result.columns) == limit
+    assert result.message == "Read 3 sentences from column 'review'."
+    over = uploads.parse_upload("edge.csv", _wide_csv(limit + 1))
+    assert len(over.columns) == limit and f"has {limit + 1} columns" in over.message
+
+
 # ---------------------------------------------------------------- charts

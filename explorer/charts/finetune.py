@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from explorer.charts.layer_slider import layer_picker
-from explorer.charts.style import OKABE_ITO, category_scale, padded_domain, with_style
+from explorer.charts.style import OKABE_ITO, category_scale, display_text, padded_domain, with_style
 from explorer.inputs import shorten
 from explorer.projection import fit_map
 from explorer.vectors import unit_rows
@@ -275,6 +275,7 @@ def tuning_chart(
     a line from each token's base position to its tuned one, for the layer the chart's slider picks.
     `compact` (a short, narrow chart under a lesson's card): no axis titles, a smaller layer title."""
     n_layers = int(frame["layer"].max())
+    frame = frame.assign(token=display_text(frame["token"]))  # the tooltip's token, cut short
     pick = layer_picker(min(max(int(layer), 0), n_layers), n_layers)
     x_scale = alt.Scale(zero=False, nice=False, padding=12)  # each layer has its own axes: fit what is shown
     y_scale = alt.Scale(zero=False, nice=False, padding=12)

@@ -8,7 +8,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from explorer.charts.style import OKABE_ITO, padded_domain, with_style
+from explorer.charts.style import MAX_LABEL_CHARS, OKABE_ITO, padded_domain, with_style
 from explorer.geometry import MEASURES
 from explorer.inputs import shorten
 from explorer.senses import SenseSeparation
@@ -237,7 +237,7 @@ def change_frame(
     n_steps = cosines.shape[1]
     chosen = tokens.loc[rows]
     labels = [
-        f"S{s + 1} · {p:>2} · {t}"
+        f"S{s + 1} · {p:>2} · {shorten(t, MAX_LABEL_CHARS)}"
         for s, p, t in zip(chosen["sentence"], chosen["position"], chosen["text"], strict=True)
     ]
     return pd.DataFrame(

@@ -16,8 +16,8 @@ import pandas as pd
 
 from explorer.charts.labels import LABEL_FIT_WIDTH, corner_boxes, label_places, plot_size
 from explorer.charts.layer_slider import gliding, layer_picker, play_frame, shown_layer, with_next_place
-from explorer.charts.readout import placed_readout, readout_layers
-from explorer.charts.style import category_scale, padded_domain, style_config
+from explorer.charts.readout import READOUT_MARGIN, READOUT_SHARE, fit_readout, placed_readout, readout_layers
+from explorer.charts.style import category_scale, display_text, padded_domain, style_config
 from explorer.inputs import shorten
 from explorer.projection import Projection
 
@@ -159,41 +159,45 @@ def journey_drawing(
     if trajectories not in TRAJECTORY_MODES:
         raise ValueError(f"Unknown trajectories mode: {trajectories}. Valid modes: {list(TRAJECTORY_MODES)}")
     n_layers = int(points["layer"].max()) if len(points) else 0
-    points = with_next_place(points, "uid")
+    # Labels and tooltips show a token cut short; the view's own frames (and exports) keep it whole.
+    points = with_next_place(points, "uid").assign(
+        token=lambda f: display_text(f["token"]), piece=lambda f: display_text(f["piece"])
+    )
     if pooled is not None:
         pooled = with_next_place(pooled, "sentence_id")
     x_domain, y_domain = (
         padded_domain(np.concatenate([f[axis].to_numpy(float) for f in (points, pooled) if f is not None]))
         for axis in ("x", "y")
     )
-    step = 24 if classroom else 18
+    by_group = "group" in points and not points["group"].equals(points["sentence"])
+    field = "group" if by_group else "sentence"
+    font, step = (17, 24) if classroom else (12, 18)  # px: type, and readout lines 1.5 lines apart
+    entries = int(points[field].nunique())
+    legend_rows = 0 if wide else (min(entries, LEGEND_ENTRIES) + 1) // 2 + (entries > LEGEND_ENTRIES)
+    plot = plot_size(LABEL_FIT_WIDTH, height, font, legend_rows)  # the legend takes height from the plot
     # Classroom type is larger: one pair per row in a column, two to a row otherwise.
     one_column = classroom and not wide
     place = "line" if one_column else "row"
-    band = int(readout[place].max() + 2) * step if readout is not None and len(readout) else 0
+    if readout is not None and len(readout):  # the rows that fit `step` apart, and a line for the rest
+        readout = fit_readout(readout, place, int(READOUT_SHARE * plot[1] / step - READOUT_MARGIN) + 1)
+    band = (int(readout[place].max()) + READOUT_MARGIN) * step if readout is not None and len(readout) else 0
     # An empty band under the points, as wide as the chart, where the readout is written; and one over
     # them as tall as the layer's name (and its note) in the corner, so no point or path ever covers it.
-    share = min(band / height, 0.45)
+    share = min(band / plot[1], READOUT_SHARE)
     top = min(max(box[3] for box in corner_boxes(points, notes, classroom)) + 6, 0.2 * height) / height
     span = (y_domain[1] - y_domain[0]) / (1 - share - top)
     y_domain[0] -= span * share
     y_domain[1] += span * top
-    by_group = "group" in points and not points["group"].equals(points["sentence"])
-    field = "group" if by_group else "sentence"
     # Colours in the order the sentences (or groups) come: each row carries its name's rank.
     named = [f[field].to_numpy(object) for f in (points, pooled) if f is not None]
     rank, _ = pd.factorize(np.concatenate(named))
     highlight_set = set(highlight)
     points = points.assign(rank=rank[: len(points)], followed=points["uid"].isin(highlight_set))
-    font = 17 if classroom else 12
     labelled = bool(labels or highlight_set)
     if labelled:  # which labels fit, decided here for every layer (the slider only filters)
-        entries = len(np.unique(rank[: len(points)]))
-        rows = (min(entries, LEGEND_ENTRIES) + 1) // 2 + (entries > LEGEND_ENTRIES)
-        plot = plot_size(LABEL_FIT_WIDTH, height, font, legend_rows=0 if wide else rows)
         blocked = corner_boxes(points, notes, classroom)
         if band:
-            blocked.append((0.0, plot[1] * (1 - band / height), plot[0], plot[1]))
+            blocked.append((0.0, plot[1] * (1 - share), plot[0], plot[1]))
         places = label_places(points, highlight_set, labels, x_domain, y_domain, plot, font, blocked)
         points = pd.concat([points, places], axis=1)
     layers, first = np.unique(points["layer"].to_numpy(), return_index=True)
@@ -230,7 +234,7 @@ def journey_drawing(
             pooled, [*where, "x_next", "y_next", "token", "full_sentence", "layer_name"]
         )
     if band:
-        tables["readout"] = placed_readout(readout, one_column, x_domain, y_domain, step / height)
+        tables["readout"] = placed_readout(readout, one_column, x_domain, y_domain, step / plot[1])
     shape = JourneyShape(
         n_layers=n_layers, height=height, classroom=classroom, wide=wide, field=field, by_group=by_group,
         labelled=labelled, following=bool(highlight_set), noted=notes is not None, roles=tuple(tables),

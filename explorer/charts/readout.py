@@ -14,9 +14,14 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from explorer.charts.style import with_style
+from explorer.charts.style import MAX_LABEL_CHARS, display_text, with_style
+from explorer.inputs import shorten
 
 READOUT_PAIRS = 4  # followed tokens whose pairwise cosines are listed (6 pairs); the rest are summarised
+READOUT_SHARE = 0.45  # of the plot's height, at most, for the band the readout is written in
+READOUT_MARGIN = (
+    1.5  # rows of the band besides its lines' own: half a row over the title, the last line's own
+)
 
 
 def readout_frame(
@@ -36,11 +41,12 @@ def readout_frame(
     pairs = [(a, b) for a in range(shown) for b in range(a + 1, shown)]
     same = np.equal.outer(np.asarray(groups, dtype=object), np.asarray(groups, dtype=object))
     upper = np.triu(np.ones((k, k), dtype=bool), 1)
+    shown_as = [shorten(label, MAX_LABEL_CHARS) for label in labels]  # in the band; `a`, `b` keep them whole
     rows = []
     for layer, matrix in enumerate(cosines):
         lines = [(f"Cosine in all {dim} dims (the model's own space), this layer:", np.nan, "", "")]
         lines += [
-            (f"{labels[a]} ↔ {labels[b]}: {matrix[a, b]:.2f}", matrix[a, b], labels[a], labels[b])
+            (f"{shown_as[a]} ↔ {shown_as[b]}: {matrix[a, b]:.2f}", matrix[a, b], labels[a], labels[b])
             for a, b in pairs
         ]
         if len(set(groups)) > 1 and (same & upper).any():
@@ -74,7 +80,7 @@ def word_lines(summary: pd.DataFrame, dim: int) -> pd.DataFrame:
         lines = [f"Cosine in all {dim} dims (the model's own space), this layer:"]
         for r in at_layer.itertuples():
             lines.append(
-                f"{r.word}: same group {r.within:.2f} · other group {r.across:.2f} · {beats_text(r)}"
+                f"{shorten(r.word, MAX_LABEL_CHARS)}: same group {r.within:.2f} · other group {r.across:.2f} · {beats_text(r)}"
             )
         for i, text in enumerate(lines):
             rows.append(
@@ -92,6 +98,50 @@ def word_lines(summary: pd.DataFrame, dim: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def fit_readout(readout: pd.DataFrame, place: str, max_rows: int) -> pd.DataFrame:
+    """The readout's lines in at most `max_rows` rows of the band (rows counted by `place`: "row", pairs
+    two to a row, or "line"): when more are needed, the title, the group summaries and as many pairs as
+    fit, then a line saying how many more there are (the table under the chart lists every cosine)."""
+    max_rows = max(max_rows, 2)  # the title and the line saying what is left out
+    if int(readout[place].max()) < max_rows:
+        return readout
+    return pd.concat(
+        [_fit_layer(lines, place, max_rows) for _, lines in readout.groupby("layer", sort=True)],
+        ignore_index=True,
+    )
+
+
+def _fit_layer(lines: pd.DataFrame, place: str, max_rows: int) -> pd.DataFrame:
+    """One layer's lines cut to `max_rows` rows, laid out as `readout_frame` lays them out."""
+    lines = lines.sort_values("line")
+    title, body = lines.iloc[:1], lines.iloc[1:]
+    pairs, rest = body[body["a"] != ""], body[body["a"] == ""]
+
+    def rows(n_pairs: int, n_rest: int) -> int:  # the title, the pairs, the rest, the line saying more
+        return 1 + (n_pairs if place == "line" else -(-n_pairs // 2)) + n_rest + 1
+
+    n_rest = len(rest)
+    while n_rest and rows(0, n_rest) > max_rows:
+        n_rest -= 1
+    n_pairs = max((k for k in range(len(pairs) + 1) if rows(k, n_rest) <= max_rows), default=0)
+    left_out = len(body) - n_pairs - n_rest
+    more = title.assign(
+        text=f"… {left_out} more line{'s' if left_out != 1 else ''}: the table under the chart lists every cosine",
+        cosine=np.nan,
+        a="",
+        b="",
+    )
+    kept = pd.concat([title, pairs.iloc[:n_pairs], rest.iloc[:n_rest], more], ignore_index=True)
+    pair_rows = -(-n_pairs // 2)
+    index = np.arange(len(kept))
+    is_pair = (index >= 1) & (index <= n_pairs)
+    return kept.assign(
+        line=index,
+        row=np.where(is_pair, 1 + (index - 1) // 2, np.where(index == 0, 0, index - n_pairs + pair_rows)),
+        col=np.where(is_pair, (index - 1) % 2, 0),
+    )
+
+
 def placed_readout(
     readout: pd.DataFrame, one_column: bool, x_domain: list[float], y_domain: list[float], row_share: float
 ) -> pd.DataFrame:
@@ -100,11 +150,12 @@ def placed_readout(
     type), then the group summary. A row is `row_share` of the chart's height."""
     row = (y_domain[1] - y_domain[0]) * row_share
     place = "line" if one_column else "row"
-    top = y_domain[0] + row * (int(readout[place].max()) + 1.2)
+    top = y_domain[0] + row * (int(readout[place].max()) + READOUT_MARGIN - 0.5)  # the title's top
     left, half = x_domain[0] + 0.01 * (x_domain[1] - x_domain[0]), 0.5 * (x_domain[1] - x_domain[0])
-    return readout.assign(
+    placed = readout.assign(
         x=left if one_column else left + readout["col"] * half, y=top - readout[place] * row
     )
+    return placed[["layer", "line", "x", "y", "text"]]  # what the band draws (`a`, `b` hold whole labels)
 
 
 def readout_layers(placed: pd.DataFrame, shown: dict, classroom: bool, x: alt.X, y: alt.Y) -> list[alt.Chart]:
@@ -132,7 +183,7 @@ def beats_text(row) -> str:
 def separation_strip(summary: pd.DataFrame, layer: int, classroom: bool = False) -> alt.FacetChart:
     """Per grouped word, its gap (within − across, full-space cosine) at every layer, the chance band of
     relabelled sentences (5th-95th percentile) behind it, and the layer shown marked."""
-    frame = summary.assign(current=summary["layer"] == int(layer))
+    frame = summary.assign(current=summary["layer"] == int(layer), word=display_text(summary["word"]))
     x = alt.X("layer:O", title="layer", axis=alt.Axis(labelAngle=0))
     tip = [
         alt.Tooltip("word:N"),

@@ -8,7 +8,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from explorer.charts.style import OKABE_ITO, category_scale, padded_domain, with_style
+from explorer.charts.style import OKABE_ITO, category_scale, display_text, padded_domain, with_style
 from explorer.index import SearchHit
 from explorer.inputs import shorten
 
@@ -58,6 +58,7 @@ def cloud_chart(
     out (a lesson asks where they land) on the same axes as with them.
     """
     grow = CLASSROOM_GROW if classroom else 1.0
+    tokens = tokens.assign(token=display_text(tokens["token"]))  # labels cut short; the frame keeps it whole
     every = pd.concat([tokens[["x", "y"]], pooled[["x", "y"]]])
     x = alt.X(
         "x:Q",
@@ -164,6 +165,8 @@ def token_importance_chart(
 ) -> alt.HConcatChart:
     """Two bar charts side by side, one bar per token: cosine to the pooled vector, and leave-one-out shift
     (only the first when the shift is NaN, i.e. the model's pooling has no leave-one-out measure)."""
+    # Bars named by a token cut short (the position keeps two rows of one long word apart).
+    measures = measures.assign(label=display_text(measures["label"]), token=display_text(measures["token"]))
     order = measures["label"].tolist()
     height = max(120, int(height_per_token * (1.4 if classroom else 1.0)) * len(measures))
     y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=180))

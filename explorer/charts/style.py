@@ -14,6 +14,9 @@ OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "
 
 
 AXIS_INK = "#4a4a52"
+# A token as a chart shows it (label, tooltip, axis): a 20,000-character "word" was sent whole, 22 MB per
+# chart. Tables, readout data and exports keep the exact text.
+MAX_LABEL_CHARS = 40
 
 
 def style_config(classroom: bool = False) -> alt.Config:
@@ -51,3 +54,12 @@ def padded_domain(values: pd.Series | np.ndarray, pad: float = 0.06) -> list[flo
     lo, hi = float(values.min()), float(values.max())
     span = (hi - lo) or 1.0
     return [lo - pad * span, hi + pad * span]
+
+
+def display_text(values: pd.Series, width: int = MAX_LABEL_CHARS) -> pd.Series:
+    """Each value as a chart shows it: at most `width` characters, the cut ones ending in an ellipsis."""
+    text = values.astype(str)
+    long = text.str.len() > width
+    if not long.any():
+        return text
+    return text.where(~long, text.str.slice(0, width - 1) + "…")

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from explorer.finetune.head import Head, HeadConfig, HeadRun, Snapshot, apply_head, finish_run
-from explorer.finetune.labelled import MAX_ROWS, LabelledSet, Split, prepare_labelled
+from explorer.finetune.labelled import MAX_ROWS, LabelledSet, Split, clean_cell, prepare_labelled
 
 HEAD_FORMAT = "latent-space-explorer/head"
 HEAD_VERSION = 1
@@ -256,6 +256,12 @@ def head_from_bytes(data: bytes, dim: int | None = None) -> SavedHead:
         and all(isinstance(v, str) for v in texts + labels),
         "texts and labels must be lists of text of equal length.",
     )
+    blank = [i for i, row in enumerate(zip(texts, labels, strict=True)) if not all(map(clean_cell, row))]
+    if blank:  # the rule of the table: a cell of only invisible characters is empty
+        raise HeadFileError(
+            f"row {blank[0] + 1} has no text or no label (empty, or only invisible characters such as "
+            "zero-width spaces)."
+        )
     labelled = prepare_labelled(zip(texts, labels, strict=True))
     _need(
         labelled.error is None and len(labelled.texts) == len(texts), "the labelled sentences are unusable."

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from explorer.inputs import clean_line
+
 MAX_ROWS = 200
 HELD_OUT_SHARE = 0.25
 MIN_TRAIN_PER_LABEL = 2  # the contrastive loss needs a same-label partner for every training sentence
@@ -29,21 +31,40 @@ class LabelledSet:
         return tuple(dict.fromkeys(self.labels))
 
 
-def _cell(value: object) -> str:
+def clean_cell(value: object) -> str:
+    """A table cell as one line of text; "" when it is empty, missing, or only invisible characters.
+
+    The rule is the typed sentences' (inputs.clean_line): a cell of nothing but zero-width or other
+    format characters is blank.
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    text = str(value)
-    return " ".join(text.split()) if text.strip() not in {"nan", "None", "<NA>"} else ""
+    text = " ".join(clean_line(str(value)).split())
+    return "" if text in {"nan", "None", "<NA>"} else text
+
+
+def _invisible(value: object) -> bool:
+    """Something is there (not just spaces) but nothing of it can be seen."""
+    return isinstance(value, str) and bool(value.strip()) and not clean_cell(value)
 
 
 def prepare_labelled(rows: Iterable[tuple[object, object]], max_rows: int = MAX_ROWS) -> LabelledSet:
     """Clean table rows; keep labels with at least 2 examples; need at least 2 such labels."""
-    cleaned = [(_cell(t), _cell(lab)) for t, lab in rows]
+    raw = list(rows)
+    cleaned = [(clean_cell(t), clean_cell(lab)) for t, lab in raw]
     notices: list[str] = []
-    incomplete = sum(1 for t, lab in cleaned if bool(t) != bool(lab))
+    incomplete = [i for i, (t, lab) in enumerate(cleaned) if bool(t) != bool(lab)]
     cleaned = [(t, lab) for t, lab in cleaned if t and lab]
     if incomplete:
-        notices.append(f"{incomplete} row(s) without both a text and a label are left out.")
+        invisible = any(_invisible(cell) for i in incomplete for cell in raw[i])
+        notices.append(
+            f"{len(incomplete)} row(s) without both a text and a label are left out"
+            + (
+                " (a cell of only invisible characters, such as zero-width spaces, counts as empty)."
+                if invisible
+                else "."
+            )
+        )
     if len(cleaned) > max_rows:
         notices.append(f"Using the first {max_rows} of {len(cleaned)} rows.")
         cleaned = cleaned[:max_rows]

@@ -251,6 +251,7 @@ def upload_box(model_id: str) -> None:
             result.columns,
             index=result.columns.index(result.column) if result.column in result.columns else 0,
             key=f"upload_column_{upload.file_id}",
+            help=f"The first {uploads.MAX_CSV_COLUMNS} columns of the file are offered.",
         )
         result = parsed_upload(st.session_state, upload.file_id, upload.name, upload.getvalue, column)
     if not result.ok:
