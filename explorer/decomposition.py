@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    import pandas as pd
     import torch
 
 COVERED_TYPES = ("bert", "roberta", "xlm-roberta", "camembert")
@@ -211,3 +212,65 @@ def decompose(
 def relative_error(parts: LayerParts) -> np.ndarray:
     """(R,) how far the parts' sum is from the model's own vector, relative to that vector's length."""
     return np.linalg.norm(parts.total() - parts.after, axis=-1) / np.linalg.norm(parts.after, axis=-1)
+
+
+PARTS = ("itself", "other tokens", "feed-forward", "biases")
+
+
+def pull_table(layers: Sequence[LayerParts]) -> pd.DataFrame:
+    """One row per (layer, token split, source token other than itself): how much the source sent
+    (`strength`, the length of its part) and its share of what every other token sent (`share`), ranked
+    within the token's layer (`rank` 1 = the most). Layers count from 1 (the update from layer 0)."""
+    import pandas as pd
+
+    frames = []
+    for n, parts in enumerate(layers, start=1):
+        strength = np.linalg.norm(parts.sources, axis=-1)  # (R, T)
+        for r, i in enumerate(parts.rows):
+            others = np.delete(np.arange(strength.shape[1]), i)
+            values = strength[r, others]
+            order = np.argsort(-values, kind="stable")
+            total = values.sum()
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "layer": n,
+                        "target": int(i),
+                        "source": others[order],
+                        "strength": values[order],
+                        "share": values[order] / total if total > 0 else 0.0,
+                        "rank": np.arange(1, len(order) + 1),
+                    }
+                )
+            )
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["layer", "target", "source", "strength", "share", "rank"])
+    )
+
+
+def move_table(layers: Sequence[LayerParts]) -> pd.DataFrame:
+    """One row per (layer, token split, part): how far that part carried the token along its actual move
+    from layer l-1 to l (`along`: the part's projection on the move; the four add up to `move`, the move's
+    length, exactly). `itself` is the residual's change plus what the token sent itself through attention;
+    a negative value pulled against the move."""
+    import pandas as pd
+
+    rows = []
+    for n, parts in enumerate(layers, start=1):
+        move = parts.after - parts.before  # (R, D)
+        length = np.linalg.norm(move, axis=-1)  # (R,)
+        direction = move / np.where(length > 0, length, 1.0)[:, None]
+        own = parts.sources[np.arange(len(parts.rows)), parts.rows]  # (R, D) what i sent itself
+        pieces = {
+            "itself": parts.itself - parts.before + own,
+            "other tokens": parts.sources.sum(axis=1) - own,
+            "feed-forward": parts.feed_forward,
+            "biases": parts.bias,
+        }
+        for name in PARTS:
+            along = (pieces[name] * direction).sum(-1)  # (R,)
+            for r, i in enumerate(parts.rows):
+                rows.append((n, int(i), name, float(along[r]), float(length[r])))
+    return pd.DataFrame(rows, columns=["layer", "target", "part", "along", "move"])

@@ -80,13 +80,14 @@ def journey_body() -> None:
         lesson=lessons.active(PAGE) is not None,
     )  # everything the chart is drawn from
     layer, start, chart_key = journey.layer_and_start(view.summary.n_layers, request)
+    why = journey.why_view(view, follow) if request.why else None
 
     def drawing() -> charts.JourneyDrawing:
         return charts.journey_drawing(
             view.points, view.pooled, request.follow, request.paths, request.labels,
             height=request.height,
             classroom=request.classroom, notes=notes, readout=None if readout is None else readout.lines,
-            wide=request.presenter,
+            wide=request.presenter, pulls=why.lines if why is not None else None,
         )  # fmt: skip
 
     with right:
@@ -100,6 +101,8 @@ def journey_body() -> None:
         )
         journey.style_layer_slider()
         st.caption(journey.journey_caption(view))
+        if why is not None:
+            journey.why_panel(why, request.classroom)
         if readout is not None and len(readout.summary) and not lessons.hidden(PAGE, "strip"):
             journey.separation_panel(view, readout, layer)
     if readout is not None:

@@ -126,3 +126,22 @@ def test_value_zeroing_matches_the_model_run_with_one_tokens_values_zeroed() -> 
     theirs = 1 - torch.nn.functional.cosine_similarity(ablated, h, dim=-1).double().numpy()
     np.testing.assert_allclose(ours[:, j], theirs, rtol=1e-3, atol=1e-7)
     assert ours[:, j].max() > 1e-4, "zeroing a token's values moves the others"
+
+
+def test_the_tables_rank_the_sources_and_the_parts_add_up_to_the_move(model) -> None:
+    from explorer.decomposition import PARTS, move_table, pull_table
+
+    features = model.preprocess(["She sat on the bank of the river."])
+    layers = decompose(model[0].auto_model, features, rows=[4])  # [CLS] she sat on bank …
+    pulls = pull_table(layers)
+    assert set(pulls["layer"]) == set(range(1, 7)) and set(pulls["target"]) == {4}
+    assert 4 not in set(pulls["source"]), "what a token sends itself is 'itself', not a line"
+    for _, one in pulls.groupby("layer"):
+        assert one["share"].sum() == pytest.approx(1.0)
+        assert list(one["rank"]) == list(range(1, len(one) + 1))
+        assert one["strength"].is_monotonic_decreasing
+    moves = move_table(layers)
+    assert list(moves["part"].unique()) == list(PARTS)
+    for _, one in moves.groupby("layer"):
+        assert one["along"].sum() == pytest.approx(one["move"].iloc[0], rel=1e-4)
+        assert one["move"].iloc[0] > 0

@@ -640,3 +640,41 @@ def test_a_queued_umap_fit_is_cancelled_when_the_session_asks_for_pca() -> None:
     finally:
         gate.set()
         blocker.result(timeout=60)
+
+
+def test_why_lines_join_the_followed_tokens_to_the_tokens_that_moved_them() -> None:
+    """'Why did it move?' on the bank preset: per layer from 1, lines from the top sources to each followed
+    'bank' at that layer's places (drawn from the chart's own tables: the slider and Play move them), and
+    the bars of what each part added; off by default."""
+    at = _journey()
+    chart = _main_chart(at)["chart"]
+    assert not [x for x in scatter_layers(chart["spec"]) if layer_name(x) == "pulls"], "off by default"
+    _open_settings(at)
+    at.toggle(key="why_lines").set_value(True).run()
+    assert not at.exception
+    chart = _main_chart(at)["chart"]
+    (pulls,) = [x for x in scatter_layers(chart["spec"]) if layer_name(x) == "pulls"]
+    lines = chart["datasets"][pulls["data"]["name"]]
+    points = chart["datasets"][
+        next(x for x in scatter_layers(chart["spec"]) if layer_name(x) == "current")["data"]["name"]
+    ]
+    assert set(lines["layer"]) == set(range(1, 7)), "an update per layer from 1 to 6"
+    assert set(lines["target"]) == {"bank"}
+    per_target_layer = lines.groupby(["layer", "x2", "y2"]).size()
+    assert per_target_layer.max() <= 3, "the top three sources per followed token"
+    banks = points[points["token"] == "bank"]
+    for row in lines.itertuples():
+        at_layer = banks[banks["layer"] == row.layer]
+        assert ((at_layer["x"] - row.x2).abs() < 1e-6).any(), "each line ends on a followed 'bank' there"
+    assert lines["share"].between(0, 1).all() and (lines["width"] >= 1).all()
+    assert "source_uid" not in lines, "only what the spec draws is sent"
+    labelled = points[points["show_label"]]
+    named = sum(
+        ((labelled["layer"] == row.layer) & (labelled["token"] == row.source)).any()
+        for row in lines.itertuples()
+    )
+    assert named >= 0.8 * len(lines), "the words the lines start from are labelled first"
+    bars = [c for c in chart_specs(at) if "facet" in c["spec"]]
+    assert bars, "the per-layer parts chart is drawn under the journey"
+    captions = " ".join(c.value for c in at.caption)
+    assert "not attention weights" in captions

@@ -15,7 +15,15 @@ import numpy as np
 import pandas as pd
 
 from explorer.charts.labels import LABEL_FIT_WIDTH, corner_boxes, label_places, plot_size
-from explorer.charts.layer_slider import gliding, layer_picker, play_frame, shown_layer, with_next_place
+from explorer.charts.layer_slider import (
+    gliding,
+    gliding_from_before,
+    layer_picker,
+    play_frame,
+    shown_layer,
+    shown_update,
+    with_next_place,
+)
 from explorer.charts.readout import READOUT_MARGIN, READOUT_SHARE, fit_readout, placed_readout, readout_layers
 from explorer.charts.style import category_scale, display_text, padded_domain, style_config
 from explorer.inputs import shorten
@@ -141,6 +149,7 @@ def journey_drawing(
     notes: Sequence[str] | None = None,
     readout: pd.DataFrame | None = None,
     wide: bool = False,
+    pulls: pd.DataFrame | None = None,
 ) -> JourneyDrawing:
     """The journey chart's tables and the shape of its spec (see `JourneyDrawing`): tokens at one layer
     coloured by sentence, their paths through all layers, the pooled points.
@@ -154,7 +163,8 @@ def journey_drawing(
     name in the corner (e.g. how faithful that layer's projection is). Colour follows the sentences'
     groups when they have any (`group` differs from `sentence`). `readout` (from `readout.readout_frame`) is
     written in a band under the points for the shown layer, so the numbers follow the slider exactly as
-    the points do.
+    the points do. `pulls` (from `ui.journey.why`): lines from the tokens that sent a followed token the
+    most to it, per layer, drawn at that layer and gliding with Play.
     """
     if trajectories not in TRAJECTORY_MODES:
         raise ValueError(f"Unknown trajectories mode: {trajectories}. Valid modes: {list(TRAJECTORY_MODES)}")
@@ -193,12 +203,16 @@ def journey_drawing(
     rank, _ = pd.factorize(np.concatenate(named))
     highlight_set = set(highlight)
     points = points.assign(rank=rank[: len(points)], followed=points["uid"].isin(highlight_set))
-    labelled = bool(labels or highlight_set)
+    labelled = bool(labels or highlight_set)  # (a 'why' line's source has a followed token: labelled too)
     if labelled:  # which labels fit, decided here for every layer (the slider only filters)
         blocked = corner_boxes(points, notes, classroom)
         if band:
             blocked.append((0.0, plot[1] * (1 - share), plot[0], plot[1]))
-        places = label_places(points, highlight_set, labels, x_domain, y_domain, plot, font, blocked)
+        first = None
+        if pulls is not None and len(pulls):  # the tokens a line starts from, labelled first
+            starts = pd.MultiIndex.from_arrays([pulls["source_uid"], pulls["layer"]])
+            first = pd.MultiIndex.from_arrays([points["uid"], points["layer"]]).isin(starts)
+        places = label_places(points, highlight_set, labels, x_domain, y_domain, plot, font, blocked, first)
         points = pd.concat([points, places], axis=1)
     layers, first = np.unique(points["layer"].to_numpy(), return_index=True)
     layer_names = points["layer_name"].to_numpy(object)[first]
@@ -233,6 +247,8 @@ def journey_drawing(
         tables["pooled"] = _columns(
             pooled, [*where, "x_next", "y_next", "token", "full_sentence", "layer_name"]
         )
+    if pulls is not None and len(pulls):
+        tables["pulls"] = pulls.drop(columns="source_uid", errors="ignore").reset_index(drop=True)
     if band:
         tables["readout"] = placed_readout(readout, one_column, x_domain, y_domain, step / plot[1])
     shape = JourneyShape(
@@ -306,6 +322,8 @@ def journey_chart_of(drawing: JourneyDrawing, layer: int) -> alt.LayerChart:
             .encode(x=x, y=y, color=colour, tooltip=tooltip)
             .properties(name="steps")
         )
+    if "pulls" in tables:
+        layers.append(_pull_lines(tables["pulls"], x, y, grow))
     now = gliding(alt.Chart(tables["points"]).transform_filter(shown))
     gx, gy = _axis_on(x, "gx"), _axis_on(y, "gy")
     layers.append(
@@ -376,6 +394,28 @@ def journey_chart_of(drawing: JourneyDrawing, layer: int) -> alt.LayerChart:
         layers += readout_layers(tables["readout"], shown, classroom, x, y)
     layers[0] = layers[0].add_params(pick, play)
     return alt.layer(*layers, height=height, config=style_config(classroom))  # one step: each copies all
+
+
+def _pull_lines(table: pd.DataFrame, x: alt.X, y: alt.Y, grow: float) -> alt.Chart:
+    """Lines from each source token to the followed token it sent the most to, at the layer shown."""
+    return (
+        gliding_from_before(alt.Chart(table).transform_filter(shown_update()), ("x", "y", "x2", "y2"))
+        .transform_calculate(stroke=f"datum.width * {grow}")
+        .mark_rule(color="#111827", opacity=0.45, strokeCap="round")
+        .encode(
+            x=_axis_on(x, "gx"),
+            y=_axis_on(y, "gy"),
+            x2="gx2:Q",
+            y2="gy2:Q",
+            strokeWidth=alt.StrokeWidth("stroke:Q", scale=None),
+            tooltip=[
+                alt.Tooltip("source:N", title="from"),
+                alt.Tooltip("target:N", title="to"),
+                alt.Tooltip("share:Q", title="share of what the other tokens sent", format=".0%"),
+            ],
+        )
+        .properties(name="pulls")
+    )
 
 
 def _axis_on(axis: alt.X | alt.Y, field: str) -> alt.X | alt.Y:

@@ -93,8 +93,11 @@ def label_places(
     plot: tuple[float, float],
     font: int,
     blocked: Sequence[tuple[float, float, float, float]] = (),
+    first: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Which tokens are labelled at each layer, and where: `show_label`, `label_dx`, `label_dy` per row.
+    Rows marked in `first` (a boolean per row: the tokens a 'why' line starts from) are tried before the
+    other tokens, and even when `everyone` is False.
 
     Greedy, one layer at a time, on a pixel grid of the plot (`plot` = width, height in px; the axes'
     domains are fixed across layers): the followed tokens first, always (when their usual place is
@@ -146,6 +149,7 @@ def label_places(
     xs, ys, texts = px.tolist(), py.tolist(), text_width.tolist()
     show, label_dx, label_dy = np.zeros(n, dtype=bool), np.zeros(n), np.zeros(n)
     layer_of = points["layer"].to_numpy()
+    early = np.zeros(n, dtype=bool) if first is None else np.asarray(first, dtype=bool)
     for layer in np.unique(layer_of):
         rows = np.flatnonzero(layer_of == layer)
         taken = _Pixels(width, height)
@@ -160,8 +164,10 @@ def label_places(
             )  # fmt: skip
             taken.take(*_pixel_span(*box(xs[i], ys[i], texts[i], *place)))
             show[i], (label_dx[i], label_dy[i]) = True, place
-        rest = rows[~is_followed[rows]] if everyone else rows[:0]
-        for i in rest[np.lexsort((rest, crowd[rest], special[rest]))][:LABEL_TRIES].tolist():
+        rest = rows[~is_followed[rows]]
+        if not everyone:
+            rest = rest[early[rest]]
+        for i in rest[np.lexsort((rest, crowd[rest], special[rest], ~early[rest]))][:LABEL_TRIES].tolist():
             inside_i, left_i, right_i, top_i, bottom_i = inside[i], left[i], right[i], top[i], bottom[i]
             for p, place in enumerate(usual):
                 span = left_i[p], right_i[p], top_i[p], bottom_i[p]

@@ -8,6 +8,7 @@ the browser shows the layer the server means. No Streamlit, no model."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import altair as alt
@@ -147,3 +148,26 @@ def plan_layer_chart(
     if not rendered or (reported is not None and reported != layer):
         return LayerChartPlan(layer, generation + 1)
     return LayerChartPlan(layer, generation)
+
+
+def shown_update() -> dict:
+    """The filter for what moved the points to the layer shown (rows keyed by the layer the update
+    ends at): the slider's layer, or while Play glides from layer l to l+1, the update to l+1."""
+    return {
+        "or": [
+            {"and": [{"param": LAYER_PARAM}, f"{PLAY_PARAM} < 0"]},
+            f"{PLAY_PARAM} >= 0 && datum.layer == floor({PLAY_PARAM}) + 1",
+        ]
+    }
+
+
+def gliding_from_before(chart: alt.Chart, fields: Sequence[str]) -> alt.Chart:
+    """`chart` with `g<field>` for each of `fields`: the place at the row's layer, or while Play runs,
+    on the way there from the layer before (`<field>_prev`), in step with the gliding points."""
+    step = f"({PLAY_PARAM} - floor({PLAY_PARAM}))"
+    return chart.transform_calculate(
+        **{
+            f"g{f}": f"{PLAY_PARAM} >= 0 ? datum.{f}_prev + (datum.{f} - datum.{f}_prev) * {step} : datum.{f}"
+            for f in fields
+        }
+    )

@@ -55,6 +55,7 @@ from explorer.ui.journey.view import (
     journey_view,
     make_journey,
 )
+from explorer.ui.journey.why import WhyView, why_panel, why_view
 
 __all__ = [
     "CHART_HEIGHT",
@@ -69,6 +70,7 @@ __all__ = [
     "PageLayout",
     "Readout",
     "ViewSettings",
+    "WhyView",
     "cached_journey",
     "cached_readout",
     "cached_tokens",
@@ -101,4 +103,6 @@ __all__ = [
     "style_layer_slider",
     "view_settings",
     "view_state",
+    "why_panel",
+    "why_view",
 ]

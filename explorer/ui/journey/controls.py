@@ -64,6 +64,7 @@ def chart_request(
         classroom=widgets.is_classroom(),
         presenter=presenter,
         height=chart_height(presenter, lesson),
+        why=settings.why and bool(follow),
     )
 
 
@@ -105,6 +106,7 @@ class ViewSettings:
     fit_followed: bool
     labels: bool
     speed: float | None
+    why: bool = False
 
 
 def view_settings(with_speed: bool) -> ViewSettings:
@@ -135,8 +137,16 @@ def view_settings(with_speed: bool) -> ViewSettings:
         labels = widgets.toggle(
             "Label every token", "labels", True, "Followed tokens are always labelled.", draw
         )
+        why = widgets.toggle(
+            "Why did it move? (lines)",
+            "why_lines",
+            False,
+            "At the layer shown, lines from the tokens that sent each followed token the most on its way "
+            "from the layer before: an exact split of the layer's update, not attention weights.",
+            draw,
+        )
         speed = widgets.play_speed_picker(draw) if with_speed else None
-    return ViewSettings(method, seed, hide_special, hide_punct, fit_followed, labels, speed)
+    return ViewSettings(method, seed, hide_special, hide_punct, fit_followed, labels, speed, why)
 
 
 def play_speed(layout: PageLayout, speed: float | None) -> float:
