@@ -65,7 +65,10 @@ def run() -> dict:
 
     from explorer.decomposition import decompose
 
-    sentence = "The old bank by the river lent money to farmers, and the river bank flooded in the spring rain again."
+    sentence = (
+        "The old bank by the river lent money to farmers, and the river bank flooded in the spring rain "
+        "again after three long weeks of storms."
+    )
     features = model.preprocess([sentence])
     decompose(backbone, features)
     times = []

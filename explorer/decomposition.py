@@ -217,15 +217,23 @@ def relative_error(parts: LayerParts) -> np.ndarray:
 PARTS = ("itself", "other tokens", "feed-forward", "biases")
 
 
-def pull_table(layers: Sequence[LayerParts]) -> pd.DataFrame:
+PULLS_BY = ("parts", "attention")
+
+
+def pull_table(layers: Sequence[LayerParts], by: str = "parts") -> pd.DataFrame:
     """One row per (layer, token split, source token other than itself): how much the source sent
     (`strength`, the length of its part) and its share of what every other token sent (`share`), ranked
-    within the token's layer (`rank` 1 = the most). Layers count from 1 (the update from layer 0)."""
+    within the token's layer (`rank` 1 = the most). Layers count from 1 (the update from layer 0).
+    `by="attention"`: the attention weights averaged over heads instead (where the heads looked, for
+    comparison: not what moved the token)."""
     import pandas as pd
 
+    if by not in PULLS_BY:
+        raise ValueError(f"Unknown way to rank sources: {by}. Valid: {list(PULLS_BY)}")
     frames = []
     for n, parts in enumerate(layers, start=1):
-        strength = np.linalg.norm(parts.sources, axis=-1)  # (R, T)
+        by_parts = np.linalg.norm(parts.sources, axis=-1) if by == "parts" else None  # (R, T)
+        strength = by_parts if by_parts is not None else parts.attention.mean(axis=0)  # (R, T)
         for r, i in enumerate(parts.rows):
             others = np.delete(np.arange(strength.shape[1]), i)
             values = strength[r, others]

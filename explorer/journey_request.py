@@ -26,7 +26,7 @@ class JourneyRequest:
     classroom: bool
     presenter: bool
     height: int  # px: shorter while a lesson card shares the presenter's screen
-    why: bool = False  # lines from the tokens that moved each followed token (`ui.journey.why`)
+    why: str = ""  # lines to each followed token, ranked by the split's "parts" or by "attention" ("": none)
 
     @property
     def key(self) -> tuple:

@@ -80,7 +80,7 @@ def journey_body() -> None:
         lesson=lessons.active(PAGE) is not None,
     )  # everything the chart is drawn from
     layer, start, chart_key = journey.layer_and_start(view.summary.n_layers, request)
-    why = journey.why_view(view, follow) if request.why else None
+    why = journey.why_view(view, follow, request.why) if request.why else None
 
     def drawing() -> charts.JourneyDrawing:
         return charts.journey_drawing(

@@ -678,3 +678,20 @@ def test_why_lines_join_the_followed_tokens_to_the_tokens_that_moved_them() -> N
     assert bars, "the per-layer parts chart is drawn under the journey"
     captions = " ".join(c.value for c in at.caption)
     assert "not attention weights" in captions
+
+
+def test_attention_weights_are_an_option_labelled_as_not_why_it_moved() -> None:
+    at = _journey()
+    _open_settings(at)
+    at.toggle(key="why_lines").set_value(True).run()
+    chart = _main_chart(at)["chart"]
+    (pulls,) = [x for x in scatter_layers(chart["spec"]) if layer_name(x) == "pulls"]
+    by_parts = chart["datasets"][pulls["data"]["name"]]
+    at.selectbox(key="why_by").set_value("attention").run()
+    assert not at.exception
+    chart = _main_chart(at)["chart"]
+    (pulls,) = [x for x in scatter_layers(chart["spec"]) if layer_name(x) == "pulls"]
+    by_attention = chart["datasets"][pulls["data"]["name"]]
+    assert not by_attention[["layer", "source", "share"]].equals(by_parts[["layer", "source", "share"]])
+    captions = " ".join(c.value for c in at.caption)
+    assert "attention weights" in captions.lower() and "Not an explanation" in captions

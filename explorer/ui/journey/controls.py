@@ -64,7 +64,7 @@ def chart_request(
         classroom=widgets.is_classroom(),
         presenter=presenter,
         height=chart_height(presenter, lesson),
-        why=settings.why and bool(follow),
+        why=settings.why if follow else "",
     )
 
 
@@ -106,7 +106,7 @@ class ViewSettings:
     fit_followed: bool
     labels: bool
     speed: float | None
-    why: bool = False
+    why: str = ""  # "" (no lines), "parts" or "attention" (see `ui.journey.why`)
 
 
 def view_settings(with_speed: bool) -> ViewSettings:
@@ -145,8 +145,22 @@ def view_settings(with_speed: bool) -> ViewSettings:
             "from the layer before: an exact split of the layer's update, not attention weights.",
             draw,
         )
+        why_by = (
+            widgets.choice(
+                "Lines from",
+                "why_by",
+                {
+                    "parts": "what each token sent (exact split)",
+                    "attention": "attention weights (where it looked; not why it moved)",
+                },
+                "parts",
+                draw,
+            )
+            if why
+            else ""
+        )
         speed = widgets.play_speed_picker(draw) if with_speed else None
-    return ViewSettings(method, seed, hide_special, hide_punct, fit_followed, labels, speed, why)
+    return ViewSettings(method, seed, hide_special, hide_punct, fit_followed, labels, speed, why_by)
 
 
 def play_speed(layout: PageLayout, speed: float | None) -> float:

@@ -17,7 +17,7 @@ import streamlit as st
 from explorer.charts.style import MAX_LABEL_CHARS
 from explorer.charts.transport import as_sent
 from explorer.charts.why import update_parts_chart
-from explorer.decomposition import NotCovered, decompose, move_table, pull_table
+from explorer.decomposition import PULLS_BY, NotCovered, decompose, move_table, pull_table
 from explorer.inputs import shorten
 from explorer.models import model_lock
 from explorer.ui.caches import cached_model
@@ -37,20 +37,24 @@ class WhyView:
     split: int  # followed tokens split
     followed: int  # followed tokens in all
     message: str | None = None  # why nothing is drawn (another architecture)
+    by: str = "parts"  # what ranks the lines: the exact split's parts, or attention weights
 
 
-def _split_sentence(model_id: str, text: str, rows: tuple[int, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _split_sentence(
+    model_id: str, text: str, rows: tuple[int, ...]
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     model = cached_model(model_id)
     with model_lock(model):  # the tokenizer and model are shared by every session
         layers = decompose(model[0].auto_model, model.preprocess([text]), rows)
-    return pull_table(layers), move_table(layers)
+    return {by: pull_table(layers, by) for by in PULLS_BY}, move_table(layers)
 
 
 _cached_split = st.cache_resource(show_spinner=False, max_entries=64)(_split_sentence)
 
 
-def why_view(view: JourneyView, follow: list[int]) -> WhyView:
-    """The lines and parts for the first WHY_MAX_TOKENS followed tokens of `view` (token rows)."""
+def why_view(view: JourneyView, follow: list[int], by: str = "parts") -> WhyView:
+    """The lines and parts for the first WHY_MAX_TOKENS followed tokens of `view` (token rows); the lines
+    ranked `by` the exact split's parts or, for comparison, by attention weights."""
     points = view.points
     tokens = view.states.tokens
     chosen = [uid for uid in follow if uid in tokens.index][:WHY_MAX_TOKENS]
@@ -61,7 +65,7 @@ def why_view(view: JourneyView, follow: list[int]) -> WhyView:
             rows = tuple(int(tokens.at[uid, "position"]) for uid in mine)
             pulls, parts = _cached_split(view.model_id, view.summary.texts[sentence], rows)
             uid_of = dict(zip(rows, mine, strict=True))
-            lines.append(_placed(pulls, points, sentence, uid_of, tokens))
+            lines.append(_placed(pulls[by], points, sentence, uid_of, tokens))
             label = {
                 row: f"S{sentence + 1} {_label(str(tokens.at[uid, 'text']))}" for row, uid in uid_of.items()
             }
@@ -74,6 +78,7 @@ def why_view(view: JourneyView, follow: list[int]) -> WhyView:
         pd.concat(moves, ignore_index=True) if moves else pd.DataFrame(),
         len(chosen),
         len(follow),
+        by=by,
     )
 
 
@@ -117,6 +122,12 @@ def why_caption(why: WhyView) -> str:
         if why.followed > why.split
         else ""
     )
+    if why.by == "attention":
+        return (
+            "👀 Lines: attention weights, averaged over the heads: where the followed token looked at the layer "
+            "shown. Not an explanation of its move: over 200 sentences they rank the tokens whose removal "
+            "moves it most far worse (Spearman 0.65) than the exact split does (0.98)." + more
+        )
     return (
         "🧲 Lines: at the layer shown, the tokens that sent each followed token the most on its way from "
         "the layer before, thicker for a bigger share. Each share is the length of what that token sent "
