@@ -78,6 +78,7 @@ def journey_body() -> None:
         readout is not None,
         presenter,
         lesson=lessons.active(PAGE) is not None,
+        why_hidden=lessons.hidden(PAGE, "why"),
     )  # everything the chart is drawn from
     layer, start, chart_key = journey.layer_and_start(view.summary.n_layers, request)
     why = journey.why_view(view, follow, request.why) if request.why else None
@@ -113,10 +114,9 @@ def journey_body() -> None:
         if table_box.open:
             table_box.dataframe(journey.readout_table(readout), width="stretch")
     with right:
-        if lessons.hidden(PAGE, "paths") or lessons.hidden(PAGE, "readout"):
-            st.caption(
-                "🎓 The paths and the cosines in the model's full space appear when you reveal the answer."
-            )
+        journey.waiting_for_reveal(
+            lessons.hidden(PAGE, "paths") or lessons.hidden(PAGE, "readout"), lessons.hidden(PAGE, "why")
+        )
         link_state = journey.view_state(info.model_id, layer, follow)
     with layout.share:
         share_menu.share_and_export(

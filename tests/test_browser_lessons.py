@@ -22,6 +22,7 @@ STEPS: dict[str, tuple[str | None, str]] = {
     "one-vector": (None, "the model's embedding"),
     "bank-senses": (None, ""),  # the paths and the readout are drawn in the chart: the 🎓 note goes
     "own-words": (None, "Where the meanings part"),
+    "why-bank": (None, "not attention weights"),
     "search-geometry": (None, "nearest sentences by cosine"),
     "index-not-model": ("Add my", "identical: the model did not change"),
     "tune-weights": ("Tune a private copy", "Frozen layers moved by exactly 0"),

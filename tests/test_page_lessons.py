@@ -47,6 +47,26 @@ def _journey_reveals(at: AppTest) -> bool:
     return {"followed_paths", "readout"} <= names  # the paths, and the full-space readout
 
 
+def test_the_why_lesson_measures_which_word_sent_each_bank_the_most_live() -> None:
+    """The 'what pulls bank' lesson: before Reveal no line is drawn; after, the lines are, and the live
+    measure names the top sender of each 'bank' at layer 2 from the exact split, matching the first
+    option (a word that says what kind of bank) on the preset."""
+    (lesson,) = [lesson for lesson in lessons() if lesson.id == "why-bank"]
+    at = _open(lesson)
+    assert not at.exception
+    pulls = [x for c in chart_specs(at) if "layer" in c["spec"] for x in scatter_layers(c["spec"])]
+    assert "pulls" not in {layer_name(x) for x in pulls}, "no line before Reveal"
+    at.radio(key=pick_key(lesson)).set_value(lesson.pick_options[1]).run()
+    _button(at, "Reveal the answer").click().run()
+    assert not at.exception
+    spec = next(c["spec"] for c in chart_specs(at) if "layer" in c["spec"])
+    assert "pulls" in {layer_name(x) for x in scatter_layers(spec)}
+    (beside,) = [m.value for m in at.markdown if m.value.startswith("Your pick:")]
+    for word in ("deposited", "loan", "grassy", "muddy"):
+        assert word in beside, beside
+    assert escape_markdown(lesson.pick_options[0]) in beside and "❌" in beside, beside
+
+
 def _index_verdict(at: AppTest) -> bool:
     return any("identical: the model did not change" in c.value for c in at.caption)
 
@@ -68,6 +88,7 @@ CHECKS: dict[str, tuple[Callable[[AppTest], None] | None, Callable[[AppTest], bo
     "one-vector": (None, _has_diamond),
     "bank-senses": (None, _journey_reveals),
     "own-words": (None, lambda at: any("Where the meanings part" in c.value for c in at.caption)),
+    "why-bank": (None, lambda at: any("not attention weights" in c.value for c in at.caption)),
     "search-geometry": (None, lambda at: bool(at.dataframe) and bool(_charts_with(at, "x2", "y2", "score"))),
     "index-not-model": (_add_sentences, _index_verdict),
     "tune-weights": (_tune, lambda at: bool(_charts_with(at, "cka", "moved"))),

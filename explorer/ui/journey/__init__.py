@@ -1,6 +1,7 @@
 """Streamlit side of the Token journey page, one concept per module: the view, the readout, the chart as
 sent, the controls, the share link. The page uses them through this package."""
 
+from explorer.assets import Lesson
 from explorer.ui.journey.chart import (
     CHART_HEIGHT,
     CHART_KEY,
@@ -13,6 +14,7 @@ from explorer.ui.journey.chart import (
     layer_notes,
     on_layer_picked,
     style_layer_slider,
+    waiting_for_reveal,
 )
 from explorer.ui.journey.controls import (
     SETTINGS,
@@ -39,7 +41,7 @@ from explorer.ui.journey.readout import (
     chart_description,
     default_follow,
     has_grouped_words,
-    lesson_measure,
+    parting_measure,
     picture_versus_space,
     readout,
     readout_table,
@@ -55,7 +57,8 @@ from explorer.ui.journey.view import (
     journey_view,
     make_journey,
 )
-from explorer.ui.journey.why import WhyView, why_panel, why_view
+from explorer.ui.journey.why import WhyView, top_source_measure, why_panel, why_view
+from explorer.ui.lessons import Measured
 
 __all__ = [
     "CHART_HEIGHT",
@@ -103,6 +106,14 @@ __all__ = [
     "style_layer_slider",
     "view_settings",
     "view_state",
+    "waiting_for_reveal",
     "why_panel",
     "why_view",
 ]
+
+
+def lesson_measure(lesson: Lesson) -> Measured | None:
+    """A journey lesson's answer measured live on the sentences in the box (None: the lesson has none)."""
+    if lesson.measure == "top_source":
+        return top_source_measure(lesson)
+    return parting_measure(lesson)

@@ -187,3 +187,15 @@ def journey_caption(view: JourneyView) -> str:
         else:
             parts.append(f"◆ = the sentence's pooled vector ({view.summary.pooling} pooling).")
     return " ".join(parts)
+
+
+def waiting_for_reveal(paths_and_readout: bool, why: bool) -> None:
+    """Under the chart while a lesson hides its evidence: what appears with the answer."""
+    if paths_and_readout:
+        st.caption(
+            "🎓 The paths and the cosines in the model's full space appear when you reveal the answer."
+        )
+    if why:
+        st.caption(
+            "🎓 The lines from the words that moved each followed token appear when you reveal the answer."
+        )

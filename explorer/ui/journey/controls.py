@@ -46,6 +46,7 @@ def chart_request(
     readout: bool,
     presenter: bool,
     lesson: bool = False,
+    why_hidden: bool = False,
 ) -> JourneyRequest:
     """The journey chart as one value (see `JourneyRequest`)."""
     return JourneyRequest(
@@ -64,7 +65,7 @@ def chart_request(
         classroom=widgets.is_classroom(),
         presenter=presenter,
         height=chart_height(presenter, lesson),
-        why=settings.why if follow else "",
+        why=settings.why if follow and not why_hidden else "",
     )
 
 

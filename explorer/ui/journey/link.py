@@ -9,6 +9,7 @@ import streamlit as st
 from explorer import share
 from explorer.charts import journey as charts
 from explorer.charts.layer_slider import without_play_input
+from explorer.decomposition import PULLS_BY
 from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.models import ModelInfo
 from explorer.projection import METHODS
@@ -32,6 +33,8 @@ LINK = LinkSpec(
         "paths": LinkField(share.is_one_of(charts.TRAJECTORY_MODES), "paths"),
         "seed": LinkField(share.is_int_between(0, SEED_MAX), "seed"),
         "fit_followed": LinkField(share.is_bool, "fit_followed"),
+        "why_lines": LinkField(share.is_bool, "why_lines"),
+        "why_by": LinkField(share.is_one_of(PULLS_BY), "why_by"),
         "follow": LinkField(share.is_int_list(MAX_SHOWN_TOKENS)),  # token rows: applied once the view exists
     }
 )

@@ -231,7 +231,7 @@ def separation_panel(view: JourneyView, readout: Readout, layer: int) -> None:
     )
 
 
-def lesson_measure(lesson: Lesson) -> Measured | None:
+def parting_measure(lesson: Lesson) -> Measured | None:
     """A journey lesson's answer measured on the sentences in the box: per grouped word, the first layer at
     which its meanings part (`separation.parting_layer`); the pick is judged against the first word."""
     if lesson.measure != "parting_layer":

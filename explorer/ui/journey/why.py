@@ -14,14 +14,19 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from explorer.assets import Lesson, stopwords
 from explorer.charts.style import MAX_LABEL_CHARS
 from explorer.charts.transport import as_sent
 from explorer.charts.why import update_parts_chart
 from explorer.decomposition import PULLS_BY, NotCovered, decompose, move_table, pull_table
-from explorer.inputs import shorten
-from explorer.models import model_lock
-from explorer.ui.caches import cached_model
+from explorer.inputs import parse_sentences, shorten
+from explorer.models import DEFAULT_MODEL_ID, model_lock
+from explorer.ui import caches
+from explorer.ui.caches import cached_model, cached_states
+from explorer.ui.journey.readout import default_follow
 from explorer.ui.journey.view import JourneyView
+from explorer.ui.lessons import Measured
+from explorer.ui.state import kept
 
 WHY_MAX_TOKENS = 6  # followed tokens split (each sentence is one more forward pass)
 PULL_COLUMNS = ("layer", "x", "y", "x2", "y2", "x_prev", "y_prev", "x2_prev", "y2_prev", "width", "source",
@@ -159,3 +164,44 @@ def why_panel(why: WhyView, classroom: bool) -> None:
 
 def _label(text: str) -> str:
     return shorten(text, MAX_LABEL_CHARS)
+
+
+def top_source_measure(lesson: Lesson) -> Measured:
+    """The 'what pulls bank' lesson measured on the sentences in the box: at the lesson's layer, which
+    token sent each followed token the most (by the exact split), and what kind of word that is, the
+    kind most of them share matched against the lesson's options (in order: a content word, a small
+    word, a special token)."""
+    parsed = parse_sentences(st.session_state.get("sentences", ""), with_groups=True)
+    if not parsed.sentences:
+        return Measured("no sentences yet")
+    model_id = kept("model_id", DEFAULT_MODEL_ID)  # set by the sidebar, which runs before the card
+    layer = int(lesson.view.get("layer", 2))
+    with caches.running_model(model_id, len(parsed.sentences)):
+        states = cached_states(model_id, parsed.sentences)
+    tokens = states.tokens
+    from_readout = default_follow(tokens, parsed.groups)[:WHY_MAX_TOKENS]
+    if not from_readout:
+        return Measured("no word is repeated in these sentences: nothing is followed")
+    small = stopwords()
+    kinds, said = [], []
+    for uid in from_readout:
+        sentence, position = int(tokens.at[uid, "sentence"]), int(tokens.at[uid, "position"])
+        pulls, _ = _cached_split(model_id, parsed.sentences[sentence], (position,))
+        top = pulls["parts"][(pulls["parts"]["layer"] == layer) & (pulls["parts"]["rank"] == 1)]
+        if not len(top):
+            continue
+        source = tokens[(tokens["sentence"] == sentence) & (tokens["position"] == int(top["source"].iloc[0]))]
+        text, special = str(source["text"].iloc[0]), bool(source["special"].iloc[0])
+        word = text.lower()
+        kinds.append(2 if special else 1 if word in small or not any(c.isalnum() for c in word) else 0)
+        said.append(f"'{_label(text)}' (S{sentence + 1}, {float(top['share'].iloc[0]):.0%})")
+    if not kinds:
+        return Measured(f"the model has no layer {layer}")
+    kind = max(set(kinds), key=kinds.count)
+    options = lesson.pick_options
+    word = _label(str(tokens.at[from_readout[0], "text"]))
+    option = options[kind] if kind < len(options) else None
+    kind_said = f" (most often: {option})" if option else ""
+    return Measured(
+        f"at layer {layer}, the token that sent each '{word}' the most: {', '.join(said)}{kind_said}", option
+    )
