@@ -52,6 +52,7 @@ class LayerParts:
     feed_forward: np.ndarray  # (R, D) N2_i(u_i)
     bias: np.ndarray  # (R, D) what no token sent
     attention: np.ndarray  # (H, R, T) the attention weights, for comparison only
+    mixing: np.ndarray  # (T, T) every token's attention weights averaged over heads (for rollout)
 
     def total(self) -> np.ndarray:
         """(R, D) the parts added up: equals `after` to float32 rounding."""
@@ -166,6 +167,7 @@ def decompose_layer(layer: torch.nn.Module, x: np.ndarray, after: np.ndarray, ma
         feed_forward=_linear_norm(u[rows], scale2, gamma2),
         bias=_linear_norm(biases, scale2, gamma2) + beta2,
         attention=weights[:, rows],
+        mixing=weights.mean(axis=0),
     )
 
 
@@ -217,7 +219,30 @@ def relative_error(parts: LayerParts) -> np.ndarray:
 PARTS = ("itself", "other tokens", "feed-forward", "biases")
 
 
-PULLS_BY = ("parts", "attention")
+PULLS_BY = ("parts", "attention", "rollout")
+
+
+def rollout(layers: Sequence[LayerParts]) -> list[np.ndarray]:
+    """Attention rollout (Abnar & Zuidema, ACL 2020), per layer: (T, T), how much of each input token
+    reaches each token through attention alone, the residual counted as half of every layer's mixing
+    (A/2 + I/2, rows summing to 1). Not what moved a token: the feed-forward blocks and the values are
+    left out."""
+    out, total = [], None
+    for parts in layers:
+        mixing = 0.5 * parts.mixing + 0.5 * np.eye(len(parts.mixing))  # (T, T)
+        mixing /= mixing.sum(axis=-1, keepdims=True)
+        total = mixing if total is None else mixing @ total
+        out.append(total)
+    return out
+
+
+def _strength(parts: LayerParts, by: str, rolled: np.ndarray | None) -> np.ndarray:
+    """(R, T) what each source gave each token split, by the chosen measure."""
+    if by == "parts":
+        return np.linalg.norm(parts.sources, axis=-1)
+    if by == "attention":
+        return parts.attention.mean(axis=0)
+    return rolled[parts.rows]
 
 
 def pull_table(layers: Sequence[LayerParts], by: str = "parts") -> pd.DataFrame:
@@ -225,15 +250,15 @@ def pull_table(layers: Sequence[LayerParts], by: str = "parts") -> pd.DataFrame:
     (`strength`, the length of its part) and its share of what every other token sent (`share`), ranked
     within the token's layer (`rank` 1 = the most). Layers count from 1 (the update from layer 0).
     `by="attention"`: the attention weights averaged over heads instead (where the heads looked, for
-    comparison: not what moved the token)."""
+    comparison: not what moved the token); `by="rollout"`: attention rollout across the layers so far."""
     import pandas as pd
 
     if by not in PULLS_BY:
         raise ValueError(f"Unknown way to rank sources: {by}. Valid: {list(PULLS_BY)}")
     frames = []
+    rolled = rollout(layers) if by == "rollout" else None
     for n, parts in enumerate(layers, start=1):
-        by_parts = np.linalg.norm(parts.sources, axis=-1) if by == "parts" else None  # (R, T)
-        strength = by_parts if by_parts is not None else parts.attention.mean(axis=0)  # (R, T)
+        strength = _strength(parts, by, rolled[n - 1] if rolled is not None else None)  # (R, T)
         for r, i in enumerate(parts.rows):
             others = np.delete(np.arange(strength.shape[1]), i)
             values = strength[r, others]

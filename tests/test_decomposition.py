@@ -145,3 +145,22 @@ def test_the_tables_rank_the_sources_and_the_parts_add_up_to_the_move(model) -> 
     for _, one in moves.groupby("layer"):
         assert one["along"].sum() == pytest.approx(one["move"].iloc[0], rel=1e-4)
         assert one["move"].iloc[0] > 0
+
+
+def test_rollout_multiplies_the_layers_mixing_and_ranks_sources_by_it(model) -> None:
+    from explorer.decomposition import pull_table, rollout
+
+    layers = decompose(model[0].auto_model, model.preprocess(["The bank of the river flooded."]), rows=[2])
+    rolled = rollout(layers)
+    assert len(rolled) == len(layers)
+    for matrix in rolled:
+        np.testing.assert_allclose(matrix.sum(axis=-1), 1.0, atol=1e-9)
+    first = 0.5 * layers[0].mixing + 0.5 * np.eye(len(layers[0].mixing))
+    second = 0.5 * layers[1].mixing + 0.5 * np.eye(len(layers[1].mixing))
+    np.testing.assert_allclose(rolled[1], second @ first, atol=1e-12)
+    pulls = pull_table(layers, by="rollout")
+    at_two = pulls[pulls["layer"] == 2]
+    others = np.delete(rolled[1][2], 2)
+    assert at_two["strength"].iloc[0] == pytest.approx(others.max())
+    with pytest.raises(ValueError, match="Valid"):
+        pull_table(layers, by="alti")

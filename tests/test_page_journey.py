@@ -695,3 +695,7 @@ def test_attention_weights_are_an_option_labelled_as_not_why_it_moved() -> None:
     assert not by_attention[["layer", "source", "share"]].equals(by_parts[["layer", "source", "share"]])
     captions = " ".join(c.value for c in at.caption)
     assert "attention weights" in captions.lower() and "Not an explanation" in captions
+    at.selectbox(key="why_by").set_value("rollout").run()
+    assert not at.exception
+    captions = " ".join(c.value for c in at.caption)
+    assert "attention rollout" in captions and "Not an explanation" in captions

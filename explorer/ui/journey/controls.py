@@ -153,6 +153,7 @@ def view_settings(with_speed: bool) -> ViewSettings:
                 {
                     "parts": "what each token sent (exact split)",
                     "attention": "attention weights (where it looked; not why it moved)",
+                    "rollout": "attention rollout across layers (not why it moved)",
                 },
                 "parts",
                 draw,

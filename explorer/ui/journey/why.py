@@ -127,6 +127,13 @@ def why_caption(why: WhyView) -> str:
         if why.followed > why.split
         else ""
     )
+    if why.by == "rollout":
+        return (
+            "👀 Lines: attention rollout (Abnar & Zuidema, 2020): how much of each input token reached the "
+            "followed token through attention alone, multiplied over the layers so far, half of each layer "
+            "counted as the token keeping itself. Not an explanation of its move: it leaves out the values "
+            "and the feed-forward blocks." + more
+        )
     if why.by == "attention":
         return (
             "👀 Lines: attention weights, averaged over the heads: where the followed token looked at the layer "
