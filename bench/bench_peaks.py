@@ -280,6 +280,30 @@ def _path_umap(kind: str) -> dict:
     }
 
 
+def _path_why(kind: str) -> dict:
+    """Why did it move? for `kind` followed tokens of the longest sentence the box takes (256 word pieces):
+    the exact split at every layer (`decomposition.decompose`), then the tables the page keeps."""
+    from explorer.decomposition import PULLS_BY, decompose, move_table, pull_table
+    from explorer.peaks import why_peak_bytes
+
+    model = _model()
+    text = _texts("lines")[0]
+    features = model.preprocess([text])
+    n_tokens = int(features["input_ids"].shape[1])
+    rows = tuple(range(1, 1 + int(kind)))
+
+    def split():
+        layers = decompose(model[0].auto_model, features, rows)
+        return [pull_table(layers, by) for by in PULLS_BY], move_table(layers)
+
+    n_layers, dim, heads = _shape(model)
+    return {
+        **measure(split),
+        "tokens": n_tokens,
+        "claim_mb": round(why_peak_bytes(n_tokens, len(rows), n_layers, dim, heads) / MB),
+    }
+
+
 PATHS: dict[str, tuple[Callable[[str], dict], str, str]] = {
     # name: (path, its input, what it stands for)
     "states_preset": (_path_states, "preset", "every layer of the Fine-tune page's default table"),
@@ -299,6 +323,7 @@ PATHS: dict[str, tuple[Callable[[str], dict], str, str]] = {
     "tune_long_6": (_path_tune, "table:12/6", "tune all 6 layers, 12 rows of 256 word pieces"),
     "measures_lines": (_path_measures, "lines", "the Geometry lab's measures over 100 sentences of 256 word pieces"),
     "umap_1500": (_path_umap, "1500", "aligned UMAP over 7 layers of 1,500 points (the lab's faithfulness sample)"),
+    "why_long": (_path_why, "6", "why did it move?: the exact split for 6 tokens of a sentence of 256 word pieces"),
     "umap_3000": (_path_umap, "3000", "aligned UMAP over 7 layers of 3,000 points (the journey's most tokens)"),
 }  # fmt: skip
 

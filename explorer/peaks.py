@@ -59,3 +59,18 @@ def measures_peak_bytes(n_words: int, n_tokens: int, n_layers: int, dim: int) ->
     word pieces (8,700 words, 25,600 tokens, 7 layers): words 187 MB, peak 447 MB (this bound: 498)."""
     words = (n_layers + 1) * n_words * dim * 8
     return int(max(2.6 * words, words + 3 * n_tokens * dim * 8) + 32 * 2**20)
+
+
+def why_peak_bytes(n_tokens: int, n_rows: int, n_layers: int, dim: int, heads: int) -> int:
+    """A bound on the memory `decomposition.decompose` takes for `n_rows` followed tokens of one sentence of
+    `n_tokens` word pieces (float64 throughout): what it keeps for every layer (each row's sources, its
+    attention and the layer's mixing) and one layer's working copies (the attention weights and each
+    head's values, four copies of the rows' sources, the feed-forward's 4×-wide activations), and 32 MB.
+    Measured with MiniLM warm (bench/bench_peaks.py, `why_long`): six followed tokens of a sentence of
+    256 word pieces, 85 MB (this bound: 124)."""
+    f8 = 8
+    kept = n_layers * f8 * (n_rows * n_tokens * (dim + heads) + n_tokens * n_tokens + 8 * n_rows * dim)
+    working = f8 * (
+        4 * n_rows * n_tokens * dim + 3 * heads * n_tokens * n_tokens + 2 * heads * n_tokens * dim
+    )
+    return int(kept + working + f8 * 8 * n_tokens * dim + 32 * 2**20)

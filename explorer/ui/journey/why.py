@@ -21,7 +21,8 @@ from explorer.charts.why import update_parts_chart
 from explorer.decomposition import PULLS_BY, NotCovered, decompose, move_table, pull_table
 from explorer.inputs import parse_sentences, shorten
 from explorer.models import DEFAULT_MODEL_ID, model_lock
-from explorer.ui import caches
+from explorer.peaks import why_peak_bytes
+from explorer.ui import caches, memory
 from explorer.ui.caches import cached_model, cached_states
 from explorer.ui.journey.readout import default_follow
 from explorer.ui.journey.view import JourneyView
@@ -31,7 +32,9 @@ from explorer.ui.state import kept
 WHY_MAX_TOKENS = 6  # followed tokens split (each sentence is one more forward pass)
 PULL_COLUMNS = ("layer", "x", "y", "x2", "y2", "x_prev", "y_prev", "x2_prev", "y2_prev", "width", "source",
                 "target", "share", "source_uid")  # fmt: skip
+WHY_CLAIM = "why_split"  # the ledger name of an exact split in progress (nothing is kept under it)
 TOP_SOURCES = 3  # lines per followed token and layer; the rest are summed in the bars' tooltip
+MEASURE_SAID = 4  # the live measure names this many followed tokens' top senders (one card line)
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,13 @@ def _split_sentence(
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     model = cached_model(model_id)
     with model_lock(model):  # the tokenizer and model are shared by every session
-        layers = decompose(model[0].auto_model, model.preprocess([text]), rows)
+        features = model.preprocess([text])
+    n_tokens = int(features["input_ids"].shape[1])
+    config = model[0].auto_model.config
+    n_layers, dim = int(config.num_hidden_layers), int(config.hidden_size)
+    need = why_peak_bytes(n_tokens, len(rows), n_layers, dim, int(getattr(config, "num_attention_heads", 16)))
+    with memory.quiet_room(WHY_CLAIM, need), model_lock(model):  # claimed before the split runs
+        layers = decompose(model[0].auto_model, features, rows)
     return {by: pull_table(layers, by) for by in PULLS_BY}, move_table(layers)
 
 
@@ -78,6 +87,9 @@ def why_view(view: JourneyView, follow: list[int], by: str = "parts") -> WhyView
     except NotCovered as exc:
         empty = pd.DataFrame()
         return WhyView(empty, empty, 0, len(follow), f"{exc} Nothing is drawn rather than something wrong.")
+    except memory.BudgetFull as exc:  # the split claims its peak on the server's ledger
+        empty = pd.DataFrame()
+        return WhyView(empty, empty, 0, len(follow), f"The why lines are not drawn now: {exc}")
     return WhyView(
         pd.concat(lines, ignore_index=True) if lines else pd.DataFrame(),
         pd.concat(moves, ignore_index=True) if moves else pd.DataFrame(),
@@ -193,7 +205,12 @@ def top_source_measure(lesson: Lesson) -> Measured:
     kinds, said = [], []
     for uid in from_readout:
         sentence, position = int(tokens.at[uid, "sentence"]), int(tokens.at[uid, "position"])
-        pulls, _ = _cached_split(model_id, parsed.sentences[sentence], (position,))
+        try:
+            pulls, _ = _cached_split(model_id, parsed.sentences[sentence], (position,))
+        except memory.BudgetFull as exc:
+            return Measured(f"not measured now: {exc}")
+        except NotCovered as exc:
+            return Measured(f"not measured: {exc}")
         top = pulls["parts"][(pulls["parts"]["layer"] == layer) & (pulls["parts"]["rank"] == 1)]
         if not len(top):
             continue
@@ -209,6 +226,8 @@ def top_source_measure(lesson: Lesson) -> Measured:
     word = _label(str(tokens.at[from_readout[0], "text"]))
     option = options[kind] if kind < len(options) else None
     kind_said = f" (most often: {option})" if option else ""
+    more = f" and {len(said) - MEASURE_SAID} more" if len(said) > MEASURE_SAID else ""
+    listed = ", ".join(said[:MEASURE_SAID]) + more
     return Measured(
-        f"at layer {layer}, the token that sent each '{word}' the most: {', '.join(said)}{kind_said}", option
+        f"at layer {layer}, the token that sent each '{word}' the most: {listed}{kind_said}", option
     )
