@@ -89,6 +89,13 @@ def started(key: Hashable, work: Callable[[], Any], asker: str | None = _THIS_SE
         return job.future
 
 
+def asked(key: Hashable) -> Future | None:
+    """The job for `key` if one runs or has finished (and was not stopped), else None: asks for nothing."""
+    with _guard:
+        job = _jobs.get(key)
+        return None if job is None or _stopped(job) else job.future
+
+
 def _forget_oldest_finished() -> None:
     """Keep at most MAX_KEPT jobs, forgetting the oldest finished ones (work still to do is never lost)."""
     finished = [key for key, job in _jobs.items() if job.future.done()]

@@ -34,6 +34,7 @@ from explorer.ui.journey.link import (
     receive_link,
     view_state,
 )
+from explorer.ui.journey.meaning import meaning_box, meaning_panel, neighbour_table
 from explorer.ui.journey.readout import (
     FOLLOW_LIMIT_TEXT,
     Readout,
@@ -93,6 +94,9 @@ __all__ = [
     "layer_notes",
     "lesson_measure",
     "make_journey",
+    "meaning_box",
+    "meaning_panel",
+    "neighbour_table",
     "on_layer_picked",
     "page_layout",
     "paths_choice",

@@ -1,0 +1,320 @@
+"""What does a followed token mean here? Its nearest words in context at every layer (`explorer.meaning`).
+
+The corpus index is built once per model, on a click, in the background (about half a minute for the
+bundled model on two cores), kept on the server's disk and memory-mapped from there by every session: its
+pages are shared and read-only. Every similarity shown is computed exactly from the neighbour's own vector.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer.assets import stopwords
+from explorer.charts.style import MAX_LABEL_CHARS
+from explorer.inputs import shorten
+from explorer.meaning import (
+    CHUNK_SENTENCES,
+    MeaningIndex,
+    build_index,
+    content_mask,
+    exact_similarity,
+    in_context,
+    index_folder,
+    meaning_corpus,
+    nearest,
+    read_index,
+)
+from explorer.models import ModelInfo
+from explorer.peaks import states_peak_bytes
+from explorer.states import layer_names, word_pieces
+from explorer.ui import caches, jobs, memory, widgets
+from explorer.ui.caches import cached_model, cached_states
+from explorer.ui.journey.view import JourneyView
+
+BUILD_CLAIM = "meaning_index"  # the ledger name of an index being built (nothing is kept under it)
+OTHER_WORDS = 3  # other words shown per layer
+SAME_WORD = 1  # nearest uses of the same word shown per layer
+MAX_TOKENS = 3  # followed tokens the panel offers
+
+_indexes: dict[str, MeaningIndex] = {}  # folder → index, read once per process (read-only, shared)
+_progress: dict[str, tuple[int, int]] = {}  # folder → (sentences done, in all) while it is built
+_lock = threading.Lock()
+
+
+def _index(info: ModelInfo) -> MeaningIndex | None:
+    corpus = meaning_corpus()
+    folder = index_folder(info.fingerprint, corpus)
+    with _lock:
+        found = _indexes.get(str(folder))
+        if found is None:
+            found = read_index(folder, corpus)
+            if found is not None:
+                _indexes[str(folder)] = found
+    return found
+
+
+def _build_peak(model_id: str) -> int:
+    """The build's claim: the forward pass of its largest chunk, its float64 running sums, and 64 MB for
+    the statistics pass (done a block of rows at a time)."""
+    model = cached_model(model_id)
+    texts = meaning_corpus().texts
+    pieces = word_pieces(model, texts)
+    config = model[0].auto_model.config
+    n_layers, dim = int(config.num_hidden_layers), int(config.hidden_size)
+    heads = int(getattr(config, "num_attention_heads", 16))
+    worst = max(
+        states_peak_bytes(sum(part), max(part), len(part), n_layers, dim, heads)
+        for part in (pieces[i : i + CHUNK_SENTENCES] for i in range(0, len(pieces), CHUNK_SENTENCES))
+    )
+    return int(2 * worst + 64 * 2**20)
+
+
+def _build(info: ModelInfo) -> MeaningIndex:
+    corpus = meaning_corpus()
+    folder = index_folder(info.fingerprint, corpus)
+    key = str(folder)
+
+    def progress(done: int, total: int) -> None:
+        _progress[key] = (done, total)
+
+    _progress[key] = (0, len(corpus.texts))
+    try:
+        with memory.quiet_room(BUILD_CLAIM, _build_peak(info.model_id)):
+            built = build_index(cached_model(info.model_id), info.fingerprint, corpus, folder, progress)
+    finally:
+        _progress.pop(key, None)
+    with _lock:
+        _indexes[key] = built
+    return built
+
+
+def _wait_for_build(future: Future, folder: str) -> None:
+    @st.fragment(run_every=1.0)
+    def progress() -> None:
+        if future.done():
+            st.rerun(scope="app")
+        done, total = _progress.get(folder, (0, 1))
+        st.progress(done / max(total, 1), text=f"Building the meaning index: {done:,} of {total:,} sentences")
+
+    progress()
+
+
+@dataclass(frozen=True)
+class Found:
+    """One neighbour as shown, and where its vector comes from (to check it)."""
+
+    layer: int
+    kind: str  # "other" (another word) or "same" (another use of the followed word)
+    word: str
+    where: str  # the sentence with the word marked, or "on screen, S2"
+    similarity: float  # exact: float64 from the neighbour's own vector
+    sense: str = ""
+    corpus_sentence: int = -1  # its corpus sentence, or -1 for a token on screen
+    position: int = -1  # its position there (the model's tokens)
+    screen_row: int = -1  # its row in the page's states, for a token on screen
+
+
+def meaning_box(view: JourneyView, follow: list[int], info: ModelInfo) -> None:
+    """The folded box 'What does it mean here?', filled only while open."""
+    box = widgets.lazy_expander("🔎 What does it mean here? Nearest words, layer by layer", "meaning_here")
+    if box.open:
+        with box:
+            meaning_panel(view, follow, info)
+
+
+def meaning_panel(view: JourneyView, follow: list[int], info: ModelInfo) -> None:
+    """The folded box's content: the index (or the button that builds it), then per layer a followed
+    token's nearest other words and nearest use of the same word, exactly measured, beside the baseline."""
+    corpus = meaning_corpus()
+    index = _index(info)
+    if index is None:
+        folder = str(index_folder(info.fingerprint, corpus))
+        key = ("meaning", folder)
+        if jobs.asked(key) is None:
+            wordnet = sum(s == "WordNet" for s in corpus.sources)
+            st.caption(
+                f"Nearest words need an index of the corpus at every layer: {len(corpus.texts):,} sentences "
+                f"({len(corpus.texts) - wordnet:,} written for this app"
+                + (f", {wordnet:,} WordNet 3.0 examples" if wordnet else "")
+                + "), run through this model once (about half a minute here) and kept on the server for "
+                "every visitor."
+            )
+            if not st.button("Build the meaning index", key="meaning_build"):
+                return
+        future = jobs.started(key, lambda: _build(info))
+        built, error = jobs.result_or_none(future)
+        if error:
+            st.error(f"The meaning index could not be built ({error.split(':')[0]}).", icon="⚠️")
+            return
+        if built is None:
+            _wait_for_build(future, folder)
+            return
+        index = built
+    _neighbours_view(view, follow, info, index)
+
+
+def _neighbours_view(view: JourneyView, follow: list[int], info: ModelInfo, index: MeaningIndex) -> None:
+    tokens = view.states.tokens
+    chosen = [uid for uid in follow if uid in tokens.index][:MAX_TOKENS]
+    if not chosen:
+        st.caption("Follow a token (above the chart) to see what it is nearest to at every layer.")
+        return
+    names = {
+        uid: f"S{int(tokens.at[uid, 'sentence']) + 1} · {shorten(str(tokens.at[uid, 'text']), MAX_LABEL_CHARS)}"
+        for uid in chosen
+    }
+    left, middle, right = st.columns([1.3, 1.3, 1.4])
+    uid = left.selectbox("Token", chosen, format_func=names.get, key="meaning_token")
+    with middle:
+        measure = widgets.choice(
+            "Similarity", "meaning_measure", {"std": "standardised cosine", "raw": "raw cosine"}, "std"
+        )
+    with right:
+        own = widgets.toggle("Also search the sentences on screen", "meaning_own", False)
+    standardised = measure == "std"
+    found = neighbours(view, uid, index, info.model_id, standardised, own)
+    word = shorten(str(tokens.at[uid, "text"]), MAX_LABEL_CHARS)
+    baselines = index.baseline_std if standardised else index.baseline_raw
+    table = neighbour_table(found, word, baselines, view.summary.n_layers)
+    st.dataframe(table, hide_index=True, width="stretch")
+    corpus = index.corpus
+    wordnet = sum(s == "WordNet" for s in corpus.sources)
+    st.caption(
+        f"What '{word}' is nearest to, layer by layer, among {index.n_tokens:,} content words in "
+        f"{len(corpus.texts):,} sentences ({len(corpus.texts) - wordnet:,} written for this app"
+        + (f", {wordnet:,} examples from WordNet 3.0, Princeton University" if wordnet else "")
+        + "). "
+        + (
+            "Similarity: cosine after each dimension is centred and scaled over the corpus at that layer "
+            "(raw cosine is dominated by a few dimensions and is high for any two tokens). "
+            if standardised
+            else "Similarity: raw cosine (a few dimensions dominate it). "
+        )
+        + "'Random pairs': the mean similarity of 4,000 pairs of corpus words from different sentences at "
+        "that layer: a neighbour means something only well above it. The word's own sentence is left out."
+    )
+
+
+def neighbours(view: JourneyView, uid: int, index: MeaningIndex, model_id: str, standardised: bool,
+               own: bool) -> list[Found]:  # fmt: skip
+    """Per layer, the followed token `uid`'s nearest other words (OTHER_WORDS, each word once) and nearest
+    other use of its own word (SAME_WORD) among the corpus's content words, its own sentence left out,
+    and with `own` the other content words on screen too; every similarity exact (float64 from the
+    neighbour's own vector, the corpus's sentences run through the model again)."""
+    states = view.states
+    own_text = states.texts[int(states.tokens.at[uid, "sentence"])]
+    word = str(states.tokens.at[uid, "text"]).lower()
+    n_layers = states.layers.shape[0]
+    picks = []
+    for layer in range(n_layers):
+        query = states.layers[layer, uid]
+        others = nearest(index, query, layer, OTHER_WORDS, standardised, [own_text], word, distinct=True)
+        same = [
+            n for n in nearest(index, query, layer, 8, standardised, [own_text]) if n.word.lower() == word
+        ]
+        picks.append((others, same[:SAME_WORD]))
+    wanted = sorted({n.sentence for pair in picks for group in pair for n in group})
+    exact = _exact_vectors(model_id, index, wanted)
+    screen = _own_candidates(states, uid) if own else np.zeros(0, dtype=int)
+    found: list[Found] = []
+    for layer, (others, same) in enumerate(picks):
+        query = states.layers[layer, uid]
+        layer_found = [
+            _found(n, kind, query, exact, index, layer, standardised)
+            for kind, group in (("other", others), ("same", same))
+            for n in group
+        ]
+        for row in screen:
+            text = str(states.tokens.at[row, "text"])
+            place = f"on screen, S{int(states.tokens.at[row, 'sentence']) + 1}"
+            similarity = exact_similarity(query, states.layers[layer, row], index, layer, standardised)
+            kind = "same" if text.lower() == word else "other"
+            layer_found.append(Found(layer, kind, text, place, similarity, screen_row=int(row)))
+        for kind, keep in (("other", OTHER_WORDS), ("same", SAME_WORD)):
+            ranked = sorted((f for f in layer_found if f.kind == kind), key=lambda f: -f.similarity)
+            seen: set[str] = set()
+            for f in ranked:
+                if len(seen) < keep and (kind == "same" or f.word.lower() not in seen):
+                    seen.add(f.word.lower() if kind == "other" else f"{len(seen)}")
+                    found.append(f)
+    return found
+
+
+def neighbour_table(found: list[Found], word: str, baselines: np.ndarray, n_layers: int) -> pd.DataFrame:
+    """One row per layer: the nearest other words, the nearest other use of `word` in its sentence, and
+    the random-pairs baseline."""
+    names = layer_names(n_layers)
+    rows = []
+    for layer in range(n_layers + 1):
+        here = [f for f in found if f.layer == layer]
+        others = " · ".join(f"{_short(f.word)} {f.similarity:.2f}" for f in here if f.kind == "other")
+        same = "; ".join(
+            f"{shorten(f.where, 90)} ({f.similarity:.2f})" + (f" [{f.sense}]" if f.sense else "")
+            for f in here
+            if f.kind == "same"
+        )
+        rows.append(
+            {
+                "layer": names[layer],
+                "nearest other words": others,
+                f"nearest other use of '{_short(word)}'": same or "none in the corpus",
+                "random pairs": f"{_plain(float(baselines[layer])):.2f}",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _found(n, kind: str, query: np.ndarray, exact: dict, index: MeaningIndex, layer: int,
+           standardised: bool) -> Found:  # fmt: skip
+    """A corpus neighbour as shown: its sentence with the word marked, its exact similarity, its sense
+    when the sentence is an example of that word's sense."""
+    vector = exact[(n.sentence, n.position)][layer]
+    sense = index.corpus.senses[n.sentence] if _is_lemma(n.word, index.corpus.lemmas[n.sentence]) else ""
+    similarity = exact_similarity(query, vector, index, layer, standardised)
+    where = in_context(index.corpus.texts[n.sentence], n.word)
+    return Found(layer, kind, n.word, where, similarity, sense, n.sentence, n.position)
+
+
+def _plain(value: float) -> float:
+    """No '-0.00' for a value that rounds to zero."""
+    return 0.0 if abs(value) < 0.005 else value
+
+
+def _short(text: str) -> str:
+    return shorten(text, MAX_LABEL_CHARS)
+
+
+def _is_lemma(word: str, lemma: str) -> bool:
+    word = word.lower()
+    return bool(lemma) and word in (lemma, lemma + "s", lemma + "es")
+
+
+def _exact_vectors(
+    model_id: str, index: MeaningIndex, sentences: list[int]
+) -> dict[tuple[int, int], np.ndarray]:
+    """(corpus sentence, position) → that token's exact vector at every layer (L+1, D), from the model run
+    again over the neighbours' sentences (through the states cache and its ledger claim)."""
+    if not sentences:
+        return {}
+    texts = tuple(index.corpus.texts[i] for i in sentences)
+    with caches.running_model(model_id, len(texts)):
+        states = cached_states(model_id, texts)
+    found = {}
+    for local, sentence in enumerate(sentences):
+        rows = states.tokens.index[states.tokens["sentence"] == local]
+        for row in rows:
+            found[(sentence, int(states.tokens.at[row, "position"]))] = states.layers[:, row]
+    return found
+
+
+def _own_candidates(states, uid: int) -> np.ndarray:
+    """The on-screen content words other than the followed token itself (token rows)."""
+    mask = content_mask(states.tokens, stopwords())
+    rows = np.flatnonzero(mask)
+    return rows[rows != uid]
