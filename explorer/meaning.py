@@ -36,6 +36,7 @@ import pandas as pd
 
 from explorer import assets
 from explorer.inputs import parse_sentences
+from explorer.states import extract_states
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -215,8 +216,6 @@ def build_index(model: SentenceTransformer, fingerprint: str, corpus: MeaningCor
     """Run `corpus` through `model` `chunk` sentences at a time and keep every layer of its content tokens
     in `folder` (float16), with each layer's standardisation and baseline. Written under a temporary name
     and renamed when complete, so a reader never sees half an index."""
-    from explorer.states import extract_states
-
     stop = assets.stopwords()
     folder.parent.mkdir(parents=True, exist_ok=True)
     work = folder.with_name(folder.name + f".building-{os.getpid()}")
@@ -385,3 +384,73 @@ def in_context(text: str, word: str, around: int = 5) -> str:
             shown = [*words[start:i], marked, *words[i + 1 : end]]
             return ("… " if start else "") + " ".join(shown) + (" …" if end < len(words) else "")
     return text
+
+
+# ---------------------------------------------------------------- where meaning emerges
+def sense_agreement(index: MeaningIndex, k: int = 5, standardised: bool = True, same_word_sample: int = 500,
+                    seed: int = 0) -> pd.DataFrame:  # fmt: skip
+    """Per layer, over the index's sense-tagged tokens (a word its sentence is an example of: WordNet's
+    synset or the project's sense name), for words with two senses or more, each with two uses or more:
+    - `agreement`: the share of each token's `k` nearest other uses of the same word (other sentences)
+      that carry its sense, and `chance`: the share a random pick of them would have;
+    - `same_word`: over a seeded sample of `same_word_sample` of those tokens, how often the nearest token
+      of the whole index (other sentences) is the same word.
+    Similarity: cosine, standardised per layer (or raw). Columns: layer, agreement, chance, same_word,
+    tokens, words."""
+    lemmas, senses = index.corpus.lemmas, index.corpus.senses
+    tagged = [
+        row
+        for row in range(index.n_tokens)
+        if senses[index.sentence[row]] and index.words[row].lower() in _forms(lemmas[index.sentence[row]])
+    ]
+    by_word: dict[str, list[int]] = {}
+    for row in tagged:
+        by_word.setdefault(lemmas[index.sentence[row]], []).append(row)
+    groups = []
+    for rows in by_word.values():
+        labels = [senses[index.sentence[r]] for r in rows]
+        counts = pd.Series(labels).value_counts()
+        if len(counts) >= 2 and (counts >= 2).sum() >= 2:
+            groups.append((np.asarray(rows), np.asarray(labels)))
+    members = np.concatenate([rows for rows, _ in groups]) if groups else np.zeros(0, dtype=int)
+    sample = np.random.default_rng(seed).permutation(members)[:same_word_sample]
+    out = []
+    for layer in range(index.vectors.shape[0]):
+        agree, chance = [], []
+        for rows, labels in groups:
+            x = _prepared(index, layer, rows, standardised)
+            sims = x @ x.T
+            apart = index.sentence[rows][:, None] != index.sentence[rows][None, :]
+            sims[~apart] = -np.inf
+            same = labels[:, None] == labels[None, :]
+            for i in range(len(rows)):
+                others = np.flatnonzero(apart[i])
+                if len(others) < 1:
+                    continue
+                top = others[np.argsort(-sims[i, others], kind="stable")[:k]]
+                agree.append(same[i, top].mean())
+                chance.append(same[i, others].mean())
+        x_all = _prepared(index, layer, np.arange(index.n_tokens), standardised)
+        hits = []
+        for row in sample:
+            sims = x_all @ x_all[row]
+            sims[index.sentence == index.sentence[row]] = -np.inf
+            hits.append(index.words[int(np.argmax(sims))].lower() in _forms(lemmas[index.sentence[row]]))
+        out.append({"layer": layer, "agreement": float(np.mean(agree)) if agree else np.nan,
+                    "chance": float(np.mean(chance)) if chance else np.nan,
+                    "same_word": float(np.mean(hits)) if hits else np.nan,
+                    "tokens": len(members), "words": len(groups)})  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def _forms(lemma: str) -> tuple[str, ...]:
+    return (lemma, lemma + "s", lemma + "es") if lemma else ()
+
+
+def _prepared(index: MeaningIndex, layer: int, rows: np.ndarray, standardised: bool) -> np.ndarray:
+    """Unit rows of the index's vectors at `layer` (standardised first, or raw), float32."""
+    x = np.asarray(index.vectors[layer][rows], dtype=np.float64)
+    if standardised:
+        x = np.nan_to_num((x - index.mean[layer]) / index.scale[layer])
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x.astype(np.float32)

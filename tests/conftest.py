@@ -24,6 +24,11 @@ os.environ.setdefault("LSE_WARM_UP", "0")
 
 APPTEST_TIMEOUT = 120
 ROOT = Path(__file__).resolve().parent.parent
+# The meaning index (explorer/meaning.py) is built into the test run's own folder, from the project's own
+# sentences only (no WordNet): the same corpus on every machine, a 2-second build. The served app in a
+# browser test inherits both.
+os.environ.setdefault("LSE_CACHE_DIR", str(ROOT / "artifacts" / "cache"))
+os.environ.setdefault("LSE_WORDNET_DIR", str(ROOT / "artifacts" / "no-wordnet"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -23,6 +23,7 @@ STEPS: dict[str, tuple[str | None, str]] = {
     "bank-senses": (None, ""),  # the paths and the readout are drawn in the chart: the 🎓 note goes
     "own-words": (None, "Where the meanings part"),
     "why-bank": (None, "not attention weights"),
+    "bank-neighbours": (None, "is nearest to, layer by layer"),
     "search-geometry": (None, "nearest sentences by cosine"),
     "index-not-model": ("Add my", "identical: the model did not change"),
     "tune-weights": ("Tune a private copy", "Frozen layers moved by exactly 0"),
@@ -108,7 +109,11 @@ def _inside(page, locator) -> bool:
 
 
 # Where the answer is not a chart: the element that shows it
-EVIDENCE = {"index-not-model": "[data-testid='stMetric']:has-text('Model weights fingerprint')"}
+EVIDENCE = {
+    "index-not-model": "[data-testid='stMetric']:has-text('Model weights fingerprint')",
+    # the words measured on the sentences on screen, in the card (the box under the chart has every layer)
+    "bank-neighbours": "[data-testid='stMarkdownContainer']:has-text('Your pick:')",
+}
 # (mode, viewport): a projector in classroom mode, and a big screen in the default mode
 SCREENS = {"classroom-720p": (True, 1280, 720), "default-1080p": (False, 1920, 1080)}
 

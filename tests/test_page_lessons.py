@@ -89,6 +89,7 @@ CHECKS: dict[str, tuple[Callable[[AppTest], None] | None, Callable[[AppTest], bo
     "bank-senses": (None, _journey_reveals),
     "own-words": (None, lambda at: any("Where the meanings part" in c.value for c in at.caption)),
     "why-bank": (None, lambda at: any("not attention weights" in c.value for c in at.caption)),
+    "bank-neighbours": (None, lambda at: any("nearest other words" in d.value.columns for d in at.dataframe)),
     "search-geometry": (None, lambda at: bool(at.dataframe) and bool(_charts_with(at, "x2", "y2", "score"))),
     "index-not-model": (_add_sentences, _index_verdict),
     "tune-weights": (_tune, lambda at: bool(_charts_with(at, "cka", "moved"))),

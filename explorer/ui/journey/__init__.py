@@ -34,7 +34,7 @@ from explorer.ui.journey.link import (
     receive_link,
     view_state,
 )
-from explorer.ui.journey.meaning import meaning_box, meaning_panel, neighbour_table
+from explorer.ui.journey.meaning import meaning_box, meaning_measure, meaning_panel, neighbour_table
 from explorer.ui.journey.readout import (
     FOLLOW_LIMIT_TEXT,
     Readout,
@@ -120,4 +120,6 @@ def lesson_measure(lesson: Lesson) -> Measured | None:
     """A journey lesson's answer measured live on the sentences in the box (None: the lesson has none)."""
     if lesson.measure == "top_source":
         return top_source_measure(lesson)
+    if lesson.measure == "nearest_words":
+        return meaning_measure(lesson)
     return parting_measure(lesson)

@@ -35,6 +35,7 @@ LINK = LinkSpec(
         "fit_followed": LinkField(share.is_bool, "fit_followed"),
         "why_lines": LinkField(share.is_bool, "why_lines"),
         "why_by": LinkField(share.is_one_of(PULLS_BY), "why_by"),
+        "meaning_here": LinkField(share.is_bool, "meaning_here"),  # the box open: it builds nothing itself
         "follow": LinkField(share.is_int_list(MAX_SHOWN_TOKENS)),  # token rows: applied once the view exists
     }
 )

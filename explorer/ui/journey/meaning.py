@@ -8,16 +8,18 @@ pages are shared and read-only. Every similarity shown is computed exactly from 
 from __future__ import annotations
 
 import threading
+from concurrent import futures
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer.assets import stopwords
+from explorer.assets import Lesson, stopwords
 from explorer.charts.style import MAX_LABEL_CHARS
-from explorer.inputs import shorten
+from explorer.inputs import parse_sentences, shorten
 from explorer.meaning import (
     CHUNK_SENTENCES,
     MeaningIndex,
@@ -30,13 +32,17 @@ from explorer.meaning import (
     nearest,
     read_index,
 )
-from explorer.models import ModelInfo
+from explorer.models import DEFAULT_MODEL_ID, ModelInfo
 from explorer.peaks import states_peak_bytes
 from explorer.states import layer_names, word_pieces
-from explorer.ui import caches, jobs, memory, widgets
+from explorer.ui import caches, jobs, lessons, memory, widgets
 from explorer.ui.caches import cached_model, cached_states
+from explorer.ui.journey.readout import default_follow
 from explorer.ui.journey.view import JourneyView
+from explorer.ui.lessons import Measured
+from explorer.ui.state import kept
 
+PAGE = "pages/1_Token_journey.py"
 BUILD_CLAIM = "meaning_index"  # the ledger name of an index being built (nothing is kept under it)
 OTHER_WORDS = 3  # other words shown per layer
 SAME_WORD = 1  # nearest uses of the same word shown per layer
@@ -45,6 +51,10 @@ MAX_TOKENS = 3  # followed tokens the panel offers
 _indexes: dict[str, MeaningIndex] = {}  # folder → index, read once per process (read-only, shared)
 _progress: dict[str, tuple[int, int]] = {}  # folder → (sentences done, in all) while it is built
 _lock = threading.Lock()
+
+
+def _folder(info: ModelInfo) -> Path:
+    return index_folder(info.fingerprint, meaning_corpus())
 
 
 def _index(info: ModelInfo) -> MeaningIndex | None:
@@ -121,20 +131,23 @@ class Found:
 
 
 def meaning_box(view: JourneyView, follow: list[int], info: ModelInfo) -> None:
-    """The folded box 'What does it mean here?', filled only while open."""
+    """The folded box 'What does it mean here?', filled only while open (a lesson may hide its table)."""
     box = widgets.lazy_expander("🔎 What does it mean here? Nearest words, layer by layer", "meaning_here")
     if box.open:
         with box:
-            meaning_panel(view, follow, info)
+            meaning_panel(view, follow, info, hidden=lessons.hidden(PAGE, "meaning"))
 
 
-def meaning_panel(view: JourneyView, follow: list[int], info: ModelInfo) -> None:
+def meaning_panel(view: JourneyView, follow: list[int], info: ModelInfo, hidden: bool = False) -> None:
     """The folded box's content: the index (or the button that builds it), then per layer a followed
     token's nearest other words and nearest use of the same word, exactly measured, beside the baseline."""
+    if hidden:  # a lesson asks about them: Reveal shows them (and builds the index if it must)
+        st.caption("🔒 The nearest words appear when you reveal the answer.")
+        return
     corpus = meaning_corpus()
     index = _index(info)
     if index is None:
-        folder = str(index_folder(info.fingerprint, corpus))
+        folder = str(_folder(info))
         key = ("meaning", folder)
         if jobs.asked(key) is None:
             wordnet = sum(s == "WordNet" for s in corpus.sources)
@@ -182,7 +195,15 @@ def _neighbours_view(view: JourneyView, follow: list[int], info: ModelInfo, inde
     word = shorten(str(tokens.at[uid, "text"]), MAX_LABEL_CHARS)
     baselines = index.baseline_std if standardised else index.baseline_raw
     table = neighbour_table(found, word, baselines, view.summary.n_layers)
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "layer": st.column_config.TextColumn(width=120),
+            "random pairs": st.column_config.TextColumn(width=110),
+        },
+    )
     corpus = index.corpus
     wordnet = sum(s == "WordNet" for s in corpus.sources)
     st.caption(
@@ -318,3 +339,62 @@ def _own_candidates(states, uid: int) -> np.ndarray:
     mask = content_mask(states.tokens, stopwords())
     rows = np.flatnonzero(mask)
     return rows[rows != uid]
+
+
+# ---------------------------------------------------------------- the lesson's live answer
+MEASURE_TOKENS = 4
+BUILD_WAIT_SECONDS = 300
+
+
+def meaning_measure(lesson: Lesson) -> Measured:
+    """'What does bank mean at layer 0, and at the output?' measured on the sentences in the box: for the
+    followed tokens (as the readout picks them), their three nearest other words at layer 0 and at the
+    output, and how many of them the tokens share at each (all alike at layer 0 but not at the output:
+    the context, not the word, decides its neighbours there). Options in order: alike at both; alike at
+    layer 0, apart at the output; apart already at layer 0."""
+    model_id = kept("model_id", DEFAULT_MODEL_ID)  # set by the sidebar, which runs before the card
+    info = caches.cached_model_info(model_id)
+    index = _index(info)
+    if (
+        index is None
+    ):  # Reveal was the click: the index is built now, once per model (seconds to half a minute)
+        future = jobs.started(("meaning", str(_folder(info))), lambda: _build(info))
+        with st.spinner("Building the meaning index of this model (once for the server)…"):
+            futures.wait([future], timeout=BUILD_WAIT_SECONDS)
+        index, error = jobs.result_or_none(future, wait=0)
+        if index is None:
+            return Measured(
+                f"not measured: the meaning index is {'not built' if error else 'still being built'}"
+            )
+    parsed = parse_sentences(st.session_state.get("sentences", ""), with_groups=True)
+    if not parsed.sentences:
+        return Measured("no sentences yet")
+    with caches.running_model(model_id, len(parsed.sentences)):
+        states = cached_states(model_id, parsed.sentences)
+    follow = default_follow(states.tokens, parsed.groups)[:MEASURE_TOKENS]
+    if len(follow) < 2:
+        return Measured("follow at least two uses of a word to compare their neighbours")
+    last = states.layers.shape[0] - 1
+    words: dict[int, list[list[str]]] = {}
+    for layer in (0, last):
+        for uid in follow:
+            word = str(states.tokens.at[uid, "text"]).lower()
+            found = nearest(index, states.layers[layer, uid], layer, OTHER_WORDS, True, parsed.sentences, word,
+                            distinct=True)  # fmt: skip
+            words.setdefault(layer, []).append([n.word.lower() for n in found])
+    shared = {layer: _shared(lists) for layer, lists in words.items()}
+    options = lesson.pick_options
+    kind = 2 if shared[0] < 0.5 else 0 if shared[last] >= shared[0] - 0.34 else 1
+    label = {uid: f"S{int(states.tokens.at[uid, 'sentence']) + 1}" for uid in follow}
+    at_output = "; ".join(f"{label[uid]} {', '.join(w)}" for uid, w in zip(follow, words[last], strict=True))
+    return Measured(
+        f"the followed words share {shared[0]:.1f} of their 3 nearest other words at layer 0 "
+        f"({', '.join(words[0][0])}) and {shared[last]:.1f} at the output ({at_output})",
+        options[kind] if kind < len(options) else None,
+    )
+
+
+def _shared(lists: list[list[str]]) -> float:
+    """How many words two lists have in common, on average over every pair."""
+    pairs = [(a, b) for i, a in enumerate(lists) for b in lists[i + 1 :]]
+    return float(np.mean([len(set(a) & set(b)) for a, b in pairs])) if pairs else 0.0
