@@ -116,8 +116,8 @@ def _project_sentences() -> list[tuple[str, str, str]]:
 
 def meaning_corpus(folder: str | None = None, limit: int = MAX_WORDNET_SENTENCES) -> MeaningCorpus:
     """The project's sentences, then up to `limit` WordNet examples from `folder` (by default
-    `wordnet_folder()`; a fixed pseudo-random sample: the same on every machine with the same WordNet),
-    without repeats."""
+    `wordnet_folder()`): first those of words with two senses that each have two examples or more, then a
+    fixed pseudo-random sample of the rest (the same on every machine with the same WordNet); no repeats."""
     return _corpus(str(folder or wordnet_folder()), limit)
 
 
@@ -126,6 +126,14 @@ def _corpus(folder: str, limit: int) -> MeaningCorpus:
     rows = [(*row, "project") for row in _project_sentences()]
     examples = _wordnet_examples(Path(folder))
     examples.sort(key=lambda e: hashlib.md5(e[0].encode("utf-8")).hexdigest())
+    # First every example of a word with two senses or more that each have two examples or more (about 3,500
+    # of WordNet's: the labelled set `sense_agreement` measures on), then the rest in the same fixed order.
+    per_sense: dict[str, dict[str, int]] = {}
+    for _, lemma, sense in examples:
+        per_sense.setdefault(lemma, {}).setdefault(sense, 0)
+        per_sense[lemma][sense] += 1
+    labelled = {lemma for lemma, counts in per_sense.items() if sum(c >= 2 for c in counts.values()) >= 2}
+    examples.sort(key=lambda e: e[1] not in labelled)  # stable: the fixed order within each part
     rows += [(*row, "WordNet") for row in examples[:limit]]
     seen, kept = set(), []
     for text, lemma, sense, source in rows:
@@ -332,16 +340,15 @@ def nearest(index: MeaningIndex, vector: np.ndarray, layer: int, k: int = 5, sta
     tokens of corpus sentences that are among `skip_sentences` (the query's own sentence) and, if given,
     every use of `skip_word` and its plural (to see which other words sit nearest); `distinct`: each word's
     nearest use only."""
-    x = np.asarray(index.vectors[layer], dtype=np.float32)  # (N, D)
     if standardised:
         q = standardise(vector, index, layer)
-        weights = q / index.scale[layer]
-        sims = (x @ weights.astype(np.float32) - float(weights @ index.mean[layer])) / (
-            index.norm_std[layer] * np.linalg.norm(q)
-        )
+        weights = np.nan_to_num(q / index.scale[layer])  # dimensions left out weigh 0
+        offset, length = float(weights @ index.mean[layer]), index.norm_std[layer] * np.linalg.norm(q)
     else:
-        q = np.asarray(vector, np.float64)
-        sims = (x @ q.astype(np.float32)) / (index.norm_raw[layer] * np.linalg.norm(q))
+        weights = np.asarray(vector, np.float64)
+        offset, length = 0.0, index.norm_raw[layer] * np.linalg.norm(weights)
+    sims = _products(index.vectors[layer], weights.astype(np.float32))
+    sims = (sims - offset) / length
     skipped = set(skip_sentences)
     skip = {i for i, text in enumerate(index.corpus.texts) if text in skipped} if skipped else set()
     skip_words = (
@@ -362,6 +369,17 @@ def nearest(index: MeaningIndex, vector: np.ndarray, layer: int, k: int = 5, sta
         if len(found) == k:
             break
     return found
+
+
+BLOCK_ROWS = 4096  # float16 rows turned into float32 at a time (1.5 MB: stays in the CPU's cache)
+
+
+def _products(vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(N,) float64: every stored row's dot product with `weights`, a block of rows at a time."""
+    out = np.empty(len(vectors), dtype=np.float64)
+    for at in range(0, len(vectors), BLOCK_ROWS):
+        out[at : at + BLOCK_ROWS] = vectors[at : at + BLOCK_ROWS].astype(np.float32) @ weights
+    return out
 
 
 def exact_similarity(query: np.ndarray, other: np.ndarray, index: MeaningIndex, layer: int,
@@ -396,7 +414,8 @@ def sense_agreement(index: MeaningIndex, k: int = 5, standardised: bool = True, 
     - `same_word`: over a seeded sample of `same_word_sample` of those tokens, how often the nearest token
       of the whole index (other sentences) is the same word.
     Similarity: cosine, standardised per layer (or raw). Columns: layer, agreement, chance, same_word,
-    tokens, words."""
+    tokens, words. Working memory at its peak: the layer's vectors in float32 and an (N, sample) product
+    (`sense_agreement_bytes`)."""
     lemmas, senses = index.corpus.lemmas, index.corpus.senses
     tagged = [
         row
@@ -430,12 +449,18 @@ def sense_agreement(index: MeaningIndex, k: int = 5, standardised: bool = True, 
                 top = others[np.argsort(-sims[i, others], kind="stable")[:k]]
                 agree.append(same[i, top].mean())
                 chance.append(same[i, others].mean())
-        x_all = _prepared(index, layer, np.arange(index.n_tokens), standardised)
         hits = []
-        for row in sample:
-            sims = x_all @ x_all[row]
-            sims[index.sentence == index.sentence[row]] = -np.inf
-            hits.append(index.words[int(np.argmax(sims))].lower() in _forms(lemmas[index.sentence[row]]))
+        if len(sample):
+            x_all = _prepared(index, layer, np.arange(index.n_tokens), standardised)  # (N, D) float32
+            sims = x_all @ x_all[sample].T  # (N, S): one product for the whole sample
+            del x_all
+            sims[index.sentence[:, None] == index.sentence[sample][None, :]] = -np.inf
+            best = np.argmax(sims, axis=0)
+            del sims
+            hits = [
+                index.words[int(b)].lower() in _forms(lemmas[index.sentence[r]])
+                for b, r in zip(best, sample, strict=True)
+            ]
         out.append({"layer": layer, "agreement": float(np.mean(agree)) if agree else np.nan,
                     "chance": float(np.mean(chance)) if chance else np.nan,
                     "same_word": float(np.mean(hits)) if hits else np.nan,
@@ -449,8 +474,16 @@ def _forms(lemma: str) -> tuple[str, ...]:
 
 def _prepared(index: MeaningIndex, layer: int, rows: np.ndarray, standardised: bool) -> np.ndarray:
     """Unit rows of the index's vectors at `layer` (standardised first, or raw), float32."""
-    x = np.asarray(index.vectors[layer][rows], dtype=np.float64)
+    x = np.asarray(index.vectors[layer][rows], dtype=np.float32)
     if standardised:
-        x = np.nan_to_num((x - index.mean[layer]) / index.scale[layer])
+        x -= index.mean[layer].astype(np.float32)
+        x /= index.scale[layer].astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x.astype(np.float32)
+    return x
+
+
+def sense_agreement_bytes(index: MeaningIndex, same_word_sample: int = 500) -> int:
+    """A bound on `sense_agreement`'s working memory: one layer of the index in float32 twice (read and
+    standardised), the sample's product with it and its mask, and 16 MB."""
+    n, dim = index.n_tokens, int(index.vectors.shape[2])
+    return int(2 * n * dim * 4 + 2 * n * same_word_sample * 4 + 16 * 2**20)

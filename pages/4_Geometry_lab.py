@@ -7,7 +7,17 @@ import streamlit as st
 from explorer.charts import geometry as gcharts
 from explorer.export import csv_bytes
 from explorer.states import layer_names
-from explorer.ui import caches, lab_measures, lesson_measures, lessons, links, share_menu, state, widgets
+from explorer.ui import (
+    caches,
+    lab_measures,
+    lesson_measures,
+    lessons,
+    links,
+    meaning_lab,
+    share_menu,
+    state,
+    widgets,
+)
 from explorer.ui import geometry as lab
 from explorer.ui import senses as sense_lab
 
@@ -77,6 +87,7 @@ with senses_tab:
     with right:
         sense = sense_lab.sense_view(info.model_id, word, contexts)
         sense_lab.sense_results(sense, names, classroom)
+    meaning_lab.emergence_box(info, classroom)
 
 with change_tab:
     if view is None:

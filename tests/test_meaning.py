@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import open_page
+from conftest import chart_specs, open_page
 
 from explorer import meaning
 from explorer.assets import stopwords
@@ -146,3 +146,35 @@ def test_the_panel_builds_its_index_on_a_click_and_shows_every_layer(tmp_path: P
     captions = " ".join(c.value for c in at.caption)
     assert "content words" in captions and "Random pairs" in captions.replace("'", "")
     assert str(tmp_path) not in captions, "no server path is shown"
+
+
+def test_the_lab_shows_where_meaning_emerges_against_chance(small_index) -> None:
+    """On the project's word senses (and the test's WordNet lines): at the output, a use's nearest uses of
+    its word carry its sense far more often than chance, and at layer 0 its nearest word is itself."""
+    frame = meaning.sense_agreement(small_index, k=3)
+    assert list(frame["layer"]) == list(range(7)) and frame["words"].iloc[0] >= 5
+    last = frame.iloc[-1]
+    assert last["agreement"] > last["chance"] + 0.2
+    assert frame["same_word"].iloc[0] > 0.9, "at layer 0 a word's nearest token is the same word"
+    raw = meaning.sense_agreement(small_index, k=3, standardised=False)
+    assert (raw["chance"] == frame["chance"]).all(), "chance does not depend on the measure"
+
+
+def test_the_geometry_lab_draws_the_emergence_curves_after_its_build_button(tmp_path, monkeypatch) -> None:
+    from explorer.ui import jobs
+
+    monkeypatch.setenv(meaning.CACHE_ENV, str(tmp_path / "cache"))
+    at = open_page("pages/4_Geometry_lab.py")
+    at.session_state["meaning_lab"] = True
+    at.run(timeout=120)
+    assert not at.exception and not (tmp_path / "cache").exists()
+    at.button(key="meaning_build_lab").click().run(timeout=120)
+    for future in jobs.unfinished():
+        future.result(timeout=300)
+    at.run(timeout=120)
+    assert not at.exception
+    lines = [c for c in chart_specs(at) if any("share" in d.columns for d in c["datasets"].values())]
+    assert lines, "the emergence chart is drawn"
+    rows = next(d for d in lines[0]["datasets"].values() if "share" in d.columns)
+    assert set(rows["key"]) == {"agreement", "chance", "same_word"} and rows["share"].between(0, 1).all()
+    assert any("sense-tagged uses" in c.value for c in at.caption)

@@ -309,3 +309,49 @@ def change_heatmap(frame: pd.DataFrame, classroom: bool = False) -> alt.TopLevel
             )
         )
     return with_style(alt.layer(*layers).properties(height=alt.Step(row_height)), classroom)
+
+
+EMERGENCE_LINES = {
+    "agreement": "its 5 nearest uses carry its sense",
+    "chance": "chance: 5 uses of the word picked at random",
+    "same_word": "its nearest word in the corpus is itself",
+}
+
+
+def emergence_chart(frame: pd.DataFrame, layer_names: Sequence[str], height: int = 260,
+                    classroom: bool = False) -> alt.TopLevelMixin:  # fmt: skip
+    """Where meaning emerges (`meaning.sense_agreement`): per layer, the share of a word's nearest uses
+    that carry its sense, its chance line (dashed), and how often its nearest word is the same word."""
+    long = frame.melt(id_vars="layer", value_vars=list(EMERGENCE_LINES), var_name="key", value_name="share")
+    long = long.assign(
+        line=long["key"].map(EMERGENCE_LINES),
+        layer_name=long["layer"].map(lambda i: layer_names[int(i)]),
+        dashed=long["key"] == "chance",
+    )
+    grow = _grow(classroom)
+    colours = [_BLUE, "#555555", _ORANGE] if classroom else ["#4c78a8", "#888888", "#f58518"]
+    chart = (
+        alt.Chart(long.dropna(subset=["share"]))
+        .mark_line(point=alt.OverlayMarkDef(size=45 * grow**2), strokeWidth=2.2 * grow)
+        .encode(
+            x=_layer_x(int(frame["layer"].max())),
+            y=alt.Y("share:Q", title="share", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            color=alt.Color(
+                "line:N",
+                title=None,
+                sort=list(EMERGENCE_LINES.values()),
+                scale=alt.Scale(domain=list(EMERGENCE_LINES.values()), range=colours),
+                legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=400),
+            ),
+            strokeDash=alt.StrokeDash(
+                "dashed:N", scale=alt.Scale(domain=[False, True], range=[[1, 0], [5, 4]]), legend=None
+            ),
+            tooltip=[
+                alt.Tooltip("layer_name:N", title="layer"),
+                alt.Tooltip("line:N", title=""),
+                alt.Tooltip("share:Q", format=".0%"),
+            ],
+        )
+        .properties(height=height + 40 * classroom)
+    )
+    return with_style(chart, classroom)

@@ -7,11 +7,8 @@ pages are shared and read-only. Every similarity shown is computed exactly from 
 
 from __future__ import annotations
 
-import threading
 from concurrent import futures
-from concurrent.futures import Future
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,98 +18,25 @@ from explorer.assets import Lesson, stopwords
 from explorer.charts.style import MAX_LABEL_CHARS
 from explorer.inputs import parse_sentences, shorten
 from explorer.meaning import (
-    CHUNK_SENTENCES,
     MeaningIndex,
-    build_index,
     content_mask,
     exact_similarity,
     in_context,
-    index_folder,
-    meaning_corpus,
     nearest,
-    read_index,
 )
 from explorer.models import DEFAULT_MODEL_ID, ModelInfo
-from explorer.peaks import states_peak_bytes
-from explorer.states import layer_names, word_pieces
-from explorer.ui import caches, jobs, lessons, memory, widgets
-from explorer.ui.caches import cached_model, cached_states
+from explorer.states import layer_names
+from explorer.ui import caches, jobs, lessons, meaning_index, widgets
+from explorer.ui.caches import cached_states
 from explorer.ui.journey.readout import default_follow
 from explorer.ui.journey.view import JourneyView
 from explorer.ui.lessons import Measured
 from explorer.ui.state import kept
 
 PAGE = "pages/1_Token_journey.py"
-BUILD_CLAIM = "meaning_index"  # the ledger name of an index being built (nothing is kept under it)
 OTHER_WORDS = 3  # other words shown per layer
 SAME_WORD = 1  # nearest uses of the same word shown per layer
 MAX_TOKENS = 3  # followed tokens the panel offers
-
-_indexes: dict[str, MeaningIndex] = {}  # folder → index, read once per process (read-only, shared)
-_progress: dict[str, tuple[int, int]] = {}  # folder → (sentences done, in all) while it is built
-_lock = threading.Lock()
-
-
-def _folder(info: ModelInfo) -> Path:
-    return index_folder(info.fingerprint, meaning_corpus())
-
-
-def _index(info: ModelInfo) -> MeaningIndex | None:
-    corpus = meaning_corpus()
-    folder = index_folder(info.fingerprint, corpus)
-    with _lock:
-        found = _indexes.get(str(folder))
-        if found is None:
-            found = read_index(folder, corpus)
-            if found is not None:
-                _indexes[str(folder)] = found
-    return found
-
-
-def _build_peak(model_id: str) -> int:
-    """The build's claim: the forward pass of its largest chunk, its float64 running sums, and 64 MB for
-    the statistics pass (done a block of rows at a time)."""
-    model = cached_model(model_id)
-    texts = meaning_corpus().texts
-    pieces = word_pieces(model, texts)
-    config = model[0].auto_model.config
-    n_layers, dim = int(config.num_hidden_layers), int(config.hidden_size)
-    heads = int(getattr(config, "num_attention_heads", 16))
-    worst = max(
-        states_peak_bytes(sum(part), max(part), len(part), n_layers, dim, heads)
-        for part in (pieces[i : i + CHUNK_SENTENCES] for i in range(0, len(pieces), CHUNK_SENTENCES))
-    )
-    return int(2 * worst + 64 * 2**20)
-
-
-def _build(info: ModelInfo) -> MeaningIndex:
-    corpus = meaning_corpus()
-    folder = index_folder(info.fingerprint, corpus)
-    key = str(folder)
-
-    def progress(done: int, total: int) -> None:
-        _progress[key] = (done, total)
-
-    _progress[key] = (0, len(corpus.texts))
-    try:
-        with memory.quiet_room(BUILD_CLAIM, _build_peak(info.model_id)):
-            built = build_index(cached_model(info.model_id), info.fingerprint, corpus, folder, progress)
-    finally:
-        _progress.pop(key, None)
-    with _lock:
-        _indexes[key] = built
-    return built
-
-
-def _wait_for_build(future: Future, folder: str) -> None:
-    @st.fragment(run_every=1.0)
-    def progress() -> None:
-        if future.done():
-            st.rerun(scope="app")
-        done, total = _progress.get(folder, (0, 1))
-        st.progress(done / max(total, 1), text=f"Building the meaning index: {done:,} of {total:,} sentences")
-
-    progress()
 
 
 @dataclass(frozen=True)
@@ -144,31 +68,9 @@ def meaning_panel(view: JourneyView, follow: list[int], info: ModelInfo, hidden:
     if hidden:  # a lesson asks about them: Reveal shows them (and builds the index if it must)
         st.caption("🔒 The nearest words appear when you reveal the answer.")
         return
-    corpus = meaning_corpus()
-    index = _index(info)
+    index = meaning_index.ready_or_button(info, "meaning_build")
     if index is None:
-        folder = str(_folder(info))
-        key = ("meaning", folder)
-        if jobs.asked(key) is None:
-            wordnet = sum(s == "WordNet" for s in corpus.sources)
-            st.caption(
-                f"Nearest words need an index of the corpus at every layer: {len(corpus.texts):,} sentences "
-                f"({len(corpus.texts) - wordnet:,} written for this app"
-                + (f", {wordnet:,} WordNet 3.0 examples" if wordnet else "")
-                + "), run through this model once (about half a minute here) and kept on the server for "
-                "every visitor."
-            )
-            if not st.button("Build the meaning index", key="meaning_build"):
-                return
-        future = jobs.started(key, lambda: _build(info))
-        built, error = jobs.result_or_none(future)
-        if error:
-            st.error(f"The meaning index could not be built ({error.split(':')[0]}).", icon="⚠️")
-            return
-        if built is None:
-            _wait_for_build(future, folder)
-            return
-        index = built
+        return
     _neighbours_view(view, follow, info, index)
 
 
@@ -354,11 +256,11 @@ def meaning_measure(lesson: Lesson) -> Measured:
     layer 0, apart at the output; apart already at layer 0."""
     model_id = kept("model_id", DEFAULT_MODEL_ID)  # set by the sidebar, which runs before the card
     info = caches.cached_model_info(model_id)
-    index = _index(info)
+    index = meaning_index.ready(info)
     if (
         index is None
     ):  # Reveal was the click: the index is built now, once per model (seconds to half a minute)
-        future = jobs.started(("meaning", str(_folder(info))), lambda: _build(info))
+        future = meaning_index.build_job(info)
         with st.spinner("Building the meaning index of this model (once for the server)…"):
             futures.wait([future], timeout=BUILD_WAIT_SECONDS)
         index, error = jobs.result_or_none(future, wait=0)
