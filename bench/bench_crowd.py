@@ -146,7 +146,8 @@ def crowd(name: str) -> dict:
     caches.cached_model(DEFAULT_MODEL_ID)  # a server has its model loaded before the class arrives
     for page in PAGES.values():  # every page once, default view: the server at rest
         _leave(AppTest.from_file(str(ROOT / page), default_timeout=TIMEOUT_S).run())
-    caches._umap_warm.wait(600)  # a server at rest has warmed up (model, the sets' UMAP, numba's code)
+    # The crowd fits UMAP: rest as after a first UMAP (the sets' UMAP views and numba's code).
+    caches.warm_umap(DEFAULT_MODEL_ID)
     _jobs_idle(600)
     return_freed_memory()
     rest = _status("VmRSS")

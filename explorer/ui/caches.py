@@ -84,47 +84,107 @@ def model_ready(model_id: str) -> bool:
 
 
 def warm_model(model_id: str = DEFAULT_MODEL_ID) -> None:
-    """Load the model, then compile UMAP, in a background thread, once: called when a page has been drawn,
-    so the first view never waits for them and the first click that needs them waits less (or not at all).
+    """Load the model in a background thread, once: called when a page has been drawn, so the first view
+    never waits for it and the first click that needs it waits less (or not at all). With
+    `LSE_WARM_UP=umap`, then compile UMAP and fit the shipped sets' UMAP views too (see `warm_umap`).
     Also starts the server's janitor (`tidy`), once."""
     _start_janitor()
-    if os.environ.get(WARM_UP_ENV, "1").strip() == "0":
+    mode = warm_up_mode(os.environ.get(WARM_UP_ENV))
+    if mode == WARM_UP_OFF:
         return
     with _warm_lock:
-        if model_id in _warming or (model_id in _loaded and _umap_warm.is_set()):
+        done = model_id in _loaded and (mode != WARM_UP_UMAP or _umap_warm.is_set())
+        if model_id in _warming or done:
             return
         _warming.add(model_id)
-    threading.Thread(target=_warm, args=(model_id,), daemon=True, name="lse-warm-model").start()
+    threading.Thread(
+        target=_warm, args=(model_id, mode == WARM_UP_UMAP), daemon=True, name="lse-warm-model"
+    ).start()
 
 
 _after_load: list[Callable[[str], None]] = []
 
 
-def after_model_loads(prepare: Callable[[str], None]) -> None:
-    """Have the background warm-up run `prepare(model_id)` once the model is loaded (slow work a page
-    will ask for: it waits for nobody, and is done before the first click)."""
+def on_umap_warm_up(prepare: Callable[[str], None]) -> None:
+    """Have `warm_umap` run `prepare(model_id)` once per server (slow UMAP work a page will ask for: done
+    in the background after the first UMAP anyone asks for, so the next click that needs it waits less)."""
     if prepare not in _after_load:
         _after_load.append(prepare)
 
 
-WARM_UP_ENV = "LSE_WARM_UP"  # "0": no background warm-up (the model loads on the first page that needs it)
+WARM_UP_ENV = "LSE_WARM_UP"
+WARM_UP_OFF, WARM_UP_MODEL, WARM_UP_UMAP = "0", "1", "umap"
+# "1" (the default): load the model in the background once a page is drawn; UMAP's code is compiled and
+# the shipped sets' UMAP views fitted after the first visitor asks for a UMAP (importing and compiling
+# UMAP keeps about 360 MB for the server's life). "umap": both at start, as soon as the model is loaded.
+# "0": no background work (the model loads on the first page that needs it, UMAP fits only when asked).
+WARM_UP_MODES = (WARM_UP_OFF, WARM_UP_MODEL, WARM_UP_UMAP)
 WARM_AFTER_SECONDS = 3.0  # let the browser fetch and draw the first page before the warm-up takes a core
 
 
-def _warm(model_id: str) -> None:
+def warm_up_mode(raw: str | None) -> str:
+    """The warm-up setting: one of WARM_UP_MODES; the default ("1") when unset or not one of them."""
+    value = (raw or "").strip().lower()
+    return value if value in WARM_UP_MODES else WARM_UP_MODEL
+
+
+def _warm(model_id: str, with_umap: bool) -> None:
     try:
         time.sleep(WARM_AFTER_SECONDS)
         _model(model_id)
-        if not _umap_warm.is_set():
-            for prepare in _after_load:  # e.g. the default set's UMAP, which also compiles UMAP's code
-                prepare(model_id)
-            warm_up_umap()  # numba compiles UMAP once per server, before anyone asks for it
-            _umap_warm.set()
-            settle_long_lived()  # numba's compiled code, like the model, lives as long as the server
+        if with_umap:
+            warm_umap(model_id)
     except Exception:  # the page that needs the model or UMAP says what went wrong
         _log.warning("warming %s up in the background failed", model_id, exc_info=True)
     finally:
         _warming.discard(model_id)
+
+
+_umap_lock = threading.Lock()  # one warm_umap at a time; a second caller waits for the first
+_prepared: list[Callable[[str], None]] = []  # what warm_umap has run of `_after_load`
+
+
+def warm_umap(model_id: str = DEFAULT_MODEL_ID) -> None:
+    """Once per server: run what pages registered with `on_umap_warm_up` (the shipped sets' UMAP views,
+    the default set first), then compile UMAP's numba code if they did not, so later UMAP clicks on a
+    shipped set are immediate. Blocks until done; a page registered later is prepared on the next call."""
+    with _umap_lock:
+        for prepare in [p for p in _after_load if p not in _prepared]:
+            prepare(model_id)  # e.g. the default set's UMAP, which also compiles UMAP's code
+            _prepared.append(prepare)
+        if not _umap_warm.is_set():
+            warm_up_umap()  # numba compiles UMAP once per server
+            _umap_warm.set()
+            settle_long_lived()  # numba's compiled code, like the model, lives as long as the server
+
+
+def _umap_pending() -> bool:
+    return not _umap_warm.is_set() or any(p not in _prepared for p in _after_load)
+
+
+_umap_warming = threading.Event()  # set while a thread of `umap_wanted` runs warm_umap
+
+
+def umap_wanted(model_id: str = DEFAULT_MODEL_ID) -> None:
+    """A page asked for a UMAP fit: unless `LSE_WARM_UP=0` or it is done, run `warm_umap` in a background
+    thread. Its fits queue behind the visitor's own (jobs run one at a time), so the visitor's waits for
+    none of them; UMAP's code, compiled for the visitor, is then used for the shipped sets."""
+    if not _umap_pending() or warm_up_mode(os.environ.get(WARM_UP_ENV)) == WARM_UP_OFF:
+        return
+    with _warm_lock:
+        if _umap_warming.is_set():
+            return
+        _umap_warming.set()
+    threading.Thread(target=_warm_umap_quietly, args=(model_id,), daemon=True, name="lse-warm-umap").start()
+
+
+def _warm_umap_quietly(model_id: str) -> None:
+    try:
+        warm_umap(model_id)
+    except Exception:  # the page that asked for UMAP says what went wrong with its own fit
+        _log.warning("fitting the shipped sets' UMAP views in the background failed", exc_info=True)
+    finally:
+        _umap_warming.clear()
 
 
 def _stored() -> precomputed.Precomputed | None:

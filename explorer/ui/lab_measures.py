@@ -14,7 +14,7 @@ from explorer import geometry
 from explorer.peaks import measures_peak_bytes, umap_peak_bytes
 from explorer.projection import MIN_POINTS_FOR_UMAP, faithfulness_sample
 from explorer.states import LayerStates, layer_names
-from explorer.ui import claims, jobs, memory
+from explorer.ui import caches, claims, jobs, memory
 from explorer.ui.caches import MEASURES_CLAIM, UMAP_CLAIM, cached_states
 
 
@@ -87,6 +87,7 @@ def measures_view(model_id: str, texts: tuple[str, ...], with_umap: bool) -> Mea
         )  # too few words: no fit, the UMAP line is empty at once
     if with_umap:
         job = jobs.started(("measures", model_id, texts), partial(_measures, model_id, texts, True))
+        caches.umap_wanted(model_id)  # UMAP's code is compiled now: the shipped sets' views next
         derived, error = jobs.result_or_none(job)
         if derived is not None:
             return MeasuresView(cached_states(model_id, texts), *derived)

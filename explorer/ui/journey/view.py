@@ -162,16 +162,16 @@ def _umap_job(inputs: tuple):
 
 
 def _prepare_preset_umaps(model_id: str) -> None:
-    """Fit each shipped set's UMAP view in the background after the model loads (see caches.warm_model),
-    the default set first, one at a time (a visitor's own UMAP waits for one of them at most): the first
-    visitor who picks UMAP for a set sees it at once."""
+    """Fit each shipped set's UMAP view in the background (see caches.warm_umap: after the first UMAP a
+    visitor asks for, or at start with LSE_WARM_UP=umap), the default set first, one at a time (a visitor's
+    own UMAP waits for one of them at most): the next visitor who picks UMAP for a set sees it at once."""
     names = [DEFAULT_SET, *(n for n in sentence_sets() if n != DEFAULT_SET)]
     for name in names:
         parsed = parse_sentences(sentence_sets()[name].text, with_groups=True)
         _umap_job(_umap_inputs(model_id, parsed.sentences, parsed.groups, 0, False, False)).result()
 
 
-caches.after_model_loads(_prepare_preset_umaps)
+caches.on_umap_warm_up(_prepare_preset_umaps)
 
 
 def journey_view(
@@ -188,6 +188,7 @@ def journey_view(
     fit_on = tuple(sorted(fit_on)) if method in ("pca_shared", "groups") and len(fit_on) >= 2 else ()
     if method == "umap":  # fitted in the background: shared PCA until it is ready
         job = _umap_job(_umap_inputs(model_id, texts, groups, seed, hide_special, hide_punct))
+        caches.umap_wanted(model_id)  # the shipped sets' views next, once per server
         fitted, error = jobs.result_or_none(job)
         if fitted is not None:
             return fitted
@@ -195,7 +196,7 @@ def journey_view(
             jobs.wait_here(
                 job,
                 "Fitting aligned UMAP across every layer; shared PCA meanwhile",
-                "a few seconds; up to a minute just after the server started",
+                "a few seconds; up to a minute for the server's first UMAP",
             )
         else:
             st.warning(f"UMAP could not be fitted ({error}); showing shared PCA.", icon="⚠️")
