@@ -100,6 +100,17 @@ def loaded() -> list[MeaningIndex]:
         return list(_indexes.values())
 
 
+def corpus_said() -> str:
+    """The corpus in words: '7,374 sentences (383 written for this app, 6,991 WordNet 3.0 examples)'."""
+    corpus = meaning_corpus()
+    wordnet = sum(s == "WordNet" for s in corpus.sources)
+    return (
+        f"{len(corpus.texts):,} sentences ({len(corpus.texts) - wordnet:,} written for this app"
+        + (f", {wordnet:,} examples from WordNet 3.0, Princeton University" if wordnet else "")
+        + ")"
+    )
+
+
 def build_job(info: ModelInfo) -> Future:
     """The background job that builds `info`'s index (started now unless it runs or ran already)."""
     return jobs.started(("meaning", str(folder_of(info))), lambda: _build(info))
@@ -113,14 +124,9 @@ def ready_or_button(info: ModelInfo, key: str) -> MeaningIndex | None:
         return index
     folder = str(folder_of(info))
     if jobs.asked(("meaning", folder)) is None:
-        corpus = meaning_corpus()
-        wordnet = sum(s == "WordNet" for s in corpus.sources)
         st.caption(
-            f"Nearest words need an index of a corpus at every layer: {len(corpus.texts):,} sentences "
-            f"({len(corpus.texts) - wordnet:,} written for this app"
-            + (f", {wordnet:,} WordNet 3.0 examples" if wordnet else "")
-            + "), run through this model once (about half a minute here) and kept on the server for "
-            "every visitor."
+            f"Nearest words need an index of a corpus at every layer: {corpus_said()}, run through this "
+            "model once (about half a minute here) and kept on the server for every visitor."
         )
         if not st.button("Build the meaning index", key=key):
             return None

@@ -106,13 +106,9 @@ def _neighbours_view(view: JourneyView, follow: list[int], info: ModelInfo, inde
             "random pairs": st.column_config.TextColumn(width=110),
         },
     )
-    corpus = index.corpus
-    wordnet = sum(s == "WordNet" for s in corpus.sources)
     st.caption(
         f"What '{word}' is nearest to, layer by layer, among {index.n_tokens:,} content words in "
-        f"{len(corpus.texts):,} sentences ({len(corpus.texts) - wordnet:,} written for this app"
-        + (f", {wordnet:,} examples from WordNet 3.0, Princeton University" if wordnet else "")
-        + "). "
+        f"{meaning_index.corpus_said()}. "
         + (
             "Similarity: cosine after each dimension is centred and scaled over the corpus at that layer "
             "(raw cosine is dominated by a few dimensions and is high for any two tokens). "
