@@ -352,6 +352,5 @@ def emergence_chart(frame: pd.DataFrame, layer_names: Sequence[str], height: int
                 alt.Tooltip("share:Q", format=".0%"),
             ],
         )
-        .properties(height=height + 40 * classroom)
     )
-    return with_style(chart, classroom)
+    return with_style(alt.layer(chart).properties(height=height + 40 * classroom), classroom)

@@ -12,6 +12,7 @@ from explorer.models import ModelInfo
 from explorer.states import layer_names
 from explorer.ui import meaning_index, memory, widgets
 
+EMERGENCE_HEIGHT = 420
 AGREEMENT_CLAIM = "sense_agreement"  # the ledger name of the measure in progress (nothing is kept under it)
 
 
@@ -54,6 +55,7 @@ def emergence_panel(info: ModelInfo, classroom: bool) -> None:
     st.altair_chart(
         emergence_chart(frame, layer_names(len(frame) - 1), classroom=classroom),
         width="stretch",
+        height=EMERGENCE_HEIGHT + 60 * classroom,  # the plot, its axis and the legend under it
         alt="Lines per layer: the share of a word's 5 nearest uses that carry its sense, its chance level, and "
         "how often a word's nearest word in the corpus is itself.",
     )
