@@ -416,6 +416,7 @@ def test_new_sentences_rerun_the_body_alone_and_its_lesson_menu_reaches_the_whol
     wait_idle(page)
     assert page.evaluate("() => window.__sidebarChanges") == 0
 
+    page.get_by_role("button", name=re.compile("^🎓 Lessons on this page")).first.click()
     page.get_by_role("button", name=re.compile("^Start lesson: ")).first.click()
     page.get_by_text("🎓 Lesson · ").first.wait_for(timeout=60_000)
     wait_idle(page)

@@ -15,9 +15,11 @@ from explorer.models import DEFAULT_MODEL_ID, describe_model, weights_fingerprin
 from explorer.states import extract_states
 
 
-def test_stored_states_match_the_model_bit_for_bit(model) -> None:
+def test_stored_states_match_the_model(model) -> None:
     """Recompute every stored input with the real model: a changed model, sentence set or extraction
-    makes this fail (rebuild with `python -m explorer.precomputed`)."""
+    makes this fail (rebuild with `python -m explorer.precomputed`). Within float32 rounding, not bit for
+    bit: the same wheels on another CPU take other kernels (measured: up to 5.5e-6 apart on a machine
+    other than the one that stored them); a real change moves values by far more than 5e-5."""
     stored = precomputed.read()
     assert stored is not None, "assets/precomputed is missing or unreadable"
     assert dataclasses.asdict(stored.info) == dataclasses.asdict(
@@ -27,8 +29,8 @@ def test_stored_states_match_the_model_bit_for_bit(model) -> None:
     for texts, kept in stored.states.items():
         fresh = extract_states(model, texts)
         for name in ("layers", "pooled_raw", "pooled"):
-            np.testing.assert_array_equal(
-                getattr(kept, name), getattr(fresh, name), err_msg=f"{texts[0]}: {name}"
+            np.testing.assert_allclose(
+                getattr(kept, name), getattr(fresh, name), rtol=1e-5, atol=5e-5, err_msg=f"{texts[0]}: {name}"
             )
         pd.testing.assert_frame_equal(kept.tokens, fresh.tokens)
         assert (kept.truncated, kept.max_seq_length, kept.pooling) == (

@@ -221,13 +221,15 @@ def lesson_menu(page: str, in_fragment: bool = False) -> None:
     lessons = [lesson for lesson in assets.lessons_for(page) if lesson.id != _active_ids().get(page)]
     if not lessons:
         return
-    st.markdown("**🎓 Lessons on this page**")
-    for lesson in lessons:
-        started = st.button(
-            f"Start lesson: {lesson.title}", key=f"start_{lesson.id}", on_click=_open, args=(lesson,)
-        )
-        if started and in_fragment:
-            st.rerun(scope="app")
+    # one line, folded into a popover: on a phone the menu comes before the chart, and a button per lesson
+    # pushed the chart past one and a half screens once the journey had four lessons
+    with st.popover(f"🎓 Lessons on this page ({len(lessons)})"):
+        for lesson in lessons:
+            started = st.button(
+                f"Start lesson: {lesson.title}", key=f"start_{lesson.id}", on_click=_open, args=(lesson,)
+            )
+            if started and in_fragment:
+                st.rerun(scope="app")
 
 
 def gallery_query(lesson: Lesson) -> dict[str, str]:
