@@ -7,6 +7,7 @@ pages are shared and read-only. Every similarity shown is computed exactly from 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent import futures
 from dataclasses import dataclass
 
@@ -93,7 +94,7 @@ def _neighbours_view(view: JourneyView, follow: list[int], info: ModelInfo, inde
     with right:
         own = widgets.toggle("Also search the sentences on screen", "meaning_own", False)
     standardised = measure == "std"
-    found = neighbours(view, uid, index, info.model_id, standardised, own)
+    found = _cached_neighbours(info.model_id, view.states.texts, uid, str(index.folder), standardised, own)
     word = shorten(str(tokens.at[uid, "text"]), MAX_LABEL_CHARS)
     baselines = index.baseline_std if standardised else index.baseline_raw
     table = neighbour_table(found, word, baselines, view.summary.n_layers)
@@ -126,7 +127,20 @@ def neighbours(view: JourneyView, uid: int, index: MeaningIndex, model_id: str, 
     other use of its own word (SAME_WORD) among the corpus's content words, its own sentence left out,
     and with `own` the other content words on screen too; every similarity exact (float64 from the
     neighbour's own vector, the corpus's sentences run through the model again)."""
-    states = view.states
+    return _neighbours_of(view.states, uid, index, model_id, standardised, own)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _cached_neighbours(model_id: str, texts: tuple[str, ...], uid: int, folder: str, standardised: bool,
+                       own: bool) -> tuple[Found, ...]:  # fmt: skip
+    """`neighbours` once per sentences, token and setting for the whole server (fourteen queries and a
+    forward pass: not on every rerun of the page); frozen records, shared read-only."""
+    index = next(i for i in meaning_index.loaded() if str(i.folder) == folder)
+    return tuple(_neighbours_of(cached_states(model_id, texts), uid, index, model_id, standardised, own))
+
+
+def _neighbours_of(states, uid: int, index: MeaningIndex, model_id: str, standardised: bool,
+                   own: bool) -> list[Found]:  # fmt: skip
     own_text = states.texts[int(states.tokens.at[uid, "sentence"])]
     word = str(states.tokens.at[uid, "text"]).lower()
     n_layers = states.layers.shape[0]
@@ -165,7 +179,7 @@ def neighbours(view: JourneyView, uid: int, index: MeaningIndex, model_id: str, 
     return found
 
 
-def neighbour_table(found: list[Found], word: str, baselines: np.ndarray, n_layers: int) -> pd.DataFrame:
+def neighbour_table(found: Sequence[Found], word: str, baselines: np.ndarray, n_layers: int) -> pd.DataFrame:
     """One row per layer: the nearest other words, the nearest other use of `word` in its sentence, and
     the random-pairs baseline."""
     names = layer_names(n_layers)
