@@ -269,14 +269,18 @@ def blocks(node):
 
 
 def _share_popover(at):
-    return next(block for block in blocks(at.main) if block.type == "popover")
+    """The share menu (the page has other popovers: the lessons menu comes before it)."""
+    return next(
+        block
+        for block in blocks(at.main)
+        if block.type == "popover" and "Share" in block.proto.popover.label
+    )
 
 
 def test_the_share_popover_offers_the_code_after_the_link() -> None:
     at = open_page(JOURNEY)
     assert not at.exception
-    popover = next(block for block in blocks(at.main) if block.type == "popover")
-    kinds = [child.type for child in popover.children.values()]
+    kinds = [child.type for child in _share_popover(at).children.values()]
     assert kinds.index("button") == kinds.index("code") + 1
     assert not at.get("image"), "no code is made until asked"
     link = next(c.value for c in at.code if "view=" in c.value)
