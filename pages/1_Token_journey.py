@@ -126,7 +126,7 @@ def journey_body() -> None:
             label="🔗 Share" if presenter else None,
         )
     with right:
-        journey.meaning_box(view, follow, info)
+        journey.meaning_box(view, follow, info, layer)
         faithful_box = widgets.lazy_expander("How faithful is this picture, layer by layer?", "faithfulness")
     if faithful_box.open:
         scores = layer_scores_chart(

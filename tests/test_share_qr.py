@@ -271,9 +271,7 @@ def blocks(node):
 def _share_popover(at):
     """The share menu (the page has other popovers: the lessons menu comes before it)."""
     return next(
-        block
-        for block in blocks(at.main)
-        if block.type == "popover" and "Share" in block.proto.popover.label
+        block for block in blocks(at.main) if block.type == "popover" and "Share" in block.proto.popover.label
     )
 
 

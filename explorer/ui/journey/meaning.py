@@ -17,7 +17,7 @@ import streamlit as st
 
 from explorer.assets import Lesson, stopwords
 from explorer.charts.style import MAX_LABEL_CHARS
-from explorer.inputs import parse_sentences, shorten
+from explorer.inputs import escape_markdown, parse_sentences, shorten
 from explorer.meaning import (
     MeaningIndex,
     content_mask,
@@ -55,27 +55,31 @@ class Found:
     screen_row: int = -1  # its row in the page's states, for a token on screen
 
 
-def meaning_box(view: JourneyView, follow: list[int], info: ModelInfo) -> None:
-    """The folded box 'What does it mean here?', filled only while open (a lesson may hide its table)."""
+def meaning_box(view: JourneyView, follow: list[int], info: ModelInfo, layer: int) -> None:
+    """The folded box 'What does it mean here?', filled only while open (a lesson may hide its table);
+    `layer` is the chart's: the box leads with that layer's neighbours."""
     box = widgets.lazy_expander("🔎 What does it mean here? Nearest words, layer by layer", "meaning_here")
     if box.open:
         with box:
-            meaning_panel(view, follow, info, hidden=lessons.hidden(PAGE, "meaning"))
+            meaning_panel(view, follow, info, layer, hidden=lessons.hidden(PAGE, "meaning"))
 
 
-def meaning_panel(view: JourneyView, follow: list[int], info: ModelInfo, hidden: bool = False) -> None:
-    """The folded box's content: the index (or the button that builds it), then per layer a followed
-    token's nearest other words and nearest use of the same word, exactly measured, beside the baseline."""
+def meaning_panel(view: JourneyView, follow: list[int], info: ModelInfo, layer: int = 0,
+                  hidden: bool = False) -> None:  # fmt: skip
+    """The folded box's content: the index (or the button that builds it), then a followed token's nearest
+    other words and nearest use of the same word at the chart's `layer`, and the same at every layer in a
+    table (that layer's row marked), exactly measured, beside the baseline."""
     if hidden:  # a lesson asks about them: Reveal shows them (and builds the index if it must)
         st.caption("🔒 The nearest words appear when you reveal the answer.")
         return
     index = meaning_index.ready_or_button(info, "meaning_build")
     if index is None:
         return
-    _neighbours_view(view, follow, info, index)
+    _neighbours_view(view, follow, info, index, layer)
 
 
-def _neighbours_view(view: JourneyView, follow: list[int], info: ModelInfo, index: MeaningIndex) -> None:
+def _neighbours_view(view: JourneyView, follow: list[int], info: ModelInfo, index: MeaningIndex,
+                     layer: int) -> None:  # fmt: skip
     tokens = view.states.tokens
     chosen = [uid for uid in follow if uid in tokens.index][:MAX_TOKENS]
     if not chosen:
@@ -97,9 +101,13 @@ def _neighbours_view(view: JourneyView, follow: list[int], info: ModelInfo, inde
     found = _cached_neighbours(info.model_id, view.states.texts, uid, str(index.folder), standardised, own)
     word = shorten(str(tokens.at[uid, "text"]), MAX_LABEL_CHARS)
     baselines = index.baseline_std if standardised else index.baseline_raw
+    layer = min(max(layer, 0), view.summary.n_layers)
+    st.markdown(
+        layer_line(found, word, float(baselines[layer]), layer, layer_names(view.summary.n_layers)[layer])
+    )
     table = neighbour_table(found, word, baselines, view.summary.n_layers)
     st.dataframe(
-        table,
+        table.style.apply(lambda row: [MARKED if row.name == layer else ""] * len(row), axis=1),
         hide_index=True,
         width="stretch",
         column_config={
@@ -177,6 +185,30 @@ def _neighbours_of(states, uid: int, index: MeaningIndex, model_id: str, standar
                     seen.add(f.word.lower() if kind == "other" else f"{len(seen)}")
                     found.append(f)
     return found
+
+
+MARKED = "background-color: rgba(255, 200, 0, 0.25); font-weight: bold"  # the chart's layer in the table
+
+
+def layer_line(found: Sequence[Found], word: str, baseline: float, layer: int, name: str) -> str:
+    """One line (Markdown, every word escaped) for the chart's `layer`: the nearest other words, the
+    nearest other use of `word`, and the random-pairs baseline beside them."""
+    here = [f for f in found if f.layer == layer]
+    others = " · ".join(
+        f"{escape_markdown(_short(f.word))} {f.similarity:.2f}" for f in here if f.kind == "other"
+    )
+    same = [f for f in here if f.kind == "same"]
+    word = escape_markdown(_short(word))
+    use = (
+        f"nearest other use of '{word}' {same[0].similarity:.2f}"
+        + (f" ({escape_markdown(same[0].sense)})" if same[0].sense else "")
+        if same
+        else f"no other use of '{word}' in the corpus"
+    )
+    return (
+        f"**At layer {escape_markdown(name)}** (the chart's): {others or 'no other words'} · {use} · "
+        f"random pairs {_plain(baseline):.2f}"
+    )
 
 
 def neighbour_table(found: Sequence[Found], word: str, baselines: np.ndarray, n_layers: int) -> pd.DataFrame:
