@@ -20,8 +20,10 @@ $(DEV_STAMP): $(STAMP) requirements-dev.txt
 	$(BIN)/pip install --retries 0 -r requirements-dev.txt
 	touch $@
 
-# Run locally, model folders on this machine may be loaded (off for a public server: see README).
+# Run locally, model folders on this machine may be loaded (off for a public server: see README). The
+# bundled model's meaning index is built first, once (about half a minute; then a check of a second).
 run: $(STAMP)
+	$(BIN)/python -m explorer.meaning_ahead
 	LSE_LOCAL_MODELS=$${LSE_LOCAL_MODELS:-1} $(BIN)/streamlit run app.py
 
 test: $(DEV_STAMP)

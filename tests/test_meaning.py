@@ -184,3 +184,25 @@ def test_the_geometry_lab_draws_the_emergence_curves_after_its_build_button(tmp_
     rows = next(d for d in lines[0]["datasets"].values() if "share" in d.columns)
     assert set(rows["key"]) == {"agreement", "chance", "same_word"} and rows["share"].between(0, 1).all()
     assert any("sense-tagged uses" in c.value for c in at.caption)
+
+
+def test_make_run_builds_the_bundled_index_once(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`python -m explorer.meaning_ahead` (run by `make run`) builds the index the server reads; run again,
+    it finds it from the stored model card without loading the weights."""
+    from explorer import meaning_ahead
+    from explorer.ui import meaning_index
+    from explorer.ui.caches import cached_model_info
+
+    (tmp_path / "wordnet").mkdir()
+    monkeypatch.setenv(meaning.WORDNET_ENV, str(tmp_path / "wordnet"))
+    monkeypatch.setenv(meaning.CACHE_ENV, str(tmp_path / "cache"))
+    assert meaning_ahead.main() == 0
+    assert "The meaning index:" in capsys.readouterr().out
+    assert meaning_index.ready(cached_model_info(DEFAULT_MODEL_ID)) is not None, "where the server looks"
+
+    def no_weights(*_):
+        raise AssertionError("the check must not load the model")
+
+    monkeypatch.setattr(meaning_ahead, "load_model", no_weights)
+    assert meaning_ahead.main() == 0
+    assert "built already" in capsys.readouterr().out
