@@ -65,7 +65,7 @@ def test_every_lesson_hides_its_answer_until_reveal() -> None:
                 page.get_by_role("button", name=action).first.click()
                 page.wait_for_timeout(500)
                 wait_idle(page, timeout_ms=180_000)
-            page.get_by_text(WAITING).first.wait_for(timeout=180_000)
+            page.get_by_text(WAITING).filter(visible=True).first.wait_for(timeout=180_000)
             page.wait_for_timeout(1000)
             assert page.locator(EXCEPTION).count() == 0, lesson.id
             text = _visible_text(page)
@@ -158,6 +158,7 @@ def test_lessons_fit_one_screen_before_and_after_reveal(screen: str) -> None:
                 assert _inside(page, page.locator("[data-testid='stVegaLiteChart'] .vega-bind input").first)
                 if classroom:
                     assert "latent space" in _visible_text(page).lower(), "the presenter view names it"
+            page.screenshot(path=str(ARTIFACTS / f"lesson_{lesson.id}_{screen}_before.png"))
             page.locator("[data-testid='stRadio'] label").filter(
                 has_text=lesson.pick_options[1]
             ).first.click()

@@ -140,15 +140,21 @@ def test_the_panel_builds_its_index_on_a_click_and_shows_every_layer(tmp_path: P
         future.result(timeout=300)
     at.run(timeout=120)
     assert not at.exception
-    (table,) = [d.value for d in at.dataframe]
+    at_layer, table = [d.value for d in at.dataframe]
     assert len(table) == 7 and table.columns[1] == "nearest other words"
     assert table.iloc[6, 1] and "«bank»" in table.iloc[6, 2]
-    lines = [m.value for m in at.markdown if m.value.startswith("**At layer")]
-    assert lines == [lines[0]] and lines[0].startswith("**At layer 6 · output**"), "it leads with the chart's"
+    heads = [m.value for m in at.markdown if m.value.startswith("**At layer")]
+    assert len(heads) == 1 and heads[0].startswith("**At layer 6 · output**"), "it leads with the chart's"
+    assert list(at_layer.columns) == ["neighbour", "in its sentence", "similarity"]
+    first = table.iloc[6, 1].split(" · ")[0].rsplit(" ", 1)[0]
+    assert at_layer.iloc[0, 0] == first and f"«{first}»" in at_layer.iloc[0, 1].lower()
+    assert at_layer.iloc[-1, 0].endswith("(same word)") and "«bank»" in at_layer.iloc[-1, 1]
     at.session_state["_keep_layer"] = 2  # the chart's slider moved (the page learns it in one rerun)
     at.run(timeout=120)
-    [line] = [m.value for m in at.markdown if m.value.startswith("**At layer")]
-    assert line.startswith("**At layer 2**") and table.iloc[2, 1].split(" · ")[0] in line
+    at_layer, table = [d.value for d in at.dataframe]
+    [head] = [m.value for m in at.markdown if m.value.startswith("**At layer")]
+    assert head.startswith("**At layer 2**")
+    assert at_layer.iloc[0, 0] == table.iloc[2, 1].split(" · ")[0].rsplit(" ", 1)[0]
     captions = " ".join(c.value for c in at.caption)
     assert "content words" in captions and "Random pairs" in captions.replace("'", "")
     assert str(tmp_path) not in captions, "no server path is shown"

@@ -47,7 +47,7 @@ class Found:
     layer: int
     kind: str  # "other" (another word) or "same" (another use of the followed word)
     word: str
-    where: str  # the sentence with the word marked, or "on screen, S2"
+    where: str  # its sentence with the word marked «so» (on screen: "S2 (on screen): …")
     similarity: float  # exact: float64 from the neighbour's own vector
     sense: str = ""
     corpus_sentence: int = -1  # its corpus sentence, or -1 for a token on screen
@@ -102,8 +102,16 @@ def _neighbours_view(view: JourneyView, follow: list[int], info: ModelInfo, inde
     word = shorten(str(tokens.at[uid, "text"]), MAX_LABEL_CHARS)
     baselines = index.baseline_std if standardised else index.baseline_raw
     layer = min(max(layer, 0), view.summary.n_layers)
+    name = layer_names(view.summary.n_layers)[layer]
     st.markdown(
-        layer_line(found, word, float(baselines[layer]), layer, layer_names(view.summary.n_layers)[layer])
+        f"**At layer {escape_markdown(name)}** (the chart's), '{escape_markdown(word)}' is nearest to "
+        f"(random pairs of words: {_plain(float(baselines[layer])):.2f}):"
+    )
+    st.dataframe(
+        layer_table(found, layer),
+        hide_index=True,
+        width="stretch",
+        column_config={"similarity": st.column_config.NumberColumn(format="%.2f", width=90)},
     )
     table = neighbour_table(found, word, baselines, view.summary.n_layers)
     st.dataframe(
@@ -173,7 +181,8 @@ def _neighbours_of(states, uid: int, index: MeaningIndex, model_id: str, standar
         ]
         for row in screen:
             text = str(states.tokens.at[row, "text"])
-            place = f"on screen, S{int(states.tokens.at[row, 'sentence']) + 1}"
+            sentence = int(states.tokens.at[row, "sentence"])
+            place = f"S{sentence + 1} (on screen): {in_context(states.texts[sentence], text)}"
             similarity = exact_similarity(query, states.layers[layer, row], index, layer, standardised)
             kind = "same" if text.lower() == word else "other"
             layer_found.append(Found(layer, kind, text, place, similarity, screen_row=int(row)))
@@ -190,25 +199,20 @@ def _neighbours_of(states, uid: int, index: MeaningIndex, model_id: str, standar
 MARKED = "background-color: rgba(255, 200, 0, 0.25); font-weight: bold"  # the chart's layer in the table
 
 
-def layer_line(found: Sequence[Found], word: str, baseline: float, layer: int, name: str) -> str:
-    """One line (Markdown, every word escaped) for the chart's `layer`: the nearest other words, the
-    nearest other use of `word`, and the random-pairs baseline beside them."""
-    here = [f for f in found if f.layer == layer]
-    others = " · ".join(
-        f"{escape_markdown(_short(f.word))} {f.similarity:.2f}" for f in here if f.kind == "other"
-    )
-    same = [f for f in here if f.kind == "same"]
-    word = escape_markdown(_short(word))
-    use = (
-        f"nearest other use of '{word}' {same[0].similarity:.2f}"
-        + (f" ({escape_markdown(same[0].sense)})" if same[0].sense else "")
-        if same
-        else f"no other use of '{word}' in the corpus"
-    )
-    return (
-        f"**At layer {escape_markdown(name)}** (the chart's): {others or 'no other words'} · {use} · "
-        f"random pairs {_plain(baseline):.2f}"
-    )
+def layer_table(found: Sequence[Found], layer: int) -> pd.DataFrame:
+    """The neighbours at the chart's `layer`, each in its sentence with the neighbour marked «so»: the
+    nearest other words, then the nearest other use of the followed word (text, never HTML)."""
+    rows = [
+        {
+            "neighbour": _short(f.word) if f.kind == "other" else f"{_short(f.word)} (same word)",
+            "in its sentence": shorten(f.where, 120) + (f" [{f.sense}]" if f.sense else ""),
+            "similarity": round(f.similarity, 4),
+        }
+        for kind in ("other", "same")
+        for f in found
+        if f.layer == layer and f.kind == kind
+    ]
+    return pd.DataFrame(rows, columns=["neighbour", "in its sentence", "similarity"])
 
 
 def neighbour_table(found: Sequence[Found], word: str, baselines: np.ndarray, n_layers: int) -> pd.DataFrame:
