@@ -31,7 +31,7 @@ REVEAL = re.compile(r"^(Reveal the answer|Revealed)$")
 # that shows the answer-bearing line before Reveal, and after it)
 STEPS = {
     "tune-weights": ("Tune a private copy", (PICTURE,), (PICTURE, BARS), "Make your prediction first", "0 (exactly)"),
-    "head-not-model": ("🎯 Train the head", (SNAPSHOT,), (SNAPSHOT,), "Compare them", "✅ identical"),
+    "head-not-model": ("🎯 Train the head", (SNAPSHOT,), (SNAPSHOT,), "after training: 🔒", "✅ identical"),
 }  # fmt: skip
 
 

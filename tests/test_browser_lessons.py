@@ -32,7 +32,7 @@ STEPS: dict[str, tuple[str | None, str]] = {
     "nearest-meaning": (None, "Cell = cosine similarity"),
     "anisotropy-layers": (None, "Anisotropy: how alike"),
 }
-HIDDEN_MARKERS = ("appears when you reveal the answer", "Compare them", "appear when you reveal the answer")
+HIDDEN_MARKERS = ("appears when you reveal the answer", "appear when you reveal the answer")
 WAITING = re.compile("|".join(re.escape(marker) for marker in HIDDEN_MARKERS))
 
 

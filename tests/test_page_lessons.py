@@ -4,6 +4,7 @@ the answer away is drawn before Reveal; after Reveal the answer and the answer-b
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -122,16 +123,25 @@ def test_nothing_gives_the_answer_away_before_reveal(lesson) -> None:
     assert lesson.answer_words and not [w for w in lesson.answer_words if w.lower() in shown]
     assert lesson.answer_words and all(w.lower() in lesson.answer.lower() for w in lesson.answer_words[:1])
     assert _button(at, "Reveal the answer").disabled, "no Reveal before a committed pick"
+    assert not _fingerprint_pairs(at), "a fingerprint's before → after pair is shown before Reveal"
     pick = lesson.pick_options[-1]
     at.radio(key=pick_key(lesson)).set_value(pick).run()
     _button(at, "Reveal the answer").click().run()
     assert not at.exception
     assert any(lesson.answer == s.value for s in at.success)
     assert answered(at), "Reveal shows the answer-bearing element"
+    if lesson.id in ("index-not-model", "tune-weights", "head-not-model"):
+        assert _fingerprint_pairs(at), "Reveal shows the weights fingerprint before and after"
     beside = [m.value for m in at.markdown if m.value.startswith("Your pick:")]
     assert beside and escape_markdown(pick) in beside[0]
     if lesson.measure:
         assert "measured now, on the sentences on screen" in beside[0]
+
+
+def _fingerprint_pairs(at: AppTest) -> list[str]:
+    """Texts that show a weights fingerprint (16 hex digits) twice: before and after."""
+    texts = [e.value for kind in ("markdown", "caption") for e in getattr(at, kind)]
+    return [t for t in texts if len(re.findall(r"\b[0-9a-f]{16}\b", str(t))) >= 2]
 
 
 def _screen_text(at: AppTest) -> str:

@@ -25,7 +25,7 @@ from explorer.sentence import embeddings_npz
 from explorer.states import word_pieces
 from explorer.ui import caches, memory
 from explorer.ui.caches import cached_model
-from explorer.ui.lessons import placeholder
+from explorer.ui.lessons import WHEN_REVEALED, placeholder
 from explorer.ui.state import persisted, remember
 
 _INDEX = "sentence_index::"
@@ -179,8 +179,8 @@ def proof_panel(model_id: str, index: EmbeddingIndex, loaded_fingerprint: str, v
     )
     same = proof.fingerprint_before == proof.fingerprint_after
     cols[1].metric(
-        "Model weights fingerprint",
-        proof.fingerprint_after,
+        "Model weights fingerprint" if verdict else "Model weights fingerprint, before the add",
+        proof.fingerprint_after if verdict else proof.fingerprint_before,
         delta=("identical" if same else "CHANGED") if verdict else None,
         delta_color="off" if same else "inverse",
         delta_arrow="off",
@@ -190,11 +190,10 @@ def proof_panel(model_id: str, index: EmbeddingIndex, loaded_fingerprint: str, v
     st.caption(
         f"Last add ({escape_markdown(proof.source)}, {proof.seconds:.1f} s): index {proof.size_before:,} → "
         f"{proof.size_after:,} sentences; fingerprint before `{proof.fingerprint_before}`, after "
-        f"`{proof.fingerprint_after}`"
         + (
-            f" — {said}. Storing embeddings changes the index, never the model."
+            f"`{proof.fingerprint_after}` — {said}. Storing embeddings changes the index, never the model."
             if verdict
-            else ". Compare them."
+            else f"the add: 🔒 {WHEN_REVEALED}."
         )
     )
 

@@ -199,9 +199,12 @@ def _pick_against(pick: str | None, measured: Measured | None) -> None:
     )
 
 
+WHEN_REVEALED = "appears when you reveal the answer"  # said where an answer-bearing value waits
+
+
 def placeholder(what: str) -> None:
     """Where an answer-bearing element would be: a line saying it comes with the answer."""
-    st.info(f"🤔 Make your prediction first: {what} appears when you reveal the answer.", icon="🎓")
+    st.info(f"🤔 Make your prediction first: {what} {WHEN_REVEALED}.", icon="🎓")
 
 
 def _open(lesson: Lesson) -> None:

@@ -203,15 +203,14 @@ def _tune(model_id: str, labelled: LabelledSet, split: Split, k: int, seed: int,
 
 
 def proof_line(tuned: tuning.TunedModel, verdict: bool = True) -> None:
-    """Under the picture and the bars: the shared model's fingerprint before → after, and the copy's."""
+    """Under the picture and the bars: the shared model's fingerprint before → after (the after only with
+    `verdict`: a lesson asks for a prediction first), and the copy's."""
     shared_ok = tuned.shared_fingerprint_after == tuned.fingerprint_before
-    said = ("✅ identical" if shared_ok else "❌ CHANGED (a bug)") if verdict else ""
+    said = "✅ identical" if shared_ok else "❌ CHANGED (a bug)"
+    after = f"`{tuned.shared_fingerprint_after}` {said}" if verdict else f"🔒 {lessons.WHEN_REVEALED}"
     cols = st.columns(2)
-    widgets.big_stat(
-        cols[0],
-        "Shared model (everyone's): fingerprint before → after",
-        f"`{tuned.fingerprint_before}` → `{tuned.shared_fingerprint_after}` {said}".rstrip(),
-    )
+    widgets.big_stat(cols[0], "Shared model (everyone's): fingerprint before → after",
+                     f"`{tuned.fingerprint_before}` → {after}")  # fmt: skip
     widgets.big_stat(cols[1], "Your tuned copy", f"`{tuned.fingerprint_after}` (its weights changed)")
 
 

@@ -12,7 +12,7 @@ from explorer.charts import finetune as fc
 from explorer.finetune import head as hd
 from explorer.finetune import head_file
 from explorer.inputs import escape_markdown
-from explorer.ui import widgets
+from explorer.ui import lessons, widgets
 from explorer.ui.finetune.keys import LR, PENDING, RANK, SEED, STEP, STEPS, UPLOAD, UPLOAD_MESSAGE
 from explorer.ui.finetune.table import SEED_MAX, STEP_CHOICES, rows_frame, use_rows
 from explorer.ui.finetune.training import FineTuneView
@@ -165,8 +165,8 @@ def proof_line(view: FineTuneView, fingerprint_now: str, verdict: bool = True) -
         return
     if not verdict:
         st.markdown(
-            f"**Base model fingerprint** before → after training: `{proof.fingerprint_before}` → "
-            f"`{proof.fingerprint_after}`. Compare them, then reveal the answer."
+            f"**Base model fingerprint** before training: `{proof.fingerprint_before}`; after training: "
+            f"🔒 {lessons.WHEN_REVEALED}."
         )
         return
     same = "✅ identical" if proof.unchanged else "❌ CHANGED (a bug)"
