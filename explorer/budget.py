@@ -114,10 +114,25 @@ class ByteBudgetCache(Generic[V]):
         # Every value made and still alive somewhere (a session's run may hold one evicted a moment ago):
         # found again instead of made twice, so two copies of the same states never coexist.
         self._alive: weakref.WeakValueDictionary[Hashable, V] = weakref.WeakValueDictionary()
+        self._sizes: dict[Hashable, int] = {}  # the size of each value in `_alive`, cached or not
 
     @property
     def total_bytes(self) -> int:
+        """The bytes of the values cached now."""
         return self._total
+
+    @property
+    def held_bytes(self) -> int:
+        """The bytes of every value this cache made that is still alive: the cached ones, and those
+        dropped from the cache that a run still holds (they are freed only when that run lets go).
+
+        What the server's memory ledger counts: evicted states a page run still reads take memory as
+        much as cached ones. Eight visitors with 100 long sentences each held several sets of states at
+        once while the cache, and so the ledger, counted one."""
+        with self._guard:
+            for key in [k for k in self._sizes if k not in self._alive]:
+                del self._sizes[key]  # freed since
+            return self._total + sum(n for k, n in self._sizes.items() if k not in self._entries)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -148,6 +163,8 @@ class ByteBudgetCache(Generic[V]):
                 self._done_making(key, making)
                 raise
             with self._guard:
+                if key in self._alive:
+                    self._sizes[key] = nbytes
                 old = self._entries.pop(key, None)  # made twice only in a rare race: count it once
                 if old is not None:
                     self._total -= old[1]
@@ -182,16 +199,20 @@ class ByteBudgetCache(Generic[V]):
             return freed
 
     def shrink(self, nbytes: int) -> int:
-        """Drop the least recently used entries until at least `nbytes` are freed or none is left (a run
-        still holding one keeps it alive, and `get_or_make` finds it again rather than making it twice).
-        The bytes dropped."""
+        """Drop the least recently used entries until at least `nbytes` are freed or none is left. The
+        bytes really freed: an entry a run still holds is dropped but stays alive (and counted in
+        `held_bytes`) until that run lets go; `get_or_make` finds it again rather than making it twice."""
         freed = 0
         with self._guard:
             while self._entries and freed < nbytes:
-                key, (_, size) = self._entries.popitem(last=False)
+                key, entry = self._entries.popitem(last=False)
+                size = entry[1]
+                del entry  # the cache's reference: the value dies now unless a run holds it
                 self._used.pop(key, None)
-                freed += size
-            self._total -= freed
+                self._total -= size
+                if key not in self._alive:
+                    self._sizes.pop(key, None)
+                    freed += size
         return freed
 
     def _remember(self, key: Hashable, value: V) -> None:
@@ -210,6 +231,7 @@ class ByteBudgetCache(Generic[V]):
         with self._guard:
             self._entries.clear()
             self._used.clear()
+            self._sizes.clear()
             self._total = 0
 
     def _evict(self) -> None:

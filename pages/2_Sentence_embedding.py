@@ -7,7 +7,7 @@ import streamlit as st
 from explorer import sentence as sm
 from explorer.charts import sentence as sc
 from explorer.states import layer_names
-from explorer.ui import caches, lesson_measures, lessons, links, share_menu, widgets
+from explorer.ui import caches, claims, lesson_measures, lessons, links, share_menu, widgets
 from explorer.ui import index as index_ui
 from explorer.ui import sentence as page
 
@@ -32,10 +32,12 @@ with left:
     lessons.lesson_menu(PAGE)
 if not parsed.sentences:
     widgets.stop_for_input(right, presenter, parsed.error, SETTINGS)
+texts = parsed.sentences
 with right:
     links.wait_for_click("embed these sentences")
-texts = parsed.sentences
-states = caches.load_states(info.model_id, texts)
+    states = claims.states_or_warning(info.model_id, texts, "embedding these sentences")
+if states is None:
+    st.stop()
 widgets.truncation_notice(states, info)
 names = layer_names(states.n_layers)
 classroom = widgets.is_classroom()

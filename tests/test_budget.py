@@ -517,3 +517,28 @@ def test_cached_states_count_in_the_budget_and_in_the_busy_message() -> None:
         ledger.claim("b", "big", 400 * 2**20, wait_seconds=0.2)
     assert "states" in cache, "dropping it would not have made room: it stays"
     ledger.release_claim(held)
+
+
+def test_states_dropped_while_a_run_still_reads_them_count_until_it_lets_go() -> None:
+    """Dropping states a page run still holds frees nothing: they stay counted (`held_bytes`), and a claim
+    that needs their room waits until the run lets go (it used to go ahead at once, and eight visitors'
+    runs held several sets of 265 MB states while the ledger counted one)."""
+    cache: ByteBudgetCache[np.ndarray] = ByteBudgetCache(max_bytes=10 * 2**20)
+    ledger = SessionLedger(max_bytes=10 * 2**20, idle_seconds=600)
+    ledger.share_with(lambda: cache.held_bytes, cache.shrink)
+    reading = cache.get_or_make("a run's states", lambda: _array(6 * 1024), _nbytes)  # a run holds them
+    cache.get_or_make("idle states", lambda: _array(1024), _nbytes)
+    assert cache.held_bytes == 7 * 2**20
+    with pytest.raises(BudgetFull, match="holds 6 MB of the 10 MB"):
+        ledger.claim("b", "run", 5 * 2**20, wait_seconds=0.3)
+    assert len(cache) == 0, "both were dropped from the cache"
+    assert cache.total_bytes == 0 and cache.held_bytes == 6 * 2**20, "the one a run reads still counts"
+    got: list = []
+    waiter = threading.Thread(target=lambda: got.append(ledger.claim("b", "run", 5 * 2**20, wait_seconds=10)))
+    waiter.start()
+    time.sleep(0.3)
+    assert not got, "still waiting for the run"
+    del reading  # the run ends
+    waiter.join(timeout=10)
+    assert got and cache.held_bytes == 0 and ledger.total_bytes == 5 * 2**20
+    assert cache.shrink(1) == 0

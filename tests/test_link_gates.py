@@ -174,3 +174,15 @@ def test_a_geometry_link_with_long_contexts_waits_in_the_sense_lab() -> None:
     _run_button(at, "sense_link_run").click().run()
     assert not at.exception
     assert _cached(sentences) and "Senses separate best at layer" in [m.label for m in at.metric]
+
+
+# ---------------------------------------------------------------- Sentence embedding: a full server
+def test_the_sentence_page_says_when_the_server_has_no_room_for_its_pass(monkeypatch) -> None:
+    """The Sentence page's forward pass is claimed with a message like the other pages' (it ran through
+    the cache's quiet claim, whose refusal ended the page with a traceback: seen with eight visitors)."""
+    lines = [_long("Full server sentence", i, 300) for i in range(4)]
+    _small_ledger(monkeypatch, 1)
+    at = _open("pages/2_Sentence_embedding.py", {"sentences": "\n".join(lines)})
+    assert not at.exception, at.exception
+    assert "more than the 1 MB this server allows" in _messages(at), _messages(at)
+    assert not chart_specs(at) and not _cached(lines)

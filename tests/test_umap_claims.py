@@ -73,7 +73,25 @@ def test_the_labs_measures_and_their_umap_are_claimed(ledger, monkeypatch) -> No
     monkeypatch.setattr(memory, "_LEDGER", SessionLedger(max_bytes=need - 1, idle_seconds=600))
     with pytest.raises(BudgetFull):  # the measures alone do not fit
         lab._measures(DEFAULT_MODEL_ID, corpus, False)
-    monkeypatch.setattr(memory, "_LEDGER", SessionLedger(max_bytes=need + MB, idle_seconds=600))
+    monkeypatch.setattr(
+        memory, "_LEDGER", SessionLedger(max_bytes=need + states.nbytes + MB, idle_seconds=600)
+    )
     with pytest.raises(BudgetFull):  # they do, but not with the UMAP fit beside them
         lab._measures(DEFAULT_MODEL_ID, corpus, True)
     assert memory._LEDGER.total_bytes == 0
+
+
+def test_measures_that_fit_only_without_the_states_they_read_are_refused_at_once(ledger, monkeypatch) -> None:
+    """The states stay alive (and counted) while they are measured: measures that fit the budget alone,
+    but not beside those states, are refused at once with their size, instead of waiting for room that
+    only their own run could give."""
+    corpus = geometry_corpus()
+    states = lab.cached_states(DEFAULT_MODEL_ID, corpus)
+    need = lab._measures_peak(states)
+    monkeypatch.setattr(
+        memory, "_LEDGER", SessionLedger(max_bytes=need + states.nbytes - 1, idle_seconds=600)
+    )
+    monkeypatch.setattr(memory, "WAIT_SECONDS", 30)
+    with pytest.raises(BudgetFull, match="more than the"):
+        lab._measures(DEFAULT_MODEL_ID, corpus, False)
+    assert memory._LEDGER.total_bytes == 0 and memory._LEDGER.claims() == []

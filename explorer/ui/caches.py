@@ -224,8 +224,9 @@ _STATES = ByteBudgetCache[LayerStates](
 )
 # Cached states count inside the server's one memory budget: visitors' work and the cache never take more
 # together than LSE_SESSION_MEMORY_MB, and a claim that does not fit first has least recently used states
-# dropped (the states cache's own limit still caps it alone).
-memory.ledger().share_with(lambda: _STATES.total_bytes, lambda nbytes: _STATES.shrink(nbytes))
+# dropped (the states cache's own limit still caps it alone). States dropped from the cache while a page
+# run still reads them count until that run lets go (`held_bytes`): they are freed only then.
+memory.ledger().share_with(lambda: _STATES.held_bytes, lambda nbytes: _STATES.shrink(nbytes))
 
 
 # The ledger's name for a forward pass in progress (nothing is kept under it): one per session at a time.

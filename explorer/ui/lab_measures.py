@@ -41,7 +41,11 @@ def _measures(
 ) -> tuple[pd.DataFrame, int, int, np.ndarray, int]:
     """What the measure charts derive from the states (small next to the states themselves)."""
     states = cached_states(model_id, texts)
-    with memory.quiet_room(MEASURES_CLAIM, _measures_peak(states)):  # see `measures_view`
+    need = _measures_peak(states)
+    # The measures read the states all along, and the ledger counts them apart (`held_bytes`): together
+    # they must fit in the budget, else this run would wait for room only it could give (refused at once).
+    memory.ledger().check_size(need + states.nbytes)
+    with memory.quiet_room(MEASURES_CLAIM, need):  # see `measures_view`
         return _measured(states, with_umap)
 
 

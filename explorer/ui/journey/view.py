@@ -94,9 +94,10 @@ def journey_tokens(
 ) -> JourneyTokens:
     # typed text is claimed on the server's memory ledger like a link's (a forward pass over long input is
     # the heavy part); with no room, a warning and nothing drawn
-    if claims.states_or_warning(model_id, texts, "drawing the journey") is None:
+    states = claims.states_or_warning(model_id, texts, "drawing the journey")
+    if states is None:
         st.stop()
-    with caches.running_model(model_id, len(texts)):
+    with caches.running_model(model_id, len(texts)):  # `states` held here: found again, never made twice
         return cached_tokens(model_id, texts, hide_special, hide_punct)
 
 
