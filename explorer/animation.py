@@ -1,0 +1,209 @@
+"""The layer sweep as a moving picture for slides: GIF and MP4, drawn from the same Vega-Lite spec the
+page shows.
+
+The journey chart carries every layer, and its Play input (`layer_slider.PLAY_PARAM`) says where Play
+is, in layers: 2.5 draws every point halfway from layer 2 to layer 3. A frame is that chart with the
+input set: one frame per layer, and `glide` frames between two layers (the same glide as Play). The
+spec is compiled to Vega once; each frame changes one signal and the title, and vl-convert draws it.
+Pillow writes the GIF; imageio with imageio-ffmpeg's bundled binary writes the MP4. No Streamlit."""
+
+from __future__ import annotations
+
+import copy
+import io
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from explorer.charts.layer_slider import PLAY_PARAM
+
+FORMATS = ("gif", "mp4")
+MAX_GLIDE = 12  # in-between frames per step, at most
+DEFAULT_WIDTH = 1280  # px: a slide
+MAX_WIDTH = 1920
+MP4_FPS = 20  # frames a second in the MP4; a layer is held by repeating its frame
+GIF_COLOURS = 128  # a chart's flat colours fit easily; fewer colours, a smaller file
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """How the sweep moves: `glide` in-between frames per step, `seconds` per layer (as Play's speed),
+    the last layer held `hold_last` times as long, `width` in pixels."""
+
+    glide: int = 0
+    seconds: float = 1.2
+    hold_last: float = 2.5
+    width: int = DEFAULT_WIDTH
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.glide <= MAX_GLIDE:
+            raise ValueError(f"Invalid glide: {self.glide}. Valid: 0 to {MAX_GLIDE} in-between frames.")
+        if not 0.1 <= self.seconds <= 10:
+            raise ValueError(f"Invalid seconds per layer: {self.seconds}. Valid: 0.1 to 10.")
+        if not 320 <= self.width <= MAX_WIDTH:
+            raise ValueError(f"Invalid width: {self.width}. Valid: 320 to {MAX_WIDTH} px.")
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame: where Play stands (`position`, in layers), how long it shows and its title's layer."""
+
+    position: float
+    seconds: float
+    label: str
+
+
+def sweep_frames(layer_names: Sequence[str], settings: SweepSettings) -> list[Frame]:
+    """The frames of a sweep from the first layer to the last. Without glide each layer shows for
+    `seconds`; with glide a layer shows for half of it and the in-between frames share the other half."""
+    last = len(layer_names) - 1
+    if last < 0:
+        raise ValueError("A sweep needs at least one layer.")
+    frames = []
+    hold = settings.seconds / 2 if settings.glide else settings.seconds
+    for layer, name in enumerate(layer_names):
+        frames.append(
+            Frame(float(layer), hold * (settings.hold_last if layer == last else 1), f"layer {name}")
+        )
+        if layer < last:
+            for step in range(1, settings.glide + 1):
+                frames.append(
+                    Frame(
+                        layer + step / (settings.glide + 1),
+                        settings.seconds / 2 / settings.glide,
+                        f"layer {name} → {layer_names[layer + 1]}",
+                    )
+                )
+    return frames
+
+
+def compiled(vl_spec: dict[str, Any]) -> dict[str, Any]:
+    """The Vega spec of a Vega-Lite chart that has the Play input (`PLAY_PARAM`), compiled once."""
+    import vl_convert as vlc
+
+    vega = vlc.vegalite_to_vega(vl_spec)
+    if not any(s.get("name") == PLAY_PARAM for s in vega.get("signals", [])):
+        raise ValueError(f"The chart has no '{PLAY_PARAM}' input: it cannot glide between layers.")
+    return vega
+
+
+def frame_spec(vega: dict[str, Any], position: float, title: str, subtitle: str = "") -> dict[str, Any]:
+    """`vega` drawn at Play position `position`, titled `title` (a copy; `vega` is not changed)."""
+    spec = copy.deepcopy(vega)
+    for signal in spec["signals"]:
+        if signal.get("name") == PLAY_PARAM:
+            signal["value"] = float(position)
+            signal.pop("bind", None)
+    spec["title"] = {
+        "text": title,
+        "anchor": "start",
+        "fontSize": 17,
+        **({"subtitle": subtitle, "subtitleFontSize": 11, "subtitleColor": "#4b5563"} if subtitle else {}),
+    }
+    return spec
+
+
+def render_frames(
+    vl_spec: dict[str, Any],
+    layer_names: Sequence[str],
+    settings: SweepSettings,
+    title: Callable[[str], str],
+    subtitle: str = "",
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[Image.Image], list[float]]:
+    """Every frame of the sweep as an RGB image `settings.width` px wide, and how long each shows.
+
+    `title(label)` is the frame's title line for its layer label ('layer 2', 'layer 2 → 3');
+    `progress(done, total)` is called after each frame."""
+    import vl_convert as vlc
+
+    vega = compiled(vl_spec)
+    frames = sweep_frames(layer_names, settings)
+    images: list[Image.Image] = []
+    scale = None
+    for i, frame in enumerate(frames):
+        spec = frame_spec(vega, frame.position, title(frame.label), subtitle)
+        if scale is None:  # the first frame at scale 1 tells the chart's own width
+            natural = Image.open(io.BytesIO(vlc.vega_to_png(spec, scale=1.0))).width
+            scale = settings.width / natural
+        image = Image.open(io.BytesIO(vlc.vega_to_png(spec, scale=scale))).convert("RGB")
+        if image.width != settings.width:  # rounding: a pixel either way
+            image = image.resize((settings.width, round(image.height * settings.width / image.width)))
+        images.append(image)
+        if progress is not None:
+            progress(i + 1, len(frames))
+    return images, [f.seconds for f in frames]
+
+
+def encode_gif(images: Sequence[Image.Image], seconds: Sequence[float], comment: str = "") -> bytes:
+    """An endlessly looping GIF, each frame shown for its `seconds` (GIF counts in hundredths). All frames
+    share one palette taken from the first (the chart's colours are the same in every frame)."""
+    if not images:
+        raise ValueError("A GIF needs at least one frame.")
+    palette = images[0].quantize(colors=GIF_COLOURS, method=Image.Quantize.MEDIANCUT)
+    frames = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
+    out = io.BytesIO()
+    frames[0].save(
+        out,
+        format="GIF",
+        save_all=True,
+        append_images=frames[1:],
+        duration=[max(20, round(s * 1000)) for s in seconds],
+        loop=0,
+        optimize=False,
+        disposal=1,
+        comment=comment.encode("utf-8")[:8000],
+    )
+    return out.getvalue()
+
+
+def encode_mp4(
+    images: Sequence[Image.Image], seconds: Sequence[float], comment: str = "", fps: int = MP4_FPS
+) -> bytes:
+    """An H.264 MP4 (yuv420p, plays in slide software and browsers) at `fps`, each frame repeated for its
+    `seconds`; the picture is padded with white to even sides, as the codec needs."""
+    import imageio.v2 as imageio
+
+    if not images:
+        raise ValueError("An MP4 needs at least one frame.")
+    width, height = images[0].size
+    even = (width + width % 2, height + height % 2)
+    metadata = ["-metadata", f"comment={comment}"] if comment else []
+    handle, path = tempfile.mkstemp(suffix=".mp4")
+    os.close(handle)
+    try:
+        writer = imageio.get_writer(
+            path,
+            format="FFMPEG",
+            mode="I",
+            fps=fps,
+            codec="libx264",
+            pixelformat="yuv420p",
+            quality=7,
+            macro_block_size=1,
+            output_params=["-movflags", "+faststart", *metadata],
+            ffmpeg_log_level="error",
+        )
+        with writer:
+            for image, shown in zip(images, seconds, strict=True):
+                canvas = Image.new("RGB", even, "white")
+                canvas.paste(image, (0, 0))
+                pixels = np.asarray(canvas)
+                for _ in range(max(1, round(shown * fps))):
+                    writer.append_data(pixels)
+        with open(path, "rb") as file:
+            return file.read()
+    finally:
+        os.remove(path)
+
+
+def sweep_peak_bytes(n_frames: int, width: int, height: int) -> int:
+    """A bound on the memory a sweep takes while it renders: every frame as RGB and once more as the
+    encoder's copy, one frame's PNG at double size, the renderer's working set (64 MB)."""
+    frame = width * height * 3
+    return int(2 * n_frames * frame + 4 * frame + 64 * 2**20)
