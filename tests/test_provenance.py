@@ -40,3 +40,26 @@ def test_provenance_in_html_is_escaped_text(model) -> None:
     assert "javascript:" not in block  # only http(s) links become anchors
     assert 'href="http://127.0.0.1:8501/Token_journey?v=abc"' in provenance_html(_prov(model))
     assert "<" not in script_json({"t": "</script><!--"}) and "&" not in script_json(["a & b"])
+
+
+def test_the_bundle_manifest_names_the_app_version_and_the_share_link() -> None:
+    import io
+    import json
+    import zipfile
+
+    import altair as alt
+    import numpy as np
+    import pandas as pd
+
+    from explorer.export import build_bundle, with_manifest_fields
+
+    frame = pd.DataFrame({"x": [0.0, 1.0], "y": [1.0, 0.0], "token": ["=1+1", "bank"]})
+    chart = alt.Chart(frame).mark_point().encode(x="x", y="y")
+    bundle = build_bundle(frame, {"v": np.zeros((2, 3))}, chart, {"page": "Test"})
+    linked = with_manifest_fields(bundle, {"share_link": "http://host/?v=abc"})
+    before, after = zipfile.ZipFile(io.BytesIO(bundle)), zipfile.ZipFile(io.BytesIO(linked))
+    assert before.namelist() == after.namelist()
+    manifest = json.loads(after.read("manifest.json"))
+    assert manifest["share_link"] == "http://host/?v=abc" and manifest["app_version"] == app_version()
+    assert after.read("coordinates.csv") == before.read("coordinates.csv")
+    assert b"'=1+1" in after.read("coordinates.csv")  # the formula-leading cell stays neutralised
