@@ -26,7 +26,7 @@ FORMATS = ("gif", "mp4")
 MAX_GLIDE = 12  # in-between frames per step, at most
 DEFAULT_WIDTH = 1280  # px: a slide
 MAX_WIDTH = 1920
-MP4_FPS = 20  # frames a second in the MP4; a layer is held by repeating its frame
+MP4_FPS = (10, 25)  # frames a second in the MP4, at least and at most: enough for its shortest frame
 GIF_COLOURS = 128  # a chart's flat colours fit easily; fewer colours, a smaller file
 
 
@@ -162,15 +162,22 @@ def encode_gif(images: Sequence[Image.Image], seconds: Sequence[float], comment:
     return out.getvalue()
 
 
+def mp4_fps(seconds: Sequence[float]) -> int:
+    """The fewest frames a second (within MP4_FPS) that still show the shortest frame once: a layer held
+    still costs the encoder one repeated frame per tick, so fewer ticks encode faster."""
+    return int(min(MP4_FPS[1], max(MP4_FPS[0], np.ceil(1 / max(min(seconds), 1e-3) - 1e-9))))
+
+
 def encode_mp4(
-    images: Sequence[Image.Image], seconds: Sequence[float], comment: str = "", fps: int = MP4_FPS
+    images: Sequence[Image.Image], seconds: Sequence[float], comment: str = "", fps: int | None = None
 ) -> bytes:
-    """An H.264 MP4 (yuv420p, plays in slide software and browsers) at `fps`, each frame repeated for its
-    `seconds`; the picture is padded with white to even sides, as the codec needs."""
+    """An H.264 MP4 (yuv420p, plays in slide software and browsers) at `fps` (default `mp4_fps`), each
+    frame repeated for its `seconds`; the picture is padded with white to even sides, as the codec needs."""
     import imageio.v2 as imageio
 
     if not images:
         raise ValueError("An MP4 needs at least one frame.")
+    fps = fps or mp4_fps(seconds)
     width, height = images[0].size
     even = (width + width % 2, height + height % 2)
     metadata = ["-metadata", f"comment={comment}"] if comment else []
@@ -186,7 +193,15 @@ def encode_mp4(
             pixelformat="yuv420p",
             quality=7,
             macro_block_size=1,
-            output_params=["-movflags", "+faststart", *metadata],
+            output_params=[
+                "-preset",
+                "veryfast",
+                "-tune",
+                "stillimage",
+                "-movflags",
+                "+faststart",
+                *metadata,
+            ],
             ffmpeg_log_level="error",
         )
         with writer:
