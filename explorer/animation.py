@@ -13,7 +13,7 @@ import copy
 import io
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,15 +108,16 @@ def frame_spec(vega: dict[str, Any], position: float, title: str, subtitle: str 
     return spec
 
 
-def render_frames(
+def iter_frames(
     vl_spec: dict[str, Any],
     layer_names: Sequence[str],
     settings: SweepSettings,
     title: Callable[[str], str],
     subtitle: str = "",
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[list[Image.Image], list[float]]:
-    """Every frame of the sweep as an RGB image `settings.width` px wide, and how long each shows.
+) -> Iterator[Image.Image]:
+    """The frames of the sweep (`sweep_frames`) one at a time, each an RGB image `settings.width` px wide:
+    an encoder that takes them as they come holds one at a time.
 
     `title(label)` is the frame's title line for its layer label ('layer 2', 'layer 2 → 3');
     `progress(done, total)` is called after each frame."""
@@ -124,7 +125,6 @@ def render_frames(
 
     vega = compiled(vl_spec)
     frames = sweep_frames(layer_names, settings)
-    images: list[Image.Image] = []
     scale = None
     for i, frame in enumerate(frames):
         spec = frame_spec(vega, frame.position, title(frame.label), subtitle)
@@ -134,19 +134,54 @@ def render_frames(
         image = Image.open(io.BytesIO(vlc.vega_to_png(spec, scale=scale))).convert("RGB")
         if image.width != settings.width:  # rounding: a pixel either way
             image = image.resize((settings.width, round(image.height * settings.width / image.width)))
-        images.append(image)
+        yield image
         if progress is not None:
             progress(i + 1, len(frames))
-    return images, [f.seconds for f in frames]
 
 
-def encode_gif(images: Sequence[Image.Image], seconds: Sequence[float], comment: str = "") -> bytes:
+def render_frames(
+    vl_spec: dict[str, Any],
+    layer_names: Sequence[str],
+    settings: SweepSettings,
+    title: Callable[[str], str],
+    subtitle: str = "",
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[Image.Image], list[float]]:
+    """Every frame of the sweep (see `iter_frames`) and how long each shows."""
+    images = list(iter_frames(vl_spec, layer_names, settings, title, subtitle, progress))
+    return images, [f.seconds for f in sweep_frames(layer_names, settings)]
+
+
+def make_sweep(
+    kind: str,
+    vl_spec: dict[str, Any],
+    layer_names: Sequence[str],
+    settings: SweepSettings,
+    title: Callable[[str], str],
+    subtitle: str = "",
+    comment: str = "",
+    progress: Callable[[int, int], None] | None = None,
+) -> bytes:
+    """The sweep as a file of `kind` (one of FORMATS), each frame encoded as soon as it is drawn."""
+    if kind not in FORMATS:
+        raise ValueError(f"Unknown format: {kind}. Valid formats: {list(FORMATS)}")
+    seconds = [f.seconds for f in sweep_frames(layer_names, settings)]
+    images = iter_frames(vl_spec, layer_names, settings, title, subtitle, progress)
+    return encode_gif(images, seconds, comment) if kind == "gif" else encode_mp4(images, seconds, comment)
+
+
+def encode_gif(images: Iterable[Image.Image], seconds: Sequence[float], comment: str = "") -> bytes:
     """An endlessly looping GIF, each frame shown for its `seconds` (GIF counts in hundredths). All frames
-    share one palette taken from the first (the chart's colours are the same in every frame)."""
-    if not images:
+    share one palette taken from the first (the chart's colours are the same in every frame); each frame
+    is reduced to it as it comes (one byte a pixel)."""
+    palette = None
+    frames = []
+    for image in images:
+        if palette is None:
+            palette = image.quantize(colors=GIF_COLOURS, method=Image.Quantize.MEDIANCUT)
+        frames.append(image.quantize(palette=palette, dither=Image.Dither.NONE))
+    if not frames:
         raise ValueError("A GIF needs at least one frame.")
-    palette = images[0].quantize(colors=GIF_COLOURS, method=Image.Quantize.MEDIANCUT)
-    frames = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
     out = io.BytesIO()
     frames[0].save(
         out,
@@ -169,17 +204,14 @@ def mp4_fps(seconds: Sequence[float]) -> int:
 
 
 def encode_mp4(
-    images: Sequence[Image.Image], seconds: Sequence[float], comment: str = "", fps: int | None = None
+    images: Iterable[Image.Image], seconds: Sequence[float], comment: str = "", fps: int | None = None
 ) -> bytes:
     """An H.264 MP4 (yuv420p, plays in slide software and browsers) at `fps` (default `mp4_fps`), each
-    frame repeated for its `seconds`; the picture is padded with white to even sides, as the codec needs."""
+    frame repeated for its `seconds` and handed to ffmpeg as it comes; the picture is padded with white
+    to even sides, as the codec needs."""
     import imageio.v2 as imageio
 
-    if not images:
-        raise ValueError("An MP4 needs at least one frame.")
     fps = fps or mp4_fps(seconds)
-    width, height = images[0].size
-    even = (width + width % 2, height + height % 2)
     metadata = ["-metadata", f"comment={comment}"] if comment else []
     handle, path = tempfile.mkstemp(suffix=".mp4")
     os.close(handle)
@@ -204,21 +236,29 @@ def encode_mp4(
             ],
             ffmpeg_log_level="error",
         )
+        written = 0
         with writer:
             for image, shown in zip(images, seconds, strict=True):
+                even = (image.width + image.width % 2, image.height + image.height % 2)
                 canvas = Image.new("RGB", even, "white")
                 canvas.paste(image, (0, 0))
                 pixels = np.asarray(canvas)
                 for _ in range(max(1, round(shown * fps))):
                     writer.append_data(pixels)
+                written += 1
+        if not written:
+            raise ValueError("An MP4 needs at least one frame.")
         with open(path, "rb") as file:
             return file.read()
     finally:
         os.remove(path)
 
 
-def sweep_peak_bytes(n_frames: int, width: int, height: int) -> int:
-    """A bound on the memory a sweep takes while it renders: every frame as RGB and once more as the
-    encoder's copy, one frame's PNG at double size, the renderer's working set (64 MB)."""
-    frame = width * height * 3
-    return int(2 * n_frames * frame + 4 * frame + 64 * 2**20)
+def sweep_peak_bytes(kind: str, n_frames: int, width: int, height: int) -> int:
+    """A bound on the memory `make_sweep` takes above what the process held (vl-convert started): a few
+    RGB copies of the frame being drawn (its PNG, the decoded image, the padded canvas), the encoder's
+    frames (GIF: every frame at one byte a pixel; MP4: x264's lookahead and references, 16 frames in
+    YUV 4:2:0), the file itself, and 48 MB for the renderer. Measured: bench/bench_exports.py."""
+    pixels = width * height
+    kept = n_frames * pixels if kind == "gif" else int(16 * pixels * 1.5)
+    return int(6 * pixels * 3 + kept + 2 * n_frames * pixels // 8 + 48 * 2**20)

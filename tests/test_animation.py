@@ -94,3 +94,10 @@ def test_sweep_renders_gif_and_mp4_that_move_and_carry_provenance(sweep_spec, tm
         decoded = list(reader.iter_data())
     assert len(decoded) == sum(max(1, round(s * 10)) for s in seconds)
     assert decoded[0].shape[1] % 2 == 0 and decoded[0].shape[1] >= 480
+
+
+def test_make_sweep_knows_its_formats(sweep_spec) -> None:
+    from explorer.animation import make_sweep
+
+    with pytest.raises(ValueError, match="Valid formats"):
+        make_sweep("webm", sweep_spec, NAMES, SweepSettings(), str)

@@ -11,14 +11,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from explorer.animation import (
-    SweepSettings,
-    encode_gif,
-    encode_mp4,
-    render_frames,
-    sweep_frames,
-    sweep_peak_bytes,
-)
+from explorer.animation import SweepSettings, make_sweep, sweep_frames, sweep_peak_bytes
 from explorer.export import LayerChartExport
 from explorer.offline import offline_chart_html
 from explorer.provenance import provenance_line, provenance_text
@@ -128,31 +121,21 @@ def _make_sweep(source: LayerChartExport, kind: str, settings: SweepSettings, li
     """Render and encode the sweep under a claim on the server's memory ledger, with a progress bar."""
     ext, mime = FORMATS[kind]
     n_frames = len(sweep_frames(source.layer_names, settings))
-    need = sweep_peak_bytes(n_frames, settings.width, int(settings.width * FRAME_HEIGHT_SHARE))
+    need = sweep_peak_bytes(ext, n_frames, settings.width, int(settings.width * FRAME_HEIGHT_SHARE))
     bar = st.progress(0.0, text=f"Drawing frame 1 of {n_frames}…")
     steps = n_frames + 1  # the frames, then the encoding
 
     def drawn(done: int, total: int) -> None:
-        bar.progress(done / steps, text=f"Drawing frame {min(done + 1, total)} of {total}…")
+        words = f"Drawing frame {done + 1} of {total}…" if done < total else f"Writing the {kind}…"
+        bar.progress(done / steps, text=words)
 
     try:
         with memory.room(SWEEP, need, "making the animation"):
-            images, seconds = render_frames(
-                source.spec,
-                source.layer_names,
-                settings,
-                source.title,
-                provenance_line(source.provenance),
-                drawn,
-            )
-            bar.progress(n_frames / steps, text=f"Encoding the {kind}…")
-            comment = provenance_text(source.provenance)
-            data = (
-                encode_gif(images, seconds, comment) if ext == "gif" else encode_mp4(images, seconds, comment)
-            )
-            del images
-            made = MadeSweep(data, f"{source.stem}_sweep.{ext}", mime, n_frames, link)
-            memory.keep(SWEEP, made, len(data))
+            data = make_sweep(
+                ext, source.spec, source.layer_names, settings, source.title,
+                provenance_line(source.provenance), provenance_text(source.provenance), drawn,
+            )  # fmt: skip
+            memory.keep(SWEEP, MadeSweep(data, f"{source.stem}_sweep.{ext}", mime, n_frames, link), len(data))
     except memory.BudgetFull as exc:
         bar.empty()
         st.warning(str(exc), icon="⏳")
