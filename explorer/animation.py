@@ -18,9 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 
+from explorer.charts.finetune import frame_between, snapshot_chart
 from explorer.charts.layer_slider import PLAY_PARAM
+from explorer.export import LayerChartExport, chart_spec
+from explorer.provenance import provenance_line, provenance_text
 
 FORMATS = ("gif", "mp4")
 MAX_GLIDE = 12  # in-between frames per step, at most
@@ -58,17 +62,18 @@ class Frame:
     label: str
 
 
-def sweep_frames(layer_names: Sequence[str], settings: SweepSettings) -> list[Frame]:
-    """The frames of a sweep from the first layer to the last. Without glide each layer shows for
-    `seconds`; with glide a layer shows for half of it and the in-between frames share the other half."""
+def sweep_frames(layer_names: Sequence[str], settings: SweepSettings, what: str = "layer") -> list[Frame]:
+    """The frames of a sweep from the first layer to the last (or the first training step to the last:
+    `what` names them in the labels). Without glide each layer shows for `seconds`; with glide a layer
+    shows for half of it and the in-between frames share the other half."""
     last = len(layer_names) - 1
     if last < 0:
-        raise ValueError("A sweep needs at least one layer.")
+        raise ValueError(f"A sweep needs at least one {what}.")
     frames = []
     hold = settings.seconds / 2 if settings.glide else settings.seconds
     for layer, name in enumerate(layer_names):
         frames.append(
-            Frame(float(layer), hold * (settings.hold_last if layer == last else 1), f"layer {name}")
+            Frame(float(layer), hold * (settings.hold_last if layer == last else 1), f"{what} {name}")
         )
         if layer < last:
             for step in range(1, settings.glide + 1):
@@ -76,7 +81,7 @@ def sweep_frames(layer_names: Sequence[str], settings: SweepSettings) -> list[Fr
                     Frame(
                         layer + step / (settings.glide + 1),
                         settings.seconds / 2 / settings.glide,
-                        f"layer {name} → {layer_names[layer + 1]}",
+                        f"{what} {name} → {layer_names[layer + 1]}",
                     )
                 )
     return frames
@@ -125,18 +130,42 @@ def iter_frames(
 
     vega = compiled(vl_spec)
     frames = sweep_frames(layer_names, settings)
+    specs = (frame_spec(vega, f.position, title(f.label), subtitle) for f in frames)
+    return _drawn(specs, vlc.vega_to_png, settings.width, len(frames), progress)
+
+
+def iter_spec_frames(
+    vl_specs: Iterable[dict[str, Any]],
+    width: int,
+    total: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[Image.Image]:
+    """Frames each drawn from its own Vega-Lite spec (a chart whose data changes from frame to frame, such
+    as the Fine-tune picture at each training step), `width` px wide, one at a time."""
+    import vl_convert as vlc
+
+    return _drawn(vl_specs, vlc.vegalite_to_png, width, total, progress)
+
+
+def _drawn(
+    specs: Iterable[dict[str, Any]],
+    to_png: Callable[..., bytes],
+    width: int,
+    total: int,
+    progress: Callable[[int, int], None] | None,
+) -> Iterator[Image.Image]:
+    """Each spec drawn by `to_png` at the scale that makes it `width` px wide (the first one, drawn at
+    scale 1, tells the chart's own width)."""
     scale = None
-    for i, frame in enumerate(frames):
-        spec = frame_spec(vega, frame.position, title(frame.label), subtitle)
-        if scale is None:  # the first frame at scale 1 tells the chart's own width
-            natural = Image.open(io.BytesIO(vlc.vega_to_png(spec, scale=1.0))).width
-            scale = settings.width / natural
-        image = Image.open(io.BytesIO(vlc.vega_to_png(spec, scale=scale))).convert("RGB")
-        if image.width != settings.width:  # rounding: a pixel either way
-            image = image.resize((settings.width, round(image.height * settings.width / image.width)))
+    for i, spec in enumerate(specs):
+        if scale is None:
+            scale = width / Image.open(io.BytesIO(to_png(spec, scale=1.0))).width
+        image = Image.open(io.BytesIO(to_png(spec, scale=scale))).convert("RGB")
+        if image.width != width:  # rounding: a pixel either way
+            image = image.resize((width, round(image.height * width / image.width)))
         yield image
         if progress is not None:
-            progress(i + 1, len(frames))
+            progress(i + 1, total)
 
 
 def render_frames(
@@ -163,11 +192,97 @@ def make_sweep(
     progress: Callable[[int, int], None] | None = None,
 ) -> bytes:
     """The sweep as a file of `kind` (one of FORMATS), each frame encoded as soon as it is drawn."""
+    seconds = [f.seconds for f in sweep_frames(layer_names, settings)]
+    return encode(
+        kind, iter_frames(vl_spec, layer_names, settings, title, subtitle, progress), seconds, comment
+    )
+
+
+def encode(kind: str, images: Iterable[Image.Image], seconds: Sequence[float], comment: str = "") -> bytes:
+    """`images` as a file of `kind` (one of FORMATS), each frame encoded as it comes."""
     if kind not in FORMATS:
         raise ValueError(f"Unknown format: {kind}. Valid formats: {list(FORMATS)}")
-    seconds = [f.seconds for f in sweep_frames(layer_names, settings)]
-    images = iter_frames(vl_spec, layer_names, settings, title, subtitle, progress)
     return encode_gif(images, seconds, comment) if kind == "gif" else encode_mp4(images, seconds, comment)
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """Everything one sweep file is made from: how long each frame shows, how to draw the frames one at a
+    time (given a progress callback), the file's comment (the provenance), its name's stem, and the
+    frames' width in pixels."""
+
+    seconds: tuple[float, ...]
+    frames: Callable[[Callable[[int, int], None] | None], Iterator[Image.Image]]
+    comment: str
+    stem: str
+    width: int
+
+    def make(self, kind: str, progress: Callable[[int, int], None] | None = None) -> bytes:
+        return encode(kind, self.frames(progress), self.seconds, self.comment)
+
+
+def layer_sweep(source: LayerChartExport, settings: SweepSettings) -> SweepJob:
+    """The sweep of a chart that carries every layer (the Token journey), titled per frame, with the
+    provenance line under the title and the whole provenance as the file's comment."""
+    frames = sweep_frames(source.layer_names, settings)
+    line = provenance_line(source.provenance)
+    return SweepJob(
+        tuple(f.seconds for f in frames),
+        lambda progress: iter_frames(source.spec, source.layer_names, settings, source.title, line, progress),
+        provenance_text(source.provenance),
+        source.stem,
+        settings.width,
+    )
+
+
+KEY_STEPS = 7  # training snapshots shown in a Fine-tune sweep, the first and the last among them
+
+
+def key_steps(steps: Sequence[int], most: int = KEY_STEPS) -> list[int]:
+    """At most `most` of the snapshots' `steps`, evenly spaced, always the first (the model's own
+    geometry) and the last (the tuned head)."""
+    ordered = sorted(set(int(s) for s in steps))
+    if not ordered:
+        raise ValueError("A training sweep needs at least one snapshot.")
+    picks = np.unique(np.round(np.linspace(0, len(ordered) - 1, min(len(ordered), most))).astype(int))
+    return [ordered[i] for i in picks]
+
+
+def snapshot_sweep(
+    frame: pd.DataFrame,
+    settings: SweepSettings,
+    title: str,
+    prov: dict[str, Any],
+    stem: str,
+    classroom: bool = False,
+) -> SweepJob:
+    """The Fine-tune picture (`charts.finetune.snapshot_chart`) from the model's own geometry to the tuned
+    head: one frame per key step (`key_steps`), in-between frames gliding from one snapshot to the next.
+    `title` starts each frame's title line ('Fine-tune · model'); the axes are the same in every frame."""
+    keys = key_steps(frame["step"].unique())
+    names = [
+        f"{s}" + (" (base)" if i == 0 else " (tuned)" if i == len(keys) - 1 and i else "")
+        for i, s in enumerate(keys)
+    ]
+    frames = sweep_frames(names, settings, what="step")
+    line = provenance_line(prov)
+
+    def spec_of(position: float, label: str) -> dict[str, Any]:
+        i = int(np.floor(position))
+        shown, step = frame, keys[i]
+        if position > i:
+            shown, step = frame_between(frame, keys[i], keys[i + 1], position - i)
+        spec = chart_spec(snapshot_chart(shown, step, classroom=classroom), f"{title} · {label}")
+        spec["title"].update(
+            {"fontSize": 17, "subtitle": line, "subtitleFontSize": 11, "subtitleColor": "#4b5563"}
+        )
+        return spec
+
+    def draw(progress: Callable[[int, int], None] | None) -> Iterator[Image.Image]:
+        specs = (spec_of(f.position, f.label) for f in frames)
+        return iter_spec_frames(specs, settings.width, len(frames), progress)
+
+    return SweepJob(tuple(f.seconds for f in frames), draw, provenance_text(prov), stem, settings.width)
 
 
 def encode_gif(images: Iterable[Image.Image], seconds: Sequence[float], comment: str = "") -> bytes:

@@ -101,3 +101,33 @@ def test_make_sweep_knows_its_formats(sweep_spec) -> None:
 
     with pytest.raises(ValueError, match="Valid formats"):
         make_sweep("webm", sweep_spec, NAMES, SweepSettings(), str)
+
+
+def test_the_fine_tune_sweep_runs_from_the_base_geometry_to_the_tuned_head() -> None:
+    from explorer.animation import key_steps, snapshot_sweep
+    from explorer.charts.finetune import frame_between, snapshot_frame
+
+    assert key_steps(range(0, 301, 10)) == [0, 50, 100, 150, 200, 250, 300]
+    assert key_steps([0, 5]) == [0, 5]
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(8, 16))
+    outputs = [base + step / 10 * np.eye(8, 16) * 3 for step in (0, 5, 10)]  # the head moves the rows
+    frame = snapshot_frame([0, 5, 10], outputs, [f"s{i}" for i in range(8)], ["a", "b"] * 4, [1])
+    half, step = frame_between(frame, 0, 5, 0.5)
+    moved = half[half["step"] == step].set_index("row")
+    at0, at5 = (frame[frame["step"] == s].set_index("row") for s in (0, 5))
+    np.testing.assert_allclose(moved["x"], (at0["x"] + at5["x"]) / 2)
+    assert step == 11 and len(moved) == 8
+
+    prov = {
+        "page": "Fine-tune", "model_id": "m", "model": "M", "weights_fingerprint": "f" * 64,
+        "sentences": ["s0"], "settings": {"rank": 8}, "created": "2026-12-05", "app_version": "0",
+        "share_link": "",
+    }  # fmt: skip
+    job = snapshot_sweep(frame, SweepSettings(glide=1, width=360), "Fine-tune · M", prov, "fine_tune")
+    assert len(job.seconds) == 3 + 2 and job.stem == "fine_tune" and "rank=8" in job.comment
+    images = list(job.frames(None))
+    assert {im.width for im in images} == {360}
+    base_frame, glide, step5 = (np.asarray(images[i], dtype=int) for i in (0, 1, 2))
+    assert np.abs(base_frame - step5).mean() > np.abs(base_frame - glide).mean() > 0  # glide: on the way
+    assert Image.open(io.BytesIO(job.make("gif"))).n_frames == 5

@@ -41,7 +41,7 @@ def test_share_menu_makes_the_offline_chart_and_the_animated_sweep() -> None:
         assert "weights sha256" in html and "Reopen this view where the app runs" in html
 
         assert page.locator(DIALOG).count() == 0  # nothing is rendered until asked
-        menu.get_by_role("button", name=re.compile("Animated layer sweep")).click()
+        menu.get_by_role("button", name=re.compile("Animated sweep for slides")).click()
         dialog = page.locator(DIALOG)
         dialog.get_by_role("button", name="Make the animation").click()
         download = dialog.get_by_role("button", name=re.compile(r"Download token_journey_sweep\.gif"))

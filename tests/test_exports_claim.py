@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from explorer.animation import SweepSettings
+from explorer.animation import SweepSettings, layer_sweep
 from explorer.charts.journey import journey_chart, journey_frames
 from explorer.charts.layer_slider import without_play_input
 from explorer.export import LayerChartExport, chart_spec
@@ -42,7 +42,7 @@ def test_the_sweep_renders_under_a_claim_and_keeps_its_file_on_the_ledger(bank_s
         chart_spec(without_play_input(journey_chart(points, pooled, 0))), tuple(names[:3]), "Token journey",
         "M", prov, "token_journey", seen,
     )  # fmt: skip
-    exports._make_sweep(source, "GIF", SweepSettings(width=400), "http://x/?v=1")
+    exports._make_sweep(layer_sweep(source, SweepSettings(width=400)), "GIF", "http://x/?v=1")
     assert seen == [True, True, True]  # every frame was drawn under the claim
     assert not [c for c in memory.ledger().claims() if c.name == exports.SWEEP]  # it ended with the work
     made = memory.held(exports.SWEEP)

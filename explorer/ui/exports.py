@@ -11,10 +11,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from explorer.animation import SweepSettings, make_sweep, sweep_frames, sweep_peak_bytes
+from explorer.animation import SweepJob, SweepSettings, sweep_peak_bytes
 from explorer.export import LayerChartExport
 from explorer.offline import offline_chart_html
-from explorer.provenance import provenance_line, provenance_text
 from explorer.ui import memory
 
 SWEEP = "layer_sweep"  # the ledger's name for a sweep while it renders, and for the file it made
@@ -28,11 +27,13 @@ FRAME_HEIGHT_SHARE = 1.0  # a frame's height as a share of its width, at most (t
 
 @dataclass(frozen=True)
 class Exports:
-    """What a page hands the share menu: the ZIP bundle (made on a click), and where the page has a chart
-    with every layer, that chart for the animated and offline exports given the share link."""
+    """What a page hands the share menu, each made only on a click: the ZIP bundle; the chart with every
+    layer for the offline chart (given the share link); the animated sweep (given the link and the
+    settings chosen in its dialog)."""
 
     bundle: Callable[[], bytes]
     layer_chart: Callable[[str], LayerChartExport] | None = None
+    sweep: Callable[[str, SweepSettings], SweepJob] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,25 +72,27 @@ def offline_download(layer_chart: Callable[[str], LayerChartExport], link: str) 
 
 
 def sweep_button(
-    layer_chart: Callable[[str], LayerChartExport], link: str, on_click: Callable[[], None]
+    sweep: Callable[[str, SweepSettings], SweepJob], link: str, on_click: Callable[[], None]
 ) -> None:
     """The button that opens the animated sweep's dialog (`on_click` closes the share menu first)."""
     if st.button(
-        "🎞️ Animated layer sweep for slides (GIF or MP4)…",
+        "🎞️ Animated sweep for slides (GIF or MP4)…",
         key="export_sweep_open",
-        help="Every layer of this chart as a moving picture, with its title line and the full-space readout.",
+        help="This chart as a moving picture, frame by frame (every layer, or the training steps), with its "
+        "title line and provenance on every frame.",
         width="stretch",
         on_click=on_click,
     ):
-        sweep_dialog(layer_chart, link)
+        sweep_dialog(sweep, link)
 
 
 @st.dialog("Animated layer sweep", width="large")
-def sweep_dialog(layer_chart: Callable[[str], LayerChartExport], link: str) -> None:
+def sweep_dialog(sweep: Callable[[str, SweepSettings], SweepJob], link: str) -> None:
     """Choose the format and the pace, make the sweep with progress, and download it."""
     st.caption(
-        "The chart as it is now, one frame per layer from the embeddings to the output, each with its title "
-        "line (page · model · layer) and the readout; in-between frames glide as Play does."
+        "The chart as it is now, one frame per layer from the embeddings to the output (on Fine-tune: per "
+        "training snapshot, from the model's own geometry to the tuned head), each with its title line "
+        "(page · model · layer or step) and provenance; in-between frames glide between them as Play does."
     )
     left, right = st.columns(2)
     with left:
@@ -103,7 +106,7 @@ def sweep_dialog(layer_chart: Callable[[str], LayerChartExport], link: str) -> N
         seconds = st.select_slider("Seconds per layer", SPEEDS, value=1.0, key="sweep_seconds")
     settings = SweepSettings(glide=int(glide), seconds=float(seconds), width=int(width))
     if st.button("Make the animation", type="primary", key="sweep_make"):
-        _make_sweep(layer_chart(link), kind, settings, link)
+        _make_sweep(sweep(link, settings), kind, link)
     made = memory.held(SWEEP)
     if isinstance(made, MadeSweep) and made.link == link:
         st.download_button(
@@ -117,11 +120,12 @@ def sweep_dialog(layer_chart: Callable[[str], LayerChartExport], link: str) -> N
         )
 
 
-def _make_sweep(source: LayerChartExport, kind: str, settings: SweepSettings, link: str) -> None:
-    """Render and encode the sweep under a claim on the server's memory ledger, with a progress bar."""
+def _make_sweep(job: SweepJob, kind: str, link: str) -> None:
+    """Render and encode the sweep under a claim on the server's memory ledger, with a progress bar; keep
+    the file on the ledger for this user."""
     ext, mime = FORMATS[kind]
-    n_frames = len(sweep_frames(source.layer_names, settings))
-    need = sweep_peak_bytes(ext, n_frames, settings.width, int(settings.width * FRAME_HEIGHT_SHARE))
+    n_frames = len(job.seconds)
+    need = sweep_peak_bytes(ext, n_frames, job.width, int(job.width * FRAME_HEIGHT_SHARE))
     bar = st.progress(0.0, text=f"Drawing frame 1 of {n_frames}…")
     steps = n_frames + 1  # the frames, then the encoding
 
@@ -131,11 +135,8 @@ def _make_sweep(source: LayerChartExport, kind: str, settings: SweepSettings, li
 
     try:
         with memory.room(SWEEP, need, "making the animation"):
-            data = make_sweep(
-                ext, source.spec, source.layer_names, settings, source.title,
-                provenance_line(source.provenance), provenance_text(source.provenance), drawn,
-            )  # fmt: skip
-            memory.keep(SWEEP, MadeSweep(data, f"{source.stem}_sweep.{ext}", mime, n_frames, link), len(data))
+            data = job.make(ext, drawn)
+            memory.keep(SWEEP, MadeSweep(data, f"{job.stem}_sweep.{ext}", mime, n_frames, link), len(data))
     except memory.BudgetFull as exc:
         bar.empty()
         st.warning(str(exc), icon="⏳")

@@ -63,8 +63,8 @@ def share_and_export(
 ) -> None:
     """One popover: a link that reproduces this view, and a ZIP with data, chart and manifest (its
     manifest names the link); `note` says what the link leaves out; `label` a shorter name for a crowded
-    row of controls. A page whose chart carries every layer passes `exports.Exports` with that chart:
-    the menu then also offers the animated layer sweep and the offline interactive chart."""
+    row of controls. A page may pass `exports.Exports` instead of the bundle: with a chart that carries
+    every layer the menu also offers the offline interactive chart, and with a sweep the animated one."""
     made = bundle if isinstance(bundle, exports.Exports) else exports.Exports(bundle)
     # Left open, the menu covered the top half of the QR dialog on a 1280 x 720 projector: the QR button
     # closes it (see SHARE_MENU_CLOSINGS).
@@ -93,7 +93,8 @@ def share_and_export(
         )
         if made.layer_chart is not None:
             exports.offline_download(made.layer_chart, shared)
-            exports.sweep_button(made.layer_chart, shared, _close_share_menu)
+        if made.sweep is not None:
+            exports.sweep_button(made.sweep, shared, _close_share_menu)
 
 
 QR_CAPTION = "QR code of this link"

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import share
+from explorer.animation import layer_sweep
 from explorer.charts import journey as charts
 from explorer.charts.layer_slider import without_play_input
 from explorer.decomposition import PULLS_BY
@@ -110,4 +111,8 @@ def exports(
             stem="token_journey",
         )
 
-    return Exports(bundle=lambda: export_bundle(view, chart(), state, info), layer_chart=layer_chart)
+    return Exports(
+        bundle=lambda: export_bundle(view, chart(), state, info),
+        layer_chart=layer_chart,
+        sweep=lambda link, settings: layer_sweep(layer_chart(link), settings),
+    )
