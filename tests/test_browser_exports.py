@@ -56,3 +56,32 @@ def test_share_menu_makes_the_offline_chart_and_the_animated_sweep() -> None:
             gif.seek(frame)
             gif.convert("RGB").save(ARTIFACTS / f"exports_sweep_frame{frame}.png")
         assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_fine_tune_offers_the_training_sweep_once_a_head_is_trained() -> None:
+    with app_in_chromium() as (browser, url):
+        page = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True).new_page()
+        visit(page, f"{url}/Fine_tune")
+        wait_idle(page, 180_000)
+        page.get_by_role("button", name=re.compile("Share or export")).click()
+        page.locator(MENU).get_by_text("Download export bundle").first.wait_for(timeout=30_000)
+        assert page.locator(MENU).get_by_role("button", name=re.compile("Animated sweep")).count() == 0
+        page.keyboard.press("Escape")
+
+        page.get_by_role("button", name="Train the head").click()
+        page.wait_for_selector("text=Model fingerprint after", timeout=120_000)
+        wait_idle(page, 120_000)
+        page.get_by_role("button", name=re.compile("Share or export")).click()
+        page.locator(MENU).get_by_role("button", name=re.compile("Animated sweep for slides")).click()
+        dialog = page.locator(DIALOG)
+        dialog.get_by_text("MP4", exact=True).click()
+        wait_idle(page)
+        dialog.get_by_role("button", name="Make the animation").click()
+        download = dialog.get_by_role("button", name=re.compile(r"Download fine_tune_sweep\.mp4"))
+        download.wait_for(timeout=120_000)
+        with page.expect_download(timeout=60_000) as sweep:
+            download.click()
+        data = Path(sweep.value.path()).read_bytes()
+        assert data[4:8] == b"ftyp" and b"Fine-tune" in data  # the provenance comment names the page
+        (ARTIFACTS / "exports_fine_tune_sweep.mp4").write_bytes(data)
+        assert page.locator("[data-testid='stException']").count() == 0
