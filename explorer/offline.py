@@ -93,6 +93,8 @@ const spec = JSON.parse(document.getElementById("spec").textContent);
 const names = JSON.parse(document.getElementById("names").textContent);
 const last = names.length - 1;
 const status = document.getElementById("status");
+// Reduced motion, as the app's Play: layer by layer without gliding, each held at least 1.5 s.
+const reduced = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 let view = null, running = null;
 function slider() { return document.querySelector("#chart .vega-bind input[type='range']"); }
 function report(layer) { const s = slider(); if (s) { s.value = layer; s.dispatchEvent(new Event("input")); } }
@@ -107,7 +109,8 @@ function stop() {
 }
 function tick(now) {
   if (!running) return;
-  const at = Math.min(running.from + (now - running.started) / PER_LAYER, last);
+  const elapsed = (now - running.started) / (reduced ? Math.max(PER_LAYER, 1500) : PER_LAYER);
+  const at = Math.min(running.from + (reduced ? Math.floor(elapsed) : elapsed), last);
   running.at = at;
   view.signal(PLAY, at).runAsync();
   status.textContent = "layer " + names[Math.floor(at)];

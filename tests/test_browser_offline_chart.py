@@ -96,3 +96,29 @@ def test_offline_chart_draws_scrubs_and_plays_with_the_network_blocked(offline_f
         assert outside == []
     finally:
         context.close()
+
+
+def test_offline_play_steps_layer_by_layer_when_motion_is_reduced(offline_file) -> None:
+    path, _ = offline_file
+    context = shared_chromium().new_context(reduced_motion="reduce")
+    try:
+        page = context.new_page()
+        page.goto(path.as_uri())
+        page.wait_for_selector("body[data-ready='true'] #chart canvas", timeout=30_000)
+        page.click("#play")
+        page.wait_for_function(f"() => window.__lseView.signal('{PLAY_PARAM}') >= 1", timeout=20_000)
+        frames = page.evaluate(
+            f"""async () => {{
+              const seen = [];
+              for (let i = 0; i < 10; i++) {{
+                seen.push(window.__lseView.signal('{PLAY_PARAM}'));
+                await new Promise((done) => requestAnimationFrame(done));
+              }}
+              return seen;
+            }}"""
+        )
+        assert all(float(f).is_integer() for f in frames), frames  # no gliding between layers
+        page.click("#pause")
+        assert page.evaluate(f"() => window.__lseView.signal('{PLAY_PARAM}')") == -1
+    finally:
+        context.close()
