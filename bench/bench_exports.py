@@ -15,7 +15,7 @@ import time
 
 def _chart():
     from explorer.assets import sentence_set
-    from explorer.charts.journey import journey_drawing, journey_frames
+    from explorer.charts.journey import journey_chart_of, journey_drawing, journey_frames
     from explorer.charts.layer_slider import without_play_input
     from explorer.charts.readout import readout_frame
     from explorer.export import chart_spec
@@ -40,8 +40,6 @@ def _chart():
     )
     notes = [f"explained variance {v:.0%}" for v in proj.explained]
     drawing = journey_drawing(points, pooled, banks, "selected", True, notes=notes, readout=readout)
-    from explorer.charts.journey import journey_chart_of
-
     return chart_spec(without_play_input(journey_chart_of(drawing, 0))), names
 
 

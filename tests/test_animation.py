@@ -16,9 +16,13 @@ from explorer.animation import (
     encode_gif,
     encode_mp4,
     frame_spec,
+    key_steps,
+    make_sweep,
     render_frames,
+    snapshot_sweep,
     sweep_frames,
 )
+from explorer.charts.finetune import frame_between, snapshot_frame
 from explorer.charts.journey import journey_chart, journey_frames
 from explorer.charts.layer_slider import PLAY_PARAM, without_play_input
 from explorer.export import chart_spec
@@ -97,16 +101,11 @@ def test_sweep_renders_gif_and_mp4_that_move_and_carry_provenance(sweep_spec, tm
 
 
 def test_make_sweep_knows_its_formats(sweep_spec) -> None:
-    from explorer.animation import make_sweep
-
     with pytest.raises(ValueError, match="Valid formats"):
         make_sweep("webm", sweep_spec, NAMES, SweepSettings(), str)
 
 
 def test_the_fine_tune_sweep_runs_from_the_base_geometry_to_the_tuned_head() -> None:
-    from explorer.animation import key_steps, snapshot_sweep
-    from explorer.charts.finetune import frame_between, snapshot_frame
-
     assert key_steps(range(0, 301, 10)) == [0, 50, 100, 150, 200, 250, 300]
     assert key_steps([0, 5]) == [0, 5]
     rng = np.random.default_rng(0)

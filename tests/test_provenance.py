@@ -3,10 +3,18 @@ in HTML every value stays text."""
 
 from __future__ import annotations
 
+import io
+import json
 import tomllib
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from explorer.export import build_bundle, with_manifest_fields
 from explorer.models import describe_model
 from explorer.offline import provenance_html, script_json
 from explorer.provenance import app_version, provenance, provenance_line, provenance_text
@@ -43,16 +51,6 @@ def test_provenance_in_html_is_escaped_text(model) -> None:
 
 
 def test_the_bundle_manifest_names_the_app_version_and_the_share_link() -> None:
-    import io
-    import json
-    import zipfile
-
-    import altair as alt
-    import numpy as np
-    import pandas as pd
-
-    from explorer.export import build_bundle, with_manifest_fields
-
     frame = pd.DataFrame({"x": [0.0, 1.0], "y": [1.0, 0.0], "token": ["=1+1", "bank"]})
     chart = alt.Chart(frame).mark_point().encode(x="x", y="y")
     bundle = build_bundle(frame, {"v": np.zeros((2, 3))}, chart, {"page": "Test"})
