@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 import altair as alt
 import numpy as np
 import pandas as pd
+
+from explorer.provenance import app_version
 
 BUNDLE_FILES = ("coordinates.csv", "vectors.npz", "chart.html", "chart.png", "chart.svg", "manifest.json")
 PACKAGES = ("torch", "transformers", "sentence-transformers", "streamlit", "altair", "numpy", "umap-learn")
@@ -91,6 +94,7 @@ def build_bundle(
         **manifest,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "packages": package_versions(),
+        "app_version": app_version(),
         "files": list(BUNDLE_FILES) + [f"{n}.{ext}" for n in extra for ext in ("html", "png", "svg")],
     }
     npz = io.BytesIO()
@@ -184,3 +188,39 @@ def csv_bytes(
 def file_stem(text: str) -> str:
     """A safe file name part from what a person typed."""
     return "".join(ch if ch.isalnum() else "_" for ch in text)[:40] or "word"
+
+
+def with_manifest_fields(bundle: bytes, fields: dict[str, Any]) -> bytes:
+    """`bundle` (a ZIP from `build_bundle`) with `fields` added to its manifest.json, every other file
+    copied as it is: the share menu adds the share link, which the page's bundle builder does not know."""
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(bundle)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "manifest.json":
+                data = json.dumps({**json.loads(data), **fields}, indent=2, ensure_ascii=False).encode(
+                    "utf-8"
+                )
+            target.writestr(item, data)
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class LayerChartExport:
+    """A chart that carries every layer (its Layer slider and Play input, see `charts.layer_slider`) made
+    ready for the animated and the offline exports: the Vega-Lite spec with its data inlined and the
+    Play input unbound, the layers' names, and the export's provenance (`explorer.provenance`)."""
+
+    spec: dict[str, Any]
+    layer_names: tuple[str, ...]
+    page: str
+    model: str  # the model's display name, for the title line
+    provenance: dict[str, Any]
+    stem: str  # file names: '<stem>_sweep.gif', '<stem>_offline.html'
+
+    def title(self, layer_label: str) -> str:
+        """The title line of a frame: 'page · model · layer …'."""
+        return f"{self.page} · {self.model} · {layer_label}"

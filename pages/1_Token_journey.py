@@ -121,7 +121,7 @@ def journey_body() -> None:
     with layout.share:
         share_menu.share_and_export(
             link_state,
-            lambda: journey.export_bundle(view, charts.journey_chart_of(drawing(), layer), link_state, info),
+            journey.exports(view, drawing, layer, link_state, info),  # bundle, sweep, offline chart
             "token_journey.zip",
             label="🔗 Share" if presenter else None,
         )

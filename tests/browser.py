@@ -250,3 +250,8 @@ def require_chromium() -> None:
     if os.environ.get("CI"):
         raise RuntimeError(f"{CHROMIUM} is missing: .ci/run must install Debian's chromium")
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
+
+
+def shared_chromium():
+    """The session's shared Chromium alone, for tests of files that need no server."""
+    return _SHARED.chromium()

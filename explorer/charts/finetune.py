@@ -319,3 +319,16 @@ def tuning_chart(
     )
     chart = alt.layer(corner, trails, base_points, tuned_points).properties(height=height)
     return with_style(chart, classroom)
+
+
+def frame_between(frame: pd.DataFrame, a: int, b: int, t: float) -> tuple[pd.DataFrame, int]:
+    """`frame` with one more snapshot: every sentence `t` of the way from its place at step `a` to its
+    place at step `b` (a straight glide between two snapshots, for the animated export), and that
+    snapshot's step number (one past the last: the chart's axes still span every real step)."""
+    at_a = frame[frame["step"] == a].set_index("row")
+    at_b = frame[frame["step"] == b].set_index("row").loc[at_a.index]
+    moved = at_a.assign(
+        x=at_a["x"] + t * (at_b["x"] - at_a["x"]), y=at_a["y"] + t * (at_b["y"] - at_a["y"])
+    ).reset_index()
+    between = int(frame["step"].max()) + 1
+    return pd.concat([frame, moved.assign(step=between)], ignore_index=True), between

@@ -13,8 +13,10 @@ from urllib.parse import urlsplit, urlunsplit
 import streamlit as st
 
 from explorer import qr, share
+from explorer.export import with_manifest_fields
 from explorer.inputs import escape_markdown
 from explorer.share import MAX_TOKEN_CHARS, QUERY_KEY, encode_view
+from explorer.ui import exports
 from explorer.ui.state import kept, persisted, remember
 
 # The share menu's key ends in the number of times its QR button closed it: a new key is a new menu,
@@ -54,13 +56,16 @@ def for_the_class(link: str) -> str:
 
 def share_and_export(
     state: dict[str, Any],
-    bundle: Callable[[], bytes],
+    bundle: Callable[[], bytes] | exports.Exports,
     file_name: str,
     note: str | None = None,
     label: str | None = None,
 ) -> None:
-    """One popover: a link that reproduces this view, and a ZIP with data, chart and manifest; `note`
-    says what the link leaves out; `label` a shorter name for a crowded row of controls."""
+    """One popover: a link that reproduces this view, and a ZIP with data, chart and manifest (its
+    manifest names the link); `note` says what the link leaves out; `label` a shorter name for a crowded
+    row of controls. A page may pass `exports.Exports` instead of the bundle: with a chart that carries
+    every layer the menu also offers the offline interactive chart, and with a sweep the animated one."""
+    made = bundle if isinstance(bundle, exports.Exports) else exports.Exports(bundle)
     # Left open, the menu covered the top half of the QR dialog on a 1280 x 720 projector: the QR button
     # closes it (see SHARE_MENU_CLOSINGS).
     with st.popover(
@@ -75,9 +80,10 @@ def share_and_export(
             st.markdown("**Copy link**: opening it shows this exact view.")
             st.code(for_the_class(link), language=None, wrap_lines=True)
             link_qr_code(link)
+        shared = link if len(link) <= MAX_TOKEN_CHARS else ""
         st.download_button(
             "📦 Download export bundle (ZIP)",
-            data=bundle,
+            data=lambda: with_manifest_fields(made.bundle(), {"share_link": shared}),
             file_name=file_name,
             mime="application/zip",
             key="export_bundle",
@@ -85,6 +91,10 @@ def share_and_export(
             help="Coordinates (CSV), vectors with the token table (NPZ), the chart as HTML, PNG and SVG, "
             "and a manifest (model, weight fingerprint, versions, settings).",
         )
+        if made.layer_chart is not None:
+            exports.offline_download(made.layer_chart, shared)
+        if made.sweep is not None:
+            exports.sweep_button(made.sweep, shared, _close_share_menu)
 
 
 QR_CAPTION = "QR code of this link"

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from explorer import assets, share
+from explorer.animation import SweepJob, SweepSettings, snapshot_sweep
 from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.finetune import head as hd
 from explorer.finetune.labelled import MAX_ROWS, LabelledSet, prepare_labelled
 from explorer.models import ModelInfo
+from explorer.provenance import provenance
 from explorer.ui import links, memory, share_menu
+from explorer.ui.exports import Exports
 from explorer.ui.finetune.keys import LINK_STEP, LR, PRESET, RANK, ROWS, RUN, SEED, STEP, STEPS, TABLE_PART
 from explorer.ui.finetune.table import SEED_MAX, STEP_CHOICES, rows_frame, use_rows
 from explorer.ui.finetune.training import FineTuneView, pooled_or_stop
 from explorer.ui.links import LinkField, LinkSpec
 from explorer.ui.state import kept
+from explorer.ui.widgets import is_classroom
 
 MAX_LINK_CELL_CHARS = 1000
 
@@ -206,4 +212,27 @@ def _number(value: float) -> float | None:
 def share_panel(model_id: str, view: FineTuneView, step: int, chart, info: ModelInfo) -> None:
     """The "Share or export" popover for the view shown."""
     state = view_state(model_id, view, step)
-    share_menu.share_and_export(state, lambda: export_bundle(view, chart, step, state, info), "fine_tune.zip")
+
+    def bundle() -> bytes:
+        return export_bundle(view, chart, step, state, info)
+
+    trained = len(view.run.snapshots) > 1  # an untrained preview has one picture: nothing to animate
+    share_menu.share_and_export(
+        state, Exports(bundle, sweep=_training_sweep(view, state, info) if trained else None), "fine_tune.zip"
+    )
+
+
+def _training_sweep(
+    view: FineTuneView, state: dict, info: ModelInfo
+) -> Callable[[str, SweepSettings], SweepJob]:
+    """The animated export of the run shown: the sentences from the model's own geometry to the tuned head."""
+    classroom = is_classroom()
+    settings_shown = {k: v for k, v in state.items() if k not in ("rows", "model_id")}
+
+    def sweep(link: str, settings: SweepSettings) -> SweepJob:
+        prov = provenance("Fine-tune", info, list(view.run.labelled.texts), settings_shown, link)
+        return snapshot_sweep(
+            view.frame, settings, f"Fine-tune · {info.display_name}", prov, "fine_tune", classroom
+        )
+
+    return sweep

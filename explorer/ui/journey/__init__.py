@@ -31,6 +31,7 @@ from explorer.ui.journey.controls import (
 from explorer.ui.journey.link import (
     LINK,
     export_bundle,
+    exports,
     receive_link,
     view_state,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "chart_request",
     "default_follow",
     "export_bundle",
+    "exports",
     "follow_picker",
     "has_grouped_words",
     "journey_caption",

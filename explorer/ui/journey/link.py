@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from explorer import share
+from explorer.animation import layer_sweep
 from explorer.charts import journey as charts
 from explorer.charts.layer_slider import without_play_input
 from explorer.decomposition import PULLS_BY
-from explorer.export import base_manifest, build_bundle, table_arrays
+from explorer.export import LayerChartExport, base_manifest, build_bundle, chart_spec, table_arrays
 from explorer.models import ModelInfo
 from explorer.projection import METHODS
+from explorer.provenance import provenance
 from explorer.states import (
     MAX_LAYERS,
 )
 from explorer.ui import links
+from explorer.ui.exports import Exports
 from explorer.ui.journey.controls import _FOLLOW_FROM_LINK
 from explorer.ui.journey.view import MAX_SHOWN_TOKENS, JourneyView
 from explorer.ui.links import LinkField, LinkSpec
@@ -78,3 +84,35 @@ def export_bundle(view: JourneyView, chart, state: dict, info: ModelInfo) -> byt
         "explorer.projection.project(layers[:, shown], settings.projection, pooled_raw, seed)",
     }
     return build_bundle(coords, vectors, without_play_input(chart), manifest)
+
+
+def exports(
+    view: JourneyView,
+    drawing_of: Callable[[], charts.JourneyDrawing],
+    layer: int,
+    state: dict,
+    info: ModelInfo,
+) -> Exports:
+    """The share menu's exports of the journey: the ZIP bundle, and the chart as the page draws it (its
+    paths, labels, readout and corner notes) for the animated sweep and the offline chart. Each is made
+    only when its button is pressed."""
+
+    def chart() -> alt.LayerChart:
+        return charts.journey_chart_of(drawing_of(), layer)
+
+    def layer_chart(link: str) -> LayerChartExport:
+        settings = {k: v for k, v in state.items() if k not in ("sentences", "model_id")}
+        return LayerChartExport(
+            spec=chart_spec(without_play_input(chart())),
+            layer_names=tuple(view.names),
+            page="Token journey",
+            model=info.display_name,
+            provenance=provenance("Token journey", info, view.states.texts, settings, link),
+            stem="token_journey",
+        )
+
+    return Exports(
+        bundle=lambda: export_bundle(view, chart(), state, info),
+        layer_chart=layer_chart,
+        sweep=lambda link, settings: layer_sweep(layer_chart(link), settings),
+    )
