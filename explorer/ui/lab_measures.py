@@ -20,20 +20,29 @@ from explorer.ui.caches import MEASURES_CLAIM, UMAP_CLAIM, cached_states
 
 @dataclass(frozen=True)
 class MeasuresView:
-    """Everything the measure charts need, computed once per set of sentences."""
+    """Everything the measure charts need, computed once per set of sentences.
 
-    states: LayerStates
+    It names its states rather than holding them (as `JourneyView` does): a view kept by the export's
+    deferred download would otherwise hold the vectors of 100 long sentences (265 MB) for as long as its
+    visitor's tab stays open, and the server's budget would count them against every other visitor."""
+
+    model_id: str
+    texts: tuple[str, ...]
     measures: pd.DataFrame  # one row per layer
     n_words: int
     n_repeated: int
     changes: np.ndarray  # (N, L) cosine between consecutive layers, every token
     n_sampled: int  # words the faithfulness scores (and UMAP) were computed on: a seeded sample if many
 
+    @property
+    def states(self) -> LayerStates:
+        return cached_states(self.model_id, self.texts)
+
 
 def cached_measures(model_id: str, texts: tuple[str, ...], with_umap: bool) -> MeasuresView:
     """The measures view; its states come from the byte-budgeted states cache, not from this one."""
     derived = _cached_measures(model_id, texts, with_umap)
-    return MeasuresView(cached_states(model_id, texts), *derived)
+    return MeasuresView(model_id, texts, *derived)
 
 
 def _measures(
@@ -94,7 +103,7 @@ def measures_view(model_id: str, texts: tuple[str, ...], with_umap: bool) -> Mea
         caches.umap_wanted(model_id)  # UMAP's code is compiled now: the shipped sets' views next
         derived, error = jobs.result_or_none(job)
         if derived is not None:
-            return MeasuresView(cached_states(model_id, texts), *derived)
+            return MeasuresView(model_id, texts, *derived)
         if error is None:
             jobs.wait_here(
                 job,
