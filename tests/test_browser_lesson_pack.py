@@ -98,7 +98,9 @@ def test_lesson_pack_predict_reveal_and_scrub_with_the_network_blocked(pack_file
         redraw_ms = page.evaluate(REDRAW, 3)
         assert page.evaluate(STORE) == [3]
         print(f"lesson pack slider redraw at {size}: {redraw_ms:.1f} ms")
-        (ARTIFACTS / f"lesson_pack_{size}_redraw_ms.json").write_text(json.dumps({"slider_redraw_ms": redraw_ms}))
+        (ARTIFACTS / f"lesson_pack_{size}_redraw_ms.json").write_text(
+            json.dumps({"slider_redraw_ms": redraw_ms})
+        )
         page.screenshot(path=str(ARTIFACTS / f"lesson_pack_{size}_after.png"), full_page=size == "phone")
         notes = page.locator("details.notes")
         notes.locator("summary").click()

