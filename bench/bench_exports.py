@@ -96,15 +96,6 @@ def run() -> dict:
     return report
 
 
-REDRAW = """async (layer) => {
-  const s = document.querySelector("#chart .vega-bind input[type='range']");
-  const t = performance.now();
-  s.value = layer; s.dispatchEvent(new Event("input"));
-  await window.__lseView.runAsync();
-  return performance.now() - t;
-}"""
-
-
 def _lesson_pack(after: dict, names: list[str], prov: dict) -> dict:
     """The bank-senses pack (before Reveal: no paths, no readout): size, time to make, and the slider's
     redraw (median of 12 moves) before and after Reveal, in Chromium with every request blocked."""
@@ -115,6 +106,7 @@ def _lesson_pack(after: dict, names: list[str], prov: dict) -> dict:
     from playwright.sync_api import sync_playwright
 
     from bench.bench_browser import ARGS, CHROMIUM
+    from bench.timing import SLIDER_REDRAW_JS
     from explorer.assets import lessons
     from explorer.lesson_pack import PackAnswer, PackChart, lesson_pack_html
 
@@ -141,7 +133,7 @@ def _lesson_pack(after: dict, names: list[str], prov: dict) -> dict:
                     tab.locator("input[name='pick']").first.check()
                     tab.click("#reveal")
                     tab.wait_for_selector("body[data-revealed='true'] #chart canvas", timeout=60_000)
-                moves = [tab.evaluate(REDRAW, layer % len(names)) for layer in range(1, 13)]
+                moves = [tab.evaluate(SLIDER_REDRAW_JS, layer % len(names)) for layer in range(1, 13)]
                 out[f"redraw_ms_{phase}_reveal"] = round(statistics.median(moves), 1)
                 out[f"redraw_ms_{phase}_reveal_max"] = round(max(moves), 1)
             out["requests_outside_the_file"] = len(outside)

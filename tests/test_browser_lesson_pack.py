@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from browser import ARTIFACTS, require_chromium, shared_chromium
+from browser import ARTIFACTS, offline_page, require_chromium
 from test_lesson_pack import HOSTILE, bank_lesson, journey_pack
 
+from bench.timing import SLIDER_REDRAW_JS
 from explorer.assets import sentence_set
 from explorer.charts.layer_slider import LAYER_PARAM
 
@@ -19,13 +20,6 @@ require_chromium()
 
 SIZES = {"phone": {"width": 390, "height": 844}, "projector": {"width": 1280, "height": 720}}
 STORE = f"() => window.__lseView.data('{LAYER_PARAM}_store').map(d => d.values[0])"
-REDRAW = """async (layer) => {
-  const s = document.querySelector("#chart .vega-bind input[type='range']");
-  const t = performance.now();
-  s.value = layer; s.dispatchEvent(new Event("input"));
-  await window.__lseView.runAsync();
-  return performance.now() - t;
-}"""
 
 
 @pytest.fixture(scope="module")
@@ -37,26 +31,6 @@ def pack_file(model, tmp_path_factory):
     return path, made
 
 
-def _open_offline(viewport: dict):
-    """A page of a fresh context in which every request but the file itself is blocked and counted."""
-    context = shared_chromium().new_context(viewport=viewport)
-    page = context.new_page()
-    outside: list[str] = []
-
-    def block(route) -> None:
-        if route.request.url.startswith("file:"):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", block)
-    page.on(
-        "request", lambda r: None if r.url.startswith(("file:", "data:", "blob:")) else outside.append(r.url)
-    )
-    return context, page, outside
-
-
 def _on_first_screen(page, selector: str, height: int) -> bool:
     box = page.locator(selector).first.bounding_box()
     return box is not None and box["y"] >= 0 and box["y"] + min(box["height"], 40) <= height
@@ -66,7 +40,7 @@ def _on_first_screen(page, selector: str, height: int) -> bool:
 def test_lesson_pack_predict_reveal_and_scrub_with_the_network_blocked(pack_file, size) -> None:
     path, made = pack_file
     lesson, viewport = bank_lesson(), SIZES[size]
-    context, page, outside = _open_offline(viewport)
+    context, page, outside = offline_page(viewport=viewport)
     try:
         page.goto(path.as_uri())
         page.wait_for_selector("body[data-ready='true'] #chart canvas", timeout=30_000)
@@ -95,7 +69,7 @@ def test_lesson_pack_predict_reveal_and_scrub_with_the_network_blocked(pack_file
         assert page.evaluate("document.activeElement.className") == "answer"
         slider = page.locator("#chart .vega-bind input[type='range']")
         assert slider.count() == 1
-        redraw_ms = page.evaluate(REDRAW, 3)
+        redraw_ms = page.evaluate(SLIDER_REDRAW_JS, 3)
         assert page.evaluate(STORE) == [3]
         print(f"lesson pack slider redraw at {size}: {redraw_ms:.1f} ms")
         (ARTIFACTS / f"lesson_pack_{size}_redraw_ms.json").write_text(

@@ -42,6 +42,7 @@ def test_the_share_menu_makes_the_running_lessons_pack_on_a_click(lesson_id: str
     made = memory.ledger().get(owner, exports.PACK)
     assert isinstance(made, exports.MadePack) and made.file_name == f"lesson_{lesson.id}.html"
     assert not [c for c in memory.ledger().claims() if c.owner == owner], "the claims ended with the work"
+    assert [d for d in at.get("download_button") if d.proto.label.startswith(f"⬇️ Download {made.file_name}")]
     page = made.data.decode("utf-8")
     before, after = _spec(page, "spec-before"), _spec(page, "spec-after")
     assert f'"name":"{hidden}' not in before.replace(" ", "") and f'"name":"{hidden}' in after.replace(

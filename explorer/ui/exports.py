@@ -120,15 +120,7 @@ def sweep_dialog(sweep: Callable[[str, SweepSettings], SweepJob], link: str) -> 
         _make_sweep(sweep(link, settings), kind, link)
     made = memory.held(SWEEP)
     if isinstance(made, MadeSweep) and made.link == link:
-        st.download_button(
-            f"⬇️ Download {made.file_name} ({len(made.data) / 2**20:.1f} MB, {made.frames} frames)",
-            data=made.data,
-            file_name=made.file_name,
-            mime=made.mime,
-            key="sweep_download",
-            on_click="ignore",
-            type="primary",
-        )
+        _download_made(made.data, made.file_name, made.mime, "sweep_download", f", {made.frames} frames")
 
 
 def _make_sweep(job: SweepJob, kind: str, link: str) -> None:
@@ -186,12 +178,17 @@ def pack_dialog(make: Callable[[str], tuple[str, bytes]], link: str) -> None:
             memory.keep(PACK, MadePack(data, name, link), len(data))
     made = memory.held(PACK)
     if isinstance(made, MadePack) and made.link == link:
-        st.download_button(
-            f"⬇️ Download {made.file_name} ({len(made.data) / 2**20:.1f} MB)",
-            data=made.data,
-            file_name=made.file_name,
-            mime="text/html",
-            key="pack_download",
-            on_click="ignore",
-            type="primary",
-        )
+        _download_made(made.data, made.file_name, "text/html", "pack_download")
+
+
+def _download_made(data: bytes, file_name: str, mime: str, key: str, detail: str = "") -> None:
+    """The download button of a file made in a dialog and kept on the ledger: its name and size."""
+    st.download_button(
+        f"⬇️ Download {file_name} ({len(data) / 2**20:.1f} MB{detail})",
+        data=data,
+        file_name=file_name,
+        mime=mime,
+        key=key,
+        on_click="ignore",
+        type="primary",
+    )
