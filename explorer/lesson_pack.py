@@ -32,6 +32,7 @@ class PackChart:
     layer_names: tuple[str, ...]
     caption: str  # what a point is and what the axes are
     waiting: str  # under the chart until Reveal: what appears with the answer
+    description: str = ""  # the chart in words for screen readers (nothing that answers the lesson)
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,7 @@ __CHOICES__
 <details class="notes"><summary>👩‍🏫 Teacher notes</summary><p>__NOTES__</p></details>
 </section>
 <section class="stage" aria-label="The chart">
-<div id="chart"></div>
+<div id="chart" role="figure" aria-label="__DESCRIPTION__"></div>
 <p class="caption">__CAPTION__</p>
 <p id="waiting">__WAITING__</p>
 </section>
@@ -213,7 +214,7 @@ draw(before).then(() => { document.body.dataset.ready = "true"; });
 </script></body></html>
 """
 
-_SLOTS = re.compile(r"__(TITLE|PAGE|QUESTION|CHOICES|HINT|NOTES|CAPTION|WAITING|ANSWER|PROVENANCE|BEFORE|AFTER|"
+_SLOTS = re.compile(r"__(TITLE|DESCRIPTION|PAGE|QUESTION|CHOICES|HINT|NOTES|CAPTION|WAITING|ANSWER|PROVENANCE|BEFORE|AFTER|"
                     r"BUNDLE|LAYER)__")  # fmt: skip
 
 
@@ -231,6 +232,7 @@ def lesson_pack_html(
         "__HINT__": e(hint),
         "__NOTES__": e(lesson.teacher_notes),
         "__CAPTION__": e(chart.caption),
+        "__DESCRIPTION__": e(chart.description or chart.caption, quote=True),
         "__WAITING__": e(chart.waiting),
         "__ANSWER__": _answer_template(lesson, answer),
         "__PROVENANCE__": provenance_html(dict(prov)),

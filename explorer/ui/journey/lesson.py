@@ -18,7 +18,7 @@ from explorer.separation import grouped_words
 from explorer.ui import lessons, memory
 from explorer.ui.journey.chart import PRESENTER_CHART_HEIGHT, journey_caption, layer_notes, waiting_lines
 from explorer.ui.journey.meaning import PAGE, meaning_measure
-from explorer.ui.journey.readout import Readout, parting_measure, readout
+from explorer.ui.journey.readout import Readout, chart_description, parting_measure, readout
 from explorer.ui.journey.view import JourneyView
 from explorer.ui.journey.why import WhyView, top_source_measure, why_view
 from explorer.ui.lessons import Measured
@@ -93,6 +93,7 @@ def pack_chart(view: JourneyView, request: JourneyRequest, lesson: Lesson, layer
         after=spec(full),
         layer_names=tuple(view.names),
         caption=journey_caption(view),
+        description=chart_description(view, None),  # without the readout, which answers the lesson
         waiting=" ".join(waits) or ANSWER_WAIT,
     )
 
