@@ -4,7 +4,9 @@ followed, their paths, labels, corner notes and the full-space readout).
 
 Targets: a seven-layer GIF at 1280 px wide at most 2 MB and made in at most 10 s; an MP4 in at most 10 s.
 Also: the same with four in-between frames per layer (Play's glide), the offline HTML's size and time,
-and the memory each sweep claims on the ledger beside its measured peak (bench_peaks.measure).
+the memory each sweep claims on the ledger beside its measured peak (bench_peaks.measure), and the
+bank-senses lesson pack: its size, time to make, and its Layer slider's redraw in Chromium with every
+request blocked, before and after Reveal (target: at most 50 ms).
 Run: python -m bench exports
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 import time
 
 
-def _chart():
+def _chart(paths: str = "selected", with_readout: bool = True):
     from explorer.assets import sentence_set
     from explorer.charts.journey import journey_chart_of, journey_drawing, journey_frames
     from explorer.charts.layer_slider import without_play_input
@@ -39,7 +41,9 @@ def _chart():
         states.layers.shape[2],
     )
     notes = [f"explained variance {v:.0%}" for v in proj.explained]
-    drawing = journey_drawing(points, pooled, banks, "selected", True, notes=notes, readout=readout)
+    drawing = journey_drawing(
+        points, pooled, banks, paths, True, notes=notes, readout=readout if with_readout else None
+    )
     return chart_spec(without_play_input(journey_chart_of(drawing, 0))), names
 
 
@@ -85,5 +89,54 @@ def run() -> dict:
         "make_s": round(time.perf_counter() - start, 3),
         "mb": round(len(page.encode("utf-8")) / 2**20, 2),
     }
-    report["targets"] = {"gif_glide_0": {"mb": 2.0, "s": 10.0}, "mp4_glide_0": {"s": 10.0}}
+    report["lesson_pack"] = _lesson_pack(spec, names, prov)
+    report["targets"] = {
+        "gif_glide_0": {"mb": 2.0, "s": 10.0}, "mp4_glide_0": {"s": 10.0}, "lesson_pack": {"redraw_ms": 50.0},
+    }  # fmt: skip
     return report
+
+
+def _lesson_pack(after: dict, names: list[str], prov: dict) -> dict:
+    """The bank-senses pack (before Reveal: no paths, no readout): size, time to make, and the slider's
+    redraw (median of 12 moves) before and after Reveal, in Chromium with every request blocked."""
+    import statistics
+    import tempfile
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    from bench.bench_browser import ARGS, CHROMIUM
+    from bench.timing import SLIDER_REDRAW_JS
+    from explorer.assets import lessons
+    from explorer.lesson_pack import PackAnswer, PackChart, lesson_pack_html
+
+    lesson = next(lesson for lesson in lessons() if lesson.id == "bank-senses")
+    before, _ = _chart("none", with_readout=False)
+    start = time.perf_counter()
+    chart = PackChart(before, after, tuple(names), "Each dot is a token.", "")
+    page = lesson_pack_html(lesson, "Token journey", chart, PackAnswer("layer 2", "2"), prov)
+    made_s = time.perf_counter() - start
+    out: dict[str, object] = {"make_s": round(made_s, 3), "mb": round(len(page.encode("utf-8")) / 2**20, 2)}
+    with tempfile.TemporaryDirectory() as folder, sync_playwright() as p:
+        path = Path(folder) / "pack.html"
+        path.write_text(page, "utf-8")
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            tab = browser.new_page(viewport={"width": 1280, "height": 720})
+            outside: list[str] = []
+            tab.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else (
+                outside.append(r.request.url), r.abort()))  # fmt: skip
+            tab.goto(path.as_uri())
+            tab.wait_for_selector("body[data-ready='true'] #chart canvas", timeout=60_000)
+            for phase in ("before", "after"):
+                if phase == "after":
+                    tab.locator("input[name='pick']").first.check()
+                    tab.click("#reveal")
+                    tab.wait_for_selector("body[data-revealed='true'] #chart canvas", timeout=60_000)
+                moves = [tab.evaluate(SLIDER_REDRAW_JS, layer % len(names)) for layer in range(1, 13)]
+                out[f"redraw_ms_{phase}_reveal"] = round(statistics.median(moves), 1)
+                out[f"redraw_ms_{phase}_reveal_max"] = round(max(moves), 1)
+            out["requests_outside_the_file"] = len(outside)
+        finally:
+            browser.close()
+    return out

@@ -84,12 +84,7 @@ def journey_body() -> None:
     why = journey.why_view(view, follow, request.why) if request.why else None
 
     def drawing() -> charts.JourneyDrawing:
-        return charts.journey_drawing(
-            view.points, view.pooled, request.follow, request.paths, request.labels,
-            height=request.height,
-            classroom=request.classroom, notes=notes, readout=None if readout is None else readout.lines,
-            wide=request.presenter, pulls=why.lines if why is not None else None,
-        )  # fmt: skip
+        return journey.drawing_of(request, view, notes, readout, why)
 
     with right:
         st.vega_lite_chart(
@@ -121,7 +116,7 @@ def journey_body() -> None:
     with layout.share:
         share_menu.share_and_export(
             link_state,
-            journey.exports(view, drawing, layer, link_state, info),  # bundle, sweep, offline chart
+            journey.exports(view, drawing, layer, link_state, info, request),  # + the lesson pack
             "token_journey.zip",
             label="🔗 Share" if presenter else None,
         )

@@ -255,3 +255,25 @@ def require_chromium() -> None:
 def shared_chromium():
     """The session's shared Chromium alone, for tests of files that need no server."""
     return _SHARED.chromium()
+
+
+def offline_page(**options):
+    """A page of a fresh context of the shared Chromium (`options` for the context: viewport, reduced
+    motion) in which every request but the file itself is blocked, and the list each blocked or attempted
+    request's address is added to: (context, page, outside). Close the context when done."""
+    context = shared_chromium().new_context(**options)
+    page = context.new_page()
+    outside: list[str] = []
+
+    def block(route) -> None:
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", block)
+    page.on(
+        "request", lambda r: None if r.url.startswith(("file:", "data:", "blob:")) else outside.append(r.url)
+    )
+    return context, page, outside

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from browser import ARTIFACTS, require_chromium, shared_chromium
+from browser import ARTIFACTS, offline_page, require_chromium, shared_chromium
 
+from bench.timing import SLIDER_REDRAW_JS
 from explorer.charts.journey import journey_chart, journey_frames
 from explorer.charts.layer_slider import LAYER_PARAM, PLAY_PARAM, without_play_input
 from explorer.export import chart_spec
@@ -43,23 +44,8 @@ def offline_file(model, tmp_path_factory):
 
 def test_offline_chart_draws_scrubs_and_plays_with_the_network_blocked(offline_file) -> None:
     path, names = offline_file
-    context = shared_chromium().new_context(viewport={"width": 1280, "height": 720})
+    context, page, outside = offline_page(viewport={"width": 1280, "height": 720})
     try:
-        page = context.new_page()
-        outside: list[str] = []
-
-        def block(route) -> None:
-            if route.request.url.startswith("file:"):
-                route.continue_()
-            else:
-                outside.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", block)
-        page.on(
-            "request",
-            lambda r: None if r.url.startswith(("file:", "data:", "blob:")) else outside.append(r.url),
-        )
         page.goto(path.as_uri())
         page.wait_for_selector("body[data-ready='true'] #chart canvas", timeout=30_000)
 
@@ -67,15 +53,7 @@ def test_offline_chart_draws_scrubs_and_plays_with_the_network_blocked(offline_f
         assert page.evaluate(store) == [0]
         slider = page.locator("#chart .vega-bind input[type='range']")
         assert slider.count() == 1, "one slider: the Layer slider (Play has a button, not an input)"
-        redraw_ms = page.evaluate(
-            """async () => {
-              const s = document.querySelector("#chart .vega-bind input[type='range']");
-              const t = performance.now();
-              s.value = 3; s.dispatchEvent(new Event("input"));
-              await window.__lseView.runAsync();
-              return performance.now() - t;
-            }"""
-        )
+        redraw_ms = page.evaluate(SLIDER_REDRAW_JS, 3)
         assert page.evaluate(store) == [3]
         (ARTIFACTS / "offline_chart_redraw_ms.json").write_text(json.dumps({"slider_redraw_ms": redraw_ms}))
         page.screenshot(path=str(ARTIFACTS / "offline_chart_layer3.png"))

@@ -18,6 +18,7 @@ from explorer.ui import memory
 
 SWEEP = "layer_sweep"  # the ledger's name for a sweep while it renders, and for the file it made
 OFFLINE = "offline_chart"
+PACK = "lesson_pack_file"  # the ledger's name for a finished lesson pack kept for its download
 FORMATS = {"GIF": ("gif", "image/gif"), "MP4": ("mp4", "video/mp4")}
 GLIDES = (0, 2, 4, 8)
 SPEEDS = (0.6, 1.0, 1.5, 2.0, 3.0)  # seconds per layer
@@ -29,11 +30,21 @@ FRAME_HEIGHT_SHARE = 1.0  # a frame's height as a share of its width, at most (t
 class Exports:
     """What a page hands the share menu, each made only on a click: the ZIP bundle; the chart with every
     layer for the offline chart (given the share link); the animated sweep (given the link and the
-    settings chosen in its dialog)."""
+    settings chosen in its dialog); while a lesson runs, its lesson pack (given the link)."""
 
     bundle: Callable[[], bytes]
     layer_chart: Callable[[str], LayerChartExport] | None = None
     sweep: Callable[[str, SweepSettings], SweepJob] | None = None
+    lesson_pack: Callable[[str], tuple[str, bytes]] | None = None  # (file name, HTML) given the link
+
+
+@dataclass(frozen=True)
+class MadePack:
+    """A finished lesson pack kept for this user (counted on the ledger) until the next one replaces it."""
+
+    data: bytes
+    file_name: str
+    link: str  # the view it was made of: a pack of another view is not offered
 
 
 @dataclass(frozen=True)
@@ -109,15 +120,7 @@ def sweep_dialog(sweep: Callable[[str, SweepSettings], SweepJob], link: str) -> 
         _make_sweep(sweep(link, settings), kind, link)
     made = memory.held(SWEEP)
     if isinstance(made, MadeSweep) and made.link == link:
-        st.download_button(
-            f"⬇️ Download {made.file_name} ({len(made.data) / 2**20:.1f} MB, {made.frames} frames)",
-            data=made.data,
-            file_name=made.file_name,
-            mime=made.mime,
-            key="sweep_download",
-            on_click="ignore",
-            type="primary",
-        )
+        _download_made(made.data, made.file_name, made.mime, "sweep_download", f", {made.frames} frames")
 
 
 def _make_sweep(job: SweepJob, kind: str, link: str) -> None:
@@ -142,3 +145,50 @@ def _make_sweep(job: SweepJob, kind: str, link: str) -> None:
         st.warning(str(exc), icon="⏳")
         return
     bar.empty()
+
+
+def pack_button(make: Callable[[str], tuple[str, bytes]], link: str, on_click: Callable[[], None]) -> None:
+    """The button that opens the lesson pack's dialog (`on_click` closes the share menu first)."""
+    if st.button(
+        "🎓 Lesson pack for offline use (HTML)…",
+        key="export_pack_open",
+        help="This lesson as one HTML file that needs no server and no network: the question, the choices, "
+        "the chart at every layer with its slider, Reveal, the answer and the teacher notes.",
+        width="stretch",
+        on_click=on_click,
+    ):
+        pack_dialog(make, link)
+
+
+@st.dialog("Lesson pack for offline use")
+def pack_dialog(make: Callable[[str], tuple[str, bytes]], link: str) -> None:
+    """Make the running lesson's pack on a click, and download it."""
+    st.caption(
+        "One HTML file for a room without network or server: it opens in any browser, on a phone or a "
+        "projector. The chart is this page's view of the lesson, with what the lesson hides left out until "
+        "Reveal; the answer is measured now, on the sentences on screen, as the lesson card measures it."
+    )
+    if st.button("Make the lesson pack", type="primary", key="pack_make"):
+        try:
+            with st.spinner("Measuring the answer and drawing the chart at every layer…"):
+                name, data = make(link)
+        except memory.BudgetFull as exc:
+            st.warning(str(exc), icon="⏳")
+        else:
+            memory.keep(PACK, MadePack(data, name, link), len(data))
+    made = memory.held(PACK)
+    if isinstance(made, MadePack) and made.link == link:
+        _download_made(made.data, made.file_name, "text/html", "pack_download")
+
+
+def _download_made(data: bytes, file_name: str, mime: str, key: str, detail: str = "") -> None:
+    """The download button of a file made in a dialog and kept on the ledger: its name and size."""
+    st.download_button(
+        f"⬇️ Download {file_name} ({len(data) / 2**20:.1f} MB{detail})",
+        data=data,
+        file_name=file_name,
+        mime=mime,
+        key=key,
+        on_click="ignore",
+        type="primary",
+    )

@@ -95,6 +95,8 @@ def share_and_export(
             exports.offline_download(made.layer_chart, shared)
         if made.sweep is not None:
             exports.sweep_button(made.sweep, shared, _close_share_menu)
+        if made.lesson_pack is not None:
+            exports.pack_button(made.lesson_pack, shared, _close_share_menu)
 
 
 QR_CAPTION = "QR code of this link"

@@ -1,7 +1,6 @@
 """Streamlit side of the Token journey page, one concept per module: the view, the readout, the chart as
 sent, the controls, the share link. The page uses them through this package."""
 
-from explorer.assets import Lesson
 from explorer.ui.journey.chart import (
     CHART_HEIGHT,
     CHART_KEY,
@@ -28,6 +27,7 @@ from explorer.ui.journey.controls import (
     play_speed,
     view_settings,
 )
+from explorer.ui.journey.lesson import drawing_of, lesson_measure, lesson_pack
 from explorer.ui.journey.link import (
     LINK,
     export_bundle,
@@ -35,7 +35,7 @@ from explorer.ui.journey.link import (
     receive_link,
     view_state,
 )
-from explorer.ui.journey.meaning import meaning_box, meaning_measure, meaning_panel, neighbour_table
+from explorer.ui.journey.meaning import meaning_box, meaning_panel, neighbour_table
 from explorer.ui.journey.readout import (
     FOLLOW_LIMIT_TEXT,
     Readout,
@@ -43,7 +43,6 @@ from explorer.ui.journey.readout import (
     chart_description,
     default_follow,
     has_grouped_words,
-    parting_measure,
     picture_versus_space,
     readout,
     readout_table,
@@ -59,8 +58,7 @@ from explorer.ui.journey.view import (
     journey_view,
     make_journey,
 )
-from explorer.ui.journey.why import WhyView, top_source_measure, why_panel, why_view
-from explorer.ui.lessons import Measured
+from explorer.ui.journey.why import WhyView, why_panel, why_view
 
 __all__ = [
     "CHART_HEIGHT",
@@ -85,6 +83,7 @@ __all__ = [
     "chart_key",
     "chart_request",
     "default_follow",
+    "drawing_of",
     "export_bundle",
     "exports",
     "follow_picker",
@@ -95,6 +94,7 @@ __all__ = [
     "layer_and_start",
     "layer_notes",
     "lesson_measure",
+    "lesson_pack",
     "make_journey",
     "meaning_box",
     "meaning_panel",
@@ -116,12 +116,3 @@ __all__ = [
     "why_panel",
     "why_view",
 ]
-
-
-def lesson_measure(lesson: Lesson) -> Measured | None:
-    """A journey lesson's answer measured live on the sentences in the box (None: the lesson has none)."""
-    if lesson.measure == "top_source":
-        return top_source_measure(lesson)
-    if lesson.measure == "nearest_words":
-        return meaning_measure(lesson)
-    return parting_measure(lesson)

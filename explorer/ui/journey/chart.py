@@ -189,13 +189,16 @@ def journey_caption(view: JourneyView) -> str:
     return " ".join(parts)
 
 
+PATHS_WAIT = "🎓 The paths and the cosines in the model's full space appear when you reveal the answer."
+WHY_WAIT = "🎓 The lines from the words that moved each followed token appear when you reveal the answer."
+
+
+def waiting_lines(paths_and_readout: bool, why: bool) -> list[str]:
+    """While a lesson hides its evidence: what appears with the answer (under the chart, and in the pack)."""
+    return [line for hidden, line in ((paths_and_readout, PATHS_WAIT), (why, WHY_WAIT)) if hidden]
+
+
 def waiting_for_reveal(paths_and_readout: bool, why: bool) -> None:
     """Under the chart while a lesson hides its evidence: what appears with the answer."""
-    if paths_and_readout:
-        st.caption(
-            "🎓 The paths and the cosines in the model's full space appear when you reveal the answer."
-        )
-    if why:
-        st.caption(
-            "🎓 The lines from the words that moved each followed token appear when you reveal the answer."
-        )
+    for line in waiting_lines(paths_and_readout, why):
+        st.caption(line)

@@ -15,6 +15,7 @@ from explorer.charts import journey as charts
 from explorer.charts.layer_slider import without_play_input
 from explorer.decomposition import PULLS_BY
 from explorer.export import LayerChartExport, base_manifest, build_bundle, chart_spec, table_arrays
+from explorer.journey_request import JourneyRequest
 from explorer.models import ModelInfo
 from explorer.projection import METHODS
 from explorer.provenance import provenance
@@ -24,6 +25,7 @@ from explorer.states import (
 from explorer.ui import links
 from explorer.ui.exports import Exports
 from explorer.ui.journey.controls import _FOLLOW_FROM_LINK
+from explorer.ui.journey.lesson import lesson_pack
 from explorer.ui.journey.view import MAX_SHOWN_TOKENS, JourneyView
 from explorer.ui.links import LinkField, LinkSpec
 from explorer.ui.widgets import SEED_MAX
@@ -92,10 +94,11 @@ def exports(
     layer: int,
     state: dict,
     info: ModelInfo,
+    request: JourneyRequest,
 ) -> Exports:
     """The share menu's exports of the journey: the ZIP bundle, and the chart as the page draws it (its
-    paths, labels, readout and corner notes) for the animated sweep and the offline chart. Each is made
-    only when its button is pressed."""
+    paths, labels, readout and corner notes) for the animated sweep and the offline chart, and, while a
+    lesson runs, its lesson pack. Each is made only when its button is pressed."""
 
     def chart() -> alt.LayerChart:
         return charts.journey_chart_of(drawing_of(), layer)
@@ -115,4 +118,5 @@ def exports(
         bundle=lambda: export_bundle(view, chart(), state, info),
         layer_chart=layer_chart,
         sweep=lambda link, settings: layer_sweep(layer_chart(link), settings),
+        lesson_pack=lesson_pack(view, request, layer, state, info),
     )

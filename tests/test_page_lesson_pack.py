@@ -1,0 +1,54 @@
+"""AppTest: the Token journey's share menu offers the running lesson's pack, made only on a click in its
+dialog, its answer measured then by the lesson card's code, what the lesson hides left out of the chart
+drawn before Reveal, and the file kept for this user on the server's memory ledger."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from conftest import APPTEST_TIMEOUT, ROOT
+from streamlit.testing.v1 import AppTest
+
+from explorer.assets import lessons
+from explorer.ui import exports, memory
+from explorer.ui.lessons import gallery_query
+
+pytestmark = pytest.mark.slow
+
+
+def _spec(page: str, name: str) -> str:
+    return re.search(rf'<script type="application/json" id="{name}">(.*?)</script>', page, re.S).group(1)
+
+
+@pytest.mark.parametrize(("lesson_id", "hidden"), [("bank-senses", "readout"), ("why-bank", "pulls")])
+def test_the_share_menu_makes_the_running_lessons_pack_on_a_click(lesson_id: str, hidden: str) -> None:
+    (lesson,) = [lesson for lesson in lessons() if lesson.id == lesson_id]
+    at = AppTest.from_file(str(ROOT / lesson.page), default_timeout=APPTEST_TIMEOUT)
+    for key, value in gallery_query(lesson).items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception
+    owner = at.session_state[memory.OWNER_KEY]
+    assert memory.ledger().get(owner, exports.PACK) is None, "opening the lesson makes no pack"
+    at.button(key="export_pack_open").click().run()
+    assert not at.exception
+    # AppTest reruns the whole page (Streamlit reruns only the dialog): the dialog's button is pressed
+    # with the menu's button that opens the dialog.
+    at.button(key="export_pack_open").click()
+    at.button(key="pack_make").click().run()
+    assert not at.exception
+    made = memory.ledger().get(owner, exports.PACK)
+    assert isinstance(made, exports.MadePack) and made.file_name == f"lesson_{lesson.id}.html"
+    assert not [c for c in memory.ledger().claims() if c.owner == owner], "the claims ended with the work"
+    assert [d for d in at.get("download_button") if d.proto.label.startswith(f"⬇️ Download {made.file_name}")]
+    page = made.data.decode("utf-8")
+    before, after = _spec(page, "spec-before"), _spec(page, "spec-after")
+    assert f'"name":"{hidden}' not in before.replace(" ", "") and f'"name":"{hidden}' in after.replace(
+        " ", ""
+    )
+    assert 'class="measured" data-option="' in page  # the answer measured when the pack was made
+    assert f"lesson = {lesson.id}" in page
+    assert json.loads(before)["params"]
+    memory.ledger().release(owner, exports.PACK)
