@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import os
 import threading
 import time
 import weakref
@@ -39,6 +40,16 @@ def return_freed_memory() -> None:
         libc.malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+def resident_bytes() -> int:
+    """This process's resident memory (RSS) from Linux's /proc; 0 where there is none (the ledger's
+    process ceiling then has nothing to go by and leaves the budget as it is)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter

@@ -61,6 +61,46 @@ class SessionLedger:
         self._room = threading.Condition()
         self._outside: Callable[[], int] = lambda: 0
         self._make_room: Callable[[int], int] | None = None
+        self.ceiling_bytes: int | None = None
+        self._resident: Callable[[], int] | None = None
+        self._rest: int | None = None  # the process's memory outside the budget, when last measured
+        self._rest_low: int | None = None  # the lowest it was measured (what refusing at once goes by)
+
+    def cap_process(self, ceiling_bytes: int, resident: Callable[[], int]) -> None:
+        """Keep the whole process under `ceiling_bytes` (its resident memory, `resident()`), not only the
+        visitors' work under `max_bytes`: the room for work is then the smaller of the budget and the
+        ceiling less the process's memory at rest.
+
+        At rest means outside this budget: `resident()` less what the budget holds, measured whenever a
+        claim is asked for while no work runs (everything the budget holds is then made, so counted once;
+        a run's claim is a bound, not yet memory). The rest grows when the server first uses UMAP (its
+        code stays, about 360 MB) and shrinks when freed memory goes back to the system; the room follows.
+        A measure can catch other visitors' page runs drawing (memory no claim covers, for a moment), so a
+        claim is refused at once only if it is larger than the room at the lowest rest measured; above
+        the room now, it waits like any claim that does not fit yet.
+        """
+        if ceiling_bytes <= 0:
+            raise ValueError(f"ceiling_bytes must be positive, got {ceiling_bytes}.")
+        with self._room:
+            self.ceiling_bytes, self._resident = int(ceiling_bytes), resident
+            self._rest = self._rest_low = None
+
+    @property
+    def limit_bytes(self) -> int:
+        """What all visitors' work may hold together now: the budget, or less under the process's ceiling."""
+        with self._room:
+            return self._limit()
+
+    def _limit(self, lowest: bool = False) -> int:
+        """The room for work under the budget and the ceiling: at the rest measured now (or last, while
+        work runs), or at the lowest rest measured (`lowest`)."""
+        if self.ceiling_bytes is None or self._resident is None:
+            return self.max_bytes
+        if self._rest is None or not any(entry.claim is not None for entry in self._entries.values()):
+            self._rest = max(0, int(self._resident()) - self._in_use())
+            self._rest_low = min(self._rest, self._rest_low if self._rest_low is not None else self._rest)
+        rest = self._rest_low if lowest and self._rest_low is not None else self._rest
+        return max(0, min(self.max_bytes, self.ceiling_bytes - rest))
 
     def share_with(self, held: Callable[[], int], make_room: Callable[[int], int]) -> None:
         """Count memory held elsewhere (a shared cache: `held()` bytes) inside this one budget, and let a
@@ -120,9 +160,12 @@ class SessionLedger:
                     self._room.notify_all()
                     entry = None
                 running = entry is not None
-                if not running and self._in_use() + nbytes <= self.max_bytes:
+                limit, at_most = self._limit(), self._limit(lowest=True)
+                if not running and nbytes > at_most:
+                    raise self._too_big(nbytes, at_most)  # beside the server at rest: no wait can help
+                if not running and self._in_use() + nbytes <= limit:
                     break
-                short = self._in_use() + nbytes - self.max_bytes
+                short = self._in_use() + nbytes - limit
                 if not running and short <= self._outside() and self._unlocked_freed(short) >= short:
                     continue  # the shared cache could let go of enough, and did: look again
                 left = deadline - self._clock()
@@ -140,12 +183,24 @@ class SessionLedger:
             return made
 
     def check_size(self, nbytes: int) -> None:
-        """BudgetFull, saying both sizes, if `nbytes` is more than the whole budget (no wait can help)."""
-        if int(nbytes) > self.max_bytes:
-            raise BudgetFull(
-                f"This needs about {_mb(int(nbytes))} of memory, more than the {_mb(self.max_bytes)} this "
+        """BudgetFull, saying both sizes, if `nbytes` is more than the whole room for work (no wait can
+        help): the budget, or what the process's ceiling leaves beside its memory at rest."""
+        with self._room:
+            limit = self._limit(lowest=True)
+        if int(nbytes) > limit:
+            raise self._too_big(int(nbytes), limit)
+
+    def _too_big(self, nbytes: int, limit: int) -> BudgetFull:
+        if limit >= self.max_bytes:
+            return BudgetFull(
+                f"This needs about {_mb(nbytes)} of memory, more than the {_mb(self.max_bytes)} this "
                 "server allows for all visitors' work together; whoever runs the server can raise that limit."
             )
+        return BudgetFull(
+            f"This needs about {_mb(nbytes)} of memory, more than the {_mb(limit)} this server has left for "
+            f"visitors' work: it keeps itself under {_mb(self.ceiling_bytes or 0)} and needs the rest for "
+            "the model and its code. Fewer or shorter sentences fit; whoever runs the server can raise that limit."
+        )
 
     def release_claim(self, claim: Claim) -> int:
         """End `claim`'s work: drop its reservation unless something was kept in its place (then that
@@ -232,8 +287,8 @@ class SessionLedger:
                 "Try again in a moment."
             )
         return BudgetFull(
-            f"The server is busy: other visitors' work holds {_mb(min(self._in_use(), self.max_bytes))} of the "
-            f"{_mb(self.max_bytes)} it allows. Try again in a minute (their copies are freed "
+            f"The server is busy: other visitors' work holds {_mb(min(self._in_use(), self._limit()))} of the "
+            f"{_mb(self._limit())} it allows. Try again in a minute (their copies are freed "
             "when they reset, leave, or stay idle)."
         )
 

@@ -21,6 +21,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # No background warm-up in the tests' own process: its UMAP fits would run (and claim memory on the
 # ledger) under whatever test happens to be running. Tests that start a job wait for it or `jobs_idle`.
 os.environ.setdefault("LSE_WARM_UP", "0")
+# The tests' process is not a server: it runs every page for many visitors one after another and grows
+# past any server's ceiling (LSE_SERVER_MEMORY_MB), which would refuse all work. The ceiling is tested on
+# ledgers of its own (test_budget.py); `bench crowd` runs a server's defaults. The browser tests' servers
+# inherit this: each serves one test module's few visitors.
+os.environ.setdefault("LSE_SERVER_MEMORY_MB", "65536")
 
 APPTEST_TIMEOUT = 120
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,8 +3,10 @@
 They live in one `SessionLedger` for the whole process, keyed by session id, not in st.session_state:
 so a session that closes its tab or stays idle gives its memory back at the next sweep (every page run
 sweeps), and work that would push the server past the budget waits for room or says the server is busy.
-Settings (environment): `LSE_SESSION_MEMORY_MB` (default 600, for a 2.7 GB host) and
-`LSE_IDLE_MINUTES` (default 20).
+Settings (environment): `LSE_SESSION_MEMORY_MB` (default 600, for a 2.7 GB host),
+`LSE_SERVER_MEMORY_MB` (default 1,472: the whole server process stays under it, the room for work
+shrinking to what its memory at rest leaves; see `SessionLedger.cap_process`) and `LSE_IDLE_MINUTES`
+(default 20).
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from explorer.budget import positive_setting, return_freed_memory
+from explorer.budget import positive_setting, resident_bytes, return_freed_memory
 from explorer.ledger import BudgetFull, Claim, SessionLedger, StillRunning
 
 MEMORY_ENV = "LSE_SESSION_MEMORY_MB"
 DEFAULT_MEMORY_MB = 600
+SERVER_ENV = "LSE_SERVER_MEMORY_MB"
+# 1.5 GB less 64 MB for what page runs draw unclaimed (charts, tables): eight visitors opening the largest
+# links at once peaked 488 MB above rest while their claims held 564 MB (bench crowd mixed)
+DEFAULT_SERVER_MB = 1472
 IDLE_ENV = "LSE_IDLE_MINUTES"
 DEFAULT_IDLE_MINUTES = 20
 WAIT_SECONDS = 90  # how long heavy work waits for room before saying the server is busy
@@ -34,6 +40,9 @@ __all__ = ["BudgetFull", "StillRunning", "claiming", "held", "keep", "quiet_room
 _LEDGER = SessionLedger(
     max_bytes=int(positive_setting(os.environ.get(MEMORY_ENV), DEFAULT_MEMORY_MB) * 2**20),
     idle_seconds=positive_setting(os.environ.get(IDLE_ENV), DEFAULT_IDLE_MINUTES) * 60,
+)
+_LEDGER.cap_process(
+    int(positive_setting(os.environ.get(SERVER_ENV), DEFAULT_SERVER_MB) * 2**20), resident_bytes
 )
 
 
@@ -111,9 +120,10 @@ def room(name: str, nbytes: int, what: str) -> Iterator[None]:
     ledger = _LEDGER  # the claim is given back to the ledger it was made on
 
     def waiting(in_use: int) -> None:
+        limit = ledger.limit_bytes
         note.info(
             f"Waiting for room on this server before {what}: other visitors' work holds "
-            f"{min(in_use, ledger.max_bytes) / 2**20:,.0f} MB of the {ledger.max_bytes / 2**20:,.0f} MB it "
+            f"{min(in_use, limit) / 2**20:,.0f} MB of the {limit / 2**20:,.0f} MB it "
             "allows. This usually takes seconds.",
             icon="⏳",
         )
