@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+TRIM_SECONDS = 5.0  # at most this often, a claim waiting on the process ceiling hands freed memory back
+
 
 class BudgetFull(RuntimeError):
     """No room in the server-wide budget for a session's heavy object; the message says what to do."""
@@ -65,8 +67,12 @@ class SessionLedger:
         self._resident: Callable[[], int] | None = None
         self._rest: int | None = None  # the process's memory outside the budget, when last measured
         self._rest_low: int | None = None  # the lowest it was measured (what refusing at once goes by)
+        self._trim: Callable[[], None] | None = None
+        self._trimmed_at = float("-inf")
 
-    def cap_process(self, ceiling_bytes: int, resident: Callable[[], int]) -> None:
+    def cap_process(
+        self, ceiling_bytes: int, resident: Callable[[], int], trim: Callable[[], None] | None = None
+    ) -> None:
         """Keep the whole process under `ceiling_bytes` (its resident memory, `resident()`), not only the
         visitors' work under `max_bytes`: the room for work is then the smaller of the budget and the
         ceiling less the process's memory at rest.
@@ -77,12 +83,14 @@ class SessionLedger:
         code stays, about 360 MB) and shrinks when freed memory goes back to the system; the room follows.
         A measure can catch other visitors' page runs drawing (memory no claim covers, for a moment), so a
         claim is refused at once only if it is larger than the room at the lowest rest measured; above
-        the room now, it waits like any claim that does not fit yet.
+        the room now, it waits like any claim that does not fit yet. Memory that finished work freed may
+        still be held by the allocator and read as rest: before a claim waits on the ceiling alone, with
+        no work running, `trim()` hands it back (at most every `TRIM_SECONDS`).
         """
         if ceiling_bytes <= 0:
             raise ValueError(f"ceiling_bytes must be positive, got {ceiling_bytes}.")
         with self._room:
-            self.ceiling_bytes, self._resident = int(ceiling_bytes), resident
+            self.ceiling_bytes, self._resident, self._trim = int(ceiling_bytes), resident, trim
             self._rest = self._rest_low = None
 
     @property
@@ -90,6 +98,15 @@ class SessionLedger:
         """What all visitors' work may hold together now: the budget, or less under the process's ceiling."""
         with self._room:
             return self._limit()
+
+    def _may_trim(self) -> bool:
+        """Whether to hand freed memory back now: a trim hook, no work running, none in the last while."""
+        if self._trim is None or any(entry.claim is not None for entry in self._entries.values()):
+            return False
+        if self._clock() - self._trimmed_at < TRIM_SECONDS:
+            return False
+        self._trimmed_at = self._clock()
+        return True
 
     def _limit(self, lowest: bool = False) -> int:
         """The room for work under the budget and the ceiling: at the rest measured now (or last, while
@@ -161,10 +178,13 @@ class SessionLedger:
                     entry = None
                 running = entry is not None
                 limit, at_most = self._limit(), self._limit(lowest=True)
-                if not running and nbytes > at_most:
-                    raise self._too_big(nbytes, at_most)  # beside the server at rest: no wait can help
                 if not running and self._in_use() + nbytes <= limit:
                     break
+                if not running and self._in_use() + nbytes <= self.max_bytes and self._may_trim():
+                    self._unlocked(self._trim)  # only the ceiling stands in the way: is all of the rest rest?
+                    continue
+                if not running and nbytes > at_most:
+                    raise self._too_big(nbytes, at_most)  # beside the server at rest: no wait can help
                 short = self._in_use() + nbytes - limit
                 if not running and short <= self._outside() and self._unlocked_freed(short) >= short:
                     continue  # the shared cache could let go of enough, and did: look again
@@ -185,10 +205,16 @@ class SessionLedger:
     def check_size(self, nbytes: int) -> None:
         """BudgetFull, saying both sizes, if `nbytes` is more than the whole room for work (no wait can
         help): the budget, or what the process's ceiling leaves beside its memory at rest."""
+        nbytes = int(nbytes)
         with self._room:
             limit = self._limit(lowest=True)
-        if int(nbytes) > limit:
-            raise self._too_big(int(nbytes), limit)
+            trim = limit < nbytes <= self.max_bytes and self._may_trim()
+        if trim:  # the rest measured may hold memory freed work left with the allocator
+            self._trim()
+            with self._room:
+                limit = self._limit(lowest=True)
+        if nbytes > limit:
+            raise self._too_big(nbytes, limit)
 
     def _too_big(self, nbytes: int, limit: int) -> BudgetFull:
         if limit >= self.max_bytes:

@@ -105,3 +105,28 @@ def test_the_process_memory_is_read_from_the_system() -> None:
     block[::4096] = b"x" * len(block[::4096])  # touch every page: resident now
     assert resident_bytes() - before >= 60 * 2**20
     del block
+
+
+def test_memory_finished_work_freed_is_handed_back_before_a_claim_waits_on_the_ceiling() -> None:
+    process = _Process(500 * MB)
+    process.made = 300 * MB  # freed by work that ended, still held by the allocator: it reads as rest
+    trims: list[int] = []
+
+    def trim() -> None:
+        trims.append(process.made)
+        process.made = 0
+
+    ledger = SessionLedger(max_bytes=600 * MB, idle_seconds=60)
+    ledger.cap_process(1000 * MB, process, trim)
+    assert ledger.limit_bytes == 200 * MB  # 800 MB read as rest
+    ledger.claim("a", "run", 400 * MB)  # fits the budget, not the room: trimmed, then fits
+    assert trims == [300 * MB] and ledger.limit_bytes == 500 * MB
+
+
+def test_without_a_trim_the_same_claim_is_refused_saying_what_is_left() -> None:
+    process = _Process(500 * MB)
+    process.made = 300 * MB
+    ledger = SessionLedger(max_bytes=600 * MB, idle_seconds=60)
+    ledger.cap_process(1000 * MB, process)
+    with pytest.raises(BudgetFull, match="more than the 200 MB this server has left"):
+        ledger.claim("a", "run", 400 * MB)

@@ -42,7 +42,9 @@ _LEDGER = SessionLedger(
     idle_seconds=positive_setting(os.environ.get(IDLE_ENV), DEFAULT_IDLE_MINUTES) * 60,
 )
 _LEDGER.cap_process(
-    int(positive_setting(os.environ.get(SERVER_ENV), DEFAULT_SERVER_MB) * 2**20), resident_bytes
+    int(positive_setting(os.environ.get(SERVER_ENV), DEFAULT_SERVER_MB) * 2**20),
+    resident_bytes,
+    return_freed_memory,
 )
 
 
