@@ -190,7 +190,7 @@ class SessionLedger:
                     continue  # the shared cache could let go of enough, and did: look again
                 left = deadline - self._clock()
                 if left <= 0:
-                    raise self._refusal(running)
+                    raise self._refusal(running, nbytes)
                 if not running and waiting is not None and not told:
                     told = True
                     self._unlocked(waiting, self._in_use())  # never call back into the UI holding the lock
@@ -306,16 +306,17 @@ class SessionLedger:
         finally:
             self._room.acquire()
 
-    def _refusal(self, running: bool) -> BudgetFull:
+    def _refusal(self, running: bool, nbytes: int) -> BudgetFull:
         if running:
             return StillRunning(
                 "Your earlier run of this has not finished stopping yet (a new click stops it first). "
                 "Try again in a moment."
             )
+        limit = self._limit()
         return BudgetFull(
-            f"The server is busy: other visitors' work holds {_mb(min(self._in_use(), self._limit()))} of the "
-            f"{_mb(self._limit())} it allows. Try again in a minute (their copies are freed "
-            "when they reset, leave, or stay idle)."
+            f"The server is busy: this needs about {_mb(nbytes)}, and other visitors' work holds "
+            f"{_mb(min(self._in_use(), limit))} of the {_mb(limit)} it allows. Try again in a minute (their "
+            "copies are freed when they reset, leave, or stay idle)."
         )
 
 

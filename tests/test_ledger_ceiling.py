@@ -43,7 +43,9 @@ def test_the_room_is_what_the_ceiling_leaves_beside_the_rest() -> None:
     ledger, _ = _ledger(rest=700)  # 1000 - 700 = 300, under the budget of 600
     assert ledger.limit_bytes == 300 * MB
     ledger.claim("a", "run", 250 * MB)
-    with pytest.raises(BudgetFull, match="busy: other visitors' work holds 250 MB of the 300 MB"):
+    with pytest.raises(
+        BudgetFull, match="busy: this needs about 100 MB, and other visitors' work holds 250 MB of the 300 MB"
+    ):
         ledger.claim("b", "run", 100 * MB)
 
 
