@@ -27,6 +27,7 @@ STOPWORDS_FILE = ASSETS / "stopwords.txt"
 PRECOMPUTED = ASSETS / "precomputed"  # see explorer/precomputed.py
 
 DEFAULT_SET = "Word senses: bank"
+DEFAULT_QUERY = "Which planet has rings you can see with a telescope?"  # the search index's first query
 # The home page's demo: two sentences and the word they share.
 HOME_DEMO = ("I opened an account at the bank.", "We sat on the bank of the river.", "bank")
 DEFAULT_LABELLED_SET = "Sentiment across topics"

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from explorer import precomputed
+from explorer.index import embed_texts
 from explorer.models import DEFAULT_MODEL_ID, describe_model, weights_fingerprint
 from explorer.states import extract_states
 
@@ -38,6 +39,9 @@ def test_stored_states_match_the_model(model) -> None:
             fresh.max_seq_length,
             fresh.pooling,
         )
+    assert list(stored.embedded) == precomputed.shipped_embedded(), "the corpus and every first query"
+    for texts, kept in stored.embedded.items():
+        np.testing.assert_allclose(kept, embed_texts(model, texts), rtol=1e-5, atol=5e-5, err_msg=texts[0])
 
 
 def test_a_changed_file_is_not_used(tmp_path) -> None:
@@ -57,7 +61,7 @@ import sys
 from streamlit.testing.v1 import AppTest
 from explorer.ui import caches
 caches.warm_model = lambda *args, **kwargs: None  # no background load: see what the page itself needs
-for page in ("app.py", "pages/1_Token_journey.py"):
+for page in ("app.py", "pages/1_Token_journey.py", "pages/2_Sentence_embedding.py"):
     at = AppTest.from_file(page, default_timeout=120).run()
     assert not at.exception, at.exception
     charts = [e for e in at.get("vega_lite_chart")]
@@ -68,8 +72,8 @@ print("loaded:", loaded)
 
 
 def test_first_views_draw_without_the_model() -> None:
-    """Home and the Token journey with its default set draw their charts in a fresh interpreter without
-    importing torch, transformers or sentence-transformers."""
+    """Home, the Token journey and Sentence embedding (its search index and first query included) draw
+    their charts in a fresh interpreter without importing torch, transformers or sentence-transformers."""
     done = subprocess.run(
         [sys.executable, "-c", FIRST_VIEWS],
         capture_output=True,

@@ -192,6 +192,15 @@ def _stored() -> precomputed.Precomputed | None:
     return precomputed.shipped() if _stored_valid[0] else None
 
 
+def stored_embeddings(model_id: str, texts: tuple[str, ...]) -> np.ndarray | None:
+    """The bundled model's `embed_texts` of these texts, computed ahead (the search index's corpus, the
+    first queries), while the stored files match its weights; None otherwise."""
+    stored = _stored()
+    if stored is None or model_id != stored.info.model_id:
+        return None
+    return stored.embedded.get(tuple(texts))
+
+
 def cached_model_info(model_id: str) -> ModelInfo:
     """The model's card: for the bundled model, from the stored card (the weights need not be loaded)."""
     stored = _stored()

@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import uploads
-from explorer.assets import bundled_corpus
+from explorer.assets import DEFAULT_QUERY, bundled_corpus
 from explorer.charts import sentence as sentence_charts
 from explorer.index import MAX_INDEX_SENTENCES, EmbeddingIndex, SearchHit, embed_peak_bytes, embed_texts
 from explorer.inputs import escape_markdown
@@ -46,16 +46,14 @@ MAX_K = 20
 MAX_QUERY_CHARS = 1_000
 
 
-DEFAULT_QUERY = "Which planet has rings you can see with a telescope?"
-
-
 # ---------------------------------------------------------------- shared, read-only
 @st.cache_resource(show_spinner="Embedding the bundled corpus…", max_entries=4)
 def cached_corpus_index(model_id: str) -> EmbeddingIndex:
     corpus = bundled_corpus()
-    return EmbeddingIndex.build(
-        corpus.texts, embed_texts(cached_model(model_id), corpus.texts), corpus.topics
-    )
+    vectors = caches.stored_embeddings(model_id, tuple(corpus.texts))  # the bundled model's, made ahead
+    if vectors is None:
+        vectors = embed_texts(cached_model(model_id), corpus.texts)
+    return EmbeddingIndex.build(corpus.texts, vectors, corpus.topics)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -74,7 +72,10 @@ def cached_map(
 
 @st.cache_resource(show_spinner=False, max_entries=256)
 def cached_query_vector(model_id: str, query: str) -> np.ndarray:
-    vector = embed_texts(cached_model(model_id), [query])[0]  # (D,)
+    stored = caches.stored_embeddings(model_id, (query,))  # the first query, made ahead
+    vector = (stored if stored is not None else embed_texts(cached_model(model_id), [query]))[
+        0
+    ].copy()  # (D,)
     vector.flags.writeable = False
     return vector
 
