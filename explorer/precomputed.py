@@ -4,7 +4,9 @@ A visitor's first view (home, and the Token journey with its default set) then d
 model: importing torch and loading the weights takes longer than everything else the first view does.
 The Sentence embedding page's first view needs two more things the model makes, stored here too: the
 bundled corpus's sentence embeddings (its search index) and the default query's (as `embed_texts` makes
-them). Without them its first visit loaded the model and embedded the corpus: 12.5 s against 4.5 s.
+them). Without them its first visit loaded the model and embedded the corpus: 12.5 s against 4.5 s. The
+Geometry lab's corpus and the Fine-tune page's labelled sets likewise (the model's load was 4 and 3.4 s of
+those pages' first 6.3 and 5.9 s).
 The files hold exactly what `extract_states` returns (float32, bit for bit on this CPU), with the weight
 fingerprint of the model they came from; `tests/test_precomputed.py` recomputes them with the real model
 and fails when they drift. When the model is loaded, `caches` checks the fingerprint again and stops using
@@ -23,11 +25,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from explorer import assets
+from explorer import assets, senses
+from explorer.finetune.labelled import prepare_labelled
 from explorer.index import embed_texts
 from explorer.inputs import parse_sentences
 from explorer.models import DEFAULT_MODEL_ID, ModelInfo, describe_model, load_model, weights_fingerprint
-from explorer.states import TOKEN_COLUMNS, LayerStates, extract_states
+from explorer.states import TOKEN_COLUMNS, LayerStates, extract_states, pooled_vectors
 from explorer.vectors import frozen
 
 if TYPE_CHECKING:
@@ -38,10 +41,19 @@ FORMAT = 2
 
 
 def shipped_inputs() -> list[tuple[str, ...]]:
-    """Every input a first view asks of the bundled model: each sentence set as the pages read it (group
-    tags taken off), and the home page's two-sentence demo."""
+    """Every input a first view asks of the bundled model every layer of: each sentence set as the pages
+    read it (group tags taken off), the home page's two-sentence demo, and the Geometry lab's corpus and
+    first word's sense contexts."""
     inputs = [parse_sentences(s.text, with_groups=True).sentences for s in assets.sentence_sets().values()]
-    return [*inputs, assets.HOME_DEMO[:2]]
+    first_word = next(iter(senses.word_sense_presets().values()))
+    lab = [assets.geometry_corpus(), senses.parse_sense_lines(first_word.as_text()).sentences]
+    return list(dict.fromkeys([*inputs, assets.HOME_DEMO[:2], *map(tuple, lab)]))
+
+
+def shipped_tables() -> list[tuple[str, ...]]:
+    """The texts of each labelled set as the Fine-tune page reads them: it needs their sentence vectors
+    only (`pooled_vectors`), not every layer."""
+    return list(dict.fromkeys(tuple(prepare_labelled(p.rows).texts) for p in assets.labelled_sets().values()))
 
 
 def shipped_embedded() -> list[tuple[str, ...]]:
@@ -54,11 +66,13 @@ def shipped_embedded() -> list[tuple[str, ...]]:
 @dataclasses.dataclass(frozen=True)
 class Precomputed:
     """The bundled model's card, its states for each shipped input, and its embeddings of each shipped
-    list of texts ((N, D), as `embed_texts` returns them)."""
+    list of texts ((N, D), as `embed_texts` returns them) and its sentence vectors of each labelled set
+    ((S, D), as `pooled_vectors` returns them)."""
 
     info: ModelInfo
     states: dict[tuple[str, ...], LayerStates]
     embedded: dict[tuple[str, ...], np.ndarray] = dataclasses.field(default_factory=dict)
+    pooled: dict[tuple[str, ...], np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 def build(model: SentenceTransformer, info: ModelInfo, folder: Path = FOLDER) -> Path:
@@ -79,16 +93,20 @@ def build(model: SentenceTransformer, info: ModelInfo, folder: Path = FOLDER) ->
                 "dtypes": {c: str(states.tokens[c].dtype) for c in TOKEN_COLUMNS},
             }
         )  # fmt: skip
-    embedded = []
+    embedded, pooled = [], []
     for i, texts in enumerate(shipped_embedded()):
         arrays[f"embedded_{i}"] = embed_texts(model, texts)
         embedded.append({"texts": list(texts)})
+    for i, texts in enumerate(shipped_tables()):
+        arrays[f"pooled_{i}"] = pooled_vectors(model, texts)
+        pooled.append({"texts": list(texts)})
     index = {
         "format": FORMAT,
         "model_id": info.model_id,
         "info": dataclasses.asdict(info),
         "entries": entries,
         "embedded": embedded,
+        "pooled": pooled,
     }
     return assets.write_stored_arrays(index, arrays, folder)
 
@@ -118,7 +136,8 @@ def read(folder: Path = FOLDER) -> Precomputed | None:
         embedded = {
             tuple(e["texts"]): frozen(arrays[f"embedded_{i}"]) for i, e in enumerate(index["embedded"])
         }
-        return Precomputed(ModelInfo(**index["info"]), states, embedded)
+        pooled = {tuple(e["texts"]): frozen(arrays[f"pooled_{i}"]) for i, e in enumerate(index["pooled"])}
+        return Precomputed(ModelInfo(**index["info"]), states, embedded, pooled)
     except (ValueError, KeyError, TypeError):
         return None
 

@@ -13,7 +13,7 @@ import pandas as pd
 from explorer import precomputed
 from explorer.index import embed_texts
 from explorer.models import DEFAULT_MODEL_ID, describe_model, weights_fingerprint
-from explorer.states import extract_states
+from explorer.states import extract_states, pooled_vectors
 
 
 def test_stored_states_match_the_model(model) -> None:
@@ -42,6 +42,9 @@ def test_stored_states_match_the_model(model) -> None:
     assert list(stored.embedded) == precomputed.shipped_embedded(), "the corpus and every first query"
     for texts, kept in stored.embedded.items():
         np.testing.assert_allclose(kept, embed_texts(model, texts), rtol=1e-5, atol=5e-5, err_msg=texts[0])
+    assert list(stored.pooled) == precomputed.shipped_tables(), "every labelled set's texts"
+    for texts, kept in stored.pooled.items():
+        np.testing.assert_allclose(kept, pooled_vectors(model, texts), rtol=1e-5, atol=5e-5, err_msg=texts[0])
 
 
 def test_a_changed_file_is_not_used(tmp_path) -> None:
@@ -58,22 +61,29 @@ def test_a_changed_file_is_not_used(tmp_path) -> None:
 
 FIRST_VIEWS = """
 import sys
+from pathlib import Path
 from streamlit.testing.v1 import AppTest
 from explorer.ui import caches
 caches.warm_model = lambda *args, **kwargs: None  # no background load: see what the page itself needs
-for page in ("app.py", "pages/1_Token_journey.py", "pages/2_Sentence_embedding.py"):
+def no_model(*args, **kwargs):
+    raise AssertionError("a first view loaded the model")
+caches.load_model = no_model
+pages = sorted((str(p) for p in Path("pages").glob("*.py")), key=lambda p: ("Fine_tune" in p, p))
+for page in ("app.py", *pages):  # the Fine-tune page last: its torch head imports torch
     at = AppTest.from_file(page, default_timeout=120).run()
-    assert not at.exception, at.exception
+    assert not at.exception, (page, at.exception)
     charts = [e for e in at.get("vega_lite_chart")]
     assert charts, page
-loaded = sorted(m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules)
-print("loaded:", loaded)
+    loaded = sorted(m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules)
+    print(page, "loaded:", loaded)
 """
 
 
 def test_first_views_draw_without_the_model() -> None:
-    """Home, the Token journey and Sentence embedding (its search index and first query included) draw
-    their charts in a fresh interpreter without importing torch, transformers or sentence-transformers."""
+    """Every page's first view (Sentence embedding's search index and first query, the Geometry lab's
+    corpus and sense contexts and the Fine-tune page's table included) draws its charts in a fresh
+    interpreter without loading the model, and but for the Fine-tune page's torch head without importing
+    torch, transformers or sentence-transformers."""
     done = subprocess.run(
         [sys.executable, "-c", FIRST_VIEWS],
         capture_output=True,
@@ -83,4 +93,9 @@ def test_first_views_draw_without_the_model() -> None:
         env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "loaded: []" in done.stdout, done.stdout + done.stderr[-2000:]
+    said = dict(line.split(" loaded: ") for line in done.stdout.splitlines() if " loaded: " in line)
+    assert len(said) == 5, done.stdout
+    # the Fine-tune page's head is a torch module: torch is imported, the model is not loaded (above)
+    assert {page: libs for page, libs in said.items() if libs != "[]"} == {
+        "pages/3_Fine_tune.py": "['torch']"
+    }, done.stdout

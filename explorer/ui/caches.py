@@ -300,19 +300,27 @@ _POOLED = ByteBudgetCache[np.ndarray](max_bytes=64 * 2**20, max_entries=64)
 
 def pooled_ready(model_id: str, texts: tuple[str, ...]) -> bool:
     """Whether these sentence vectors need no forward pass (stored, or cached as vectors or as states)."""
-    stored = _stored()
     key = (model_id, tuple(texts))
-    in_stored = stored is not None and model_id == stored.info.model_id and key[1] in stored.states
-    return in_stored or key in _POOLED or key in _STATES
+    return _stored_pooled(model_id, key[1]) is not None or key in _POOLED or key in _STATES
+
+
+def _stored_pooled(model_id: str, texts: tuple[str, ...]) -> np.ndarray | None:
+    """The bundled model's sentence vectors of a shipped input or labelled set, computed ahead."""
+    stored = _stored()
+    if stored is None or model_id != stored.info.model_id:
+        return None
+    if texts in stored.states:
+        return stored.states[texts].pooled
+    return stored.pooled.get(texts)
 
 
 def cached_pooled(model_id: str, texts: tuple[str, ...]) -> np.ndarray:
     """(S, D') the model's sentence embeddings, bit for bit `cached_states(...).pooled`, from states already
     at hand when there are some, else from a pass that keeps no token's layers (`pooled_vectors`)."""
     key = (model_id, tuple(texts))
-    stored = _stored()
-    if stored is not None and model_id == stored.info.model_id and key[1] in stored.states:
-        return stored.states[key[1]].pooled
+    stored = _stored_pooled(model_id, key[1])
+    if stored is not None:
+        return stored
     if key in _STATES:
         return cached_states(model_id, key[1]).pooled
 

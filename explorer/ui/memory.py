@@ -4,7 +4,7 @@ They live in one `SessionLedger` for the whole process, keyed by session id, not
 so a session that closes its tab or stays idle gives its memory back at the next sweep (every page run
 sweeps), and work that would push the server past the budget waits for room or says the server is busy.
 Settings (environment): `LSE_SESSION_MEMORY_MB` (default 600, for a 2.7 GB host),
-`LSE_SERVER_MEMORY_MB` (default 1,536: the whole server process stays under it, the room for work
+`LSE_SERVER_MEMORY_MB` (default 1,472: the whole server process stays under it, the room for work
 shrinking to what its memory at rest leaves; see `SessionLedger.cap_process`) and `LSE_IDLE_MINUTES`
 (default 20).
 """
@@ -27,10 +27,10 @@ from explorer.ledger import BudgetFull, Claim, SessionLedger, StillRunning
 MEMORY_ENV = "LSE_SESSION_MEMORY_MB"
 DEFAULT_MEMORY_MB = 600
 SERVER_ENV = "LSE_SERVER_MEMORY_MB"
-# 1.5 GB: claims are bounds above their measured peaks, which covers what page runs draw unclaimed (charts,
-# tables): eight visitors opening the largest links at once peaked 488-513 MB above rest while their claims
-# held 550-564 MB (bench crowd mixed)
-DEFAULT_SERVER_MB = 1536
+# 1.5 GB less 64 MB for what page runs draw unclaimed (charts, tables, derived frames). Eight visitors
+# opening the largest links at once (bench crowd mixed), ceiling at 1,536 MB: peak 1,551 MB, 495 MB above
+# rest while the claims held at most 434 MB; at 1,472 MB: peak 1,209-1,240 MB.
+DEFAULT_SERVER_MB = 1472
 IDLE_ENV = "LSE_IDLE_MINUTES"
 DEFAULT_IDLE_MINUTES = 20
 WAIT_SECONDS = 90  # how long heavy work waits for room before saying the server is busy
