@@ -5,7 +5,7 @@ Debian's wordnet-base is installed, WordNet's examples), the time to build the i
 content words and its size on disk; the time of one query (a followed token's nearest words at one layer,
 median of 70: ten tokens at every layer); and per layer, over the sense-tagged tokens, how often a token's
 5 nearest other uses of its word carry its sense against chance, and how often its nearest token is the
-same word (`meaning.sense_agreement`), standardised and raw.
+same word (`meaning_emergence.sense_agreement`), standardised and raw.
 Run: python -m bench meaning
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 def run() -> dict:
-    from explorer import meaning
+    from explorer import meaning, meaning_emergence
     from explorer.models import load_model, weights_fingerprint
     from explorer.states import extract_states
 
@@ -40,7 +40,9 @@ def run() -> dict:
                 meaning.nearest(index, states.layers[layer, row], layer, 5, True, [corpus.texts[sentence]])
                 times.append(time.perf_counter() - start)
         curves = {
-            name: meaning.sense_agreement(index, standardised=standardised).round(3).to_dict("records")
+            name: meaning_emergence.sense_agreement(index, standardised=standardised)
+            .round(3)
+            .to_dict("records")
             for name, standardised in (("standardised", True), ("raw", False))
         }
         return {

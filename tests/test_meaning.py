@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import chart_specs, open_page
 
-from explorer import meaning
+from explorer import meaning, meaning_emergence
 from explorer.assets import stopwords
 from explorer.models import DEFAULT_MODEL_ID
 from explorer.states import extract_states, find_word
@@ -163,12 +163,12 @@ def test_the_panel_builds_its_index_on_a_click_and_shows_every_layer(tmp_path: P
 def test_the_lab_shows_where_meaning_emerges_against_chance(small_index) -> None:
     """On the project's word senses (and the test's WordNet lines): at the output, a use's nearest uses of
     its word carry its sense far more often than chance, and at layer 0 its nearest word is itself."""
-    frame = meaning.sense_agreement(small_index, k=3)
+    frame = meaning_emergence.sense_agreement(small_index, k=3)
     assert list(frame["layer"]) == list(range(7)) and frame["words"].iloc[0] >= 5
     last = frame.iloc[-1]
     assert last["agreement"] > last["chance"] + 0.2
     assert frame["same_word"].iloc[0] > 0.9, "at layer 0 a word's nearest token is the same word"
-    raw = meaning.sense_agreement(small_index, k=3, standardised=False)
+    raw = meaning_emergence.sense_agreement(small_index, k=3, standardised=False)
     assert (raw["chance"] == frame["chance"]).all(), "chance does not depend on the measure"
 
 

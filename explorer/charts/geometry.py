@@ -320,7 +320,7 @@ EMERGENCE_LINES = {
 
 def emergence_chart(frame: pd.DataFrame, layer_names: Sequence[str], height: int = 260,
                     classroom: bool = False) -> alt.TopLevelMixin:  # fmt: skip
-    """Where meaning emerges (`meaning.sense_agreement`): per layer, the share of a word's nearest uses
+    """Where meaning emerges (`meaning_emergence.sense_agreement`): per layer, the share of a word's nearest uses
     that carry its sense, its chance line (dashed), and how often its nearest word is the same word."""
     long = frame.melt(id_vars="layer", value_vars=list(EMERGENCE_LINES), var_name="key", value_name="share")
     long = long.assign(

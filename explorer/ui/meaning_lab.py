@@ -1,5 +1,5 @@
 """Geometry lab: where does meaning emerge? Over the meaning index's sense-tagged words, per layer, how
-often a word's nearest uses carry its sense, against chance (`explorer.meaning.sense_agreement`)."""
+often a word's nearest uses carry its sense, against chance (`explorer.meaning_emergence.sense_agreement`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from explorer.charts.geometry import emergence_chart
-from explorer.meaning import MeaningIndex, meaning_corpus, sense_agreement, sense_agreement_bytes
+from explorer.meaning import MeaningIndex, meaning_corpus
+from explorer.meaning_emergence import sense_agreement, sense_agreement_bytes
 from explorer.models import ModelInfo
 from explorer.states import layer_names
 from explorer.ui import meaning_index, memory, widgets
