@@ -331,3 +331,20 @@ def test_a_head_for_another_embedding_size_is_refused():
     assert head_file.head_from_bytes(data, dim=32).head.dim == 32
     with pytest.raises(ValueError, match=r"32-dim.*384-dim"):
         head_file.head_from_bytes(data, dim=384)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_silhouette_is_scikit_learns(seed) -> None:
+    """`cosine_silhouette` (numpy) gives scikit-learn's cosine silhouette: a label of one row, labels of
+    unequal sizes and duplicate rows included."""
+    from sklearn.metrics import silhouette_score
+
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(30, 8))
+    z[5] = z[4]  # a duplicate: distance 0
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    labels = np.array(["a"] * 12 + ["b"] * 9 + ["c"] * 8 + ["alone"])
+    rng.shuffle(labels)
+    assert hd.cosine_silhouette(z, labels) == pytest.approx(
+        silhouette_score(z, labels, metric="cosine"), abs=1e-9
+    )
