@@ -1,0 +1,185 @@
+"""Lesson packs beyond the Token journey: the Sentence embedding page's and the Geometry lab's, each
+made of the chart its page draws for the running lesson (with what the lesson hides left out until
+Reveal, and in full after it) and the answer measured on the click by the lesson card's code. Also the
+making every page's pack shares (`made_pack`), and what Fine-tune asks first (`pack_needs`).
+
+Nothing heavy is held between runs: a pack is a function of names (model, sentences, settings) that
+fetches its view again from the caches on the click. The pure work is `explorer.lesson_pack`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from explorer.assets import Lesson
+from explorer.charts import geometry as gcharts
+from explorer.charts import sentence as sc
+from explorer.export import chart_spec
+from explorer.lesson_pack import PackAnswer, PackChart, lesson_pack_html, pack_file_name
+from explorer.models import ModelInfo
+from explorer.provenance import provenance
+from explorer.states import layer_names
+from explorer.ui import lesson_measures, lessons, memory
+from explorer.ui import sentence as sentence_ui
+from explorer.ui.geometry import PANELS
+from explorer.ui.lab_measures import cached_measures
+from explorer.ui.lessons import Measure
+
+PACK = "lesson_pack"  # the ledger's name for a lesson pack while it renders
+PACK_SLACK = 24 * 2**20  # the Vega bundle and the page's text, a few times over
+SENTENCE_PAGE = "pages/2_Sentence_embedding.py"
+GEOMETRY_PAGE = "pages/4_Geometry_lab.py"
+FINETUNE_PAGE = "pages/3_Fine_tune.py"
+ANSWER_WAIT = "🎓 The answer, and what the app measured on these sentences, appear when you reveal it."
+PackMaker = Callable[[str], tuple[str, bytes]]  # the share link → (file name, HTML)
+
+
+def made_pack(
+    lesson: Lesson,
+    page: str,
+    chart: Callable[[], PackChart],
+    measure: Measure | None,
+    texts: tuple[str, ...] | list[str],
+    settings: dict[str, Any],
+    info: ModelInfo,
+    link: str,
+    need: int,
+) -> tuple[str, bytes]:
+    """`lesson`'s pack from `page` (e.g. 'Geometry lab'): the answer measured now by `measure` (which
+    claims its own memory), then the chart drawn and the file rendered under a claim of `need` bytes
+    (plus the bundle's) on the server's ledger."""
+    measured = measure(lesson) if measure is not None and lesson.measure else None
+    answer = PackAnswer() if measured is None else PackAnswer(measured.text, measured.option)
+    prov = provenance(page, info, texts, {**settings, "lesson": lesson.id}, link)
+    with memory.room(PACK, need + PACK_SLACK, "making the lesson pack"):
+        html = lesson_pack_html(lesson, page, chart(), answer, prov)
+    return pack_file_name(lesson), html.encode("utf-8")
+
+
+def pack_settings(state: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in state.items() if k not in ("sentences", "model_id")}
+
+
+# ------------------------------------------------------------------------- Sentence embedding
+CLOUD_CAPTION = (
+    "Each dot is one token's vector at the output layer; axes: the first two principal axes of these "
+    "tokens. After Reveal, ◆ is each sentence's embedding (its pooled vector) and lines join its tokens to it."
+)
+CLOUD_WAIT = "🎓 Where each sentence's one vector lands appears when you reveal the answer."
+HEATMAP_CAPTION = (
+    "Cell = cosine similarity of two sentences' embeddings (the model's pooling); S1… as listed under "
+    "the chart. 1 = same direction, 0 = unrelated. Hover a cell for the sentences."
+)
+HEATMAP_WAIT = "🎓 The cosine of every pair of sentences fills the cells when you reveal the answer."
+PACK_CLOUD_HEIGHT = 420  # with the legend under it, inside a 1280 x 720 screen
+
+
+def _cloud_chart(model_id: str, texts: tuple[str, ...], n_layers: int, classroom: bool) -> PackChart:
+    """The first tab's cloud: before Reveal without the pooled points (nor their place in the data)."""
+    view = sentence_ui.cached_view(model_id, texts, None, "model", n_layers)
+
+    def spec(show: bool) -> dict:
+        cloud = sc.cloud_chart(
+            view.cloud.tokens, view.cloud.pooled, PACK_CLOUD_HEIGHT, classroom, show_pooled=show
+        )
+        return chart_spec(cloud)
+
+    return PackChart(
+        before=spec(False),
+        after=spec(True),
+        layer_names=(),
+        caption=CLOUD_CAPTION,
+        waiting=CLOUD_WAIT,
+        description=sentence_ui.CLOUD_ALT.split(", with each")[0] + ".",
+    )
+
+
+def _heatmap_chart(model_id: str, texts: tuple[str, ...], n_layers: int, classroom: bool) -> PackChart:
+    """The Similarity tab's heatmap (the model's own pooling, as the lesson opens it): before Reveal a
+    grid of blank cells, with no cosine in its data."""
+    view = sentence_ui.cached_view(model_id, texts, None, "model", n_layers)
+    frame = view.similarity_frame
+    return PackChart(
+        before=chart_spec(sc.similarity_heatmap(frame, classroom=classroom, show_values=False)),
+        after=chart_spec(sc.similarity_heatmap(frame, classroom=classroom)),
+        layer_names=(),
+        caption=HEATMAP_CAPTION,
+        waiting=HEATMAP_WAIT,
+        description="Heatmap of the cosine similarity between every pair of sentences.",
+    )
+
+
+SENTENCE_CHARTS = {"pooled": _cloud_chart, "similarity": _heatmap_chart}  # what a lesson hides → its chart
+
+
+def sentence_pack(
+    info: ModelInfo, texts: tuple[str, ...], classroom: bool, state: dict[str, Any]
+) -> PackMaker | None:
+    """The running Sentence embedding lesson's pack (None: no lesson runs, or its evidence is not a chart
+    this page can pack: the search map's hits and the index's verdict need the index the visitor grew)."""
+    lesson = lessons.active(SENTENCE_PAGE)
+    drawn = next((SENTENCE_CHARTS[h] for h in lesson.hides if h in SENTENCE_CHARTS), None) if lesson else None
+    if lesson is None or drawn is None:
+        return None
+
+    def make(link: str) -> tuple[str, bytes]:
+        need = 8 * 2**10 * len(texts) ** 2 + 2**20 * len(texts)  # the cells or the tokens, as JSON, twice
+        return made_pack(
+            lesson, "Sentence embedding",
+            lambda: drawn(info.model_id, texts, info.n_layers, classroom),
+            lesson_measures.sentence_page, texts, pack_settings(state), info, link, need,
+        )  # fmt: skip
+
+    return make
+
+
+# ------------------------------------------------------------------------- Geometry lab
+ANISOTROPY = PANELS[0]
+ANISOTROPY_CAPTION = (
+    "One point per layer (0 = the embedding layer): anisotropy, the mean cosine between words from "
+    "unrelated sentences. Higher means the vectors crowd into a narrower cone."
+)
+ANISOTROPY_WAIT = "🎓 The anisotropy at every layer is drawn when you reveal the answer."
+
+
+def _anisotropy_chart(model_id: str, texts: tuple[str, ...], n_layers: int, classroom: bool) -> PackChart:
+    """The lab's anisotropy chart over the layers: before Reveal its axes with no line (no values in
+    its data either)."""
+    view = cached_measures(model_id, texts, False)
+    long = gcharts.measures_long(view.measures.drop(columns="layer_name"), layer_names(n_layers))
+
+    def spec(values: bool) -> dict:
+        rows = long if values else long.assign(value=np.nan)
+        chart = gcharts.layer_line_chart(
+            rows, ANISOTROPY.keys, ANISOTROPY.y_title, zero_rule=ANISOTROPY.zero_rule, classroom=classroom
+        )
+        return chart_spec(chart)
+
+    return PackChart(
+        before=spec(False),
+        after=spec(True),
+        layer_names=(),  # the layers are the x axis: no slider
+        caption=f"{ANISOTROPY_CAPTION} Over {view.n_words:,} words in {len(texts)} sentences.",
+        waiting=ANISOTROPY_WAIT,
+        description="Line chart of anisotropy at each layer, from the embedding layer to the output.",
+    )
+
+
+def geometry_pack(
+    info: ModelInfo, texts: tuple[str, ...], classroom: bool, state: dict[str, Any]
+) -> PackMaker | None:
+    """The running Geometry lab lesson's pack (None: no lesson runs, or no sentences are measured)."""
+    lesson = lessons.active(GEOMETRY_PAGE)
+    if lesson is None or not texts or "measures" not in lesson.hides:
+        return None
+
+    def make(link: str) -> tuple[str, bytes]:
+        return made_pack(
+            lesson, "Geometry lab",
+            lambda: _anisotropy_chart(info.model_id, texts, info.n_layers, classroom),
+            lesson_measures.geometry_lab, texts, pack_settings(state), info, link, 4 * 2**20,
+        )  # fmt: skip
+
+    return make
