@@ -22,6 +22,25 @@ def _spec(page: str, name: str) -> str:
     return re.search(rf'<script type="application/json" id="{name}">(.*?)</script>', page, re.S).group(1)
 
 
+def made_in_the_app(lesson_id: str, sentences: str | None = None) -> tuple[AppTest, bytes]:
+    """Open `lesson_id` from the gallery (with `sentences` typed in the box, if given), then make its
+    pack from the share menu's dialog: the app and the file."""
+    (lesson,) = [lesson for lesson in lessons() if lesson.id == lesson_id]
+    at = AppTest.from_file(str(ROOT / lesson.page), default_timeout=APPTEST_TIMEOUT)
+    for key, value in gallery_query(lesson).items():
+        at.query_params[key] = value
+    at.run()
+    if sentences is not None:
+        at.text_area(key="sentences").set_value(sentences).run()
+    at.button(key="export_pack_open").click().run()
+    at.button(key="export_pack_open").click()
+    at.button(key="pack_make").click().run()
+    made = memory.ledger().get(at.session_state[memory.OWNER_KEY], exports.PACK)
+    assert not at.exception and isinstance(made, exports.MadePack)
+    memory.ledger().release(at.session_state[memory.OWNER_KEY], exports.PACK)
+    return at, made.data
+
+
 # (lesson, in the chart's spec after Reveal but not before it, whether an answer is measured)
 PACKED = [
     ("bank-senses", '"name":"readout', True),  # the Token journey: the readout's layer
@@ -44,7 +63,7 @@ def test_the_share_menu_makes_the_running_lessons_pack_on_a_click(
     at.run()
     assert not at.exception
     # a page that has claimed nothing yet has no owner on the ledger: nothing of it is held there
-    owner = at.session_state[memory.OWNER_KEY] if memory.OWNER_KEY in at.session_state else None
+    owner = at.session_state.get(memory.OWNER_KEY)
     assert owner is None or memory.ledger().get(owner, exports.PACK) is None, "opening makes no pack"
     at.button(key="export_pack_open").click().run()
     assert not at.exception

@@ -17,9 +17,11 @@ from explorer.assets import Lesson
 from explorer.charts import geometry as gcharts
 from explorer.charts import sentence as sc
 from explorer.export import chart_spec
+from explorer.inputs import shorten
 from explorer.lesson_pack import PackAnswer, PackChart, lesson_pack_html, pack_file_name
 from explorer.models import ModelInfo
 from explorer.provenance import provenance
+from explorer.sentence import sentence_ids
 from explorer.states import layer_names
 from explorer.ui import lesson_measures, lessons, memory
 from explorer.ui import sentence as sentence_ui
@@ -69,8 +71,8 @@ CLOUD_CAPTION = (
 )
 CLOUD_WAIT = "🎓 Where each sentence's one vector lands appears when you reveal the answer."
 HEATMAP_CAPTION = (
-    "Cell = cosine similarity of two sentences' embeddings (the model's pooling); S1… as listed under "
-    "the chart. 1 = same direction, 0 = unrelated. Hover a cell for the sentences."
+    "Cell = cosine similarity of two sentences' embeddings (the model's pooling): 1 = same direction, "
+    "0 = unrelated. Hover a cell for the sentences."
 )
 HEATMAP_WAIT = "🎓 The cosine of every pair of sentences fills the cells when you reveal the answer."
 PACK_CLOUD_HEIGHT = 420  # with the legend under it, inside a 1280 x 720 screen
@@ -105,9 +107,16 @@ def _heatmap_chart(model_id: str, texts: tuple[str, ...], n_layers: int, classro
         before=chart_spec(sc.similarity_heatmap(frame, classroom=classroom, show_values=False)),
         after=chart_spec(sc.similarity_heatmap(frame, classroom=classroom)),
         layer_names=(),
-        caption=HEATMAP_CAPTION,
+        caption=f"{HEATMAP_CAPTION} {_numbered(texts)}",
         waiting=HEATMAP_WAIT,
         description="Heatmap of the cosine similarity between every pair of sentences.",
+    )
+
+
+def _numbered(texts: tuple[str, ...]) -> str:
+    """The sentences as the heatmap numbers them (S1 = the first), cut short: plain text, escaped later."""
+    return " ".join(
+        f"{sid}: {shorten(text, 60)}" for sid, text in zip(sentence_ids(len(texts)), texts, strict=True)
     )
 
 
@@ -155,7 +164,14 @@ def _anisotropy_chart(model_id: str, texts: tuple[str, ...], n_layers: int, clas
         chart = gcharts.layer_line_chart(
             rows, ANISOTROPY.keys, ANISOTROPY.y_title, zero_rule=ANISOTROPY.zero_rule, classroom=classroom
         )
-        return chart_spec(chart)
+        drawn = chart_spec(chart)
+        if not values:  # no line: the axis spans 0 to 1 and no legend (either, empty, drew no chart)
+            for part in drawn["layer"]:
+                encoding = part["encoding"]
+                encoding["y"]["scale"] = {**encoding["y"].get("scale", {}), "domain": [0, 1]}
+                if "color" in encoding:
+                    encoding["color"]["legend"] = None
+        return drawn
 
     return PackChart(
         before=spec(False),
