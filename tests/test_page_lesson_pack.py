@@ -10,9 +10,11 @@ import re
 import pytest
 from conftest import APPTEST_TIMEOUT, ROOT
 from streamlit.testing.v1 import AppTest
+from test_lesson_pack import _visible
 
 from explorer.assets import lessons
 from explorer.ui import exports, memory
+from explorer.ui.finetune.pack import TRAIN_FIRST, TUNE_FIRST
 from explorer.ui.lessons import gallery_query
 
 pytestmark = pytest.mark.slow
@@ -83,4 +85,47 @@ def test_the_share_menu_makes_the_running_lessons_pack_on_a_click(
     assert ('class="measured" data-option="' in page) is measured  # the answer measured when made
     assert f"lesson = {lesson.id}" in page
     assert json.loads(before) and json.loads(after)
+    memory.ledger().release(owner, exports.PACK)
+
+
+@pytest.mark.parametrize(
+    ("lesson_id", "run_label", "needs"),
+    [
+        ("head-not-model", "🎯 Train the head", TRAIN_FIRST),
+        ("tune-weights", "Tune a private copy", TUNE_FIRST),
+    ],
+)
+def test_fine_tunes_pack_shows_the_visitors_own_run_and_says_what_to_do_first(
+    lesson_id: str, run_label: str, needs: str
+) -> None:
+    """No run yet: the pack's button is unavailable and says what to do (it never trains by itself); after
+    the visitor's run, the pack is that run, its verdict only in the answer's template."""
+    (lesson,) = [lesson for lesson in lessons() if lesson.id == lesson_id]
+    at = AppTest.from_file(str(ROOT / lesson.page), default_timeout=APPTEST_TIMEOUT)
+    for key, value in gallery_query(lesson).items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception
+    assert at.button(key="export_pack_open").disabled
+    assert f"🎓 {needs}" in [c.value for c in at.caption]
+    next(b for b in at.button if b.label == run_label).click().run()
+    assert not at.exception
+    assert not at.button(key="export_pack_open").disabled
+    at.button(key="export_pack_open").click().run()
+    at.button(key="export_pack_open").click()
+    at.button(key="pack_make").click().run()
+    assert not at.exception
+    owner = at.session_state[memory.OWNER_KEY]
+    made = memory.ledger().get(owner, exports.PACK)
+    assert isinstance(made, exports.MadePack) and made.file_name == f"lesson_{lesson.id}.html"
+    assert not [c for c in memory.ledger().claims() if c.owner == owner], "the claims ended with the work"
+    page = made.data.decode("utf-8")
+    visible, _ = _visible(page)
+    assert not re.search(r"[0-9a-f]{16}\W+→", visible), "no fingerprint pair before Reveal"
+    template = re.search(r'<template id="answer-template">(.*?)</template>', page, re.S).group(1)
+    assert re.search(r"([0-9a-f]{16}) → \1, identical", template), "the verdict waits for Reveal"
+    expected = "no" if lesson_id == "head-not-model" else "only the tuned top layer"
+    assert f'data-option="{expected}"' in template
+    if lesson_id == "tune-weights":  # the picture at every layer, with its slider
+        assert json.loads(_spec(page, "spec-before"))["params"]
     memory.ledger().release(owner, exports.PACK)

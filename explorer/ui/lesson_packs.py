@@ -50,9 +50,9 @@ def made_pack(
     need: int,
 ) -> tuple[str, bytes]:
     """`lesson`'s pack from `page` (e.g. 'Geometry lab'): the answer measured now by `measure` (which
-    claims its own memory), then the chart drawn and the file rendered under a claim of `need` bytes
+    claims its own memory; None, or returning None: nothing measured), then the chart drawn and the file rendered under a claim of `need` bytes
     (plus the bundle's) on the server's ledger."""
-    measured = measure(lesson) if measure is not None and lesson.measure else None
+    measured = measure(lesson) if measure is not None else None
     answer = PackAnswer() if measured is None else PackAnswer(measured.text, measured.option)
     prov = provenance(page, info, texts, {**settings, "lesson": lesson.id}, link)
     with memory.room(PACK, need + PACK_SLACK, "making the lesson pack"):

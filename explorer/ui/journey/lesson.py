@@ -110,7 +110,7 @@ def lesson_pack(
         need = 2 * 8 * int(view.points.memory_usage(deep=True).sum())  # two specs
         return made_pack(
             lesson, "Token journey", lambda: pack_chart(view, request, lesson, start),
-            lesson_measure, view.states.texts, pack_settings(state), info, link, need,
+            lesson_measure if lesson.measure else None, view.states.texts, pack_settings(state), info, link, need,
         )  # fmt: skip
 
     return make
