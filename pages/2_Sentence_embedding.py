@@ -10,7 +10,6 @@ from explorer.states import layer_names
 from explorer.ui import (
     caches,
     claims,
-    exports,
     lesson_measures,
     lesson_packs,
     lessons,
@@ -117,11 +116,14 @@ def run_page() -> None:
             link_state,
             # the states are fetched again on the click: a deferred download holding them would keep
             # them (and their room on the server's budget) for as long as this tab stays open
-            exports.Exports(
+            lesson_packs.sentence_exports(
                 lambda: page.export_bundle(
                     caches.cached_states(info.model_id, texts), view, sim, cloud, link_state, info
                 ),
-                lesson_pack=lesson_packs.sentence_pack(info, texts, classroom, link_state),
+                info,
+                texts,
+                classroom,
+                link_state,
             ),
             "sentence_embedding.zip",
             note="The link carries the sentences and every setting on this page, but not sentences you added "

@@ -4,6 +4,7 @@ drawn before Reveal, and the file kept for this user on the server's memory ledg
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -15,6 +16,7 @@ from test_lesson_pack import _visible
 from explorer.assets import lessons
 from explorer.ui import exports, memory
 from explorer.ui.finetune.pack import TRAIN_FIRST, TUNE_FIRST
+from explorer.ui.lesson_packs import ADD_FIRST
 from explorer.ui.lessons import gallery_query
 
 pytestmark = pytest.mark.slow
@@ -50,6 +52,7 @@ PACKED = [
     ("one-vector", '"pooled_x"', False),  # Sentence embedding: where each sentence's ◆ lands
     ("negation", '"cosine"', True),  # the heatmap's cells
     ("nearest-meaning", '"cosine"', True),
+    ("search-geometry", '"score"', False),  # the lines from the query to its hits (listed, not judged)
     ("anisotropy-layers", '"key":"anisotropy"', True),  # Geometry lab: the anisotropy line
 ]
 
@@ -93,9 +96,10 @@ def test_the_share_menu_makes_the_running_lessons_pack_on_a_click(
     [
         ("head-not-model", "🎯 Train the head", TRAIN_FIRST),
         ("tune-weights", "Tune a private copy", TUNE_FIRST),
+        ("index-not-model", "Add my ", ADD_FIRST),  # Sentence embedding
     ],
 )
-def test_fine_tunes_pack_shows_the_visitors_own_run_and_says_what_to_do_first(
+def test_a_pack_of_the_visitors_own_run_says_what_to_do_first(
     lesson_id: str, run_label: str, needs: str
 ) -> None:
     """No run yet: the pack's button is unavailable and says what to do (it never trains by itself); after
@@ -108,7 +112,7 @@ def test_fine_tunes_pack_shows_the_visitors_own_run_and_says_what_to_do_first(
     assert not at.exception
     assert at.button(key="export_pack_open").disabled
     assert f"🎓 {needs}" in [c.value for c in at.caption]
-    next(b for b in at.button if b.label == run_label).click().run()
+    next(b for b in at.button if b.label.startswith(run_label)).click().run()
     assert not at.exception
     assert not at.button(key="export_pack_open").disabled
     at.button(key="export_pack_open").click().run()
@@ -124,7 +128,8 @@ def test_fine_tunes_pack_shows_the_visitors_own_run_and_says_what_to_do_first(
     assert not re.search(r"[0-9a-f]{16}\W+→", visible), "no fingerprint pair before Reveal"
     template = re.search(r'<template id="answer-template">(.*?)</template>', page, re.S).group(1)
     assert re.search(r"([0-9a-f]{16}) → \1, identical", template), "the verdict waits for Reveal"
-    expected = "no" if lesson_id == "head-not-model" else "only the tuned top layer"
+    assert lesson.answer not in visible and html.escape(lesson.answer) in template
+    expected = "only the tuned top layer" if lesson_id == "tune-weights" else "no"
     assert f'data-option="{expected}"' in template
     if lesson_id == "tune-weights":  # the picture at every layer, with its slider
         assert json.loads(_spec(page, "spec-before"))["params"]

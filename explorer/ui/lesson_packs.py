@@ -23,11 +23,13 @@ from explorer.models import ModelInfo
 from explorer.provenance import provenance
 from explorer.sentence import sentence_ids
 from explorer.states import layer_names
+from explorer.ui import index as index_ui
 from explorer.ui import lesson_measures, lessons, memory
 from explorer.ui import sentence as sentence_ui
+from explorer.ui.exports import Exports
 from explorer.ui.geometry import PANELS
 from explorer.ui.lab_measures import cached_measures
-from explorer.ui.lessons import Measure
+from explorer.ui.lessons import Measure, Measured
 
 PACK = "lesson_pack"  # the ledger's name for a lesson pack while it renders
 PACK_SLACK = 24 * 2**20  # the Vega bundle and the page's text, a few times over
@@ -120,28 +122,121 @@ def _numbered(texts: tuple[str, ...]) -> str:
     )
 
 
+SEARCH_CAPTION = (
+    "Each dot is one indexed sentence's embedding; axes: the first two principal axes of the bundled "
+    "corpus, fixed. After Reveal, ▲ is the query on the same axes and dashed lines lead to its nearest "
+    "sentences by cosine (in all dimensions)."
+)
+SEARCH_WAIT = (
+    "🎓 Where the query lands (▲) and the lines to what comes back appear when you reveal the answer."
+)
+INDEX_CAPTION = (
+    "Each dot is one indexed sentence's embedding on the bundled corpus's first two principal axes, fixed: "
+    "the sentences you added are outlined, and no old dot moved."
+)
+INDEX_WAIT = "🎓 The weights fingerprint hashed after the add appears when you reveal the answer."
+ADD_FIRST = (
+    "Add your sentences to the index first ('Add my sentences to the index'): the pack shows your index "
+    "and the fingerprints hashed right before and after the add."
+)
+
+
+def _search(model_id: str, state: dict[str, Any]) -> tuple[Any, Any, str, tuple, Any]:
+    """This visitor's index searched as the page searches it: (projection, map points, query, hits, the
+    query's place on the map)."""
+    index = index_ui.user_index(model_id)
+    projection, points = index_ui.index_map(model_id, index)
+    query = str(state.get("query") or "").strip()
+    if not query:
+        return projection, points, query, (), None
+    vector, hits = index_ui.search(model_id, index, query, int(state.get("k") or index_ui.TOP_K))
+    return projection, points, query, hits, projection.place(vector)[0]
+
+
+def _search_chart(model_id: str, state: dict[str, Any], classroom: bool) -> PackChart:
+    """The search map: before Reveal the index alone (no query, no hits in its data), after it the query
+    and the lines to its hits."""
+    _, points, query, hits, query_xy = _search(model_id, state)
+    before = sc.corpus_map_chart(points, height=PACK_CLOUD_HEIGHT, classroom=classroom)
+    after = sc.corpus_map_chart(points, query_xy, query, hits, height=PACK_CLOUD_HEIGHT, classroom=classroom)
+    return PackChart(
+        chart_spec(before), chart_spec(after), (), SEARCH_CAPTION, SEARCH_WAIT,
+        "Map of the index's sentences on fixed axes, coloured by topic.",
+    )  # fmt: skip
+
+
+def search_hits(model_id: str, state: dict[str, Any]) -> Measured:
+    """What the search brings back now, as the results table lists it."""
+    _, _, query, hits, _ = _search(model_id, state)
+    if not hits:
+        return Measured("no query to search for")
+    found = "; ".join(f"{h.rank}. {shorten(h.text, 70)} ({h.source}, cosine {h.score:.2f})" for h in hits)
+    return Measured(f"the {len(hits)} nearest to '{shorten(query, 70)}': {found}")
+
+
+def _index_chart(model_id: str, classroom: bool) -> PackChart:
+    """The visitor's grown index on the map (the lesson hides a verdict, not a picture)."""
+    _, points = index_ui.index_map(model_id, index_ui.user_index(model_id))
+    spec = chart_spec(sc.corpus_map_chart(points, height=PACK_CLOUD_HEIGHT, classroom=classroom))
+    return PackChart(spec, spec, (), INDEX_CAPTION, INDEX_WAIT, "Map of the index's sentences.")
+
+
+def add_verdict(proof: index_ui.AddProof) -> Measured:
+    """The index lesson's answer as the page's proof panel states it."""
+    same = proof.fingerprint_before == proof.fingerprint_after
+    return Measured(
+        f"the index grew from {proof.size_before:,} to {proof.size_after:,} sentences; weights fingerprint "
+        f"{proof.fingerprint_before} → {proof.fingerprint_after}, {'identical' if same else 'CHANGED'}",
+        "no" if same else "yes",
+    )
+
+
 SENTENCE_CHARTS = {"pooled": _cloud_chart, "similarity": _heatmap_chart}  # what a lesson hides → its chart
 
 
-def sentence_pack(
-    info: ModelInfo, texts: tuple[str, ...], classroom: bool, state: dict[str, Any]
-) -> PackMaker | None:
-    """The running Sentence embedding lesson's pack (None: no lesson runs, or its evidence is not a chart
-    this page can pack: the search map's hits and the index's verdict need the index the visitor grew)."""
+def _sentence_parts(
+    lesson: Lesson, info: ModelInfo, texts: tuple[str, ...], classroom: bool, state: dict[str, Any]
+) -> tuple[Callable[[], PackChart], Measure, int] | str | None:
+    """The running lesson's chart, measure and memory to claim; a text: what to do first; None: no pack."""
+    model_id = info.model_id
+    drawn = next((SENTENCE_CHARTS[h] for h in lesson.hides if h in SENTENCE_CHARTS), None)
+    if drawn is not None:
+        need = 8 * 2**10 * len(texts) ** 2 + 2**20 * len(texts)  # the cells or the tokens, as JSON, twice
+        return lambda: drawn(model_id, texts, info.n_layers, classroom), lesson_measures.sentence_page, need
+    if "hits" in lesson.hides:
+        return (
+            lambda: _search_chart(model_id, state, classroom),
+            lambda _: search_hits(model_id, state),
+            2**23,
+        )
+    if "verdict" in lesson.hides:
+        proof = index_ui.last_proof(model_id)
+        if proof is None:
+            return ADD_FIRST
+        return lambda: _index_chart(model_id, classroom), lambda _: add_verdict(proof), 2**23
+    return None
+
+
+def sentence_exports(
+    bundle: Callable[[], bytes],
+    info: ModelInfo,
+    texts: tuple[str, ...],
+    classroom: bool,
+    state: dict[str, Any],
+) -> Exports:
+    """The page's exports: the bundle and, while a lesson runs, its pack, or what to do first (the index
+    lesson packs the visitor's own add, never one of its own)."""
     lesson = lessons.active(SENTENCE_PAGE)
-    drawn = next((SENTENCE_CHARTS[h] for h in lesson.hides if h in SENTENCE_CHARTS), None) if lesson else None
-    if lesson is None or drawn is None:
-        return None
+    parts = None if lesson is None else _sentence_parts(lesson, info, texts, classroom, state)
+    if parts is None or isinstance(parts, str):
+        return Exports(bundle, pack_needs=parts)
+    chart, measure, need = parts
+    settings = pack_settings(state)
 
     def make(link: str) -> tuple[str, bytes]:
-        need = 8 * 2**10 * len(texts) ** 2 + 2**20 * len(texts)  # the cells or the tokens, as JSON, twice
-        return made_pack(
-            lesson, "Sentence embedding",
-            lambda: drawn(info.model_id, texts, info.n_layers, classroom),
-            lesson_measures.sentence_page, texts, pack_settings(state), info, link, need,
-        )  # fmt: skip
+        return made_pack(lesson, "Sentence embedding", chart, measure, texts, settings, info, link, need)
 
-    return make
+    return Exports(bundle, lesson_pack=make)
 
 
 # ------------------------------------------------------------------------- Geometry lab
