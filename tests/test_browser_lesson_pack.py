@@ -99,12 +99,17 @@ def test_lesson_pack_predict_reveal_and_scrub_with_the_network_blocked(pack_file
         context.close()
 
 
-# One pack per page kind without a Layer slider, made in the app (AppTest) with a hostile sentence typed
-# in the box where the lesson packs the page's own sentences.
+# One pack per page kind, made in the app (AppTest): (what is typed in the box, a hostile sentence where
+# the lesson packs the page's own sentences; the button pressed first). The Sentence embedding's heatmap and
+# the Geometry lab's curve have no layers; Fine-tune's tuned copy has its slider and bars after Reveal.
 OTHER_PAGES = {
-    "negation": "[film] The film was good.\n[film] The film was not good.\n"
-    "[rain] It will rain today.\n[rain] It will not rain today.\n" + HOSTILE,
-    "anisotropy-layers": None,  # over the bundled corpus
+    "negation": (
+        "[film] The film was good.\n[film] The film was not good.\n"
+        "[rain] It will rain today.\n[rain] It will not rain today.\n" + HOSTILE,
+        None,
+    ),
+    "anisotropy-layers": (None, None),  # over the bundled corpus
+    "tune-weights": (None, "Tune a private copy"),
 }
 
 
@@ -112,8 +117,8 @@ OTHER_PAGES = {
 def other_packs(tmp_path_factory) -> dict[str, tuple[Path, str]]:
     folder = tmp_path_factory.mktemp("packs")
     made = {}
-    for lesson_id, typed in OTHER_PAGES.items():
-        _, data = made_in_the_app(lesson_id, typed)
+    for lesson_id, (typed, press) in OTHER_PAGES.items():
+        _, data = made_in_the_app(lesson_id, typed, press)
         made[lesson_id] = (folder / f"lesson_{lesson_id}.html", data.decode("utf-8"))
         made[lesson_id][0].write_bytes(data)
     return made
@@ -132,7 +137,8 @@ def test_other_pages_packs_pick_and_reveal_with_the_network_blocked(other_packs,
         page.wait_for_selector("body[data-ready='true'] #chart canvas", timeout=30_000)
         body = page.locator("body").inner_text()
         assert lesson.question in body and lesson.answer not in body
-        assert page.locator("#chart .vega-bind input[type='range']").count() == 0, "no layers: no slider"
+        sliders = page.locator("#chart .vega-bind input[type='range']").count()
+        assert sliders == (1 if lesson_id == "tune-weights" else 0), "a slider where the chart has layers"
         assert page.evaluate("document.scrollingElement.scrollWidth") <= viewport["width"]
         canvas = page.locator("#chart canvas").bounding_box()
         assert canvas is not None and canvas["width"] <= viewport["width"]
@@ -144,10 +150,15 @@ def test_other_pages_packs_pick_and_reveal_with_the_network_blocked(other_packs,
         page.wait_for_selector("body[data-revealed='true'] #chart canvas", timeout=30_000)
         answer = page.locator("#answer").inner_text()
         assert lesson.answer in answer and f"Your pick: {option} ✅ your pick matches." in answer
+        assert page.locator("#more canvas").count() == (1 if lesson_id == "tune-weights" else 0)
+        if sliders:
+            redraw_ms = page.evaluate(SLIDER_REDRAW_JS, 1)
+            print(f"{lesson_id} pack slider redraw at {size}: {redraw_ms:.1f} ms")
+            (ARTIFACTS / f"{stem}_redraw_ms.json").write_text(json.dumps({"slider_redraw_ms": redraw_ms}))
         page.screenshot(path=str(ARTIFACTS / f"{stem}_after.png"), full_page=size == "phone")
         assert _serious(page) == []
         assert page.locator("img").count() == 0, "a typed <img> stays text"
-        if OTHER_PAGES[lesson_id] is not None:
+        if OTHER_PAGES[lesson_id][0] is not None:
             assert HOSTILE in page.locator(".provenance ol").inner_text()
         assert outside == [], outside
     finally:

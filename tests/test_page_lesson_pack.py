@@ -26,9 +26,12 @@ def _spec(page: str, name: str) -> str:
     return re.search(rf'<script type="application/json" id="{name}">(.*?)</script>', page, re.S).group(1)
 
 
-def made_in_the_app(lesson_id: str, sentences: str | None = None) -> tuple[AppTest, bytes]:
-    """Open `lesson_id` from the gallery (with `sentences` typed in the box, if given), then make its
-    pack from the share menu's dialog: the app and the file."""
+def made_in_the_app(
+    lesson_id: str, sentences: str | None = None, press: str | None = None
+) -> tuple[AppTest, bytes]:
+    """Open `lesson_id` from the gallery (with `sentences` typed in the box, if given; then the button
+    whose label starts with `press` pressed, e.g. to train), then make its pack from the share menu's
+    dialog: the app and the file."""
     (lesson,) = [lesson for lesson in lessons() if lesson.id == lesson_id]
     at = AppTest.from_file(str(ROOT / lesson.page), default_timeout=APPTEST_TIMEOUT)
     for key, value in gallery_query(lesson).items():
@@ -36,6 +39,8 @@ def made_in_the_app(lesson_id: str, sentences: str | None = None) -> tuple[AppTe
     at.run()
     if sentences is not None:
         at.text_area(key="sentences").set_value(sentences).run()
+    if press is not None:
+        next(b for b in at.button if b.label.startswith(press)).click().run()
     at.button(key="export_pack_open").click().run()
     at.button(key="export_pack_open").click()
     at.button(key="pack_make").click().run()
@@ -131,6 +136,10 @@ def test_a_pack_of_the_visitors_own_run_says_what_to_do_first(
     assert lesson.answer not in visible and html.escape(lesson.answer) in template
     expected = "only the tuned top layer" if lesson_id == "tune-weights" else "no"
     assert f'data-option="{expected}"' in template
-    if lesson_id == "tune-weights":  # the picture at every layer, with its slider
+    more = json.loads(_spec(page, "spec-more"))
+    if lesson_id == "tune-weights":  # the picture at every layer, with its slider; the bars after Reveal
         assert json.loads(_spec(page, "spec-before"))["params"]
+        assert '"mean move of a token"' in json.dumps(more) and "mean move of a token" not in visible
+    else:
+        assert more is None
     memory.ledger().release(owner, exports.PACK)

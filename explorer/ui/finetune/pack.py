@@ -2,8 +2,8 @@
 private copy's tuning), never a run of its own. With no run yet, the share menu says what to do first.
 
 The chart is the page's picture as it stands before Reveal (the head's last training step; the tuned
-copy's tokens with their Layer slider). What these lessons hide is a verdict and the moves per layer,
-not a picture: in the pack they are the answer's measured line, in the inert template until Reveal."""
+copy's tokens with their Layer slider). What these lessons hide is a verdict, in the answer's measured
+line (an inert template until Reveal), and the moves per layer, drawn under the picture after Reveal."""
 
 from __future__ import annotations
 
@@ -96,8 +96,14 @@ def finetune_pack(
                 without_play_input(fc.tuning_chart(frame, min(tuned.tuned_layers), classroom=classroom))
             )
             names = tuple(str(n) for n in dict.fromkeys(frame["layer_name"]))
-            return PackChart(spec, spec, names, TUNED_CAPTION, MOVES_WAIT, "Scatter of tokens through the "
-                             "base model and the tuned copy, one layer at a time.")  # fmt: skip
+            bars = fc.movement_chart(
+                names, tuned.moved.mean(axis=1), tuned.cka, tuned.tuned_layers, classroom=classroom
+            )
+            return PackChart(
+                spec, spec, names, TUNED_CAPTION, MOVES_WAIT,
+                "Scatter of tokens through the base model and the tuned copy, one layer at a time.",
+                more=chart_spec(bars), more_description="Bar chart of the mean move of a token at each layer.",
+            )  # fmt: skip
 
         def measure(_lesson) -> Measured:
             tuned, frame = _tuned(view, info.model_id)
