@@ -34,6 +34,7 @@ TUNED_CAPTION = (
     "Each token of your sentences through the base model (grey ring) and your tuned copy (dot, coloured by "
     "label), on one pair of axes per layer; the line is how it moved. Drag the Layer slider."
 )
+PICTURE_HEIGHT = 330  # with the slider and the bars, about one 1280 x 720 screen
 VERDICT_WAIT = "🎓 The base model's fingerprint after training appears when you reveal the answer."
 MOVES_WAIT = "🎓 How far the tokens moved at each layer, and the shared model's fingerprint, appear when you reveal the answer."
 
@@ -93,7 +94,11 @@ def finetune_pack(
         def chart() -> PackChart:
             tuned, frame = _tuned(view, info.model_id)
             spec = chart_spec(
-                without_play_input(fc.tuning_chart(frame, min(tuned.tuned_layers), classroom=classroom))
+                without_play_input(
+                    fc.tuning_chart(
+                        frame, min(tuned.tuned_layers), height=PICTURE_HEIGHT, classroom=classroom
+                    )
+                )
             )
             names = tuple(str(n) for n in dict.fromkeys(frame["layer_name"]))
             bars = fc.movement_chart(
