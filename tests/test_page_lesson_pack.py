@@ -13,7 +13,7 @@ from conftest import APPTEST_TIMEOUT, ROOT
 from streamlit.testing.v1 import AppTest
 from test_lesson_pack import _visible
 
-from explorer.assets import lessons
+from explorer.assets import Lesson, lessons
 from explorer.ui import exports, memory
 from explorer.ui.finetune.pack import TRAIN_FIRST, TUNE_FIRST
 from explorer.ui.lesson_packs import ADD_FIRST
@@ -26,27 +26,46 @@ def _spec(page: str, name: str) -> str:
     return re.search(rf'<script type="application/json" id="{name}">(.*?)</script>', page, re.S).group(1)
 
 
+def _opened(lesson_id: str) -> tuple[Lesson, AppTest]:
+    """The lesson opened from the gallery, as a visitor opens it."""
+    (lesson,) = [lesson for lesson in lessons() if lesson.id == lesson_id]
+    at = AppTest.from_file(str(ROOT / lesson.page), default_timeout=APPTEST_TIMEOUT)
+    for key, value in gallery_query(lesson).items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception
+    return lesson, at
+
+
+def _made(at: AppTest, lesson: Lesson) -> tuple[str, exports.MadePack]:
+    """The pack made from the share menu's dialog: its owner on the ledger and the file kept there, the
+    work's claims ended. AppTest reruns the whole page (Streamlit reruns only the dialog): the dialog's
+    button is pressed with the menu's button that opens the dialog."""
+    at.button(key="export_pack_open").click().run()
+    assert not at.exception
+    at.button(key="export_pack_open").click()
+    at.button(key="pack_make").click().run()
+    assert not at.exception
+    owner = at.session_state[memory.OWNER_KEY]
+    made = memory.ledger().get(owner, exports.PACK)
+    assert isinstance(made, exports.MadePack) and made.file_name == f"lesson_{lesson.id}.html"
+    assert not [c for c in memory.ledger().claims() if c.owner == owner], "the claims ended with the work"
+    return owner, made
+
+
 def made_in_the_app(
     lesson_id: str, sentences: str | None = None, press: str | None = None
 ) -> tuple[AppTest, bytes]:
     """Open `lesson_id` from the gallery (with `sentences` typed in the box, if given; then the button
     whose label starts with `press` pressed, e.g. to train), then make its pack from the share menu's
     dialog: the app and the file."""
-    (lesson,) = [lesson for lesson in lessons() if lesson.id == lesson_id]
-    at = AppTest.from_file(str(ROOT / lesson.page), default_timeout=APPTEST_TIMEOUT)
-    for key, value in gallery_query(lesson).items():
-        at.query_params[key] = value
-    at.run()
+    lesson, at = _opened(lesson_id)
     if sentences is not None:
         at.text_area(key="sentences").set_value(sentences).run()
     if press is not None:
         next(b for b in at.button if b.label.startswith(press)).click().run()
-    at.button(key="export_pack_open").click().run()
-    at.button(key="export_pack_open").click()
-    at.button(key="pack_make").click().run()
-    made = memory.ledger().get(at.session_state[memory.OWNER_KEY], exports.PACK)
-    assert not at.exception and isinstance(made, exports.MadePack)
-    memory.ledger().release(at.session_state[memory.OWNER_KEY], exports.PACK)
+    owner, made = _made(at, lesson)
+    memory.ledger().release(owner, exports.PACK)
     return at, made.data
 
 
@@ -66,26 +85,11 @@ PACKED = [
 def test_the_share_menu_makes_the_running_lessons_pack_on_a_click(
     lesson_id: str, hidden: str, measured: bool
 ) -> None:
-    (lesson,) = [lesson for lesson in lessons() if lesson.id == lesson_id]
-    at = AppTest.from_file(str(ROOT / lesson.page), default_timeout=APPTEST_TIMEOUT)
-    for key, value in gallery_query(lesson).items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception
+    lesson, at = _opened(lesson_id)
     # a page that has claimed nothing yet has no owner on the ledger: nothing of it is held there
     owner = at.session_state.get(memory.OWNER_KEY)
     assert owner is None or memory.ledger().get(owner, exports.PACK) is None, "opening makes no pack"
-    at.button(key="export_pack_open").click().run()
-    assert not at.exception
-    # AppTest reruns the whole page (Streamlit reruns only the dialog): the dialog's button is pressed
-    # with the menu's button that opens the dialog.
-    at.button(key="export_pack_open").click()
-    at.button(key="pack_make").click().run()
-    assert not at.exception
-    owner = at.session_state[memory.OWNER_KEY]
-    made = memory.ledger().get(owner, exports.PACK)
-    assert isinstance(made, exports.MadePack) and made.file_name == f"lesson_{lesson.id}.html"
-    assert not [c for c in memory.ledger().claims() if c.owner == owner], "the claims ended with the work"
+    owner, made = _made(at, lesson)
     assert [d for d in at.get("download_button") if d.proto.label.startswith(f"⬇️ Download {made.file_name}")]
     page = made.data.decode("utf-8")
     before, after = _spec(page, "spec-before"), _spec(page, "spec-after")
@@ -109,25 +113,13 @@ def test_a_pack_of_the_visitors_own_run_says_what_to_do_first(
 ) -> None:
     """No run yet: the pack's button is unavailable and says what to do (it never trains by itself); after
     the visitor's run, the pack is that run, its verdict only in the answer's template."""
-    (lesson,) = [lesson for lesson in lessons() if lesson.id == lesson_id]
-    at = AppTest.from_file(str(ROOT / lesson.page), default_timeout=APPTEST_TIMEOUT)
-    for key, value in gallery_query(lesson).items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception
+    lesson, at = _opened(lesson_id)
     assert at.button(key="export_pack_open").disabled
     assert f"🎓 {needs}" in [c.value for c in at.caption]
     next(b for b in at.button if b.label.startswith(run_label)).click().run()
     assert not at.exception
     assert not at.button(key="export_pack_open").disabled
-    at.button(key="export_pack_open").click().run()
-    at.button(key="export_pack_open").click()
-    at.button(key="pack_make").click().run()
-    assert not at.exception
-    owner = at.session_state[memory.OWNER_KEY]
-    made = memory.ledger().get(owner, exports.PACK)
-    assert isinstance(made, exports.MadePack) and made.file_name == f"lesson_{lesson.id}.html"
-    assert not [c for c in memory.ledger().claims() if c.owner == owner], "the claims ended with the work"
+    owner, made = _made(at, lesson)
     page = made.data.decode("utf-8")
     visible, _ = _visible(page)
     assert not re.search(r"[0-9a-f]{16}\W+→", visible), "no fingerprint pair before Reveal"
