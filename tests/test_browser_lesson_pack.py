@@ -150,7 +150,7 @@ def test_other_pages_packs_pick_and_reveal_with_the_network_blocked(other_packs,
         page.wait_for_selector("body[data-revealed='true'] #chart canvas", timeout=30_000)
         answer = page.locator("#answer").inner_text()
         assert lesson.answer in answer and f"Your pick: {option} ✅ your pick matches." in answer
-        assert page.locator("#more canvas").count() == (1 if lesson_id == "tune-weights" else 0)
+        assert page.locator("#more canvas").count() == (lesson_id in ("tune-weights", "anisotropy-layers"))
         if sliders:
             redraw_ms = page.evaluate(SLIDER_REDRAW_JS, 1)
             print(f"{lesson_id} pack slider redraw at {size}: {redraw_ms:.1f} ms")

@@ -27,9 +27,9 @@ from explorer.ui import index as index_ui
 from explorer.ui import lesson_measures, lessons, memory
 from explorer.ui import sentence as sentence_ui
 from explorer.ui.exports import Exports
-from explorer.ui.geometry import PANELS
+from explorer.ui.geometry import PANELS, panel_chart
 from explorer.ui.lab_measures import cached_measures
-from explorer.ui.lessons import Measure, Measured
+from explorer.ui.lessons import WHEN_REVEALED, Measure, Measured
 
 PACK = "lesson_pack"  # the ledger's name for a lesson pack while it renders
 PACK_SLACK = 24 * 2**20  # the Vega bundle and the page's text, a few times over
@@ -71,12 +71,12 @@ CLOUD_CAPTION = (
     "Each dot is one token's vector at the output layer; axes: the first two principal axes of these "
     "tokens. After Reveal, ◆ is each sentence's embedding (its pooled vector) and lines join its tokens to it."
 )
-CLOUD_WAIT = "🎓 Where each sentence's one vector lands appears when you reveal the answer."
+CLOUD_WAIT = f"🎓 Where each sentence's one vector lands {WHEN_REVEALED}."
 HEATMAP_CAPTION = (
     "Cell = cosine similarity of two sentences' embeddings (the model's pooling): 1 = same direction, "
     "0 = unrelated. Hover a cell for the sentences."
 )
-HEATMAP_WAIT = "🎓 The cosine of every pair of sentences fills the cells when you reveal the answer."
+HEATMAP_WAIT = f"🎓 The cosine of every pair of sentences, in its cell, {WHEN_REVEALED}."
 PACK_CLOUD_HEIGHT = 420  # with the legend under it, inside a 1280 x 720 screen
 
 
@@ -134,7 +134,7 @@ INDEX_CAPTION = (
     "Each dot is one indexed sentence's embedding on the bundled corpus's first two principal axes, fixed: "
     "the sentences you added are outlined, and no old dot moved."
 )
-INDEX_WAIT = "🎓 The weights fingerprint hashed after the add appears when you reveal the answer."
+INDEX_WAIT = f"🎓 The weights fingerprint hashed after the add {WHEN_REVEALED}."
 ADD_FIRST = (
     "Add your sentences to the index first ('Add my sentences to the index'): the pack shows your index "
     "and the fingerprints hashed right before and after the add."
@@ -241,11 +241,12 @@ def sentence_exports(
 
 # ------------------------------------------------------------------------- Geometry lab
 ANISOTROPY = PANELS[0]
+DIMENSION = next(panel for panel in PANELS if panel.keys == ("effective_dimension",))
 ANISOTROPY_CAPTION = (
     "One point per layer (0 = the embedding layer): anisotropy, the mean cosine between words from "
     "unrelated sentences. Higher means the vectors crowd into a narrower cone."
 )
-ANISOTROPY_WAIT = "🎓 The anisotropy at every layer is drawn when you reveal the answer."
+ANISOTROPY_WAIT = f"🎓 The anisotropy line, and the effective dimension under it, {WHEN_REVEALED}."
 
 
 def _anisotropy_chart(model_id: str, texts: tuple[str, ...], n_layers: int, classroom: bool) -> PackChart:
@@ -258,7 +259,7 @@ def _anisotropy_chart(model_id: str, texts: tuple[str, ...], n_layers: int, clas
         rows = long if values else long.assign(value=np.nan)
         chart = gcharts.layer_line_chart(
             rows, ANISOTROPY.keys, ANISOTROPY.y_title, zero_rule=ANISOTROPY.zero_rule, classroom=classroom
-        )
+        )  # as `geometry.panel_chart` draws it, which draws nothing without values
         drawn = chart_spec(chart)
         if not values:  # no line: the axis spans 0 to 1 and no legend (either, empty, drew no chart)
             for part in drawn["layer"]:
@@ -268,6 +269,7 @@ def _anisotropy_chart(model_id: str, texts: tuple[str, ...], n_layers: int, clas
                     encoding["color"]["legend"] = None
         return drawn
 
+    dimension = panel_chart(long, DIMENSION, classroom)  # the answer's second half, after Reveal
     return PackChart(
         before=spec(False),
         after=spec(True),
@@ -275,6 +277,8 @@ def _anisotropy_chart(model_id: str, texts: tuple[str, ...], n_layers: int, clas
         caption=f"{ANISOTROPY_CAPTION} Over {view.n_words:,} words in {len(texts)} sentences.",
         waiting=ANISOTROPY_WAIT,
         description="Line chart of anisotropy at each layer, from the embedding layer to the output.",
+        more=None if dimension is None else chart_spec(dimension.properties(title=DIMENSION.title)),
+        more_description="Line chart of the effective dimension (directions used) at each layer.",
     )
 
 

@@ -19,7 +19,7 @@ from explorer.ui.finetune.keys import TUNED
 from explorer.ui.finetune.table import table_key
 from explorer.ui.finetune.training import FineTuneView
 from explorer.ui.lesson_packs import FINETUNE_PAGE, PackMaker, made_pack, pack_settings
-from explorer.ui.lessons import Measured
+from explorer.ui.lessons import WHEN_REVEALED, Measured
 
 TRAIN_FIRST = "Train the head first (🎯 Train the head): the pack shows your run, with its fingerprints."
 TUNE_FIRST = (
@@ -35,8 +35,10 @@ TUNED_CAPTION = (
     "label), on one pair of axes per layer; the line is how it moved. Drag the Layer slider."
 )
 PICTURE_HEIGHT = 330  # with the slider and the bars, about one 1280 x 720 screen
-VERDICT_WAIT = "🎓 The base model's fingerprint after training appears when you reveal the answer."
-MOVES_WAIT = "🎓 How far the tokens moved at each layer, and the shared model's fingerprint, appear when you reveal the answer."
+VERDICT_WAIT = f"🎓 The base model's fingerprint after training {WHEN_REVEALED}."
+MOVES_WAIT = (
+    f"🎓 How far the tokens moved at each layer, and the shared model's fingerprint: each {WHEN_REVEALED}."
+)
 
 
 def _tuned(view: FineTuneView, model_id: str) -> tuple[Any, Any] | None:
