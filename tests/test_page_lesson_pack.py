@@ -135,3 +135,13 @@ def test_a_pack_of_the_visitors_own_run_says_what_to_do_first(
     else:
         assert more is None
     memory.ledger().release(owner, exports.PACK)
+
+
+def test_the_heatmaps_pack_follows_the_pooling_the_page_shows() -> None:
+    lesson, at = _opened("negation")
+    at.selectbox(key="sentence_pooling").set_value("cls").run()
+    owner, made = _made(at, lesson)
+    page = made.data.decode("utf-8")
+    assert "[CLS] token (not what the model uses)" in page.split('<p class="caption">')[1].split("</p>")[0]
+    assert 'data-option="' in page  # the lesson's measure stays the model's own pooling, as on its card
+    memory.ledger().release(owner, exports.PACK)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from explorer import sentence as sm
 from explorer.assets import Lesson
 from explorer.charts import geometry as gcharts
 from explorer.charts import sentence as sc
@@ -73,16 +74,21 @@ CLOUD_CAPTION = (
 )
 CLOUD_WAIT = f"🎓 Where each sentence's one vector lands {WHEN_REVEALED}."
 HEATMAP_CAPTION = (
-    "Cell = cosine similarity of two sentences' embeddings (the model's pooling): 1 = same direction, "
-    "0 = unrelated. Hover a cell for the sentences."
+    "Cell = cosine similarity of two sentences' vectors ({}): 1 = same direction, 0 = unrelated. Hover a "
+    "cell for the sentences."
 )
 HEATMAP_WAIT = f"🎓 The cosine of every pair of sentences, in its cell, {WHEN_REVEALED}."
 PACK_CLOUD_HEIGHT = 420  # with the legend under it, inside a 1280 x 720 screen
 
 
-def _cloud_chart(model_id: str, texts: tuple[str, ...], n_layers: int, classroom: bool) -> PackChart:
-    """The first tab's cloud: before Reveal without the pooled points (nor their place in the data)."""
-    view = sentence_ui.cached_view(model_id, texts, None, "model", n_layers)
+def _cloud_chart(
+    model_id: str, texts: tuple[str, ...], n_layers: int, classroom: bool, state: dict[str, Any]
+) -> PackChart:
+    """The first tab's cloud with the page's contrast pooling, if any: before Reveal without the pooled
+    points (nor their place in the data)."""
+    contrast = state.get("contrast")
+    contrast = None if contrast in (None, "none") else str(contrast)
+    view = sentence_ui.cached_view(model_id, texts, contrast, "model", n_layers)
 
     def spec(show: bool) -> dict:
         cloud = sc.cloud_chart(
@@ -94,22 +100,28 @@ def _cloud_chart(model_id: str, texts: tuple[str, ...], n_layers: int, classroom
         before=spec(False),
         after=spec(True),
         layer_names=(),
-        caption=CLOUD_CAPTION,
+        caption=CLOUD_CAPTION + (" □ = the contrast pooling, not what the model uses." if contrast else ""),
         waiting=CLOUD_WAIT,
         description=sentence_ui.CLOUD_ALT.split(", with each")[0] + ".",
     )
 
 
-def _heatmap_chart(model_id: str, texts: tuple[str, ...], n_layers: int, classroom: bool) -> PackChart:
-    """The Similarity tab's heatmap (the model's own pooling, as the lesson opens it): before Reveal a
-    grid of blank cells, with no cosine in its data."""
-    view = sentence_ui.cached_view(model_id, texts, None, "model", n_layers)
+def _heatmap_chart(
+    model_id: str, texts: tuple[str, ...], n_layers: int, classroom: bool, state: dict[str, Any]
+) -> PackChart:
+    """The Similarity tab's heatmap with the page's pooling (the model's own, as the lesson opens it):
+    before Reveal a grid of blank cells, with no cosine in its data."""
+    pooling = str(state.get("pooling") or "model")
+    pooling = pooling if pooling in sm.POOLINGS else "model"
+    layer = int(state.get("layer") or 0) if pooling == "mean_layer" else n_layers
+    view = sentence_ui.cached_view(model_id, texts, None, pooling, min(layer, n_layers))
     frame = view.similarity_frame
+    label = sm.POOLINGS[pooling] + (f", layer {layer}" if pooling == "mean_layer" else "")
     return PackChart(
         before=chart_spec(sc.similarity_heatmap(frame, classroom=classroom, show_values=False)),
         after=chart_spec(sc.similarity_heatmap(frame, classroom=classroom)),
         layer_names=(),
-        caption=f"{HEATMAP_CAPTION} {_numbered(texts)}",
+        caption=f"{HEATMAP_CAPTION.format(label)} {_numbered(texts)}",
         waiting=HEATMAP_WAIT,
         description="Heatmap of the cosine similarity between every pair of sentences.",
     )
@@ -202,7 +214,11 @@ def _sentence_parts(
     drawn = next((SENTENCE_CHARTS[h] for h in lesson.hides if h in SENTENCE_CHARTS), None)
     if drawn is not None:
         need = 8 * 2**10 * len(texts) ** 2 + 2**20 * len(texts)  # the cells or the tokens, as JSON, twice
-        return lambda: drawn(model_id, texts, info.n_layers, classroom), lesson_measures.sentence_page, need
+        return (
+            lambda: drawn(model_id, texts, info.n_layers, classroom, state),
+            lesson_measures.sentence_page,
+            need,
+        )
     if "hits" in lesson.hides:
         return (
             lambda: _search_chart(model_id, state, classroom),
