@@ -33,6 +33,8 @@ class PackChart:
     caption: str  # what a point is and what the axes are
     waiting: str  # under the chart until Reveal: what appears with the answer
     description: str = ""  # the chart in words for screen readers (nothing that answers the lesson)
+    more: dict[str, Any] | None = None  # a second chart drawn under it only after Reveal (e.g. the moves
+    more_description: str = ""  # per layer that a lesson hides beside a picture), and its words
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ button:focus-visible, input:focus-visible, summary:focus-visible, .answer:focus 
 .pick-line, .measured { margin: 0.3rem 0; }
 details { margin-top: 0.6rem; border: 1px solid #e5e7eb; border-radius: 0.4rem; padding: 0.3rem 0.6rem; }
 summary { cursor: pointer; font-weight: 600; min-height: 1.8rem; }
-#chart { width: 100%; min-width: 0; }
+#chart, #more { width: 100%; min-width: 0; }
 .vega-bind { margin: 0.4rem 0; }
 .vega-bind label { display: flex; align-items: center; gap: 0.6rem; font-weight: 600; }
 .vega-bind input[type="range"] { flex: 1 1 auto; max-width: 560px; min-height: 1.8rem; }
@@ -157,6 +159,7 @@ __CHOICES__
 </section>
 <section class="stage" aria-label="The chart">
 <div id="chart" role="figure" aria-label="__DESCRIPTION__"></div>
+<div id="more" role="figure" aria-label="__MORE_DESCRIPTION__" hidden></div>
 <p class="caption">__CAPTION__</p>
 <p id="waiting">__WAITING__</p>
 </section>
@@ -165,6 +168,7 @@ __ANSWER__
 __PROVENANCE__
 <script type="application/json" id="spec-before">__BEFORE__</script>
 <script type="application/json" id="spec-after">__AFTER__</script>
+<script type="application/json" id="spec-more">__MORE__</script>
 <script>__BUNDLE__</script>
 <script>
 const LAYER = "__LAYER__";
@@ -208,14 +212,17 @@ reveal.addEventListener("click", () => {
   box.querySelector(".pick-line").textContent = line + ".";
   box.hidden = false;
   box.querySelector(".answer").focus({ preventScroll: true });
-  draw(after).then(() => { document.body.dataset.revealed = "true"; });
+  const more = JSON.parse(document.getElementById("spec-more").textContent), box2 = document.getElementById("more");
+  const extra = more ? vegaEmbed("#more", more, { actions: false, renderer: "canvas" }) : Promise.resolve();
+  if (more) box2.hidden = false;
+  Promise.all([draw(after), extra]).then(() => { document.body.dataset.revealed = "true"; });
 });
 draw(before).then(() => { document.body.dataset.ready = "true"; });
 </script></body></html>
 """
 
 _SLOTS = re.compile(r"__(TITLE|DESCRIPTION|PAGE|QUESTION|CHOICES|HINT|NOTES|CAPTION|WAITING|ANSWER|PROVENANCE|BEFORE|AFTER|"
-                    r"BUNDLE|LAYER)__")  # fmt: skip
+                    r"BUNDLE|LAYER|MORE_DESCRIPTION|MORE)__")  # fmt: skip
 
 
 def lesson_pack_html(
@@ -239,6 +246,8 @@ def lesson_pack_html(
         "__BEFORE__": script_json(for_the_file(chart.before)),
         "__AFTER__": script_json(for_the_file(chart.after)),
         "__LAYER__": LAYER_PARAM,
+        "__MORE__": "null" if chart.more is None else script_json(for_the_file(chart.more)),
+        "__MORE_DESCRIPTION__": e(chart.more_description, quote=True),
     }
     # One pass over the template: what is put in is never searched again (a sentence may say "__AFTER__").
     parts["__BUNDLE__"] = vega_bundle().replace("</script", "<\\/script")

@@ -7,7 +7,16 @@ import streamlit as st
 from explorer import sentence as sm
 from explorer.charts import sentence as sc
 from explorer.states import layer_names
-from explorer.ui import caches, claims, lesson_measures, lessons, links, share_menu, widgets
+from explorer.ui import (
+    caches,
+    claims,
+    lesson_measures,
+    lesson_packs,
+    lessons,
+    links,
+    share_menu,
+    widgets,
+)
 from explorer.ui import index as index_ui
 from explorer.ui import sentence as page
 
@@ -107,8 +116,14 @@ def run_page() -> None:
             link_state,
             # the states are fetched again on the click: a deferred download holding them would keep
             # them (and their room on the server's budget) for as long as this tab stays open
-            lambda: page.export_bundle(
-                caches.cached_states(info.model_id, texts), view, sim, cloud, link_state, info
+            lesson_packs.sentence_exports(
+                lambda: page.export_bundle(
+                    caches.cached_states(info.model_id, texts), view, sim, cloud, link_state, info
+                ),
+                info,
+                texts,
+                classroom,
+                link_state,
             ),
             "sentence_embedding.zip",
             note="The link carries the sentences and every setting on this page, but not sentences you added "

@@ -9,8 +9,10 @@ from explorer.export import csv_bytes
 from explorer.states import layer_names
 from explorer.ui import (
     caches,
+    exports,
     lab_measures,
     lesson_measures,
+    lesson_packs,
     lessons,
     links,
     meaning_lab,
@@ -124,7 +126,10 @@ def run_page() -> None:
         with stage.side:
             share_menu.share_and_export(
                 link_state,
-                lambda: lab.export_bundle(view, sense, link_state, info, classroom),
+                exports.Exports(
+                    lambda: lab.export_bundle(view, sense, link_state, info, classroom),
+                    lesson_pack=lesson_packs.geometry_pack(info, texts, classroom, link_state),
+                ),
                 "geometry_lab.zip",
             )
 

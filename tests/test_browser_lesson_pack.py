@@ -5,14 +5,17 @@ then shows the answer and the chart's hidden evidence; the Layer slider moves th
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from browser import ARTIFACTS, offline_page, require_chromium
 from test_lesson_pack import HOSTILE, bank_lesson, journey_pack
+from test_page_lesson_pack import made_in_the_app
 
 from bench.timing import SLIDER_REDRAW_JS
-from explorer.assets import sentence_set
+from explorer.assets import lessons, sentence_set
 from explorer.charts.layer_slider import LAYER_PARAM
 
 pytestmark = pytest.mark.browser
@@ -91,6 +94,72 @@ def test_lesson_pack_predict_reveal_and_scrub_with_the_network_blocked(pack_file
         assert _serious(page) == []
         assert page.locator("img").count() == 0, "a typed <img> stays text"
         assert HOSTILE in page.locator(".provenance ol").inner_text()
+        assert outside == [], outside
+    finally:
+        context.close()
+
+
+# One pack per page kind, made in the app (AppTest): (what is typed in the box, a hostile sentence where
+# the lesson packs the page's own sentences; the button pressed first). The Sentence embedding's heatmap and
+# the Geometry lab's curve have no layers; Fine-tune's tuned copy has its slider and bars after Reveal.
+OTHER_PAGES = {
+    "negation": (
+        "[film] The film was good.\n[film] The film was not good.\n"
+        "[rain] It will rain today.\n[rain] It will not rain today.\n" + HOSTILE,
+        None,
+    ),
+    "anisotropy-layers": (None, None),  # over the bundled corpus
+    "tune-weights": (None, "Tune a private copy"),
+}
+
+
+@pytest.fixture(scope="module")
+def other_packs(tmp_path_factory) -> dict[str, tuple[Path, str]]:
+    folder = tmp_path_factory.mktemp("packs")
+    made = {}
+    for lesson_id, (typed, press) in OTHER_PAGES.items():
+        _, data = made_in_the_app(lesson_id, typed, press)
+        made[lesson_id] = (folder / f"lesson_{lesson_id}.html", data.decode("utf-8"))
+        made[lesson_id][0].write_bytes(data)
+    return made
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("lesson_id", list(OTHER_PAGES))
+def test_other_pages_packs_pick_and_reveal_with_the_network_blocked(other_packs, lesson_id, size) -> None:
+    path, text = other_packs[lesson_id]
+    lesson = next(lesson for lesson in lessons() if lesson.id == lesson_id)
+    option = re.search(r'class="measured" data-option="([^"]*)"', text).group(1)
+    viewport = SIZES[size]
+    context, page, outside = offline_page(viewport=viewport)
+    try:
+        page.goto(path.as_uri())
+        page.wait_for_selector("body[data-ready='true'] #chart canvas", timeout=30_000)
+        body = page.locator("body").inner_text()
+        assert lesson.question in body and lesson.answer not in body
+        sliders = page.locator("#chart .vega-bind input[type='range']").count()
+        assert sliders == (1 if lesson_id == "tune-weights" else 0), "a slider where the chart has layers"
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= viewport["width"]
+        canvas = page.locator("#chart canvas").bounding_box()
+        assert canvas is not None and canvas["width"] <= viewport["width"]
+        stem = f"lesson_pack_{lesson_id}_{size}"
+        page.screenshot(path=str(ARTIFACTS / f"{stem}_before.png"), full_page=size == "phone")
+        assert _serious(page) == []
+        page.get_by_label(option, exact=True).check()
+        page.click("#reveal")
+        page.wait_for_selector("body[data-revealed='true'] #chart canvas", timeout=30_000)
+        answer = page.locator("#answer").inner_text()
+        assert lesson.answer in answer and f"Your pick: {option} ✅ your pick matches." in answer
+        assert page.locator("#more canvas").count() == (lesson_id in ("tune-weights", "anisotropy-layers"))
+        if sliders:
+            redraw_ms = page.evaluate(SLIDER_REDRAW_JS, 1)
+            print(f"{lesson_id} pack slider redraw at {size}: {redraw_ms:.1f} ms")
+            (ARTIFACTS / f"{stem}_redraw_ms.json").write_text(json.dumps({"slider_redraw_ms": redraw_ms}))
+        page.screenshot(path=str(ARTIFACTS / f"{stem}_after.png"), full_page=size == "phone")
+        assert _serious(page) == []
+        assert page.locator("img").count() == 0, "a typed <img> stays text"
+        if OTHER_PAGES[lesson_id][0] is not None:
+            assert HOSTILE in page.locator(".provenance ol").inner_text()
         assert outside == [], outside
     finally:
         context.close()

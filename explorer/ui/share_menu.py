@@ -97,6 +97,8 @@ def share_and_export(
             exports.sweep_button(made.sweep, shared, _close_share_menu)
         if made.lesson_pack is not None:
             exports.pack_button(made.lesson_pack, shared, _close_share_menu)
+        elif made.pack_needs:
+            exports.pack_waiting(made.pack_needs)
 
 
 QR_CAPTION = "QR code of this link"

@@ -18,6 +18,7 @@ from explorer.provenance import provenance
 from explorer.ui import links, memory, share_menu
 from explorer.ui.exports import Exports
 from explorer.ui.finetune.keys import LINK_STEP, LR, PRESET, RANK, ROWS, RUN, SEED, STEP, STEPS, TABLE_PART
+from explorer.ui.finetune.pack import finetune_pack
 from explorer.ui.finetune.table import SEED_MAX, STEP_CHOICES, rows_frame, use_rows
 from explorer.ui.finetune.training import FineTuneView, pooled_or_stop
 from explorer.ui.links import LinkField, LinkSpec
@@ -217,8 +218,10 @@ def share_panel(model_id: str, view: FineTuneView, step: int, chart, info: Model
         return export_bundle(view, chart, step, state, info)
 
     trained = len(view.run.snapshots) > 1  # an untrained preview has one picture: nothing to animate
+    pack, needs = finetune_pack(view, step, state, info, is_classroom())
+    sweep = _training_sweep(view, state, info) if trained else None
     share_menu.share_and_export(
-        state, Exports(bundle, sweep=_training_sweep(view, state, info) if trained else None), "fine_tune.zip"
+        state, Exports(bundle, sweep=sweep, lesson_pack=pack, pack_needs=needs), "fine_tune.zip"
     )
 
 

@@ -11,21 +11,18 @@ from explorer.charts import journey as charts
 from explorer.charts.layer_slider import without_play_input
 from explorer.export import chart_spec
 from explorer.journey_request import JourneyRequest
-from explorer.lesson_pack import PackAnswer, PackChart, lesson_pack_html, pack_file_name
+from explorer.lesson_pack import PackChart
 from explorer.models import ModelInfo
-from explorer.provenance import provenance
 from explorer.separation import grouped_words
-from explorer.ui import lessons, memory
+from explorer.ui import lessons
 from explorer.ui.journey.chart import PRESENTER_CHART_HEIGHT, journey_caption, layer_notes, waiting_lines
 from explorer.ui.journey.meaning import PAGE, meaning_measure
 from explorer.ui.journey.readout import Readout, chart_description, parting_measure, readout
 from explorer.ui.journey.view import JourneyView
 from explorer.ui.journey.why import WhyView, top_source_measure, why_view
+from explorer.ui.lesson_packs import ANSWER_WAIT, made_pack, pack_settings
 from explorer.ui.lessons import Measured
 from explorer.ui.state import kept
-
-PACK = "lesson_pack"  # the ledger's name for a lesson pack while it renders
-ANSWER_WAIT = "🎓 The answer, and what the app measured on these sentences, appear when you reveal it."
 
 
 def lesson_measure(lesson: Lesson) -> Measured | None:
@@ -109,16 +106,11 @@ def lesson_pack(
         return None
 
     def make(link: str) -> tuple[str, bytes]:
-        measured = lesson_measure(lesson) if lesson.measure else None  # claims its own memory
-        answer = PackAnswer() if measured is None else PackAnswer(measured.text, measured.option)
-        settings = {k: v for k, v in state.items() if k not in ("sentences", "model_id")}
-        prov = provenance("Token journey", info, view.states.texts, {**settings, "lesson": lesson.id}, link)
         start = int(lesson.view.get("layer", layer))
-        need = 2 * 8 * int(view.points.memory_usage(deep=True).sum()) + 24 * 2**20  # two specs, the bundle
-        with memory.room(PACK, need, "making the lesson pack"):
-            page = lesson_pack_html(
-                lesson, "Token journey", pack_chart(view, request, lesson, start), answer, prov
-            )
-        return pack_file_name(lesson), page.encode("utf-8")
+        need = 2 * 8 * int(view.points.memory_usage(deep=True).sum())  # two specs
+        return made_pack(
+            lesson, "Token journey", lambda: pack_chart(view, request, lesson, start),
+            lesson_measure if lesson.measure else None, view.states.texts, pack_settings(state), info, link, need,
+        )  # fmt: skip
 
     return make
