@@ -131,6 +131,8 @@ def test_a_pack_of_the_visitors_own_run_says_what_to_do_first(
     more = json.loads(_spec(page, "spec-more"))
     if lesson_id == "tune-weights":  # the picture at every layer, with its slider; the bars after Reveal
         assert json.loads(_spec(page, "spec-before"))["params"]
+        # the layer title's mean move (0.000 below the tuned layers) waits for Reveal too
+        assert "mean move" not in _spec(page, "spec-before") and "mean move" in _spec(page, "spec-after")
         assert '"mean move of a token"' in json.dumps(more) and "mean move of a token" not in visible
     else:
         assert more is None

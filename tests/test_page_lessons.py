@@ -101,6 +101,15 @@ CHECKS: dict[str, tuple[Callable[[AppTest], None] | None, Callable[[AppTest], bo
 }
 
 
+# lesson id → words a chart's own text may say only after Reveal (the text is in the spec, not on the page's
+# elements the checks above read): the tuned copy's per-layer mean move, 0.000 below the tuned layers
+ANSWER_IN_CHARTS = {"tune-weights": "mean move"}
+
+
+def _charts_say(at: AppTest, words: str) -> bool:
+    return any(words in json.dumps(c["spec"]) for c in chart_specs(at))
+
+
 def test_one_lesson_per_idea_at_least_five_with_teacher_notes() -> None:
     assert len(lessons()) >= 5
     assert {lesson.idea for lesson in lessons()} == {1, 2, 3, 4, 5}
@@ -124,6 +133,8 @@ def test_nothing_gives_the_answer_away_before_reveal(lesson) -> None:
     assert lesson.answer_words and all(w.lower() in lesson.answer.lower() for w in lesson.answer_words[:1])
     assert _button(at, "Reveal the answer").disabled, "no Reveal before a committed pick"
     assert not _fingerprint_pairs(at), "a fingerprint's before → after pair is shown before Reveal"
+    in_charts = ANSWER_IN_CHARTS.get(lesson.id)
+    assert in_charts is None or not _charts_say(at, in_charts), f"a chart says {in_charts!r} before Reveal"
     pick = lesson.pick_options[-1]
     at.radio(key=pick_key(lesson)).set_value(pick).run()
     _button(at, "Reveal the answer").click().run()
@@ -132,6 +143,7 @@ def test_nothing_gives_the_answer_away_before_reveal(lesson) -> None:
     assert answered(at), "Reveal shows the answer-bearing element"
     if lesson.id in ("index-not-model", "tune-weights", "head-not-model"):
         assert _fingerprint_pairs(at), "Reveal shows the weights fingerprint before and after"
+    assert in_charts is None or _charts_say(at, in_charts), f"Reveal's charts say {in_charts!r}"
     beside = [m.value for m in at.markdown if m.value.startswith("Your pick:")]
     assert beside and escape_markdown(pick) in beside[0]
     if lesson.measure:

@@ -269,11 +269,14 @@ def tuning_frame(
 
 
 def tuning_chart(
-    frame: pd.DataFrame, layer: int, height: int = 420, classroom: bool = False, compact: bool = False
-) -> alt.LayerChart:
+    frame: pd.DataFrame, layer: int, height: int = 420, classroom: bool = False, compact: bool = False,
+    moves: bool = True,
+) -> alt.LayerChart:  # fmt: skip
     """Tokens through the base model (hollow grey) and the tuned copy (filled, by label) on the same axes,
     a line from each token's base position to its tuned one, for the layer the chart's slider picks.
-    `compact` (a short, narrow chart under a lesson's card): no axis titles, a smaller layer title."""
+    `compact` (a short, narrow chart under a lesson's card): no axis titles, a smaller layer title.
+    `moves=False` (a lesson waiting for its prediction): the layer title leaves out the layer's mean move,
+    which would answer "which layers move?" at a glance of each layer (0.000 below the tuned ones)."""
     n_layers = int(frame["layer"].max())
     frame = frame.assign(token=display_text(frame["token"]))  # the tooltip's token, cut short
     pick = layer_picker(min(max(int(layer), 0), n_layers), n_layers)
@@ -299,7 +302,10 @@ def tuning_chart(
     title_size = (24 if classroom else 18) * (0.75 if compact else 1.0)
     corner = (
         now.transform_aggregate(mean_move="mean(moved)", groupby=["layer_name"])
-        .transform_calculate(title="'layer ' + datum.layer_name + ' · mean move ' + format(datum.mean_move, '.3f')")
+        .transform_calculate(
+            title="'layer ' + datum.layer_name"
+            + (" + ' · mean move ' + format(datum.mean_move, '.3f')" if moves else "")
+        )
         .mark_text(align="left", baseline="top", x=10, y=8, fontSize=title_size, fontWeight="bold", color="#6b7280")
         .encode(text=alt.Text("title:N"))
         .add_params(pick)

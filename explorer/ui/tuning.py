@@ -133,7 +133,7 @@ def _picture(tuned: tuning.TunedModel, frame: pd.DataFrame, height: int, answer:
     """Base and tuned tokens on the same axes, at the layer the chart's own slider picks."""
     first = min(tuned.tuned_layers)
     st.altair_chart(
-        fc.tuning_chart(frame, first, height=height, classroom=is_classroom(), compact=compact),
+        fc.tuning_chart(frame, first, height=height, classroom=is_classroom(), compact=compact, moves=answer),
         width="stretch",
         alt=PICTURE_ALT,
     )

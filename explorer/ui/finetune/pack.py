@@ -95,19 +95,19 @@ def finetune_pack(
 
         def chart() -> PackChart:
             tuned, frame = _tuned(view, info.model_id)
-            spec = chart_spec(
-                without_play_input(
-                    fc.tuning_chart(
-                        frame, min(tuned.tuned_layers), height=PICTURE_HEIGHT, classroom=classroom
-                    )
+
+            def spec_of(moves: bool) -> dict:  # the layer title's mean move waits for Reveal
+                picture = fc.tuning_chart(
+                    frame, min(tuned.tuned_layers), height=PICTURE_HEIGHT, classroom=classroom, moves=moves
                 )
-            )
+                return chart_spec(without_play_input(picture))
+
             names = tuple(str(n) for n in dict.fromkeys(frame["layer_name"]))
             bars = fc.movement_chart(
                 names, tuned.moved.mean(axis=1), tuned.cka, tuned.tuned_layers, classroom=classroom
             )
             return PackChart(
-                spec, spec, names, TUNED_CAPTION, MOVES_WAIT,
+                spec_of(False), spec_of(True), names, TUNED_CAPTION, MOVES_WAIT,
                 "Scatter of tokens through the base model and the tuned copy, one layer at a time.",
                 more=chart_spec(bars), more_description="Bar chart of the mean move of a token at each layer.",
             )  # fmt: skip
