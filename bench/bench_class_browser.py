@@ -19,7 +19,7 @@ import statistics
 import threading
 import time
 
-from bench.bench_browser import _SCRUB_JS, ARGS, CHROMIUM, _start, _stop, _wait_quiet
+from bench.bench_browser import _SCRUB_JS, _WATCH_MESSAGES, ARGS, CHROMIUM, _start, _stop, _wait_quiet
 
 CONTEXTS = 10
 ROUNDS = 3
@@ -27,21 +27,6 @@ WINDOW_S = 30.0
 CHART = "[data-testid='stVegaLiteChart']"
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 TARGETS = {"p95_s": 5.0, "peak_rss_mb": 1536, "errors": 0}
-
-_WATCH = """
-window.__messages = [];
-const NativeSocket = window.WebSocket;
-window.WebSocket = function (...args) {
-  const socket = new NativeSocket(...args);
-  socket.addEventListener("message", (event) => {
-    const size = event.data.byteLength ?? event.data.size ?? event.data.length ?? 0;
-    window.__messages.push([performance.now(), size]);
-  });
-  return socket;
-};
-window.WebSocket.prototype = NativeSocket.prototype;
-Object.assign(window.WebSocket, NativeSocket);
-"""
 
 
 _SLIDER_VALUE = """() => Number(document.querySelector(
@@ -69,7 +54,7 @@ async def _timed(page, act, done_js: str) -> dict:
 async def _student(browser, url: str, student: int, seed: int, out: list, errors: list, start) -> None:
     context = await browser.new_context(viewport={"width": 1280, "height": 720})
     page = await context.new_page()
-    await page.add_init_script(_WATCH)
+    await page.add_init_script(_WATCH_MESSAGES)
     try:
         began = time.perf_counter()
         await page.goto(url + "/Token_journey")
