@@ -78,6 +78,11 @@ async def _student(browser, url: str, student: int, seed: int, out: list, errors
                 0, 5
             )  # the chart's own slider: drawn in the browser, then told to the server
             drawn = await page.evaluate(_SCRUB_JS, target)
+            if drawn < 0:  # the page was still swapping its chart (a rerun the last report started): again
+                await page.wait_for_selector(IDLE, timeout=180_000)
+                now = await page.evaluate(_SLIDER_VALUE)
+                target = next(layer for layer in (target, (target + 1) % 7) if layer != now)
+                drawn = await page.evaluate(_SCRUB_JS, target)
             if drawn < 0:
                 raise RuntimeError(f"the chart did not redraw for layer {target}")
             out.append(
