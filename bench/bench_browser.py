@@ -105,6 +105,42 @@ def first_visits(browser, rounds: int = 2) -> dict:
     }  # fmt: skip
 
 
+def edge_ratios(browser, runs: int = 5) -> dict:
+    """Issue 27's two edge ratios, each the median of `runs` runs (each run ≤ 1.5×, the median ≤ 1.3×):
+    the Token journey's cold start against the one-chart page (one start each per run, in turns), and ten
+    new sentences against `baseline_sentences` (`_new_sentences`: eleven rounds in turns per run, on
+    servers whose warm-up is over)."""
+    cold, new = [], []
+    for run_ in range(runs):
+        pair = [("app.py", "/Token_journey"), ("bench/baseline_app.py", "")]
+        times = dict(
+            (script, _cold_start_s(browser, script, path)) for script, path in pair[:: 1 - 2 * (run_ % 2)]
+        )
+        cold.append(round(times["app.py"] / times["bench/baseline_app.py"], 2))
+        proc, url = _start("app.py")
+        base_proc, base_url = _start("bench/baseline_sentences.py")
+        try:
+            ours = _sentences_page(browser)
+            ours.goto(url + "/Token_journey")
+            ours.wait_for_selector(CHART, timeout=180_000)
+            _wait_quiet(proc.pid)
+            base = _sentences_page(browser)
+            base.goto(base_url)
+            base.wait_for_selector(CHART, timeout=180_000)
+            both = _new_sentences({"ours": ours, "baseline": base})
+            new.append(_ratio(both["ours"]["seen"], both["baseline"]["seen"]))
+            ours.close()
+            base.close()
+        finally:
+            _stop(proc)
+            _stop(base_proc)
+    return {
+        "journey_cold_start_ratio": {"runs": cold, "median": statistics.median(cold)},
+        "ten_new_sentences_ratio": {"runs": new, "median": statistics.median(new)},
+        "targets": "median ≤ 1.3×, each run ≤ 1.5×",
+    }  # fmt: skip
+
+
 def _wait_text(page, text: str) -> None:
     page.wait_for_function(f"document.body.innerText.includes({text!r})", timeout=60_000)
 
@@ -470,8 +506,10 @@ if __name__ == "__main__":  # python -m bench.bench_browser first_visits: only t
 
     from playwright.sync_api import sync_playwright
 
-    if sys.argv[1:] == ["first_visits"]:
+    measures = {"first_visits": lambda b: first_visits(b, rounds=int(os.environ.get("ROUNDS", "2"))),
+                "edge_ratios": lambda b: edge_ratios(b, runs=int(os.environ.get("RUNS", "5")))}  # fmt: skip
+    if len(sys.argv) == 2 and sys.argv[1] in measures:  # python -m bench.bench_browser edge_ratios
         with sync_playwright() as p:
             chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            print(json.dumps(first_visits(chromium, rounds=int(os.environ.get("ROUNDS", "2"))), indent=2))
+            print(json.dumps(measures[sys.argv[1]](chromium), indent=2))
             chromium.close()
