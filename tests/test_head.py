@@ -348,3 +348,14 @@ def test_the_silhouette_is_scikit_learns(seed) -> None:
     assert hd.cosine_silhouette(z, labels) == pytest.approx(
         silhouette_score(z, labels, metric="cosine"), abs=1e-9
     )
+
+
+def test_the_untrained_preview_is_the_identity_heads_output_bit_for_bit(bank_states) -> None:
+    """The Fine-tune page's step 0 before training, made without torch, is exactly what the seeded
+    identity head gives (training's own step 0), and its head changes nothing."""
+    x = np.asarray(bank_states.pooled, dtype=np.float32)
+    x = np.vstack([x, -np.zeros_like(x[:1])])  # a row of negative zeros: x + 0 gives +0 both ways
+    outputs, head = hd.untrained_preview(x, rank=16)
+    expected = hd.apply_head(hd.identity_head(x.shape[1], 16, seed=0), x)
+    assert outputs.tobytes() == expected.tobytes()
+    assert head.rank == 16 and head.dim == x.shape[1] and not head.up.any()

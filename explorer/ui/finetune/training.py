@@ -126,8 +126,7 @@ def current_view(model_id: str, labelled: LabelledSet, split: Split, config: hd.
     if isinstance(view, FineTuneView) and view.key == key:
         return view
     pooled = pooled_or_stop(model_id, labelled)
-    start = hd.identity_head(pooled.shape[1], config.rank, config.seed)
-    first = hd.Snapshot(0, float("nan"), hd.apply_head(start, pooled), start, ())
+    first = hd.Snapshot(0, float("nan"), *hd.untrained_preview(pooled, config.rank))
     return _view(key, hd.finish_run(labelled, split, config, [first]), "preview")
 
 
