@@ -19,7 +19,16 @@ import statistics
 import threading
 import time
 
-from bench.bench_browser import _SCRUB_JS, _WATCH_MESSAGES, ARGS, CHROMIUM, _start, _stop, _wait_quiet
+from bench.bench_browser import (
+    _SCRUB_JS,
+    _WATCH_MESSAGES,
+    ARGS,
+    CHROMIUM,
+    _rss_mb,
+    _start,
+    _stop,
+    _wait_quiet,
+)
 
 CONTEXTS = 10
 ROUNDS = 3
@@ -31,11 +40,6 @@ TARGETS = {"p95_s": 5.0, "peak_rss_mb": 1536, "errors": 0}
 
 _SLIDER_VALUE = """() => Number(document.querySelector(
   "[data-testid='stVegaLiteChart'] .vega-bind input[type='range']").value)"""
-
-
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
 
 
 async def _timed(page, act, done_js: str) -> dict:

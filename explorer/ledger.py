@@ -108,16 +108,21 @@ class SessionLedger:
         self._trimmed_at = self._clock()
         return True
 
-    def _limit(self, lowest: bool = False) -> int:
+    def _limit(self) -> int:
+        """The room for work now: `_rooms()`'s first."""
+        return self._rooms()[0]
+
+    def _rooms(self) -> tuple[int, int]:
         """The room for work under the budget and the ceiling: at the rest measured now (or last, while
-        work runs), or at the lowest rest measured (`lowest`)."""
+        work runs), and at the lowest rest measured (one reading of the process's memory for both)."""
         if self.ceiling_bytes is None or self._resident is None:
-            return self.max_bytes
+            return self.max_bytes, self.max_bytes
         if self._rest is None or not any(entry.claim is not None for entry in self._entries.values()):
             self._rest = max(0, int(self._resident()) - self._in_use())
             self._rest_low = min(self._rest, self._rest_low if self._rest_low is not None else self._rest)
-        rest = self._rest_low if lowest and self._rest_low is not None else self._rest
-        return max(0, min(self.max_bytes, self.ceiling_bytes - rest))
+        low = self._rest_low if self._rest_low is not None else self._rest
+        now, lowest = (max(0, min(self.max_bytes, self.ceiling_bytes - rest)) for rest in (self._rest, low))
+        return now, lowest
 
     def share_with(self, held: Callable[[], int], make_room: Callable[[int], int]) -> None:
         """Count memory held elsewhere (a shared cache: `held()` bytes) inside this one budget, and let a
@@ -177,7 +182,7 @@ class SessionLedger:
                     self._room.notify_all()
                     entry = None
                 running = entry is not None
-                limit, at_most = self._limit(), self._limit(lowest=True)
+                limit, at_most = self._rooms()
                 if not running and self._in_use() + nbytes <= limit:
                     break
                 if not running and self._in_use() + nbytes <= self.max_bytes and self._may_trim():
@@ -207,12 +212,12 @@ class SessionLedger:
         help): the budget, or what the process's ceiling leaves beside its memory at rest."""
         nbytes = int(nbytes)
         with self._room:
-            limit = self._limit(lowest=True)
+            limit = self._rooms()[1]
             trim = limit < nbytes <= self.max_bytes and self._may_trim()
         if trim:  # the rest measured may hold memory freed work left with the allocator
             self._trim()
             with self._room:
-                limit = self._limit(lowest=True)
+                limit = self._rooms()[1]
         if nbytes > limit:
             raise self._too_big(nbytes, limit)
 

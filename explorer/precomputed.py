@@ -59,7 +59,7 @@ def shipped_tables() -> list[tuple[str, ...]]:
 def shipped_embedded() -> list[tuple[str, ...]]:
     """Every list of texts a first view embeds with `embed_texts`: the bundled corpus (the search index)
     and each query a first view or a lesson asks (one at a time, as a query is embedded)."""
-    queries = {view["query"] for lesson in assets.lessons() if "query" in (view := lesson.view)}
+    queries = {lesson.view["query"] for lesson in assets.lessons() if "query" in lesson.view}
     return [tuple(assets.bundled_corpus().texts), *sorted((q,) for q in {assets.DEFAULT_QUERY, *queries})]
 
 

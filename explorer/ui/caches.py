@@ -187,26 +187,24 @@ def _warm_umap_quietly(model_id: str) -> None:
         _umap_warming.clear()
 
 
-def _stored() -> precomputed.Precomputed | None:
-    """The bundled model's stored card and first-view states, while they match its weights."""
-    return precomputed.shipped() if _stored_valid[0] else None
+def stored_for(model_id: str) -> precomputed.Precomputed | None:
+    """What is stored ahead for `model_id` (the bundled model's card, first-view states, embeddings and
+    sentence vectors), while the stored files match its weights; None for any other model."""
+    stored = precomputed.shipped() if _stored_valid[0] else None
+    return stored if stored is not None and stored.info.model_id == model_id else None
 
 
 def stored_embeddings(model_id: str, texts: tuple[str, ...]) -> np.ndarray | None:
     """The bundled model's `embed_texts` of these texts, computed ahead (the search index's corpus, the
-    first queries), while the stored files match its weights; None otherwise."""
-    stored = _stored()
-    if stored is None or model_id != stored.info.model_id:
-        return None
-    return stored.embedded.get(tuple(texts))
+    first queries); None otherwise."""
+    stored = stored_for(model_id)
+    return None if stored is None else stored.embedded.get(tuple(texts))
 
 
 def cached_model_info(model_id: str) -> ModelInfo:
     """The model's card: for the bundled model, from the stored card (the weights need not be loaded)."""
-    stored = _stored()
-    if stored is not None and model_id == stored.info.model_id:
-        return stored.info
-    return _model_info(model_id)
+    stored = stored_for(model_id)
+    return stored.info if stored is not None else _model_info(model_id)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -251,8 +249,8 @@ def cached_states(model_id: str, texts: tuple[str, ...]) -> LayerStates:
     themselves, so this cache's byte budget bounds the memory states take. A forward pass claims its peak
     on the server's memory ledger first, wherever it is asked for (see `_claimed`).
     """
-    stored = _stored()
-    if stored is not None and model_id == stored.info.model_id and tuple(texts) in stored.states:
+    stored = stored_for(model_id)
+    if stored is not None and tuple(texts) in stored.states:
         return stored.states[tuple(texts)]  # a shipped sentence set: computed ahead, no model needed
     return _STATES.get_or_make(
         (model_id, tuple(texts)),
@@ -306,8 +304,8 @@ def pooled_ready(model_id: str, texts: tuple[str, ...]) -> bool:
 
 def _stored_pooled(model_id: str, texts: tuple[str, ...]) -> np.ndarray | None:
     """The bundled model's sentence vectors of a shipped input or labelled set, computed ahead."""
-    stored = _stored()
-    if stored is None or model_id != stored.info.model_id:
+    stored = stored_for(model_id)
+    if stored is None:
         return None
     if texts in stored.states:
         return stored.states[texts].pooled

@@ -23,10 +23,8 @@ TRIM_AFTER_BYTES = 128 * _MB
 
 def _states_ready(model_id: str, texts: tuple[str, ...]) -> bool:
     """Whether these states need no forward pass: shipped with the app, or in the shared states cache."""
-    stored = caches._stored()
-    if stored is not None and stored.info.model_id == model_id and texts in stored.states:
-        return True
-    return (model_id, texts) in caches._STATES
+    stored = caches.stored_for(model_id)
+    return (stored is not None and texts in stored.states) or (model_id, texts) in caches._STATES
 
 
 def _peak_for(model_id: str, texts: tuple[str, ...]) -> int:

@@ -73,9 +73,8 @@ def cached_map(
 @st.cache_resource(show_spinner=False, max_entries=256)
 def cached_query_vector(model_id: str, query: str) -> np.ndarray:
     stored = caches.stored_embeddings(model_id, (query,))  # the first query, made ahead
-    vector = (stored if stored is not None else embed_texts(cached_model(model_id), [query]))[
-        0
-    ].copy()  # (D,)
+    vectors = stored if stored is not None else embed_texts(cached_model(model_id), [query])
+    vector = vectors[0].copy()  # (D,)
     vector.flags.writeable = False
     return vector
 
