@@ -30,11 +30,13 @@ idea[1].markdown(
 st.subheader("Try it: one word, two meanings")
 demo = st.columns([1.2, 1], gap="large")
 with demo[0]:
-    for demo_key, default in zip(("demo_a", "demo_b", "demo_word"), HOME_DEMO, strict=True):
-        state.persisted(demo_key, default)
-    st.text_input("Sentence A", key="demo_a", on_change=state.remember, args=("demo_a",))
-    st.text_input("Sentence B", key="demo_b", on_change=state.remember, args=("demo_b",))
-    st.text_input("Word in both", key="demo_word", on_change=state.remember, args=("demo_word",))
+    for label, demo_key, default in zip(
+        ("Sentence A", "Sentence B", "Word in both"),
+        ("demo_a", "demo_b", "demo_word"),
+        HOME_DEMO,
+        strict=True,
+    ):
+        st.text_input(label, **state.remembered(demo_key, default))
 a, b, word = (st.session_state[k].strip() for k in ("demo_a", "demo_b", "demo_word"))
 result = caches.cached_word_similarity(info.model_id, a, b, word) if a and b and word else None
 with demo[1]:

@@ -9,18 +9,16 @@ from explorer.charts.faithfulness import layer_scores_chart
 from explorer.charts.layer_slider import LAYER_PARAM
 from explorer.charts.transport import as_sent
 from explorer.ui import caches, journey, lessons, links, player, share_menu, widgets
+from explorer.ui.frame import open_page
 
 PAGE = "pages/1_Token_journey.py"
-widgets.page_config("Token journey", "🧭")  # classroom mode is the presenter view: chart first
-journey.receive_link()
-lessons.receive(PAGE)
-info = widgets.sidebar()
-presenter = widgets.page_heading(
-    "🧭 Token journey through the latent space",
+frame = open_page(
+    PAGE, "Token journey", "🧭", "Token journey through the latent space",
     "Every token's vector inside the model, from the embedding layer (0) to the output. "
     "Drag the Layer slider under the chart or press Play and watch context reshape the space.",
-    lesson_running=lessons.active(PAGE) is not None,
-)
+    journey.receive_link,
+)  # fmt: skip
+info, presenter = frame.info, frame.presenter  # classroom mode is the presenter view: chart first
 player.skip_link()  # for the keyboard: straight to the chart's Layer slider
 
 

@@ -19,6 +19,7 @@ from explorer.ui import (
 )
 from explorer.ui import index as index_ui
 from explorer.ui import sentence as page
+from explorer.ui.frame import open_page
 
 PAGE = "pages/2_Sentence_embedding.py"
 SETTINGS = "⚙️ Sentences and settings"
@@ -27,16 +28,13 @@ SETTINGS = "⚙️ Sentences and settings"
 def run_page() -> None:
     """The page, run as a function: its locals (the states of up to 100 long sentences) die with the
     run. As module globals they stayed alive in sys.modules["__main__"] until anyone's next run."""
-    widgets.page_config("Sentence embedding", "📍")
-    page.receive_link()
-    lessons.receive(PAGE)
-    info = widgets.sidebar()
-    presenter = widgets.page_heading(
-        "📍 Sentence embedding",
+    frame = open_page(
+        PAGE, "Sentence embedding", "📍", "Sentence embedding",
         "A sentence embedding is one point in the model's latent space, computed from its tokens. "
         "Storing such points in an index is useful, and it never changes the model.",
-        lesson_running=lessons.active(PAGE) is not None,
-    )
+        page.receive_link,
+    )  # fmt: skip
+    info, presenter = frame.info, frame.presenter
     # A lesson's card: on top, or beside the page in the presenter view (evidence and question on one screen).
     with lessons.card_and_stage(PAGE, presenter, measure=lesson_measures.sentence_page):
         stage = widgets.settings_and_stage(presenter, SETTINGS, [1, 2.4])

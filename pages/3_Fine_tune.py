@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.ui import caches, finetune, lessons, tuning, widgets
+from explorer.ui.frame import open_page
 
 PAGE = "pages/3_Fine_tune.py"
 SETTINGS = "⚙️ Labelled sentences and settings"
@@ -13,18 +14,14 @@ SETTINGS = "⚙️ Labelled sentences and settings"
 def run_page() -> None:
     """The page, run as a function: its locals (the states of up to 100 long sentences) die with the
     run. As module globals they stayed alive in sys.modules["__main__"] until anyone's next run."""
-    widgets.page_config("Fine-tune", "🎛️")
-    finetune.receive_link()
-    lessons.receive(PAGE)
-    info = widgets.sidebar()
-    lesson_running = lessons.active(PAGE) is not None
-    presenter = widgets.page_heading(
-        "🎛️ Fine-tune",
+    frame = open_page(
+        PAGE, "Fine-tune", "🎛️", "Fine-tune",
         "Put a tiny trainable head on top of the model's sentence embeddings and teach it your labels: the "
         "head's outputs move while the model stays bit-identical, so its latent space does not change. Then "
         "tune the top layers of a private copy: that copy's latent space moves, and only there.",
-        lesson_running=lesson_running,
-    )
+        finetune.receive_link,
+    )  # fmt: skip
+    info, presenter, lesson_running = frame.info, frame.presenter, frame.lesson_running
     lessons.lesson_card(PAGE)
     compact = presenter and lesson_running  # the card is on top: what answers it shares the first screen
     tuning_first = st.container() if tuning.leads(PAGE) else None  # a lesson about tuning: its section first

@@ -10,6 +10,7 @@ from explorer.states import layer_names
 from explorer.ui import (
     caches,
     exports,
+    keys,
     lab_measures,
     lesson_measures,
     lesson_packs,
@@ -22,6 +23,7 @@ from explorer.ui import (
 )
 from explorer.ui import geometry as lab
 from explorer.ui import senses as sense_lab
+from explorer.ui.frame import open_page
 
 PAGE = "pages/4_Geometry_lab.py"
 
@@ -29,16 +31,13 @@ PAGE = "pages/4_Geometry_lab.py"
 def run_page() -> None:
     """The page, run as a function: its locals (the states of up to 100 long sentences) die with the
     run. As module globals they stayed alive in sys.modules["__main__"] until anyone's next run."""
-    widgets.page_config("Geometry lab", "📐")
-    lab.receive_link()
-    lessons.receive(PAGE)
-    info = widgets.sidebar()
-    classroom = widgets.page_heading(
-        "📐 Geometry lab",
+    frame = open_page(
+        PAGE, "Geometry lab", "📐", "Geometry lab",
         "Pictures can mislead; this page measures. Each chart follows one number from the embedding layer (0) "
         "to the output, as in Ethayarajh (2019) and Coenen et al. (2019).",
-        lesson_running=lessons.active(PAGE) is not None,
-    )
+        lab.receive_link,
+    )  # fmt: skip
+    info, classroom = frame.info, frame.presenter
     # a lesson's card: beside the page in the presenter view
     with lessons.card_and_stage(PAGE, classroom, measure=lesson_measures.geometry_lab):
         stage = widgets.settings_and_stage(classroom, "⚙️ What to measure", None)
@@ -47,12 +46,12 @@ def run_page() -> None:
     with stage.main:
         links.wait_for_click(
             "measure these sentences",
-            umap=bool(state.kept("geometry_umap", False)),
-            text=None if state.kept("geometry_source", "corpus") == "yours" else "",
+            umap=bool(state.kept(keys.GEOMETRY_UMAP, False)),
+            text=None if state.kept(keys.GEOMETRY_SOURCE, "corpus") == "yours" else "",
         )
     names = layer_names(info.n_layers)
     view = (
-        lab_measures.measures_view(info.model_id, texts, state.kept("geometry_umap", False))
+        lab_measures.measures_view(info.model_id, texts, state.kept(keys.GEOMETRY_UMAP, False))
         if texts
         else None
     )
@@ -78,7 +77,7 @@ def run_page() -> None:
                 lab.measure_panels(view, names, classroom)
             widgets.toggle(
                 "Also measure UMAP faithfulness",
-                "geometry_umap",
+                keys.GEOMETRY_UMAP,
                 False,
                 help="Fits an aligned UMAP over every layer: about 20 s the first time.",
             )

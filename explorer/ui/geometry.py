@@ -17,11 +17,11 @@ from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.models import ModelInfo
 from explorer.projection import FAITHFULNESS_K, MIN_POINTS_FOR_UMAP
 from explorer.states import layer_names
-from explorer.ui import links, widgets
+from explorer.ui import keys, links, widgets
 from explorer.ui.lab_measures import MeasuresView
 from explorer.ui.links import LinkField, LinkSpec
 from explorer.ui.senses import CONTEXTS_PART, OWN_WORD, SenseView
-from explorer.ui.state import kept, persisted, remember, set_value, set_value_silently
+from explorer.ui.state import kept, remembered, set_value, set_value_silently
 from explorer.ui.widgets import sentence_editor
 
 SOURCES = {"corpus": "The bundled corpus", "yours": "Your sentences"}
@@ -53,20 +53,17 @@ def tabs() -> list:
 
 def source_sentences() -> tuple[str, ...]:
     """The sentences to measure: the bundled corpus or the shared sentence box."""
-    persisted("geometry_source", "corpus")
     st.radio(
         "Measure over",
         list(SOURCES),
         format_func=lambda k: (
             f"{SOURCES[k]} ({len(geometry_corpus())} sentences)" if k == "corpus" else SOURCES[k]
         ),
-        key="geometry_source",
-        on_change=remember,
-        args=("geometry_source",),
+        **remembered(keys.GEOMETRY_SOURCE, "corpus"),
         horizontal=True,
         help="Averages over a few sentences are noisy: the corpus gives steadier curves.",
     )
-    if st.session_state["geometry_source"] == "corpus":
+    if st.session_state[keys.GEOMETRY_SOURCE] == "corpus":
         return geometry_corpus()
     with st.expander("Your sentences", expanded=True):
         return sentence_editor().sentences
@@ -155,37 +152,33 @@ def heatmap_rows(view: MeasuresView) -> np.ndarray:
     texts = view.states.texts
     options = list(range(len(texts)))
     context = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
-    from_link = st.session_state.pop(_HEATMAP_FROM_LINK, None)
+    from_link = links.take_parked("heatmap_sentences")
     if from_link is not None:
         set_value("heatmap_sentences", [i for i in from_link if i < len(texts)][:MAX_HEATMAP_SENTENCES])
         set_value_silently("heatmap_context", context)
     elif kept("heatmap_context") != context:
         set_value("heatmap_sentences", options[:2])
         set_value_silently("heatmap_context", context)
-    persisted("heatmap_sentences", options[:2])
     chosen = st.multiselect(
         "Sentences",
         options,
         format_func=lambda i: f"S{i + 1} · {texts[i][:60]}",
-        key="heatmap_sentences",
-        on_change=remember,
-        args=("heatmap_sentences",),
+        **remembered("heatmap_sentences", options[:2]),
         max_selections=MAX_HEATMAP_SENTENCES,
     )
     return np.flatnonzero(view.states.tokens["sentence"].isin(chosen).to_numpy())
 
 
 # ---------------------------------------------------------------- share links and export bundle
-_HEATMAP_FROM_LINK = "_heatmap_from_link"
 MAX_WORD_CHARS = 100
 MAX_CONTEXTS_CHARS = 40_000
 LINK = LinkSpec(
     {
         **links.sentence_fields(),
-        "source": LinkField(share.is_one_of(SOURCES), "geometry_source"),
-        "umap": LinkField(share.is_bool, "geometry_umap"),
-        "word": LinkField(share.is_one_of([*senses.word_sense_presets(), OWN_WORD]), "sense_word"),
-        "own_word": LinkField(share.is_text(MAX_WORD_CHARS), "sense_own_word"),
+        "source": LinkField(share.is_one_of(SOURCES), keys.GEOMETRY_SOURCE),
+        "umap": LinkField(share.is_bool, keys.GEOMETRY_UMAP),
+        "word": LinkField(share.is_one_of([*senses.word_sense_presets(), OWN_WORD]), keys.SENSE_WORD),
+        "own_word": LinkField(share.is_text(MAX_WORD_CHARS), keys.SENSE_OWN_WORD),
         "contexts": LinkField(share.is_text(MAX_CONTEXTS_CHARS)),  # goes to the chosen word's box
         "heatmap": LinkField(share.is_int_list(MAX_HEATMAP_SENTENCES)),  # applied once the view exists
     }
@@ -204,13 +197,13 @@ def _replaces_typed(state: dict) -> bool:
         return True
     if "word" in state:
         choice = state["word"]
-        typed = kept(f"sense_text_{choice}")
+        typed = kept(keys.sense_text(choice))
         if typed is not None and typed not in (
             state.get("contexts", _default_contexts(choice)),
             _default_contexts(choice),
         ):
             return True
-        own = kept("sense_own_word")
+        own = kept(keys.SENSE_OWN_WORD)
         if choice == OWN_WORD and own and own != state.get("own_word", ""):
             return True
     return False
@@ -222,30 +215,30 @@ def receive_link() -> None:
     if state is None:
         return
     if "sentences" in state or "sentence_set" in state:
-        set_value("sentences", links.link_sentences(state))
+        set_value(keys.SENTENCES, links.link_sentences(state))
     if "word" in state:
         choice = state["word"]
         contexts = state.get("contexts", _default_contexts(choice))
-        set_value(f"sense_text_{choice}", contexts)
+        set_value(keys.sense_text(choice), contexts)
         sentences = senses.parse_sense_lines(contexts).sentences
         if sum(map(len, sentences)) > links.LIGHT_LINK_CHARS:  # read only on a click in the sense lab
             links.hold(CONTEXTS_PART, sentences)
     if "heatmap" in state:
-        st.session_state[_HEATMAP_FROM_LINK] = state["heatmap"]
+        links.park("heatmap_sentences", state["heatmap"])
 
 
 def view_state(model_id: str) -> dict:
     """This page's view as a share-link state (the sentences only when they are the user's own)."""
-    source = kept("geometry_source", "corpus")
-    state: dict = {"model_id": model_id, "source": source, "umap": bool(kept("geometry_umap", False))}
+    source = kept(keys.GEOMETRY_SOURCE, "corpus")
+    state: dict = {"model_id": model_id, "source": source, "umap": bool(kept(keys.GEOMETRY_UMAP, False))}
     if source == "yours":
-        state |= {key: kept(key) for key in ("sentences", "sentence_set") if kept(key) is not None}
-    choice = kept("sense_word")
+        state |= {key: kept(key) for key in (keys.SENTENCES, keys.SENTENCE_SET) if kept(key) is not None}
+    choice = kept(keys.SENSE_WORD)
     if choice is not None:
         state["word"] = choice
         if choice == OWN_WORD:
-            state["own_word"] = str(kept("sense_own_word", ""))[:MAX_WORD_CHARS]
-        text = kept(f"sense_text_{choice}")
+            state["own_word"] = str(kept(keys.SENSE_OWN_WORD, ""))[:MAX_WORD_CHARS]
+        text = kept(keys.sense_text(choice))
         if text is not None and text != _default_contexts(choice):
             state["contexts"] = text
     if kept("heatmap_sentences") is not None:

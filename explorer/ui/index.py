@@ -23,10 +23,10 @@ from explorer.models import weights_fingerprint
 from explorer.projection import MapProjection, fit_map
 from explorer.sentence import embeddings_npz
 from explorer.states import word_pieces
-from explorer.ui import caches, memory
+from explorer.ui import caches, keys, memory
 from explorer.ui.caches import cached_model
 from explorer.ui.lessons import WHEN_REVEALED, placeholder
-from explorer.ui.state import persisted, remember
+from explorer.ui.state import persisted, remembered
 
 _INDEX = "sentence_index::"
 
@@ -272,20 +272,16 @@ def upload_box(model_id: str) -> None:
 
 def query_controls() -> tuple[str, int]:
     """The search box and how many neighbours to show."""
-    persisted("index_query", DEFAULT_QUERY)
-    persisted("index_k", TOP_K)
+    persisted(keys.INDEX_QUERY, DEFAULT_QUERY)
+    persisted(keys.INDEX_K, TOP_K)
     cols = st.columns([4, 1.3])
     cols[0].text_input(
         "Search the index",
-        key="index_query",
         max_chars=MAX_QUERY_CHARS,
-        on_change=remember,
-        args=("index_query",),
+        **remembered(keys.INDEX_QUERY),
     )
-    cols[1].number_input(
-        "Nearest (k)", 1, MAX_K, key="index_k", on_change=remember, args=("index_k",), step=1
-    )
-    return str(st.session_state["index_query"]).strip(), int(st.session_state["index_k"])
+    cols[1].number_input("Nearest (k)", 1, MAX_K, **remembered(keys.INDEX_K), step=1)
+    return str(st.session_state[keys.INDEX_QUERY]).strip(), int(st.session_state[keys.INDEX_K])
 
 
 def _index_tools(

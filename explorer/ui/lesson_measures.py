@@ -11,6 +11,7 @@ from explorer.assets import Lesson, geometry_corpus
 from explorer.inputs import parse_sentences
 from explorer.ledger import BudgetFull
 from explorer.models import DEFAULT_MODEL_ID
+from explorer.ui import keys
 from explorer.ui.caches import cached_states
 from explorer.ui.lab_measures import cached_measures
 from explorer.ui.lessons import Measured
@@ -27,14 +28,14 @@ def sentence_page(lesson: Lesson) -> Measured | None:
         return _nearest_same_group()
     if lesson.measure != "negation_cosine":
         return None
-    parsed = parse_sentences(st.session_state.get("sentences", ""), with_groups=True)
+    parsed = parse_sentences(st.session_state.get(keys.SENTENCES, ""), with_groups=True)
     pairs: dict[str, list[int]] = {}
     for i, group in enumerate(parsed.groups):
         pairs.setdefault(group, []).append(i)
     pairs = {g: rows for g, rows in pairs.items() if g and len(rows) == 2}
     if not pairs:
         return Measured("no pairs yet: tag each sentence and its negation with one group, [film] …")
-    model_id = kept("model_id", DEFAULT_MODEL_ID)
+    model_id = kept(keys.MODEL_ID, DEFAULT_MODEL_ID)
     embeddings = cached_states(model_id, parsed.sentences).pooled  # (S, D), what encode returns
     cosines = {g: float(cosine(embeddings[a], embeddings[b])) for g, (a, b) in pairs.items()}
     mean = sum(cosines.values()) / len(cosines)
@@ -46,11 +47,11 @@ def sentence_page(lesson: Lesson) -> Measured | None:
 def _nearest_same_group() -> Measured:
     """Each tagged sentence's nearest other sentence by the cosine of their embeddings: how many of them
     find a sentence of their own group first."""
-    parsed = parse_sentences(st.session_state.get("sentences", ""), with_groups=True)
+    parsed = parse_sentences(st.session_state.get(keys.SENTENCES, ""), with_groups=True)
     tagged = [i for i, g in enumerate(parsed.groups) if g and parsed.groups.count(g) >= 2]
     if len(tagged) < 2:
         return Measured("no pairs yet: tag each sentence and its partner with one group, [pair] …")
-    embeddings = cached_states(kept("model_id", DEFAULT_MODEL_ID), parsed.sentences).pooled  # (S, D)
+    embeddings = cached_states(kept(keys.MODEL_ID, DEFAULT_MODEL_ID), parsed.sentences).pooled  # (S, D)
     similarity = np.asarray(cosine(embeddings[:, None, :], embeddings[None, :, :]), dtype=float)  # (S, S)
     np.fill_diagonal(similarity, -np.inf)
     found = sum(parsed.groups[int(np.argmax(similarity[i]))] == parsed.groups[i] for i in tagged)
@@ -63,14 +64,14 @@ def geometry_lab(lesson: Lesson) -> Measured | None:
     the layer where words from unrelated sentences are most alike, and the output layer's value."""
     if lesson.measure != "peak_anisotropy":
         return None
-    if kept("geometry_source", "corpus") == "corpus":
+    if kept(keys.GEOMETRY_SOURCE, "corpus") == "corpus":
         texts = geometry_corpus()
     else:
-        texts = parse_sentences(st.session_state.get("sentences", "")).sentences
+        texts = parse_sentences(st.session_state.get(keys.SENTENCES, "")).sentences
     if not texts:
         return Measured("no sentences to measure yet")
     try:  # the measures claim their peak on the server's ledger
-        view = cached_measures(kept("model_id", DEFAULT_MODEL_ID), texts, False)
+        view = cached_measures(kept(keys.MODEL_ID, DEFAULT_MODEL_ID), texts, False)
     except BudgetFull as exc:
         return Measured(f"not measured now: {exc}")
     anisotropy = view.measures["anisotropy"].to_numpy(dtype=float)  # one value per layer, 0 … L

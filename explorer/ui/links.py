@@ -21,11 +21,11 @@ from explorer.inputs import parse_sentences
 from explorer.models import DEFAULT_MODEL_ID
 from explorer.separation import MAX_GROUPED_WORDS, MAX_OCCURRENCES
 from explorer.share import QUERY_KEY, ShareLinkError, Validator, decode_view
+from explorer.ui import keys
 from explorer.ui.claims import states_or_warning
 from explorer.ui.state import kept, set_value
 
 MAX_LINK_TEXT_CHARS = 60_000  # the sentence box's text in a link (100 sentences of 600 characters)
-MODEL_BOX = "model_box"  # the sidebar's model box: a link's model_id fills it
 SEEN_LINKS = "_share_links_seen"  # tokens already applied in this session
 # Heavy work never starts from opening a link. A link's text up to this size runs at once (the largest
 # preset is about 900 characters, a few hundred milliseconds); a longer one, or UMAP, waits for a click.
@@ -67,7 +67,7 @@ class LinkSpec:
     def settings(self) -> dict[str, Any]:
         """The current value of every widget-backed field this user has set (the model box excluded:
         a link names the model in use, not what is typed in the box)."""
-        values = {name: kept(key) for name, key in self.widget_keys.items() if key != MODEL_BOX}
+        values = {name: kept(key) for name, key in self.widget_keys.items() if key != keys.MODEL_BOX}
         return {name: value for name, value in values.items() if value is not None}
 
     def state(self, model_id: str, **extra: Any) -> dict[str, Any]:
@@ -92,9 +92,9 @@ class LinkSpec:
 def sentence_fields() -> dict[str, LinkField]:
     """The fields every page built on the shared sentence box carries: the text, the set, the model."""
     return {
-        "sentences": LinkField(share.is_text(MAX_LINK_TEXT_CHARS), "sentences"),
-        "sentence_set": LinkField(share.is_one_of(assets.sentence_sets()), "sentence_set"),
-        "model_id": LinkField(share.is_model_id, MODEL_BOX),
+        "sentences": LinkField(share.is_text(MAX_LINK_TEXT_CHARS), keys.SENTENCES),
+        "sentence_set": LinkField(share.is_one_of(assets.sentence_sets()), keys.SENTENCE_SET),
+        "model_id": LinkField(share.is_model_id, keys.MODEL_BOX),
     }
 
 
@@ -147,6 +147,20 @@ def bounded(state: dict[str, Any]) -> dict[str, Any]:
         icon="🔗",
     )
     return {**state, "follow": follow[:MAX_LINK_FOLLOW]}
+
+
+_PARKED = "_link_parked"  # a link's values for widgets drawn later: name → value
+
+
+def park(name: str, value: Any) -> None:
+    """Keep a link's value for a widget that is drawn later (whose options exist only once the page has
+    computed something, e.g. the tokens of the sentences); that widget takes it once (`take_parked`)."""
+    st.session_state.setdefault(_PARKED, {})[name] = value
+
+
+def take_parked(name: str) -> Any:
+    """The value a link parked for widget `name`, once (None when there is none)."""
+    return st.session_state.get(_PARKED, {}).pop(name, None)
 
 
 def _gate() -> dict[str, Any]:
@@ -212,7 +226,7 @@ def wait_for_click(what: str, umap: bool = False, text: str | None = None) -> No
 
     On the click the model reads the sentence box's sentences under a claim on the server's memory
     ledger (see `claims.claimed_states`); with no room, the page says so and still waits."""
-    text = str(kept("sentences", "")) if text is None else text
+    text = str(kept(keys.SENTENCES, "")) if text is None else text
     reasons = []
     long = holding("text", text)
     if long:
@@ -225,7 +239,7 @@ def wait_for_click(what: str, umap: bool = False, text: str | None = None) -> No
         st.stop()
     if long:
         sentences = parse_sentences(text, with_groups=True).sentences  # as the sentence box reads it
-        model_id = str(kept("model_id", DEFAULT_MODEL_ID))
+        model_id = str(kept(keys.MODEL_ID, DEFAULT_MODEL_ID))
         if sentences and not states_or_warning(model_id, sentences, "running the model over the shared text"):
             st.stop()
     lift("text", "umap")
@@ -248,7 +262,7 @@ def link_sentences(state: dict[str, Any]) -> str:
 
 def typed_other_sentences(state: dict[str, Any]) -> bool:
     """Whether this user typed sentences that a link's view would replace (neither its nor the default)."""
-    typed = kept("sentences")
+    typed = kept(keys.SENTENCES)
     default = assets.sentence_set(assets.DEFAULT_SET).text
     return typed is not None and typed not in {link_sentences(state), default}
 

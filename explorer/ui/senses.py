@@ -15,9 +15,9 @@ from explorer.export import csv_bytes, file_stem
 from explorer.inputs import escape_markdown
 from explorer.projection import project
 from explorer.states import layer_names
-from explorer.ui import claims, links, widgets
+from explorer.ui import claims, keys, links, widgets
 from explorer.ui.caches import cached_states
-from explorer.ui.state import persisted, remember
+from explorer.ui.state import remembered
 
 OWN_WORD = "✏️ your own word"
 CONTEXTS_PART = "contexts"  # a link's long contexts: held (see links.hold) until the sense lab's button
@@ -62,23 +62,16 @@ def cached_sense_view(
 def sense_inputs() -> tuple[str, senses.SenseContexts]:
     """Word picker and the editable 'sense: sentence' box (each word keeps its own edits)."""
     presets = senses.word_sense_presets()
-    persisted("sense_word", next(iter(presets)))
-    choice = st.selectbox(
-        "Word", [*presets, OWN_WORD], key="sense_word", on_change=remember, args=("sense_word",)
-    )
+    choice = st.selectbox("Word", [*presets, OWN_WORD], **remembered(keys.SENSE_WORD, next(iter(presets))))
     if choice == OWN_WORD:
-        persisted("sense_own_word", "")
-        word = st.text_input("Your word", key="sense_own_word", on_change=remember, args=("sense_own_word",))
+        word = st.text_input("Your word", **remembered(keys.SENSE_OWN_WORD, ""))
         default = ""
     else:
         word, default = choice, presets[choice].as_text()
-    key = f"sense_text_{choice}"
-    persisted(key, default)
+    key = keys.sense_text(choice)
     raw = st.text_area(
         "Contexts, one per line as  [sense] sentence",
-        key=key,
-        on_change=remember,
-        args=(key,),
+        **remembered(key, default),
         height=220,
         placeholder="river: We walked along the bank.\nmoney: The bank was closed.",
         help="Give every sense at least two sentences that contain the word. Edit freely; Ctrl+Enter applies.",

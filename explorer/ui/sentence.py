@@ -21,11 +21,11 @@ from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.inputs import MAX_SENTENCES
 from explorer.models import ModelInfo
 from explorer.states import MAX_LAYERS, LayerStates
-from explorer.ui import links, widgets
+from explorer.ui import keys, links, widgets
 from explorer.ui.caches import cached_states
 from explorer.ui.index import MAX_K, MAX_QUERY_CHARS
 from explorer.ui.links import LinkField, LinkSpec
-from explorer.ui.state import persisted, remember, set_value
+from explorer.ui.state import persisted, remembered, set_value
 
 CLOUD_ALT = (
     "Scatter of every token of every sentence at the output layer, coloured by sentence, with each "
@@ -94,7 +94,7 @@ def _select(label: str, key: str, options: tuple, default: object, **kwargs) -> 
     persisted(key, default)
     if st.session_state[key] not in options:  # e.g. fewer sentences or layers than before
         set_value(key, default)
-    return st.selectbox(label, list(options), key=key, on_change=remember, args=(key,), **kwargs)
+    return st.selectbox(label, list(options), **remembered(key), **kwargs)
 
 
 def contrast_picker() -> str | None:
@@ -128,9 +128,7 @@ def similarity_controls(n_layers: int, names: list[str]) -> tuple[str, int]:
             "Layer",
             list(range(n_layers)),
             format_func=names.__getitem__,
-            key="sentence_layer",
-            on_change=remember,
-            args=("sentence_layer",),
+            **remembered("sentence_layer"),
         )
     return pooling, int(st.session_state["sentence_layer"])
 
@@ -231,8 +229,8 @@ LINK = LinkSpec(
         "pooling": LinkField(share.is_one_of(SIMILARITY_POOLINGS), "sentence_pooling"),
         "layer": LinkField(share.is_int_between(0, MAX_LAYERS), "sentence_layer"),
         "sentence": LinkField(share.is_int_between(0, MAX_SENTENCES - 1), "sentence_chosen"),
-        "query": LinkField(share.is_text(MAX_QUERY_CHARS), "index_query"),
-        "k": LinkField(share.is_int_between(1, MAX_K), "index_k"),
+        "query": LinkField(share.is_text(MAX_QUERY_CHARS), keys.INDEX_QUERY),
+        "k": LinkField(share.is_int_between(1, MAX_K), keys.INDEX_K),
     }
 )
 

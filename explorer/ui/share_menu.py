@@ -17,7 +17,7 @@ from explorer.export import with_manifest_fields
 from explorer.inputs import escape_markdown
 from explorer.share import MAX_TOKEN_CHARS, QUERY_KEY, encode_view
 from explorer.ui import exports
-from explorer.ui.state import kept, persisted, remember
+from explorer.ui.state import kept, persisted, remembered
 
 # The share menu's key ends in the number of times its QR button closed it: a new key is a new menu,
 # drawn closed. (A menu that tracks its open state, closed through st.session_state, stayed open over the
@@ -199,9 +199,7 @@ def _class_address_box(link: str, host: str) -> str:
         )
     st.text_input(
         "Address for the class",
-        key=PUBLIC_ADDRESS,
-        on_change=remember,
-        args=(PUBLIC_ADDRESS,),
+        **remembered(PUBLIC_ADDRESS),
         placeholder=share.PUBLIC_ADDRESS_EXAMPLE,
         help="http:// or https://, this computer's address on the room's network, and the port: the "
         "'Network URL' that `streamlit run` prints. To set it for everyone, start the app with "

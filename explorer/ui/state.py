@@ -30,6 +30,18 @@ def remember(key: str) -> None:
     st.session_state[_KEEP + key] = st.session_state[key]
 
 
+_NOT_GIVEN = object()
+
+
+def remembered(key: str, default: Any = _NOT_GIVEN) -> dict[str, Any]:
+    """A persisted widget's keyword arguments, `st.text_input(label, **remembered(key, default))`: the
+    widget starts from this user's last value (`default` the first time; without one, the caller has
+    called `persisted`) and copies each change to its shadow, so it survives a move to another page."""
+    if default is not _NOT_GIVEN:
+        persisted(key, default)
+    return {"key": key, "on_change": remember, "args": (key,)}
+
+
 def set_value(key: str, value: Any) -> None:
     """Set a persisted value (only before its widget is drawn in this run)."""
     st.session_state[_KEEP + key] = value
@@ -45,7 +57,7 @@ def set_value_silently(key: str, value: Any) -> None:
     st.session_state[_KEEP + key] = value
 
 
-def current_layer(n_layers: int, key: str = "layer") -> int:
+def current_layer(n_layers: int, key: str) -> int:
     """The layer this user is looking at (defaults to the output), kept within this model's layers."""
     layer = kept(key, n_layers)
     if not isinstance(layer, int) or not 0 <= layer <= n_layers:  # e.g. a model with fewer layers

@@ -19,9 +19,9 @@ from explorer.inputs import ParsedSentences, escape_markdown, parse_sentences, s
 from explorer.models import ALLOWED_MODELS_ENV, DEFAULT_MODEL_ID, ModelInfo, ModelLoadError
 from explorer.projection import METHODS
 from explorer.states import LayerStates, StatesSummary
-from explorer.ui import memory
+from explorer.ui import keys, memory
 from explorer.ui.caches import cached_model_info
-from explorer.ui.state import kept, persisted, remember, set_value, set_value_silently
+from explorer.ui.state import kept, persisted, remember, remembered, set_value, set_value_silently
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PAGES = (
@@ -48,7 +48,7 @@ def page_links() -> None:
 
 def sidebar() -> ModelInfo:
     """Sidebar on every page: navigation, the model in use, a box to try another (falls back to default)."""
-    persisted("model_box", DEFAULT_MODEL_ID)
+    persisted(keys.MODEL_BOX, DEFAULT_MODEL_ID)
     _allowed_models_from_secrets()
     memory.sweep()  # give back what closed or idle sessions held
     st.html(_BASE_CSS)
@@ -57,13 +57,11 @@ def sidebar() -> ModelInfo:
         st.divider()
         st.text_input(
             "Model",
-            key="model_box",
-            on_change=remember,
-            args=("model_box",),
+            **remembered(keys.MODEL_BOX),
             help="The bundled model works offline. A sentence-transformers hub id or a local folder "
             "also works where this server can reach it. Press Enter to load.",
         )
-        wanted = st.session_state["model_box"].strip() or DEFAULT_MODEL_ID
+        wanted = st.session_state[keys.MODEL_BOX].strip() or DEFAULT_MODEL_ID
         model_id = wanted
         failures: dict[str, str] = st.session_state.setdefault("_model_failures", {})
         try:
@@ -76,7 +74,7 @@ def sidebar() -> ModelInfo:
             st.error(f"{escape_markdown(str(exc))} Using the bundled model meanwhile.", icon="⚠️")
             model_id = DEFAULT_MODEL_ID
             info = cached_model_info(model_id)
-        set_value_silently("model_id", model_id)
+        set_value_silently(keys.MODEL_ID, model_id)
         classroom_toggle()
         st.caption(
             f"**{escape_markdown(info.display_name)}** · {info.n_layers} layers · {info.dim} dims · "
@@ -101,9 +99,9 @@ def model_card(info: ModelInfo) -> None:
 
 
 def _load_preset() -> None:
-    name = st.session_state["sentence_set"]
-    remember("sentence_set")
-    set_value("sentences", assets.sentence_set(name).text)
+    name = st.session_state[keys.SENTENCE_SET]
+    remember(keys.SENTENCE_SET)
+    set_value(keys.SENTENCES, assets.sentence_set(name).text)
 
 
 def lazy_expander(label: str, key: str):
@@ -117,31 +115,29 @@ def lazy_expander(label: str, key: str):
 
 def sentence_editor() -> ParsedSentences:
     """Preset picker and the sentence box (one sentence per line), shared by every page."""
-    persisted("sentence_set", assets.DEFAULT_SET)
-    persisted("sentences", assets.sentence_set(assets.DEFAULT_SET).text)
+    persisted(keys.SENTENCE_SET, assets.DEFAULT_SET)
+    persisted(keys.SENTENCES, assets.sentence_set(assets.DEFAULT_SET).text)
     st.selectbox(
         "Sentence set",
         list(assets.sentence_sets()),
-        key="sentence_set",
+        key=keys.SENTENCE_SET,
         on_change=_load_preset,
         help="Picking a set replaces the sentences below.",
     )
-    chosen = assets.sentence_sets().get(st.session_state["sentence_set"])
-    if chosen is not None and st.session_state.get("sentences", "").strip() == chosen.text:
+    chosen = assets.sentence_sets().get(st.session_state[keys.SENTENCE_SET])
+    if chosen is not None and st.session_state.get(keys.SENTENCES, "").strip() == chosen.text:
         st.caption(chosen.about)
     else:
         st.caption("Your own sentences: the set's text was edited.")
         st.button("↺ Restore the set's sentences", on_click=_load_preset, key="restore_set")
     st.text_area(
         "Sentences, one per line",
-        key="sentences",
-        on_change=remember,
-        args=("sentences",),
+        **remembered(keys.SENTENCES),
         height=150,
         help="Press Ctrl+Enter or click outside the box to apply. Start a line with a group in square "
         "brackets, e.g. '[river] We sat on the bank.', to colour sentences by group.",
     )
-    parsed = parse_sentences(st.session_state["sentences"], with_groups=True)
+    parsed = parse_sentences(st.session_state[keys.SENTENCES], with_groups=True)
     if parsed.error:
         st.warning(parsed.error, icon="✍️")
     for notice in parsed.notices:
@@ -164,16 +160,14 @@ def truncation_notice(states: LayerStates | StatesSummary, info: ModelInfo) -> N
 # drawing the widget, for a folded box that is filled only while open (`lazy_expander`).
 
 
-def projection_picker(key: str = "projection", draw: bool = True) -> str:
+def projection_picker(key: str, draw: bool = True) -> str:
     persisted(key, "groups")
     if draw:
         st.radio(
             "Projection",
             list(METHODS),
             format_func=METHODS.get,
-            key=key,
-            on_change=remember,
-            args=(key,),
+            **remembered(key),
             help="Axes that part the groups: for sentences tagged [group], each layer drawn where the "
             "followed word's groups part, on axes that shuffled groups cannot part (shared PCA without groups). "
             "Shared PCA: one set of axes for all layers, so motion is real. Per-layer PCA: each layer's "
@@ -185,7 +179,7 @@ def projection_picker(key: str = "projection", draw: bool = True) -> str:
 def toggle(label: str, key: str, default: bool, help: str | None = None, draw: bool = True) -> bool:
     persisted(key, default)
     if draw:
-        st.toggle(label, key=key, on_change=remember, args=(key,), help=help)
+        st.toggle(label, **remembered(key), help=help)
     return bool(st.session_state[key])
 
 
@@ -291,12 +285,9 @@ h1 { font-size: 2.6rem !important; }
 
 def classroom_toggle() -> bool:
     """Sidebar switch for projectors: larger type, thicker marks, a colour-blind-safe palette."""
-    persisted("classroom", False)
     st.toggle(
         "Classroom mode",
-        key="classroom",
-        on_change=remember,
-        args=("classroom",),
+        **remembered("classroom", False),
         help="For projectors: larger type, thicker marks, high-contrast colour-blind-safe colours.",
     )
     on = bool(st.session_state["classroom"])
@@ -316,14 +307,14 @@ def remembered_tabs(key: str, labels: tuple[str, ...]) -> list:
     persisted(key, labels[0])
     if st.session_state[key] not in labels:
         set_value(key, labels[0])
-    return list(st.tabs(list(labels), key=key, on_change=remember, args=(key,)))
+    return list(st.tabs(list(labels), **remembered(key)))
 
 
 def choice(label: str, key: str, options: dict[str, str], default: str, draw: bool = True) -> str:
     """A persisted selectbox over {value: label}."""
     persisted(key, default)
     if draw:
-        st.selectbox(label, list(options), format_func=options.get, key=key, on_change=remember, args=(key,))
+        st.selectbox(label, list(options), format_func=options.get, **remembered(key))
     return str(st.session_state[key])
 
 
@@ -336,9 +327,7 @@ def number(label: str, key: str, default: int, help: str | None = None, draw: bo
             min_value=0,
             max_value=SEED_MAX,
             step=1,
-            key=key,
-            on_change=remember,
-            args=(key,),
+            **remembered(key),
             help=help,
         )
     return int(st.session_state[key])

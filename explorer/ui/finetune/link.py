@@ -15,7 +15,7 @@ from explorer.finetune import head as hd
 from explorer.finetune.labelled import MAX_ROWS, LabelledSet, prepare_labelled
 from explorer.models import ModelInfo
 from explorer.provenance import provenance
-from explorer.ui import links, memory, share_menu
+from explorer.ui import keys, links, memory, share_menu
 from explorer.ui.exports import Exports
 from explorer.ui.finetune.keys import LINK_STEP, LR, PRESET, RANK, ROWS, RUN, SEED, STEP, STEPS, TABLE_PART
 from explorer.ui.finetune.pack import finetune_pack
@@ -51,7 +51,7 @@ LINK = LinkSpec(
     {
         "labelled_set": LinkField(share.is_one_of(assets.labelled_sets()), PRESET),
         "rows": LinkField(_is_rows),  # the table: applied as a fresh editor
-        "model_id": LinkField(share.is_model_id, links.MODEL_BOX),
+        "model_id": LinkField(share.is_model_id, keys.MODEL_BOX),
         "rank": LinkField(_is_number_in(hd.RANKS, (int,)), RANK),
         "steps": LinkField(_is_number_in(STEP_CHOICES, (int,)), STEPS),
         "lr": LinkField(_is_number_in(hd.LEARNING_RATES, (int, float)), LR),

@@ -10,7 +10,7 @@ from explorer.finetune import head as hd
 from explorer.finetune.labelled import LabelledSet, Split, prepare_labelled, stratified_split
 from explorer.inputs import escape_markdown
 from explorer.ui.finetune.keys import BASE, LR, PRESET, RANK, ROWS, SEED, STEPS, VERSION, table_editor
-from explorer.ui.state import persisted, remember
+from explorer.ui.state import persisted, remember, remembered
 
 SEED_MAX = 9999
 STEP_CHOICES = range(10, 601, 10)  # the Steps slider's values
@@ -97,7 +97,7 @@ def settings() -> hd.HeadConfig:
     persisted(SEED, defaults.seed)
     with st.expander("Training settings"):
         st.select_slider(
-            "Head size (rank)", list(hd.RANKS), key=RANK, on_change=remember, args=(RANK,),
+            "Head size (rank)", list(hd.RANKS), **remembered(RANK),
             help="Width of the head's bottleneck: y = x + B·(A·x), A is rank × 384.",
         )  # fmt: skip
         st.slider(
@@ -105,13 +105,11 @@ def settings() -> hd.HeadConfig:
             STEP_CHOICES.start,
             STEP_CHOICES[-1],
             step=STEP_CHOICES.step,
-            key=STEPS,
-            on_change=remember,
-            args=(STEPS,),
+            **remembered(STEPS),
         )
-        st.select_slider("Learning rate", list(hd.LEARNING_RATES), key=LR, on_change=remember, args=(LR,))
+        st.select_slider("Learning rate", list(hd.LEARNING_RATES), **remembered(LR))
         st.number_input(
-            "Seed", 0, SEED_MAX, key=SEED, on_change=remember, args=(SEED,),
+            "Seed", 0, SEED_MAX, **remembered(SEED),
             help="Same seed and table, same head, same picture.",
         )  # fmt: skip
     return hd.HeadConfig(

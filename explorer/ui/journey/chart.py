@@ -16,6 +16,7 @@ from explorer.journey_request import JourneyRequest
 from explorer.states import (
     MAX_LAYERS,
 )
+from explorer.ui import keys
 from explorer.ui.journey.view import JourneyView
 from explorer.ui.state import current_layer, kept, set_value_silently
 
@@ -65,7 +66,7 @@ def layer_and_start(n_layers: int, chart_inputs: JourneyRequest) -> tuple[int, i
     """
     same_chart = st.session_state.get(_CHART_INPUTS) == chart_inputs
     st.session_state[_CHART_INPUTS] = chart_inputs
-    layer = current_layer(n_layers)
+    layer = current_layer(n_layers, keys.LAYER)
     event = st.session_state.get(chart_key())  # absent when the chart was not drawn in the last run
     reported = layer_slider.picked_layer(event.get("selection"), MAX_LAYERS) if event else None
     plan = layer_slider.plan_layer_chart(
@@ -126,7 +127,7 @@ def on_layer_picked() -> None:
     event = st.session_state.get(chart_key())
     picked = layer_slider.picked_layer(event.get("selection") if event else None, MAX_LAYERS)
     if picked is not None:
-        set_value_silently("layer", picked)  # current_layer() clamps it to the model's layers
+        set_value_silently(keys.LAYER, picked)  # current_layer() clamps it to the model's layers
 
 
 def layer_notes(view: JourneyView) -> list[str]:

@@ -10,12 +10,19 @@ import streamlit as st
 from explorer.charts import journey as charts
 from explorer.inputs import ParsedSentences
 from explorer.journey_request import JourneyRequest
-from explorer.ui import player, widgets
+from explorer.ui import keys, player, widgets
 from explorer.ui.journey.chart import chart_height
 from explorer.ui.journey.readout import FOLLOW_LIMIT_TEXT, default_follow, has_grouped_words
 from explorer.ui.journey.view import JourneyTokens, JourneyView
-from explorer.ui.links import MAX_LINK_FOLLOW
-from explorer.ui.state import current_layer, kept, persisted, remember, set_value, set_value_silently
+from explorer.ui.links import MAX_LINK_FOLLOW, take_parked
+from explorer.ui.state import (
+    current_layer,
+    kept,
+    persisted,
+    remembered,
+    set_value,
+    set_value_silently,
+)
 
 
 def paths_choice(method: str, tokens: JourneyTokens, groups: tuple[str, ...], hidden: bool) -> str:
@@ -26,13 +33,13 @@ def paths_choice(method: str, tokens: JourneyTokens, groups: tuple[str, ...], hi
             "↔ Shared PCA axes",
             key="to_shared_pca",
             on_click=set_value,
-            args=("projection", "pca_shared"),
+            args=(keys.PROJECTION, "pca_shared"),
             help="These axes are fitted per layer where the groups part, so paths between layers are not "
             "drawn. Shared PCA keeps one set of axes for every layer and draws the paths (View settings "
             "has every projection).",
         )
         return "none"
-    chosen = widgets.choice("Paths", "paths", charts.TRAJECTORY_MODES, "selected")
+    chosen = widgets.choice("Paths", keys.PATHS, charts.TRAJECTORY_MODES, "selected")
     return "none" if hidden else chosen
 
 
@@ -117,30 +124,32 @@ def view_settings(with_speed: bool) -> ViewSettings:
     box = widgets.lazy_expander("View settings", "view_settings")
     draw = box.open
     with box:
-        method = widgets.projection_picker(draw=draw)
+        method = widgets.projection_picker(keys.PROJECTION, draw=draw)
         seed = (
-            widgets.number("Seed", "seed", 0, "UMAP is random: the same seed gives the same picture.", draw)
+            widgets.number(
+                "Seed", keys.SEED, 0, "UMAP is random: the same seed gives the same picture.", draw
+            )
             if method == "umap"
             else 0
         )
         hide_special = widgets.toggle(
-            "Hide [CLS] / [SEP]", "hide_special", False, "Special tokens the model adds.", draw
+            "Hide [CLS] / [SEP]", keys.HIDE_SPECIAL, False, "Special tokens the model adds.", draw
         )
-        hide_punct = widgets.toggle("Hide punctuation", "hide_punct", False, draw=draw)
+        hide_punct = widgets.toggle("Hide punctuation", keys.HIDE_PUNCT, False, draw=draw)
         fit_followed = method in ("pca_shared", "groups") and widgets.toggle(
             "Fit the axes on the followed tokens",
-            "fit_followed",
+            keys.FIT_FOLLOWED,
             True,
             "On: the plane where the followed tokens differ most (every token is drawn on it). Off: the "
             "plane of all tokens, which is spent on what every token shares as it moves between layers.",
             draw,
         )
         labels = widgets.toggle(
-            "Label every token", "labels", True, "Followed tokens are always labelled.", draw
+            "Label every token", keys.LABELS, True, "Followed tokens are always labelled.", draw
         )
         why = widgets.toggle(
             "Why did it move? (lines)",
-            "why_lines",
+            keys.WHY_LINES,
             False,
             "At the layer shown, lines from the tokens that sent each followed token the most on its way "
             "from the layer before: an exact split of the layer's update, not attention weights.",
@@ -149,7 +158,7 @@ def view_settings(with_speed: bool) -> ViewSettings:
         why_by = (
             widgets.choice(
                 "Lines from",
-                "why_by",
+                keys.WHY_BY,
                 {
                     "parts": "what each token sent (exact split)",
                     "attention": "attention weights (where it looked; not why it moved)",
@@ -176,36 +185,34 @@ def play_speed(layout: PageLayout, speed: float | None) -> float:
 def play_bar(layout: PageLayout, view: JourneyView, speed: float) -> None:
     """Play and Pause, run by the browser (see `explorer.ui.player`)."""
     with layout.play:
-        player.player(view.names, speed, current_layer(view.summary.n_layers))
+        player.player(view.names, speed, current_layer(view.summary.n_layers, keys.LAYER))
 
 
 def follow_picker(tokens: JourneyTokens, context: str, groups: tuple[str, ...] = ()) -> list[int]:
     """Tokens whose paths are drawn boldly; remembered per set of sentences, reset when they change (to
     every occurrence of the words used in two groups, see `default_follow`)."""
     names = tokens.options
-    from_link = st.session_state.pop(_FOLLOW_FROM_LINK, None)
+    from_link = take_parked(keys.FOLLOW)
     if from_link is not None:
-        set_value("follow", [u for u in from_link if u in names])
+        set_value(keys.FOLLOW, [u for u in from_link if u in names])
         set_value_silently("follow_context", context)
     elif kept("follow_context") != context:
-        set_value("follow", [u for u in default_follow(tokens.summary.tokens, groups) if u in names])
+        set_value(keys.FOLLOW, [u for u in default_follow(tokens.summary.tokens, groups) if u in names])
         set_value_silently("follow_context", context)
-    persisted("follow", [])
-    if any(u not in names for u in st.session_state["follow"]):
-        set_value("follow", [u for u in st.session_state["follow"] if u in names])
+    persisted(keys.FOLLOW, [])
+    if any(u not in names for u in st.session_state[keys.FOLLOW]):
+        set_value(keys.FOLLOW, [u for u in st.session_state[keys.FOLLOW] if u in names])
     st.multiselect(
         "Follow tokens",
         list(names),
         format_func=names.get,
-        key="follow",
-        on_change=remember,
-        args=("follow",),
+        **remembered(keys.FOLLOW),
         help="Their paths through all layers are drawn boldly and ringed at the current layer; their "
         "cosines in the model's full space are written under the points. " + FOLLOW_LIMIT_TEXT,
         placeholder="Pick tokens to follow",
         max_selections=MAX_LINK_FOLLOW,  # 1,500 followed tokens took 95-111 s to draw
     )
-    chosen = st.session_state["follow"]
+    chosen = st.session_state[keys.FOLLOW]
     if len(chosen) > 6:  # many chips: say in one line what is followed
         counts: dict[str, int] = {}
         for u in chosen:
@@ -214,7 +221,4 @@ def follow_picker(tokens: JourneyTokens, context: str, groups: tuple[str, ...] =
         st.caption(
             "Following " + ", ".join(f"{n} × {w}" for w, n in counts.items()) + ". " + FOLLOW_LIMIT_TEXT
         )
-    return list(st.session_state["follow"])
-
-
-_FOLLOW_FROM_LINK = "_follow_from_link"
+    return list(st.session_state[keys.FOLLOW])

@@ -14,7 +14,7 @@ from explorer.journey_request import JourneyRequest
 from explorer.lesson_pack import PackChart
 from explorer.models import ModelInfo
 from explorer.separation import grouped_words
-from explorer.ui import lessons
+from explorer.ui import keys, lessons
 from explorer.ui.journey.chart import PRESENTER_CHART_HEIGHT, journey_caption, layer_notes, waiting_lines
 from explorer.ui.journey.meaning import PAGE, meaning_measure
 from explorer.ui.journey.readout import Readout, chart_description, parting_measure, readout
@@ -57,8 +57,10 @@ def _revealed_request(request: JourneyRequest, view: JourneyView) -> JourneyRequ
     if paths == "none" and not (
         request.method == "groups" and grouped_words(view.summary.tokens, request.groups, max_words=1)
     ):
-        paths = str(kept("paths", "selected"))
-    why = request.why or (str(kept("why_by", "parts")) if kept("why_lines", False) and request.follow else "")
+        paths = str(kept(keys.PATHS, "selected"))
+    why = request.why or (
+        str(kept(keys.WHY_BY, "parts")) if kept(keys.WHY_LINES, False) and request.follow else ""
+    )
     # a file fills a phone's width or a projector's: the legend goes under the plot, the height fits 720 px
     return replace(
         request, paths=paths, readout=True, why=why, presenter=False, height=PRESENTER_CHART_HEIGHT

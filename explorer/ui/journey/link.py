@@ -7,7 +7,6 @@ from collections.abc import Callable
 import altair as alt
 import numpy as np
 import pandas as pd
-import streamlit as st
 
 from explorer import share
 from explorer.animation import layer_sweep
@@ -22,9 +21,8 @@ from explorer.provenance import provenance
 from explorer.states import (
     MAX_LAYERS,
 )
-from explorer.ui import links
+from explorer.ui import keys, links
 from explorer.ui.exports import Exports
-from explorer.ui.journey.controls import _FOLLOW_FROM_LINK
 from explorer.ui.journey.lesson import lesson_pack
 from explorer.ui.journey.view import MAX_SHOWN_TOKENS, JourneyView
 from explorer.ui.links import LinkField, LinkSpec
@@ -33,17 +31,17 @@ from explorer.ui.widgets import SEED_MAX
 LINK = LinkSpec(
     {
         **links.sentence_fields(),
-        "layer": LinkField(share.is_int_between(0, MAX_LAYERS), "layer"),
-        "projection": LinkField(share.is_one_of(METHODS), "projection"),
-        "hide_special": LinkField(share.is_bool, "hide_special"),
-        "hide_punct": LinkField(share.is_bool, "hide_punct"),
-        "labels": LinkField(share.is_bool, "labels"),
-        "paths": LinkField(share.is_one_of(charts.TRAJECTORY_MODES), "paths"),
-        "seed": LinkField(share.is_int_between(0, SEED_MAX), "seed"),
-        "fit_followed": LinkField(share.is_bool, "fit_followed"),
-        "why_lines": LinkField(share.is_bool, "why_lines"),
-        "why_by": LinkField(share.is_one_of(PULLS_BY), "why_by"),
-        "meaning_here": LinkField(share.is_bool, "meaning_here"),  # the box open: it builds nothing itself
+        "layer": LinkField(share.is_int_between(0, MAX_LAYERS), keys.LAYER),
+        "projection": LinkField(share.is_one_of(METHODS), keys.PROJECTION),
+        "hide_special": LinkField(share.is_bool, keys.HIDE_SPECIAL),
+        "hide_punct": LinkField(share.is_bool, keys.HIDE_PUNCT),
+        "labels": LinkField(share.is_bool, keys.LABELS),
+        "paths": LinkField(share.is_one_of(charts.TRAJECTORY_MODES), keys.PATHS),
+        "seed": LinkField(share.is_int_between(0, SEED_MAX), keys.SEED),
+        "fit_followed": LinkField(share.is_bool, keys.FIT_FOLLOWED),
+        "why_lines": LinkField(share.is_bool, keys.WHY_LINES),
+        "why_by": LinkField(share.is_one_of(PULLS_BY), keys.WHY_BY),
+        "meaning_here": LinkField(share.is_bool, keys.MEANING_HERE),  # the box open: it builds nothing itself
         "follow": LinkField(share.is_int_list(MAX_SHOWN_TOKENS)),  # token rows: applied once the view exists
     }
 )
@@ -53,7 +51,7 @@ def receive_link() -> None:
     """Apply a shared view from the URL (asking first if it would replace typed sentences)."""
     state = links.receive_sentences_link(LINK)
     if state is not None and "follow" in state:
-        st.session_state[_FOLLOW_FROM_LINK] = state["follow"]
+        links.park(keys.FOLLOW, state["follow"])
 
 
 def view_state(model_id: str, layer: int, follow: list[int]) -> dict:

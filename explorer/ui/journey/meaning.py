@@ -27,7 +27,7 @@ from explorer.meaning import (
 )
 from explorer.models import DEFAULT_MODEL_ID, ModelInfo
 from explorer.states import layer_names
-from explorer.ui import caches, jobs, lessons, meaning_index, widgets
+from explorer.ui import caches, jobs, keys, lessons, meaning_index, widgets
 from explorer.ui.caches import cached_states
 from explorer.ui.journey.readout import default_follow
 from explorer.ui.journey.view import JourneyView
@@ -58,7 +58,7 @@ class Found:
 def meaning_box(view: JourneyView, follow: list[int], info: ModelInfo, layer: int) -> None:
     """The folded box 'What does it mean here?', filled only while open (a lesson may hide its table);
     `layer` is the chart's: the box leads with that layer's neighbours."""
-    box = widgets.lazy_expander("🔎 What does it mean here? Nearest words, layer by layer", "meaning_here")
+    box = widgets.lazy_expander("🔎 What does it mean here? Nearest words, layer by layer", keys.MEANING_HERE)
     if box.open:
         with box:
             meaning_panel(view, follow, info, layer, hidden=lessons.hidden(PAGE, "meaning"))
@@ -300,7 +300,7 @@ def meaning_measure(lesson: Lesson) -> Measured:
     output, and how many of them the tokens share at each (all alike at layer 0 but not at the output:
     the context, not the word, decides its neighbours there). Options in order: alike at both; alike at
     layer 0, apart at the output; apart already at layer 0."""
-    model_id = kept("model_id", DEFAULT_MODEL_ID)  # set by the sidebar, which runs before the card
+    model_id = kept(keys.MODEL_ID, DEFAULT_MODEL_ID)  # set by the sidebar, which runs before the card
     info = caches.cached_model_info(model_id)
     index = meaning_index.ready(info)
     if (
@@ -314,7 +314,7 @@ def meaning_measure(lesson: Lesson) -> Measured:
             return Measured(
                 f"not measured: the meaning index is {'not built' if error else 'still being built'}"
             )
-    parsed = parse_sentences(st.session_state.get("sentences", ""), with_groups=True)
+    parsed = parse_sentences(st.session_state.get(keys.SENTENCES, ""), with_groups=True)
     if not parsed.sentences:
         return Measured("no sentences yet")
     with caches.running_model(model_id, len(parsed.sentences)):

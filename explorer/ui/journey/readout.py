@@ -27,7 +27,7 @@ from explorer.separation import (
 from explorer.states import (
     default_highlight,
 )
-from explorer.ui import caches, widgets
+from explorer.ui import caches, keys, widgets
 from explorer.ui.caches import cached_states
 from explorer.ui.journey.view import JourneyTokens, JourneyView, distinct_labels
 from explorer.ui.lessons import Measured
@@ -236,10 +236,10 @@ def parting_measure(lesson: Lesson) -> Measured | None:
     which its meanings part (`separation.parting_layer`); the pick is judged against the first word."""
     if lesson.measure != "parting_layer":
         return None
-    parsed = parse_sentences(st.session_state.get("sentences", ""), with_groups=True)
+    parsed = parse_sentences(st.session_state.get(keys.SENTENCES, ""), with_groups=True)
     if not parsed.sentences:
         return Measured("no sentences yet")
-    model_id = kept("model_id", DEFAULT_MODEL_ID)  # set by the sidebar, which runs before the card
+    model_id = kept(keys.MODEL_ID, DEFAULT_MODEL_ID)  # set by the sidebar, which runs before the card
     with caches.running_model(model_id, len(parsed.sentences)):
         states = cached_states(model_id, parsed.sentences)
     words = grouped_words(states.tokens, parsed.groups)

@@ -22,7 +22,7 @@ from explorer.decomposition import PULLS_BY, NotCovered, decompose, move_table, 
 from explorer.inputs import parse_sentences, shorten
 from explorer.models import DEFAULT_MODEL_ID, model_lock
 from explorer.peaks import why_peak_bytes
-from explorer.ui import caches, memory
+from explorer.ui import caches, keys, memory
 from explorer.ui.caches import cached_model, cached_states
 from explorer.ui.journey.readout import default_follow
 from explorer.ui.journey.view import JourneyView
@@ -190,10 +190,10 @@ def top_source_measure(lesson: Lesson) -> Measured:
     token sent each followed token the most (by the exact split), and what kind of word that is, the
     kind most of them share matched against the lesson's options (in order: a content word, a small
     word, a special token)."""
-    parsed = parse_sentences(st.session_state.get("sentences", ""), with_groups=True)
+    parsed = parse_sentences(st.session_state.get(keys.SENTENCES, ""), with_groups=True)
     if not parsed.sentences:
         return Measured("no sentences yet")
-    model_id = kept("model_id", DEFAULT_MODEL_ID)  # set by the sidebar, which runs before the card
+    model_id = kept(keys.MODEL_ID, DEFAULT_MODEL_ID)  # set by the sidebar, which runs before the card
     layer = int(lesson.view.get("layer", 2))
     with caches.running_model(model_id, len(parsed.sentences)):
         states = cached_states(model_id, parsed.sentences)
