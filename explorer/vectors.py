@@ -8,8 +8,6 @@ has length 0 after `unit_rows` and cosine 0 with everything, so it never produce
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import orthogonal_procrustes
-from scipy.sparse.linalg import ArpackError, eigsh
 
 K_NEIGHBOURS = 10  # neighbourhood size for overlap scores (faithfulness of a 2-D view)
 
@@ -59,22 +57,58 @@ def pca_axes(centred: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     From the (D, D) covariance, faster than an SVD of the data for tens of thousands of rows. Only the
     two leading eigenpairs are computed (Lanczos iteration, to machine precision): for 384 dimensions
     that took 4 ms where a full eigendecomposition took 50 ms, and 200 ms with the browser busy on the
-    same two cores. Signs are fixed (largest loading positive), so the same data always gives the same
-    picture; a 1-dimensional space gets a zero second axis.
+    same two cores. Fewer rows than dimensions (a page's few sentences) take the Gram matrix's
+    eigenpairs instead (`_from_few_rows`), the same axes without scipy. Signs are fixed (largest loading
+    positive), so the same data always gives the same picture; a 1-dimensional space gets a zero second
+    axis.
     """
     x = np.asarray(centred, dtype=np.float64)
+    few = _from_few_rows(x)
+    if few is not None:
+        return few
     cov = (x.T @ x) / max(len(x) - 1, 1)  # (D, D)
     total = float(np.trace(cov))
     d = cov.shape[0]
     found = None
     if d >= LANCZOS_FROM_DIM and total > 0:
+        from scipy.sparse.linalg import ArpackError, eigsh  # 0.3 s to import: only where it is used
+
         try:  # a fixed start vector: the same data, the same axes
             found = eigsh(cov, k=2, which="LA", v0=np.random.default_rng(0).normal(size=d))
         except ArpackError:
             found = None
     values, vectors = found if found is not None else np.linalg.eigh(cov)
     order = np.argsort(values)[::-1][:2]
-    values, axes = values[order], vectors[:, order].copy()  # (D, ≤2)
+    return _signed(values[order], vectors[:, order].copy(), total)
+
+
+GRAM_UP_TO_ROWS = (
+    256  # fewer rows than dimensions, and at most this many: the (N, N) Gram matrix's eigenpairs
+)
+
+
+def _from_few_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """`pca_axes` for fewer rows N than dimensions D (a page's few sentences in 384 dimensions): the
+    covariance XᵀX/(N−1) and the Gram matrix XXᵀ/(N−1) share their non-zero eigenvalues, and an
+    eigenvector u of the second gives the axis Xᵀu/√((N−1)λ) of the first. Exact, a full (N, N)
+    eigendecomposition in well under a millisecond, and no scipy. None where it does not apply (more
+    rows, or a second variance too small to give its axis a direction)."""
+    n, d = x.shape
+    if not 2 < n < d or n > GRAM_UP_TO_ROWS:
+        return None
+    gram = (x @ x.T) / (n - 1)  # (N, N)
+    total = float(np.trace(gram))
+    values, vectors = np.linalg.eigh(gram)
+    order = np.argsort(values)[::-1][:2]
+    values, vectors = values[order], vectors[:, order]
+    if not total > 0 or values[1] <= 1e-9 * total:
+        return None
+    axes = (x.T @ vectors) / np.sqrt(values * (n - 1))  # (D, 2), unit length
+    return _signed(values, axes, total)
+
+
+def _signed(values: np.ndarray, axes: np.ndarray, total: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Two axes (padded with zeros for a 1-dimensional space), each with its largest loading positive."""
     if axes.shape[1] < 2:
         axes = np.pad(axes, ((0, 0), (0, 2 - axes.shape[1])))
         values = np.pad(values, (0, 2 - len(values)))
@@ -94,6 +128,8 @@ def captured_share(centred: np.ndarray, axes: np.ndarray) -> float:
 
 def procrustes_rotation(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The orthogonal map R minimising ||source·R − target|| (both centred)."""
+    from scipy.linalg import orthogonal_procrustes  # 0.3 s to import: only where it is used
+
     rotation, _ = orthogonal_procrustes(source, target)
     return rotation
 

@@ -8,6 +8,7 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
 from explorer.vectors import (
+    _from_few_rows,
     cosine,
     cosine_matrix,
     frozen,
@@ -62,6 +63,33 @@ def test_pca_axes_in_many_dimensions_take_the_two_leading_eigenpairs() -> None:
     np.testing.assert_allclose(np.abs(axes.T @ full_vectors[:, ::-1][:, :2]), np.eye(2), atol=1e-8)
     assert total == pytest.approx(full_values.sum(), rel=1e-12)
     np.testing.assert_array_equal(pca_axes(centred)[0], axes)
+
+
+@pytest.mark.parametrize("rows", [3, 8, 24, 120, 256])
+def test_few_rows_give_the_covariances_axes_through_the_gram_matrix(rows: int) -> None:
+    """Fewer rows than dimensions (a page's sentences in 384 dimensions): the Gram matrix's path gives
+    the covariance's own two leading eigenpairs, with the same fixed signs."""
+    rng = np.random.default_rng(rows)
+    x = rng.normal(size=(rows, 384)) * np.linspace(3, 0.1, 384)
+    centred = x - x.mean(axis=0)
+    assert _from_few_rows(centred) is not None  # the path under test is the one taken
+    axes, values, total = pca_axes(centred)
+    full_values, full_vectors = np.linalg.eigh(np.cov(x.T))
+    np.testing.assert_allclose(values, full_values[::-1][:2], rtol=1e-9)
+    np.testing.assert_allclose(np.abs(axes.T @ full_vectors[:, ::-1][:, :2]), np.eye(2), atol=1e-7)
+    np.testing.assert_allclose(np.linalg.norm(axes, axis=0), 1.0, rtol=1e-12)
+    assert total == pytest.approx(full_values.sum(), rel=1e-12)
+    assert all(axes[np.argmax(np.abs(axes[:, j])), j] > 0 for j in range(2))
+
+
+def test_the_gram_path_steps_aside_where_it_does_not_apply() -> None:
+    rng = np.random.default_rng(0)
+    assert _from_few_rows(rng.normal(size=(400, 384))) is None  # more rows than dimensions
+    assert _from_few_rows(rng.normal(size=(300, 384))) is None  # more rows than it takes
+    line = np.outer(rng.normal(size=6), rng.normal(size=384))  # a 1-dimensional cloud: no second axis
+    assert _from_few_rows(line - line.mean(axis=0)) is None
+    _, values, _ = pca_axes(line - line.mean(axis=0))
+    assert values[1] == pytest.approx(0, abs=1e-9) and values[0] > 0
 
 
 def test_procrustes_recovers_a_rotation() -> None:
