@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from explorer.projection import FAITHFULNESS_K, project
 from explorer.states import is_punctuation
@@ -61,6 +60,8 @@ def _sum_runs(x: np.ndarray, starts: np.ndarray, order: np.ndarray | None = None
 
     As one sparse (G, N) matrix of ones applied to each layer: no reordered or float64 copy of the whole
     stack, and no per-run overhead (numpy's reduceat took 12 times as long over 25,000 one-row runs)."""
+    from scipy import sparse  # imported where used: a page's first view need not pay for it
+
     picked = np.arange(x.shape[1]) if order is None else np.asarray(order)
     sizes = np.diff(np.r_[starts, len(picked)])
     runs = sparse.csr_matrix(

@@ -75,6 +75,7 @@ for page in ("app.py", *sorted(str(p) for p in Path("pages").glob("*.py"))):
     assert charts, page
     loaded = sorted(m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules)
     print(page, "loaded:", loaded)
+    print(page, "scipy:", "scipy" in sys.modules)
 """
 
 
@@ -95,3 +96,9 @@ def test_first_views_draw_without_the_model() -> None:
     said = dict(line.split(" loaded: ") for line in done.stdout.splitlines() if " loaded: " in line)
     assert len(said) == 5, done.stdout
     assert {page: libs for page, libs in said.items() if libs != "[]"} == {}, done.stdout
+    # scipy takes 0.3 s of a cold start to import: every first view but the Geometry lab's (which fits
+    # Procrustes rotations) draws without it. The pages run in one interpreter, the lab last.
+    scipy = dict(line.split(" scipy: ") for line in done.stdout.splitlines() if " scipy: " in line)
+    assert [page for page, used in scipy.items() if used == "True"] == ["pages/4_Geometry_lab.py"], (
+        done.stdout
+    )
