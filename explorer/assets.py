@@ -190,14 +190,34 @@ def stopwords() -> frozenset[str]:
 
 
 # ---------------------------------------------------------------- stored first-view states
-def read_stored_arrays(folder: Path = PRECOMPUTED) -> tuple[dict, dict[str, np.ndarray]] | None:
-    """`index.json` and every array of `states.npz` in `folder`, or None when either cannot be read."""
+def read_stored_arrays(folder: Path = PRECOMPUTED) -> tuple[dict, StoredArrays] | None:
+    """`index.json` and the arrays of `states.npz` in `folder` (each read when asked for), or None when
+    either cannot be read."""
     try:
         index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
         with np.load(folder / "states.npz", allow_pickle=False) as stored:
-            return index, {name: stored[name] for name in stored.files}
+            names = frozenset(stored.files)
     except (OSError, ValueError):
         return None
+    return index, StoredArrays(folder / "states.npz", names)
+
+
+@dataclass(frozen=True)
+class StoredArrays:
+    """The arrays of one `.npz` file by name, each read from the file when asked for: a page's first view
+    decompresses the one set of states it draws, not the whole 14 MB file (0.19 s of a cold start)."""
+
+    path: Path
+    names: frozenset[str]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self.names:
+            raise KeyError(name)
+        with np.load(self.path, allow_pickle=False) as stored:
+            return stored[name]
 
 
 def write_stored_arrays(index: dict, arrays: dict[str, np.ndarray], folder: Path = PRECOMPUTED) -> Path:

@@ -18,9 +18,11 @@ Rebuild after changing a sentence set or the model:  python -m explorer.precompu
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -63,16 +65,47 @@ def shipped_embedded() -> list[tuple[str, ...]]:
     return [tuple(assets.bundled_corpus().texts), *sorted((q,) for q in {assets.DEFAULT_QUERY, *queries})]
 
 
+V = TypeVar("V")
+
+
+class _Decoded(Mapping[tuple[str, ...], V], Generic[V]):
+    """texts → what is stored for them, each decoded from the file on first use and then kept for the
+    server's life (a lock: two visitors asking at once decode it once). Keys are known from the index,
+    so asking whether something is stored reads nothing."""
+
+    def __init__(self, keys: list[tuple[str, ...]], decode: Callable[[int], V]) -> None:
+        self._position = {key: i for i, key in enumerate(keys)}
+        self._decode = decode
+        self._decoded: dict[tuple[str, ...], V] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, key: tuple[str, ...]) -> V:
+        position = self._position[key]
+        with self._lock:
+            if key not in self._decoded:
+                self._decoded[key] = self._decode(position)
+            return self._decoded[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._position
+
+    def __iter__(self) -> Iterator[tuple[str, ...]]:
+        return iter(self._position)
+
+    def __len__(self) -> int:
+        return len(self._position)
+
+
 @dataclasses.dataclass(frozen=True)
 class Precomputed:
     """The bundled model's card, its states for each shipped input, and its embeddings of each shipped
     list of texts ((N, D), as `embed_texts` returns them) and its sentence vectors of each labelled set
-    ((S, D), as `pooled_vectors` returns them)."""
+    ((S, D), as `pooled_vectors` returns them). Each is read from the file when first asked for."""
 
     info: ModelInfo
-    states: dict[tuple[str, ...], LayerStates]
-    embedded: dict[tuple[str, ...], np.ndarray] = dataclasses.field(default_factory=dict)
-    pooled: dict[tuple[str, ...], np.ndarray] = dataclasses.field(default_factory=dict)
+    states: Mapping[tuple[str, ...], LayerStates]
+    embedded: Mapping[tuple[str, ...], np.ndarray] = dataclasses.field(default_factory=dict)
+    pooled: Mapping[tuple[str, ...], np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 def build(model: SentenceTransformer, info: ModelInfo, folder: Path = FOLDER) -> Path:
@@ -132,12 +165,19 @@ def read(folder: Path = FOLDER) -> Precomputed | None:
         return None
     index, arrays = stored
     try:
-        states = {tuple(e["texts"]): _states(i, e, arrays) for i, e in enumerate(index["entries"])}
-        embedded = {
-            tuple(e["texts"]): frozen(arrays[f"embedded_{i}"]) for i, e in enumerate(index["embedded"])
+        entries, embedded, pooled = index["entries"], index["embedded"], index["pooled"]
+        needed = {f"{i}_{name}" for i in range(len(entries)) for name in ("layers", "pooled_raw", "pooled")}
+        needed |= {f"embedded_{i}" for i in range(len(embedded))} | {
+            f"pooled_{i}" for i in range(len(pooled))
         }
-        pooled = {tuple(e["texts"]): frozen(arrays[f"pooled_{i}"]) for i, e in enumerate(index["pooled"])}
-        return Precomputed(ModelInfo(**index["info"]), states, embedded, pooled)
+        if not needed <= arrays.names:
+            return None
+        return Precomputed(
+            ModelInfo(**index["info"]),
+            _Decoded([tuple(e["texts"]) for e in entries], lambda i: _states(i, entries[i], arrays)),
+            _Decoded([tuple(e["texts"]) for e in embedded], lambda i: frozen(arrays[f"embedded_{i}"])),
+            _Decoded([tuple(e["texts"]) for e in pooled], lambda i: frozen(arrays[f"pooled_{i}"])),
+        )
     except (ValueError, KeyError, TypeError):
         return None
 

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from explorer import precomputed
+from explorer import assets, precomputed
 from explorer.index import embed_texts
 from explorer.models import DEFAULT_MODEL_ID, describe_model, weights_fingerprint
 from explorer.states import extract_states, pooled_vectors
@@ -45,6 +45,29 @@ def test_stored_states_match_the_model(model) -> None:
     assert list(stored.pooled) == precomputed.shipped_tables(), "every labelled set's texts"
     for texts, kept in stored.pooled.items():
         np.testing.assert_allclose(kept, pooled_vectors(model, texts), rtol=1e-5, atol=5e-5, err_msg=texts[0])
+
+
+def test_the_file_is_read_as_it_is_used(monkeypatch) -> None:
+    """Reading the stored files decompresses no array; a set of states is read on first use, once, and
+    is what the file holds (a first view pays for the one set it draws, not the 14 MB file)."""
+    reads: list[str] = []
+    original = assets.StoredArrays.__getitem__
+
+    def counted(self, name):
+        reads.append(name)
+        return original(self, name)
+
+    monkeypatch.setattr(assets.StoredArrays, "__getitem__", counted)
+    stored = precomputed.read()
+    assert stored is not None and reads == []
+    texts = precomputed.shipped_inputs()[0]
+    assert texts in stored.states and reads == []
+    states = stored.states[texts]
+    assert sorted(reads) == ["0_layers", "0_pooled", "0_pooled_raw"]
+    assert stored.states[texts] is states and len(reads) == 3
+    with np.load(precomputed.FOLDER / "states.npz") as whole:
+        np.testing.assert_array_equal(states.layers, whole["0_layers"])
+        np.testing.assert_array_equal(stored.embedded[precomputed.shipped_embedded()[0]], whole["embedded_0"])
 
 
 def test_a_changed_file_is_not_used(tmp_path) -> None:
