@@ -14,7 +14,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from explorer.provenance import app_version
+from explorer.provenance import app_version, model_fields
 
 BUNDLE_FILES = ("coordinates.csv", "vectors.npz", "chart.html", "chart.png", "chart.svg", "manifest.json")
 PACKAGES = ("torch", "transformers", "sentence-transformers", "streamlit", "altair", "numpy", "umap-learn")
@@ -36,10 +36,7 @@ def base_manifest(page: str, info: Any, seed: int, settings: dict[str, Any]) -> 
     `info` is an explorer.models.ModelInfo.
     """
     return {
-        "page": page,
-        "model_id": info.model_id,
-        "model": info.display_name,
-        "weights_fingerprint": info.fingerprint,
+        **model_fields(page, info),
         "seed": seed,
         "settings": settings,
     }

@@ -19,7 +19,7 @@ from typing import Any
 
 from explorer.assets import Lesson
 from explorer.charts.layer_slider import LAYER_PARAM
-from explorer.offline import provenance_html, script_json, vega_bundle
+from explorer.offline import PAGE_HEAD, provenance_html, script_json, vega_bundle
 
 
 @dataclass(frozen=True)
@@ -109,11 +109,9 @@ def _choices(lesson: Lesson) -> str:
     return f'<fieldset id="pick"><legend>{e(lesson.pick_prompt)}</legend>{labels}</fieldset>'
 
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data: blob:">
-<title>Lesson · __TITLE__</title>
+_PAGE = (
+    PAGE_HEAD
+    + """<title>Lesson · __TITLE__</title>
 <style>
 * { box-sizing: border-box; }
 body { font-family: system-ui, sans-serif; margin: 0; padding: 0.8rem; color: #1f2937; line-height: 1.4; }
@@ -220,6 +218,7 @@ reveal.addEventListener("click", () => {
 draw(before).then(() => { document.body.dataset.ready = "true"; });
 </script></body></html>
 """
+)
 
 _SLOTS = re.compile(r"__(TITLE|DESCRIPTION|PAGE|QUESTION|CHOICES|HINT|NOTES|CAPTION|WAITING|ANSWER|PROVENANCE|BEFORE|AFTER|"
                     r"BUNDLE|LAYER|MORE_DESCRIPTION|MORE)__")  # fmt: skip

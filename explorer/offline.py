@@ -60,11 +60,15 @@ def provenance_html(prov: dict[str, Any]) -> str:
     )
 
 
-_PAGE = """<!DOCTYPE html>
+# The head of every file that works with no server: its own scripts and styles and data: images only.
+PAGE_HEAD = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data: blob:">
-<title>__TITLE__</title>
+"""
+_PAGE = (
+    PAGE_HEAD
+    + """<title>__TITLE__</title>
 <style>
 body { font-family: system-ui, sans-serif; margin: 1rem; color: #1f2937; }
 h1 { font-size: 1.3rem; margin: 0 0 0.5rem; }
@@ -133,6 +137,7 @@ vegaEmbed("#chart", spec, { actions: false, renderer: "canvas" }).then((result) 
 });
 </script></body></html>
 """
+)
 
 _SLOTS = re.compile(r"__(TITLE|PROVENANCE|SPEC|NAMES|PLAY|MS|BUNDLE)__")
 

@@ -26,6 +26,17 @@ def app_version() -> str:
         return "unknown"
 
 
+def model_fields(page: str, info: Any) -> dict[str, Any]:
+    """Which page, which model and exactly which weights: what every export and manifest starts with.
+    `info` is an explorer.models.ModelInfo."""
+    return {
+        "page": page,
+        "model_id": info.model_id,
+        "model": info.display_name,
+        "weights_fingerprint": info.fingerprint,
+    }
+
+
 def provenance(
     page: str,
     info: Any,
@@ -37,10 +48,7 @@ def provenance(
     """The provenance of one export. `info` is an explorer.models.ModelInfo; `share_link` is empty where
     the view does not fit a link (the sentences then travel in the file itself)."""
     return {
-        "page": page,
-        "model_id": info.model_id,
-        "model": info.display_name,
-        "weights_fingerprint": info.fingerprint,
+        **model_fields(page, info),
         "sentences": list(sentences),
         "settings": dict(settings),
         "created": (created or datetime.now(UTC)).isoformat(timespec="seconds"),

@@ -12,8 +12,7 @@ SETTINGS = "⚙️ Labelled sentences and settings"
 
 
 def run_page() -> None:
-    """The page, run as a function: its locals (the states of up to 100 long sentences) die with the
-    run. As module globals they stayed alive in sys.modules["__main__"] until anyone's next run."""
+    """The page, in a function so its locals die with the run (see the Sentence embedding page)."""
     frame = open_page(
         PAGE, "Fine-tune", "🎛️", "Fine-tune",
         "Put a tiny trainable head on top of the model's sentence embeddings and teach it your labels: the "

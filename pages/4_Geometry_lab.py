@@ -26,11 +26,11 @@ from explorer.ui import senses as sense_lab
 from explorer.ui.frame import open_page
 
 PAGE = "pages/4_Geometry_lab.py"
+NO_SENTENCES = "Type at least one sentence above, or measure over the bundled corpus."
 
 
 def run_page() -> None:
-    """The page, run as a function: its locals (the states of up to 100 long sentences) die with the
-    run. As module globals they stayed alive in sys.modules["__main__"] until anyone's next run."""
+    """The page, in a function so its locals die with the run (see the Sentence embedding page)."""
     frame = open_page(
         PAGE, "Geometry lab", "📐", "Geometry lab",
         "Pictures can mislead; this page measures. Each chart follows one number from the embedding layer (0) "
@@ -64,7 +64,7 @@ def run_page() -> None:
         lessons.lesson_menu(PAGE)
     with measures_tab:
         if view is None:
-            st.info("Type at least one sentence above, or measure over the bundled corpus.", icon="✍️")
+            st.info(NO_SENTENCES, icon="✍️")
         else:
             widgets.truncation_notice(view.states, info)
             st.caption(
@@ -103,7 +103,7 @@ def run_page() -> None:
 
     with change_tab:
         if view is None:
-            st.info("Type at least one sentence above, or measure over the bundled corpus.", icon="✍️")
+            st.info(NO_SENTENCES, icon="✍️")
         else:
             st.caption(
                 "Each cell is the cosine between a token's vector before and after one layer: 1 means the layer "

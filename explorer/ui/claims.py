@@ -8,8 +8,6 @@ server has no room now.
 
 from __future__ import annotations
 
-import streamlit as st
-
 from explorer.budget import return_freed_memory
 from explorer.states import LayerStates
 from explorer.ui import caches, memory
@@ -53,5 +51,5 @@ def states_or_warning(model_id: str, texts: tuple[str, ...], what: str) -> Layer
     try:
         return claimed_states(model_id, texts, what)
     except memory.BudgetFull as exc:
-        st.warning(f"{exc} Fewer or shorter sentences need less.", icon="⏳")
+        memory.say_full(exc)
         return None

@@ -192,11 +192,35 @@ def _since(future: Future) -> float:
 
 def wait_here(future: Future, doing: str, expect: str) -> None:
     """A line, where it is called, that says what runs and for how long; the page reruns when it is done."""
+    poll(
+        future,
+        lambda: st.info(
+            f"⏳ {doing}: {_since(future):.0f} s so far ({expect}). The chart switches when it is ready."
+        ),
+    )
+
+
+def ready_or_said(future: Future, doing: str, expect: str, failed: str) -> Any:
+    """The background work's result once it is there; until then None, and where this is called a line
+    that says what runs (`wait_here`) or, if the work failed, `failed` with the reason."""
+    result, error = result_or_none(future)
+    if result is not None:
+        return result
+    if error is None:
+        wait_here(future, doing, expect)
+    else:
+        st.warning(failed.format(error=error), icon="⚠️")
+    return None
+
+
+def poll(future: Future, show: Callable[[], None]) -> None:
+    """Where this is called, `show()` the work's progress every second until `future` is done; then
+    rerun the whole page, which finds the result."""
 
     @st.fragment(run_every=1.0)
     def progress() -> None:
         if future.done():
             st.rerun(scope="app")
-        st.info(f"⏳ {doing}: {_since(future):.0f} s so far ({expect}). The chart switches when it is ready.")
+        show()
 
     progress()

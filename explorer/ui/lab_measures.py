@@ -101,17 +101,14 @@ def measures_view(model_id: str, texts: tuple[str, ...], with_umap: bool) -> Mea
     if with_umap:
         job = jobs.started(("measures", model_id, texts), partial(_measures, model_id, texts, True))
         caches.umap_wanted(model_id)  # UMAP's code is compiled now: the shipped sets' views next
-        derived, error = jobs.result_or_none(job)
+        derived = jobs.ready_or_said(
+            job,
+            "Fitting UMAP on every layer to score its faithfulness; the other measures meanwhile",
+            "about half a minute for the corpus; longer for many sentences",
+            "UMAP could not be fitted ({error}); the other measures are shown.",
+        )
         if derived is not None:
             return MeasuresView(model_id, texts, *derived)
-        if error is None:
-            jobs.wait_here(
-                job,
-                "Fitting UMAP on every layer to score its faithfulness; the other measures meanwhile",
-                "about half a minute for the corpus; longer for many sentences",
-            )
-        else:
-            st.warning(f"UMAP could not be fitted ({error}); the other measures are shown.", icon="⚠️")
     else:
         jobs.drop_mine()  # a fit this session asked for before is not waited for any more
     with st.spinner("Measuring every layer…"):
@@ -124,5 +121,5 @@ def _measures_or_stop(model_id: str, texts: tuple[str, ...], with_umap: bool) ->
     try:
         return cached_measures(model_id, texts, with_umap)
     except memory.BudgetFull as exc:
-        st.warning(f"{exc} Fewer or shorter sentences need less.", icon="⏳")
+        memory.say_full(exc)
         st.stop()

@@ -84,14 +84,11 @@ def _build(info: ModelInfo) -> MeaningIndex:
 
 
 def _wait_for_build(future: Future, folder: str) -> None:
-    @st.fragment(run_every=1.0)
-    def progress() -> None:
-        if future.done():
-            st.rerun(scope="app")
+    def show() -> None:
         done, total = _progress.get(folder, (0, 1))
         st.progress(done / max(total, 1), text=f"Building the meaning index: {done:,} of {total:,} sentences")
 
-    progress()
+    jobs.poll(future, show)
 
 
 def loaded() -> list[MeaningIndex]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import streamlit as st
@@ -131,16 +131,34 @@ def room(name: str, nbytes: int, what: str) -> Iterator[None]:
             icon="⏳",
         )
 
-    claim: Claim | None = None
+    claim = lambda: ledger.claim(owner, name, nbytes, WAIT_SECONDS, waiting, alive, _stop_point)  # noqa: E731
+    with _held(ledger, claim, then=note.empty):  # the message goes once the claim is made or refused
+        yield
+
+
+@contextmanager
+def _held(
+    ledger: SessionLedger, claim: Callable[[], Claim], then: Callable[[], object] | None = None
+) -> Iterator[None]:
+    """Hold what `claim()` takes on `ledger` (the ledger it is given back to) for the block, and give it
+    back on every way out: finished, failed, stopped by a rerun. `then` runs right after the claim is
+    made or refused; the claim is already held then, so a rerun that `then` sees still gives it back."""
+    held: Claim | None = None
     try:
         try:
-            claim = ledger.claim(owner, name, nbytes, WAIT_SECONDS, waiting, alive, _stop_point)
+            held = claim()
         finally:
-            note.empty()
+            if then is not None:
+                then()
         yield
     finally:
-        if claim is not None:
-            ledger.release_claim(claim)
+        if held is not None:
+            ledger.release_claim(held)
+
+
+def say_full(exc: BudgetFull) -> None:
+    """Where a visitor's work found no room on the server: why, and what needs less."""
+    st.warning(f"{exc} Fewer or shorter sentences need less.", icon="⏳")
 
 
 def _stop_point() -> None:
@@ -163,10 +181,5 @@ def quiet_room(name: str, nbytes: int) -> Iterator[None]:
     owner = _owner()
     interrupt = _stop_point if get_script_run_ctx() is not None else None
     ledger = _LEDGER  # the claim is given back to the ledger it was made on
-    claim: Claim | None = None
-    try:
-        claim = ledger.claim(owner, name, nbytes, WAIT_SECONDS, None, alive, interrupt)
+    with _held(ledger, lambda: ledger.claim(owner, name, nbytes, WAIT_SECONDS, None, alive, interrupt)):
         yield
-    finally:
-        if claim is not None:
-            ledger.release_claim(claim)

@@ -11,6 +11,7 @@ ROWS = "ft_rows"  # the table as last edited
 BASE = "ft_base"  # the rows a fresh table editor starts from
 VERSION = "ft_table_version"  # a new version is a fresh editor (a preset, a loaded head, a link)
 PRESET = "ft_preset"  # the Labelled set picker
+HELD_OUT_OPEN = "ft_held_out_open"  # the Held-out sentences box, open (folded, the page draws no table)
 
 # Widgets of the settings, the picture and the head files
 RANK = "ft_rank"

@@ -9,7 +9,19 @@ from explorer import assets
 from explorer.finetune import head as hd
 from explorer.finetune.labelled import LabelledSet, Split, prepare_labelled, stratified_split
 from explorer.inputs import escape_markdown
-from explorer.ui.finetune.keys import BASE, LR, PRESET, RANK, ROWS, SEED, STEPS, VERSION, table_editor
+from explorer.ui import widgets
+from explorer.ui.finetune.keys import (
+    BASE,
+    HELD_OUT_OPEN,
+    LR,
+    PRESET,
+    RANK,
+    ROWS,
+    SEED,
+    STEPS,
+    VERSION,
+    table_editor,
+)
 from explorer.ui.state import persisted, remember, remembered
 
 SEED_MAX = 9999
@@ -78,14 +90,16 @@ def split_summary(labelled: LabelledSet, seed: int) -> Split:
             "Every label has fewer than 3 sentences, so all of them train the head and the held-out "
             "accuracy cannot be measured. Add a third sentence to a label to hold one out."
         )
-    with st.expander("Held-out sentences"):
-        st.dataframe(
-            pd.DataFrame(
-                {"sentence": [labelled.texts[i] for i in split.held_out],
-                 "label": [labelled.labels[i] for i in split.held_out]}
-            ),
-            hide_index=True,
-        )  # fmt: skip
+    box = widgets.lazy_expander("Held-out sentences", HELD_OUT_OPEN)  # folded: no table to draw
+    if box.open:
+        with box:
+            st.dataframe(
+                pd.DataFrame(
+                    {"sentence": [labelled.texts[i] for i in split.held_out],
+                     "label": [labelled.labels[i] for i in split.held_out]}
+                ),
+                hide_index=True,
+            )  # fmt: skip
     return split
 
 

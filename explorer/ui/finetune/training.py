@@ -162,7 +162,7 @@ def pooled_or_warning(model_id: str, texts: tuple[str, ...]) -> np.ndarray | Non
         with memory.room(caches.STATES_CLAIM, need, TABLE_RUN), caches.running_model(model_id, len(texts)):
             return caches.cached_pooled(model_id, texts)
     except memory.BudgetFull as exc:
-        st.warning(f"{exc} Fewer or shorter sentences need less.", icon="⏳")
+        memory.say_full(exc)
         return None
 
 

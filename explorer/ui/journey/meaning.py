@@ -17,7 +17,7 @@ import streamlit as st
 
 from explorer.assets import Lesson, stopwords
 from explorer.charts.style import MAX_LABEL_CHARS
-from explorer.inputs import escape_markdown, parse_sentences, shorten
+from explorer.inputs import escape_markdown, shorten
 from explorer.meaning import (
     MeaningIndex,
     content_mask,
@@ -29,7 +29,7 @@ from explorer.models import DEFAULT_MODEL_ID, ModelInfo
 from explorer.states import layer_names
 from explorer.ui import caches, jobs, keys, lessons, meaning_index, widgets
 from explorer.ui.caches import cached_states
-from explorer.ui.journey.readout import default_follow
+from explorer.ui.journey.readout import default_follow, states_in_the_box
 from explorer.ui.journey.view import JourneyView
 from explorer.ui.lessons import Measured
 from explorer.ui.state import kept
@@ -314,11 +314,10 @@ def meaning_measure(lesson: Lesson) -> Measured:
             return Measured(
                 f"not measured: the meaning index is {'not built' if error else 'still being built'}"
             )
-    parsed = parse_sentences(st.session_state.get(keys.SENTENCES, ""), with_groups=True)
-    if not parsed.sentences:
-        return Measured("no sentences yet")
-    with caches.running_model(model_id, len(parsed.sentences)):
-        states = cached_states(model_id, parsed.sentences)
+    found = states_in_the_box()
+    if isinstance(found, Measured):
+        return found
+    parsed, states = found
     follow = default_follow(states.tokens, parsed.groups)[:MEASURE_TOKENS]
     if len(follow) < 2:
         return Measured("follow at least two uses of a word to compare their neighbours")

@@ -12,7 +12,7 @@ from explorer.charts import readout as readout_lines
 from explorer.charts.readout import beats_text
 from explorer.charts.transport import as_sent
 from explorer.group_axes import drawn_ratio
-from explorer.inputs import parse_sentences
+from explorer.inputs import ParsedSentences, parse_sentences
 from explorer.models import DEFAULT_MODEL_ID
 from explorer.separation import (
     MAX_GROUPED_WORDS,
@@ -25,6 +25,7 @@ from explorer.separation import (
     word_separation,
 )
 from explorer.states import (
+    LayerStates,
     default_highlight,
 )
 from explorer.ui import caches, keys, widgets
@@ -231,17 +232,27 @@ def separation_panel(view: JourneyView, readout: Readout, layer: int) -> None:
     )
 
 
+def states_in_the_box() -> tuple[ParsedSentences, LayerStates] | Measured:
+    """What a journey lesson's card measures: the sentences in the shared box and their states under
+    the model in use (the sidebar, which runs before the card, has set it); a Measured saying there are
+    no sentences yet when the box is empty."""
+    parsed = parse_sentences(st.session_state.get(keys.SENTENCES, ""), with_groups=True)
+    if not parsed.sentences:
+        return Measured("no sentences yet")
+    model_id = kept(keys.MODEL_ID, DEFAULT_MODEL_ID)
+    with caches.running_model(model_id, len(parsed.sentences)):
+        return parsed, cached_states(model_id, parsed.sentences)
+
+
 def parting_measure(lesson: Lesson) -> Measured | None:
     """A journey lesson's answer measured on the sentences in the box: per grouped word, the first layer at
     which its meanings part (`separation.parting_layer`); the pick is judged against the first word."""
     if lesson.measure != "parting_layer":
         return None
-    parsed = parse_sentences(st.session_state.get(keys.SENTENCES, ""), with_groups=True)
-    if not parsed.sentences:
-        return Measured("no sentences yet")
-    model_id = kept(keys.MODEL_ID, DEFAULT_MODEL_ID)  # set by the sidebar, which runs before the card
-    with caches.running_model(model_id, len(parsed.sentences)):
-        states = cached_states(model_id, parsed.sentences)
+    found = states_in_the_box()
+    if isinstance(found, Measured):
+        return found
+    parsed, states = found
     words = grouped_words(states.tokens, parsed.groups)
     if not words:
         return Measured(

@@ -190,17 +190,14 @@ def journey_view(
     if method == "umap":  # fitted in the background: shared PCA until it is ready
         job = _umap_job(_umap_inputs(model_id, texts, groups, seed, hide_special, hide_punct))
         caches.umap_wanted(model_id)  # the shipped sets' views next, once per server
-        fitted, error = jobs.result_or_none(job)
+        fitted = jobs.ready_or_said(
+            job,
+            "Fitting aligned UMAP across every layer; shared PCA meanwhile",
+            "a few seconds; up to a minute for the server's first UMAP",
+            "UMAP could not be fitted ({error}); showing shared PCA.",
+        )
         if fitted is not None:
             return fitted
-        if error is None:
-            jobs.wait_here(
-                job,
-                "Fitting aligned UMAP across every layer; shared PCA meanwhile",
-                "a few seconds; up to a minute for the server's first UMAP",
-            )
-        else:
-            st.warning(f"UMAP could not be fitted ({error}); showing shared PCA.", icon="⚠️")
         fit_on = ()
         method = "pca_shared"
     else:

@@ -19,12 +19,12 @@ from explorer.charts.style import MAX_LABEL_CHARS
 from explorer.charts.transport import as_sent
 from explorer.charts.why import update_parts_chart
 from explorer.decomposition import PULLS_BY, NotCovered, decompose, move_table, pull_table
-from explorer.inputs import parse_sentences, shorten
+from explorer.inputs import shorten
 from explorer.models import DEFAULT_MODEL_ID, model_lock
 from explorer.peaks import why_peak_bytes
-from explorer.ui import caches, keys, memory
-from explorer.ui.caches import cached_model, cached_states
-from explorer.ui.journey.readout import default_follow
+from explorer.ui import keys, memory
+from explorer.ui.caches import cached_model
+from explorer.ui.journey.readout import default_follow, states_in_the_box
 from explorer.ui.journey.view import JourneyView
 from explorer.ui.lessons import Measured
 from explorer.ui.state import kept
@@ -190,13 +190,11 @@ def top_source_measure(lesson: Lesson) -> Measured:
     token sent each followed token the most (by the exact split), and what kind of word that is, the
     kind most of them share matched against the lesson's options (in order: a content word, a small
     word, a special token)."""
-    parsed = parse_sentences(st.session_state.get(keys.SENTENCES, ""), with_groups=True)
-    if not parsed.sentences:
-        return Measured("no sentences yet")
-    model_id = kept(keys.MODEL_ID, DEFAULT_MODEL_ID)  # set by the sidebar, which runs before the card
+    found = states_in_the_box()
+    if isinstance(found, Measured):
+        return found
+    (parsed, states), model_id = found, kept(keys.MODEL_ID, DEFAULT_MODEL_ID)
     layer = int(lesson.view.get("layer", 2))
-    with caches.running_model(model_id, len(parsed.sentences)):
-        states = cached_states(model_id, parsed.sentences)
     tokens = states.tokens
     from_readout = default_follow(tokens, parsed.groups)[:WHY_MAX_TOKENS]
     if not from_readout:
