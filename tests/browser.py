@@ -296,6 +296,16 @@ def rerun(page, quiet_ms: int = 200, timeout_ms: int = 180_000) -> Iterator[None
     page.wait_for_function(RUN_ENDED, arg=[seen, quiet_ms, IDLE], polling=50, timeout=timeout_ms)
 
 
+def open_tab(page, name: str) -> None:
+    """Open the tab `name` and wait until the page is still. The app remembers each page's open tab (its
+    tabs have an on_change), so opening another tab runs the script; the open one is left alone."""
+    tab = page.get_by_role("tab", name=name)
+    if tab.get_attribute("aria-selected") != "true":
+        with rerun(page):
+            tab.click()
+    wait_still(page)
+
+
 def require_chromium() -> None:
     """Skip the calling test module without Debian's Chromium, except on CI, where that is an error."""
     import pytest

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from browser import LOGS, app_in_chromium, require_chromium, rerun, visit, wait_idle, wait_still
+from browser import LOGS, app_in_chromium, open_tab, require_chromium, rerun, visit, wait_idle, wait_still
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -70,8 +70,7 @@ def _home_demo(page) -> None:
 def _open_tab(name: str) -> Callable:
     def interact(page) -> None:
         tab = page.get_by_role("tab", name=name)
-        tab.click()  # a tab switches in the browser: no script run
-        wait_still(page)
+        open_tab(page, name)
         assert tab.get_attribute("aria-selected") == "true"
         page.locator("[role='tabpanel']:visible").locator(CHART).first.wait_for(timeout=60_000)
 
