@@ -93,7 +93,7 @@ def start_server(env: Mapping[str, str] | None = None, timeout: float = 90.0) ->
                     if response.status == 200:
                         return server
             except OSError:
-                time.sleep(0.3)
+                time.sleep(0.3)  # the poll interval of a condition wait: until the server answers
         raise RuntimeError("streamlit did not become healthy in time")
     except BaseException:
         server.stop()
@@ -215,8 +215,8 @@ def classroom_at_home(width: int = 1280, height: int = 720) -> Iterator[tuple[ob
         page = browser.new_context(viewport={"width": width, "height": height}).new_page()
         visit(page, url)
         wait_idle(page)
-        page.get_by_text("Classroom mode").first.click()
-        wait_idle(page)
+        with rerun(page):
+            page.get_by_text("Classroom mode").first.click()
         yield page, url
 
 

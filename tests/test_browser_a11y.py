@@ -16,7 +16,8 @@ import pytest
 from browser import LOGS, app_in_chromium, open_tab, require_chromium, rerun, visit, wait_idle, wait_still
 from playwright.sync_api import expect
 
-pytestmark = pytest.mark.browser
+# One worker runs them all (pytest-xdist): the module writes its findings to one file when it ends.
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("a11y")]
 
 require_chromium()
 
