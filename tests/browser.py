@@ -30,6 +30,7 @@ ARTIFACTS = ROOT / "artifacts" / "screenshots"
 LOGS = ROOT / "artifacts" / "logs"
 DESKTOP = {"width": 1440, "height": 1000}  # the viewport most browser tests use
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+EXCEPTION = "[data-testid='stException']"  # a traceback shown on the page
 
 
 def free_port() -> int:

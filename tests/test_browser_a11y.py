@@ -13,7 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from browser import LOGS, app_in_chromium, open_tab, require_chromium, rerun, visit, wait_idle, wait_still
+from browser import (
+    CHART,
+    EXCEPTION,
+    LOGS,
+    app_in_chromium,
+    open_tab,
+    require_chromium,
+    rerun,
+    visit,
+    wait_idle,
+    wait_still,
+)
 from playwright.sync_api import expect
 
 # One worker runs them all (pytest-xdist): the module writes its findings to one file when it ends.
@@ -25,8 +36,6 @@ from axe_playwright_python.sync_playwright import Axe  # noqa: E402  (after the 
 
 BLOCKING = ("critical", "serious")
 VIEWPORT = {"width": 1440, "height": 1000}
-CHART = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
-EXCEPTION = "[data-testid='stException']"
 SHOWN_NODES = 4  # targets and markup printed per violation
 
 # Findings inside Streamlit's own widgets that the app cannot change: (rule id, text found in the flagged

@@ -6,13 +6,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 
 import pytest
-from browser import ARTIFACTS, app_in_chromium, open_tab, require_chromium, rerun, visit, wait_idle
+from browser import ARTIFACTS, CHART, app_in_chromium, open_tab, require_chromium, rerun, visit, wait_idle
 
 pytestmark = pytest.mark.browser
 
 require_chromium()
 
-CHART = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
 XSS = "window.__lse_pwned === undefined"
 
 

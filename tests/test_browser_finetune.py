@@ -5,13 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser import ARTIFACTS, CHART, app_in_chromium, require_chromium, rerun, visit, wait_idle, wait_still
+from browser import (
+    ARTIFACTS,
+    CHART,
+    EXCEPTION,
+    app_in_chromium,
+    require_chromium,
+    rerun,
+    visit,
+    wait_idle,
+    wait_still,
+)
 
 pytestmark = pytest.mark.browser
 
 require_chromium()
-
-EXCEPTION = "[data-testid='stException']"
 
 
 def _visible_charts(page) -> int:

@@ -10,7 +10,16 @@ import re
 from urllib.parse import urlencode
 
 import pytest
-from browser import ARTIFACTS, app_in_chromium, require_chromium, rerun, visit, wait_idle, wait_still
+from browser import (
+    ARTIFACTS,
+    EXCEPTION,
+    app_in_chromium,
+    require_chromium,
+    rerun,
+    visit,
+    wait_idle,
+    wait_still,
+)
 from playwright.sync_api import expect
 
 from explorer.assets import lessons
@@ -21,7 +30,6 @@ require_chromium()
 
 WIDTH, HEIGHT = 1280, 720
 PAGE = "pages/3_Fine_tune.py"
-EXCEPTION = "[data-testid='stException']"
 PICTURE = "[data-testid='stVegaLiteChart'][aria-label^='Each token through the base model']"
 BARS = "[data-testid='stVegaLiteChart'][aria-label^='Bar chart of the mean move per layer']"
 SNAPSHOT = "[data-testid='stVegaLiteChart'][aria-label^='Scatter of every labelled sentence']"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from browser import (
     ARTIFACTS,
+    CHART,
     app_in_chromium,
     open_tab,
     require_chromium,
@@ -18,7 +19,6 @@ pytestmark = pytest.mark.browser
 
 require_chromium()
 
-CHART = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
 TABS = ("Layer by layer", "Word-sense lab", "How much each layer changes each token")
 VIEWPORT = {"width": 1440, "height": 1000}
 VISIBLE = (

@@ -7,7 +7,16 @@ import re
 from urllib.parse import urlencode
 
 import pytest
-from browser import ARTIFACTS, app_in_chromium, require_chromium, rerun, visit, wait_idle, wait_still
+from browser import (
+    ARTIFACTS,
+    EXCEPTION,
+    app_in_chromium,
+    require_chromium,
+    rerun,
+    visit,
+    wait_idle,
+    wait_still,
+)
 
 from explorer.assets import lessons
 from explorer.ui.lessons import gallery_query
@@ -15,7 +24,6 @@ from explorer.ui.lessons import gallery_query
 pytestmark = pytest.mark.browser
 require_chromium()
 
-EXCEPTION = "[data-testid='stException']"
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
 # What the student does before predicting, and a text that only the revealed page shows.
 STEPS: dict[str, tuple[str | None, str]] = {

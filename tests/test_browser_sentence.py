@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from browser import (
     ARTIFACTS,
+    CHART,
     app_in_chromium,
     open_tab,
     require_chromium,
@@ -75,7 +76,6 @@ CHART_DATA = (
     VISIBLE + ".map(e => [...e.querySelectorAll('[aria-label]')].map(n => n.getAttribute('aria-label')))"
 )
 CHART_MARKUP = VISIBLE + ".map(e => e.outerHTML)"
-CHART = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
 
 
 def _drawn(page) -> dict:
