@@ -39,7 +39,7 @@ test: $(DEV_STAMP)
 # The quick lane while editing: ruff and every test but the browser and slow ones (about 3 minutes).
 test-fast: $(DEV_STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest $(PYTEST_WORKERS) -m "not browser and not slow"
+	$(BIN)/python -m pytest -m "not browser and not slow"
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
