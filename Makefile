@@ -26,10 +26,15 @@ run: $(STAMP)
 	$(BIN)/python -m explorer.meaning_ahead
 	LSE_LOCAL_MODELS=$${LSE_LOCAL_MODELS:-1} $(BIN)/streamlit run app.py
 
+# Two pytest-xdist workers: the browser tests mostly wait on a server or Chromium, so two at once fill the
+# two cores. Each worker has its own shared server and Chromium; a module that must stay in one worker is
+# marked `xdist_group` (hence --dist loadgroup).
+PYTEST_WORKERS := -n 2 --dist loadgroup
+
 test: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_WORKERS)
 
 # The quick lane while editing: ruff and every test but the browser and slow ones (about 3 minutes).
 test-fast: $(DEV_STAMP)

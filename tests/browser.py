@@ -30,6 +30,7 @@ ARTIFACTS = ROOT / "artifacts" / "screenshots"
 LOGS = ROOT / "artifacts" / "logs"
 DESKTOP = {"width": 1440, "height": 1000}  # the viewport most browser tests use
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+EXCEPTION = "[data-testid='stException']"  # a traceback shown on the page
 
 
 def free_port() -> int:
@@ -93,11 +94,48 @@ def start_server(env: Mapping[str, str] | None = None, timeout: float = 90.0) ->
                     if response.status == 200:
                         return server
             except OSError:
-                time.sleep(0.3)
+                time.sleep(0.3)  # the poll interval of a condition wait: until the server answers
         raise RuntimeError("streamlit did not become healthy in time")
     except BaseException:
         server.stop()
         raise
+
+
+# Installed in every page before its own scripts: counts the messages the app's WebSocket receives and
+# notes when the last came. A script run always sends some (its start, its elements, its end), so "a message
+# came after the action, none for a moment since, and the app is idle" is a run that the action started and
+# that has ended, however quick: a run quicker than a frame may never show "running" in the DOM.
+COUNT_MESSAGES = """(() => {
+  window.__lseMessages = 0;
+  window.__lseLastMessage = 0;
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", () => {
+        window.__lseMessages += 1;
+        window.__lseLastMessage = performance.now();
+      });
+    }
+  };
+})();"""
+
+
+def _count_messages_in_every_page(browser) -> None:
+    """Make every context (and page) the shared Chromium opens count its app's messages (see `rerun`)."""
+    new_context, new_page = browser.new_context, browser.new_page
+
+    def counting_context(*args, **options):
+        context = new_context(*args, **options)
+        context.add_init_script(COUNT_MESSAGES)
+        return context
+
+    def counting_page(*args, **options):
+        page = new_page(*args, **options)  # at about:blank: the script runs from its first visit on
+        page.context.add_init_script(COUNT_MESSAGES)
+        return page
+
+    browser.new_context, browser.new_page = counting_context, counting_page
 
 
 class _Shared:
@@ -119,6 +157,7 @@ class _Shared:
             if self.playwright is None:
                 self.playwright = sync_playwright().start()
             self.browser = self.playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            _count_messages_in_every_page(self.browser)
         return self.browser
 
     def url(self, env: Mapping[str, str] | None) -> str:
@@ -177,8 +216,8 @@ def classroom_at_home(width: int = 1280, height: int = 720) -> Iterator[tuple[ob
         page = browser.new_context(viewport={"width": width, "height": height}).new_page()
         visit(page, url)
         wait_idle(page)
-        page.get_by_text("Classroom mode").first.click()
-        wait_idle(page)
+        with rerun(page):
+            page.get_by_text("Classroom mode").first.click()
         yield page, url
 
 
@@ -193,9 +232,10 @@ def visit(page, address: str, timeout_ms: int = 120_000) -> None:
 
 
 def wait_idle(page, timeout_ms: int = 90_000) -> None:
-    """Wait until the script has run to the end (and has started at least once)."""
+    """Wait until the script has run to the end (and has started at least once: a freshly loaded page's
+    script state is "initial" until its first run starts). After an action that runs the script, wrap the
+    action in `rerun` instead: this cannot tell a run that has not started yet from none."""
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
-    page.wait_for_timeout(300)
     page.wait_for_selector(IDLE, timeout=timeout_ms)
 
 
@@ -217,28 +257,54 @@ def wait_drawn(page, selector: str = CHART, quiet_ms: int = 300, timeout_ms: int
     page.wait_for_function(SAME_AS_LAST_POLL, arg=selector, polling=quiet_ms, timeout=timeout_ms)
 
 
-# Counts, in the page, every script run that ended (the app's script state leaving "running"); installed
-# once per loaded document. A record per attribute change, so a run too quick to be seen is still counted.
-COUNT_RUNS = """() => {
-  if (window.__lseRunsEnded !== undefined) return window.__lseRunsEnded;
-  window.__lseRunsEnded = 0;
-  new MutationObserver((records) => {
-    window.__lseRunsEnded += records.filter((r) => r.oldValue === "running").length;
-  }).observe(document.querySelector("[data-testid='stApp']"),
-             { attributes: true, attributeFilter: ["data-test-script-state"], attributeOldValue: true });
-  return 0;
-}"""
+# The page's look as one string: every drawn chart (as in SAME_AS_LAST_POLL) and the place and size of every
+# element of the app; true when the app is idle and the string matches the previous poll's.
+SAME_LOOK_AS_LAST_POLL = """(sel) => {
+  const idle = document.querySelector(`IDLE_SELECTOR`) !== null;
+  const drawn = [...document.querySelectorAll(sel)]
+    .map((e) => (e.tagName === "CANVAS" ? e.toDataURL() : e.outerHTML)).join("|");
+  const boxes = [...document.querySelectorAll("[data-testid='stElementContainer'], [role='dialog']")]
+    .map((e) => { const r = e.getBoundingClientRect(); return [r.x, r.y, r.width, r.height].map(Math.round); })
+    .join(";");
+  const look = drawn + "#" + boxes + "#" + document.documentElement.scrollHeight;
+  const same = idle && look === window.__lseLastLook;
+  window.__lseLastLook = look;
+  return same;
+}""".replace("IDLE_SELECTOR", IDLE)
+
+
+def wait_still(page, selector: str = CHART, quiet_ms: int = 300, timeout_ms: int = 60_000) -> None:
+    """Wait until the app is idle and its look (charts drawn, every element's box, the page's height) has
+    not changed for `quiet_ms`: what a screenshot or a measurement of the layout needs, after a load, an
+    action's run, a new viewport or a tab's switch (Vega draws, and resizes, after the run has ended)."""
+    page.evaluate("() => { window.__lseLastLook = null; }")
+    page.wait_for_function(SAME_LOOK_AS_LAST_POLL, arg=selector, polling=quiet_ms, timeout=timeout_ms)
+
+
+# True once a message has come after the `seen`-th, none has come for `quiet` ms, and the app is idle.
+RUN_ENDED = """([seen, quiet, idle]) => window.__lseMessages > seen
+  && performance.now() - window.__lseLastMessage > quiet && document.querySelector(idle) !== null"""
 
 
 @contextmanager
-def rerun(page, timeout_ms: int = 180_000) -> Iterator[None]:
+def rerun(page, quiet_ms: int = 200, timeout_ms: int = 180_000) -> Iterator[None]:
     """Wait, after the action inside the block, until a script run it started has ended and the app is
     idle: what a fixed pause before `wait_idle` only hoped for. Use it only around actions that do run
     the script (a widget's change, a button), or it waits for `timeout_ms` and fails."""
-    ended = page.evaluate(COUNT_RUNS)
+    seen = page.evaluate("() => window.__lseMessages")
+    assert seen is not None, "a page of the shared Chromium (browser.shared_app) counts its messages"
     yield
-    page.wait_for_function("(n) => window.__lseRunsEnded > n", arg=ended, timeout=timeout_ms)
-    page.wait_for_selector(IDLE, timeout=timeout_ms)
+    page.wait_for_function(RUN_ENDED, arg=[seen, quiet_ms, IDLE], polling=50, timeout=timeout_ms)
+
+
+def open_tab(page, name: str) -> None:
+    """Open the tab `name` and wait until the page is still. The app remembers each page's open tab (its
+    tabs have an on_change), so opening another tab runs the script; the open one is left alone."""
+    tab = page.get_by_role("tab", name=name)
+    if tab.get_attribute("aria-selected") != "true":
+        with rerun(page):
+            tab.click()
+    wait_still(page)
 
 
 def require_chromium() -> None:

@@ -51,6 +51,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     close_shared()  # Chromium and the shared servers, if a browser test started them
 
 
+def wait_until(condition, timeout: float = 10.0, what: str = "the condition") -> None:
+    """Poll `condition()` (every 10 ms) until it is true; fail after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not come true in {timeout} s"
+        time.sleep(0.01)
+
+
 def jobs_idle(timeout: float = 600.0) -> None:
     """Wait for the background jobs earlier tests started (UMAP fits): a test that swaps the server's
     memory ledger for its own must not have another test's job claim on it."""

@@ -13,9 +13,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from browser import LOGS, app_in_chromium, require_chromium, visit, wait_idle
+from browser import (
+    CHART,
+    EXCEPTION,
+    LOGS,
+    app_in_chromium,
+    open_tab,
+    require_chromium,
+    rerun,
+    visit,
+    wait_idle,
+    wait_still,
+)
+from playwright.sync_api import expect
 
-pytestmark = pytest.mark.browser
+# One worker runs them all (pytest-xdist): the module writes its findings to one file when it ends.
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("a11y")]
 
 require_chromium()
 
@@ -23,8 +36,6 @@ from axe_playwright_python.sync_playwright import Axe  # noqa: E402  (after the 
 
 BLOCKING = ("critical", "serious")
 VIEWPORT = {"width": 1440, "height": 1000}
-CHART = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
-EXCEPTION = "[data-testid='stException']"
 SHOWN_NODES = 4  # targets and markup printed per violation
 
 # Findings inside Streamlit's own widgets that the app cannot change: (rule id, text found in the flagged
@@ -49,8 +60,9 @@ def _type_sentences(page) -> None:
         settings.click()
     box = page.locator("[data-testid='stTextArea'] textarea").first
     box.fill("The cat sat on the mat.\nA dog slept by the door.\nStocks fell sharply on Monday.")
-    box.press("Control+Enter")
-    _settle(page)
+    with rerun(page):
+        box.press("Control+Enter")
+    wait_still(page)
     page.get_by_text("Your own sentences: the set's text was edited.").wait_for(timeout=30_000)
 
 
@@ -59,16 +71,16 @@ def _home_demo(page) -> None:
     before = reading.inner_text()
     box = page.get_by_label("Sentence B")
     box.fill("She sat by the bank and watched the water.")
-    box.press("Enter")
-    _settle(page)
+    with rerun(page):
+        box.press("Enter")
+    wait_still(page)
     assert reading.inner_text() != before, "the demo did not recompute"
 
 
 def _open_tab(name: str) -> Callable:
     def interact(page) -> None:
         tab = page.get_by_role("tab", name=name)
-        tab.click()
-        _settle(page)
+        open_tab(page, name)
         assert tab.get_attribute("aria-selected") == "true"
         page.locator("[role='tabpanel']:visible").locator(CHART).first.wait_for(timeout=60_000)
 
@@ -78,7 +90,8 @@ def _open_tab(name: str) -> Callable:
 def _train(page) -> None:
     page.get_by_role("button", name="🎯 Train the head").click()
     page.wait_for_selector("text=Model fingerprint after", timeout=180_000)
-    _settle(page)
+    wait_idle(page, timeout_ms=180_000)
+    wait_still(page)
 
 
 def _tab_open(name: str) -> Callable:
@@ -105,12 +118,6 @@ PAGES = {
     "fine_tune": Page("/Fine_tune", _train, _text_shown("Model fingerprint after")),
     "geometry_lab": Page("/Geometry_lab", _open_tab(SENSES), _tab_open(SENSES)),
 }
-
-
-def _settle(page) -> None:
-    page.wait_for_timeout(500)
-    wait_idle(page, timeout_ms=180_000)
-    page.wait_for_timeout(800)  # let Vega finish drawing
 
 
 def _scan(page) -> tuple[list[dict], list[dict]]:
@@ -163,9 +170,10 @@ def _set_classroom(page, on: bool) -> None:
             page.locator(
                 "[data-testid='stExpandSidebarButton'], [data-testid='stSidebarCollapsedControl'] button"
             ).first.click()
-            page.wait_for_timeout(600)
-        label.click()
-        _settle(page)
+            expect(label).to_be_in_viewport()
+        with rerun(page):
+            label.click()
+        wait_still(page)
     assert toggle.is_checked() == on
 
 
@@ -198,7 +206,7 @@ def test_no_serious_accessibility_violations(served, findings, name: str) -> Non
         visit(page, url + spec.path)
         wait_idle(page, timeout_ms=180_000)
         page.wait_for_selector(CHART, timeout=120_000)  # every page draws a chart first
-        _settle(page)
+        wait_still(page)
         check(classroom=False, moment="before")
         check(classroom=True, moment="before")
         spec.interact(page)
@@ -244,13 +252,17 @@ def test_no_serious_accessibility_violations_in_a_lesson(served, findings, lesso
         visit(page, f"{url}/{slug}?{urlencode(gallery_query(lesson))}")
         wait_idle(page, timeout_ms=180_000)
         page.get_by_text("Predict:").first.wait_for(timeout=60_000)
-        page.locator("[data-testid='stRadio'] label").filter(has_text=lesson.pick_options[0]).first.click()
-        _settle(page)
+        with rerun(page):
+            page.locator("[data-testid='stRadio'] label").filter(
+                has_text=lesson.pick_options[0]
+            ).first.click()
+        wait_still(page)
         check(classroom=False, moment="before")
         check(classroom=True, moment="before")
-        page.get_by_role("button", name="Reveal the answer").click()
+        with rerun(page):
+            page.get_by_role("button", name="Reveal the answer").click()
         page.get_by_text(lesson.answer[:40]).first.wait_for(timeout=60_000)
-        _settle(page)
+        wait_still(page)
         check(classroom=True, moment="after")
         check(classroom=False, moment="after")
     finally:

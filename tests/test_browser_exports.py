@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from browser import ARTIFACTS, app_in_chromium, offline_page, require_chromium, visit, wait_idle
+from browser import ARTIFACTS, app_in_chromium, offline_page, require_chromium, rerun, visit, wait_idle
 from PIL import Image
 
 from explorer.assets import lessons
@@ -98,8 +98,8 @@ def test_fine_tune_offers_the_training_sweep_once_a_head_is_trained() -> None:
         page.get_by_role("button", name=re.compile("Share or export")).click()
         page.locator(MENU).get_by_role("button", name=re.compile("Animated sweep for slides")).click()
         dialog = page.locator(DIALOG)
-        dialog.get_by_text("MP4", exact=True).click()
-        wait_idle(page)
+        with rerun(page):
+            dialog.get_by_text("MP4", exact=True).click()
         dialog.get_by_role("button", name="Make the animation").click()
         download = dialog.get_by_role("button", name=re.compile(r"Download fine_tune_sweep\.mp4"))
         download.wait_for(timeout=120_000)

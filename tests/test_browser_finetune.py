@@ -5,14 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser import ARTIFACTS, app_in_chromium, require_chromium, visit, wait_idle
+from browser import (
+    ARTIFACTS,
+    CHART,
+    EXCEPTION,
+    app_in_chromium,
+    require_chromium,
+    rerun,
+    visit,
+    wait_idle,
+    wait_still,
+)
 
 pytestmark = pytest.mark.browser
 
 require_chromium()
-
-CHART = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
-EXCEPTION = "[data-testid='stException']"
 
 
 def _visible_charts(page) -> int:
@@ -26,7 +33,7 @@ def _screenshot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     height = page.evaluate("document.querySelector(\"[data-testid='stMain']\").scrollHeight")
     page.set_viewport_size({"width": 1440, "height": max(1000, int(height))})
-    page.wait_for_timeout(800)
+    wait_still(page)
     page.screenshot(path=str(ARTIFACTS / f"{name}_full.png"), full_page=True)
     page.set_viewport_size({"width": 1440, "height": 1000})
 
@@ -41,7 +48,7 @@ def test_fine_tune_trains_and_proves_the_model_unchanged(tmp_path: Path) -> None
         visit(page, f"{url}/Fine_tune")
         wait_idle(page, timeout_ms=180_000)
         page.wait_for_selector(CHART, timeout=60_000)
-        page.wait_for_timeout(1000)  # let Vega finish drawing
+        wait_still(page)
         assert page.locator(EXCEPTION).count() == 0
         assert "Fine-tune" in page.locator("h1").first.inner_text()
         assert _visible_charts(page) >= 1
@@ -50,7 +57,7 @@ def test_fine_tune_trains_and_proves_the_model_unchanged(tmp_path: Path) -> None
         page.get_by_role("button", name="Train the head").click()
         page.wait_for_selector("text=Model fingerprint after", timeout=120_000)
         wait_idle(page, timeout_ms=120_000)
-        page.wait_for_timeout(1200)
+        wait_still(page)
         assert page.locator(EXCEPTION).count() == 0
         assert _visible_charts(page) >= 2  # the snapshot view and the loss curve
         fingerprints = _fingerprints(page)
@@ -71,7 +78,7 @@ def test_fine_tune_trains_and_proves_the_model_unchanged(tmp_path: Path) -> None
         page.get_by_role("button", name="Tune a private copy").click()
         page.wait_for_selector("text=Your tuned copy", timeout=180_000)
         wait_idle(page, timeout_ms=180_000)
-        page.wait_for_timeout(1200)
+        wait_still(page)
         assert page.locator(EXCEPTION).count() == 0
         assert _visible_charts(page) >= 3
         # head proof (2 equal), then tuning: the shared model before → after (equal), and the copy (differs)
@@ -109,10 +116,10 @@ def test_a_copied_link_opens_the_same_view_and_classroom_mode() -> None:
         wait_idle(page, timeout_ms=120_000)
         step_slider = page.locator("[data-testid='stSlider']").filter(has_text="Training step")
         step_slider.locator("input[type='range']").focus()
-        for _ in range(8):  # an earlier snapshot than the last, so the link must carry the step
-            page.keyboard.press("ArrowLeft")
-        wait_idle(page)
-        page.wait_for_timeout(1200)
+        with rerun(page):
+            for _ in range(8):  # an earlier snapshot than the last, so the link must carry the step
+                page.keyboard.press("ArrowLeft")
+        wait_still(page)
         caption, metrics, picture = _step_caption(page), _metrics(page), _snapshot_picture(page)
         assert not caption.startswith("Step 100 ")
 
@@ -134,15 +141,15 @@ def test_a_copied_link_opens_the_same_view_and_classroom_mode() -> None:
         other.get_by_role("button", name="Train the head").click()
         other.wait_for_selector("text=Model fingerprint after", timeout=180_000)
         wait_idle(other, timeout_ms=120_000)
-        other.wait_for_timeout(1200)
+        wait_still(other)
         assert other.locator(EXCEPTION).count() == 0
         assert _step_caption(other) == caption
         assert _metrics(other) == metrics
         assert _snapshot_picture(other) == picture, "the linked page draws the same chart"
 
-        other.get_by_text("Classroom mode").click()
-        wait_idle(other)
-        other.wait_for_timeout(1500)
+        with rerun(other):
+            other.get_by_text("Classroom mode").click()
+        wait_still(other)
         assert other.locator(EXCEPTION).count() == 0
         assert _snapshot_picture(other) != picture
         _screenshot(other, "fine_tune_classroom")

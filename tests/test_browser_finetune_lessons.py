@@ -10,7 +10,17 @@ import re
 from urllib.parse import urlencode
 
 import pytest
-from browser import ARTIFACTS, app_in_chromium, require_chromium, visit, wait_idle
+from browser import (
+    ARTIFACTS,
+    EXCEPTION,
+    app_in_chromium,
+    require_chromium,
+    rerun,
+    visit,
+    wait_idle,
+    wait_still,
+)
+from playwright.sync_api import expect
 
 from explorer.assets import lessons
 from explorer.ui.lessons import gallery_query
@@ -20,7 +30,6 @@ require_chromium()
 
 WIDTH, HEIGHT = 1280, 720
 PAGE = "pages/3_Fine_tune.py"
-EXCEPTION = "[data-testid='stException']"
 PICTURE = "[data-testid='stVegaLiteChart'][aria-label^='Each token through the base model']"
 BARS = "[data-testid='stVegaLiteChart'][aria-label^='Bar chart of the mean move per layer']"
 SNAPSHOT = "[data-testid='stVegaLiteChart'][aria-label^='Scatter of every labelled sentence']"
@@ -62,7 +71,8 @@ def _drawn(page, selector: str) -> None:
 
 def _screenshot(page, name: str) -> None:
     page.mouse.move(WIDTH // 2, 20)  # no button's tooltip over the card
-    page.wait_for_timeout(300)
+    expect(page.locator("[role='tooltip'], [data-baseweb='tooltip']")).to_have_count(0)
+    wait_still(page)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
@@ -88,27 +98,26 @@ def test_a_fine_tune_lesson_fits_one_projector_screen_before_and_after_reveal(ap
         visit(page, f"{url}/Fine_tune?{urlencode(gallery_query(lesson))}")
         wait_idle(page, timeout_ms=180_000)
         page.get_by_text("Predict:").first.wait_for(timeout=60_000)
-        page.get_by_text("Classroom mode").first.click()
-        wait_idle(page)
+        with rerun(page):
+            page.get_by_text("Classroom mode").first.click()
         question = page.get_by_text("Predict:").first
         question.wait_for(timeout=60_000)
 
         pick = lesson.pick_options[1]
         exact = re.compile(f"^{re.escape(pick)}$")
-        page.locator("[data-testid='stRadio'] label").filter(has_text=exact).first.click()
-        wait_idle(page)
+        with rerun(page):
+            page.locator("[data-testid='stRadio'] label").filter(has_text=exact).first.click()
         reveal = page.get_by_role("button", name=REVEAL)
         assert reveal.is_enabled(), "a committed pick enables Reveal"
 
         button = page.get_by_role("button", name=action).first
         assert _on_first_screen(button), f"{lesson_id}: {action} at {_box(button)} before it is pressed"
-        button.click()
-        page.wait_for_timeout(500)
-        wait_idle(page, timeout_ms=240_000)
+        with rerun(page, timeout_ms=240_000):
+            button.click()
         for selector in before_charts:
             _drawn(page, selector)
         page.get_by_text(before_text).first.wait_for(timeout=60_000)
-        page.wait_for_timeout(1_000)
+        wait_still(page)
         assert page.locator(BARS).count() == 0, "the bars wait for Reveal"
         charts = {f"chart {i}": page.locator(s).first for i, s in enumerate(before_charts)}
         _assert_on_first_screen(
@@ -126,7 +135,7 @@ def test_a_fine_tune_lesson_fits_one_projector_screen_before_and_after_reveal(ap
         wait_idle(page, timeout_ms=180_000)
         for selector in after_charts:
             _drawn(page, selector)
-        page.wait_for_timeout(1_000)
+        wait_still(page)
         assert _scroll_top(page) == scrolled, "Reveal does not move the page"
         charts = {f"chart {i}": page.locator(s).first for i, s in enumerate(after_charts)}
         _assert_on_first_screen(
@@ -152,21 +161,20 @@ def test_tuning_shows_its_picture_and_bars_on_one_screen_with_the_button(app) ->
     try:
         visit(page, f"{url}/Fine_tune")
         wait_idle(page, timeout_ms=180_000)
-        page.get_by_text("Classroom mode").first.click()
-        wait_idle(page)
+        with rerun(page):
+            page.get_by_text("Classroom mode").first.click()
         button = page.get_by_role("button", name="Tune a private copy")
-        button.click()
-        page.wait_for_timeout(500)
-        wait_idle(page, timeout_ms=240_000)
+        with rerun(page, timeout_ms=240_000):
+            button.click()
         _drawn(page, PICTURE)
         _drawn(page, BARS)
-        page.wait_for_timeout(1_000)
+        wait_still(page)
         assert page.locator(EXCEPTION).count() == 0
         top = _box(button)["y"]
         page.evaluate(
             "(dy) => { document.querySelector('[data-testid=\"stMain\"]').scrollTop += dy; }", top - 80
         )  # the button just under the app's header
-        page.wait_for_timeout(500)
+        wait_still(page)
         picture, bars = page.locator(PICTURE).first, page.locator(BARS).first
         for what, locator in (("the button", button), ("the picture", picture), ("the bars", bars)):
             assert _on_first_screen(locator), f"{what} at {_box(locator)}"

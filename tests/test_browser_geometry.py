@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import pytest
-from browser import ARTIFACTS, app_in_chromium, require_chromium, visit, wait_idle
+from browser import (
+    ARTIFACTS,
+    CHART,
+    app_in_chromium,
+    open_tab,
+    require_chromium,
+    rerun,
+    visit,
+    wait_idle,
+    wait_still,
+)
 
 pytestmark = pytest.mark.browser
 
 require_chromium()
 
-CHART = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
 TABS = ("Layer by layer", "Word-sense lab", "How much each layer changes each token")
 VIEWPORT = {"width": 1440, "height": 1000}
 VISIBLE = (
@@ -46,9 +55,7 @@ def _assert_healthy(page) -> None:
 
 
 def _show_tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
-    wait_idle(page)
-    page.wait_for_timeout(1200)  # let Vega finish drawing
+    open_tab(page, name)
 
 
 def _visible_charts(page) -> int:
@@ -72,7 +79,7 @@ def _sense_view(page) -> dict:
 def _screenshot_sense_lab(page, name: str) -> None:
     """The sense lab's verdict and charts (the app scrolls inside its own container, so scroll there)."""
     page.locator("[data-testid='stMetric']").first.evaluate("e => e.scrollIntoView({block: 'start'})")
-    page.wait_for_timeout(500)
+    wait_still(page)
     page.screenshot(path=str(ARTIFACTS / name))
 
 
@@ -91,13 +98,13 @@ def test_geometry_lab_renders_every_tab(served) -> None:
 def test_a_copied_link_opens_the_same_view_and_classroom_mode_restyles_it(served) -> None:
     browser, url = served
     page = _open(browser, f"{url}/Geometry_lab")
-    page.locator("[data-testid='stRadio'] label").filter(has_text="Your sentences").click()
-    wait_idle(page)
+    with rerun(page):
+        page.locator("[data-testid='stRadio'] label").filter(has_text="Your sentences").click()
     _show_tab(page, TABS[1])
     page.locator(".st-key-sense_word").click()
-    page.get_by_role("option", name="crane", exact=True).click()
-    wait_idle(page)
-    page.wait_for_timeout(1200)
+    with rerun(page):
+        page.get_by_role("option", name="crane", exact=True).click()
+    wait_still(page)
     _assert_healthy(page)
     expected = _sense_view(page)
     assert expected["contexts_box"] == ["st-key-sense_text_crane"] and "crane" in expected["contexts"]
@@ -121,9 +128,9 @@ def test_a_copied_link_opens_the_same_view_and_classroom_mode_restyles_it(served
     assert all(len(labels) >= 7 for labels in shown["charts"]), "each chart carries its data points"
     _screenshot_sense_lab(opened, "geometry_lab_from_link.png")
 
-    opened.locator(".st-key-classroom label").click()
-    wait_idle(opened)
-    opened.wait_for_timeout(1500)
+    with rerun(opened):
+        opened.locator(".st-key-classroom label").click()
+    wait_still(opened)
     _assert_healthy(opened)
     classroom = _sense_view(opened)
     assert classroom["metrics"] == expected["metrics"]
@@ -139,7 +146,7 @@ def test_a_copied_link_opens_the_same_view_and_classroom_mode_restyles_it(served
         opened.locator(CHART).locator("visible=true").first.evaluate(
             "e => e.scrollIntoView({block: 'center'})"
         )
-        opened.wait_for_timeout(500)
+        wait_still(opened)
         opened.screenshot(path=str(ARTIFACTS / name))
     _assert_healthy(opened)
     page.context.close()

@@ -7,7 +7,16 @@ import re
 from urllib.parse import urlencode
 
 import pytest
-from browser import ARTIFACTS, app_in_chromium, require_chromium, visit, wait_idle
+from browser import (
+    ARTIFACTS,
+    EXCEPTION,
+    app_in_chromium,
+    require_chromium,
+    rerun,
+    visit,
+    wait_idle,
+    wait_still,
+)
 
 from explorer.assets import lessons
 from explorer.ui.lessons import gallery_query
@@ -15,7 +24,6 @@ from explorer.ui.lessons import gallery_query
 pytestmark = pytest.mark.browser
 require_chromium()
 
-EXCEPTION = "[data-testid='stException']"
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
 # What the student does before predicting, and a text that only the revealed page shows.
 STEPS: dict[str, tuple[str | None, str]] = {
@@ -43,7 +51,7 @@ def _slug(page: str) -> str:
 def _shots(page, name: str) -> None:
     for size, (width, height) in SIZES.items():
         page.set_viewport_size({"width": width, "height": height})
-        page.wait_for_timeout(700)
+        wait_still(page)
         page.screenshot(path=str(ARTIFACTS / f"lesson_{name}_{size}.png"))
     page.set_viewport_size({"width": 1280, "height": 720})
 
@@ -62,11 +70,10 @@ def test_every_lesson_hides_its_answer_until_reveal() -> None:
             wait_idle(page, timeout_ms=180_000)
             page.get_by_text("Predict:").first.wait_for(timeout=60_000)
             if action is not None:
-                page.get_by_role("button", name=action).first.click()
-                page.wait_for_timeout(500)
-                wait_idle(page, timeout_ms=180_000)
+                with rerun(page):
+                    page.get_by_role("button", name=action).first.click()
             page.get_by_text(WAITING).filter(visible=True).first.wait_for(timeout=180_000)
-            page.wait_for_timeout(1000)
+            wait_still(page)
             assert page.locator(EXCEPTION).count() == 0, lesson.id
             text = _visible_text(page)
             assert lesson.answer[:60] not in text, f"{lesson.id}: answer shown before Reveal"
@@ -80,13 +87,12 @@ def test_every_lesson_hides_its_answer_until_reveal() -> None:
             reveal = page.get_by_role("button", name="Reveal the answer")
             assert reveal.count() == 1 and reveal.is_disabled(), "Reveal waits for a committed pick"
             pick = lesson.pick_options[0]
-            page.locator("[data-testid='stRadio'] label").filter(has_text=pick).first.click()
-            wait_idle(page, timeout_ms=60_000)
-            reveal.click()
-            page.wait_for_timeout(500)
-            wait_idle(page, timeout_ms=180_000)
+            with rerun(page, timeout_ms=60_000):
+                page.locator("[data-testid='stRadio'] label").filter(has_text=pick).first.click()
+            with rerun(page):
+                reveal.click()
             page.get_by_text(lesson.answer[:60]).first.wait_for(timeout=30_000)
-            page.wait_for_timeout(1200)
+            wait_still(page)
             assert page.locator(EXCEPTION).count() == 0, lesson.id
             text = _visible_text(page)
             assert revealed_text in text, f"{lesson.id}: Reveal did not show the answer-bearing element"
@@ -135,17 +141,16 @@ def test_lessons_fit_one_screen_before_and_after_reveal(screen: str) -> None:
             visit(page, f"{url}/{_slug(lesson.page)}?{urlencode(gallery_query(lesson))}")
             wait_idle(page, timeout_ms=180_000)
             if classroom:
-                page.get_by_text("Classroom mode").first.click()
-                wait_idle(page)
+                with rerun(page, timeout_ms=90_000):
+                    page.get_by_text("Classroom mode").first.click()
             page.get_by_text("Predict:").first.wait_for(timeout=60_000)
             action = STEPS[lesson.id][0]
             if action is not None:
                 button = page.get_by_role("button", name=action).first
                 assert _inside(page, button), f"{lesson.id}: its button is off the first screen"
-                button.click()
-                page.wait_for_timeout(500)
-                wait_idle(page, timeout_ms=180_000)
-            page.wait_for_timeout(1000)
+                with rerun(page):
+                    button.click()
+            wait_still(page)
             reveal = page.get_by_role("button", name="Reveal the answer")
             question = page.get_by_text("Predict:").first
             for what, locator in (("Reveal", reveal), ("question", question)):
@@ -159,15 +164,15 @@ def test_lessons_fit_one_screen_before_and_after_reveal(screen: str) -> None:
                 if classroom:
                     assert "latent space" in _visible_text(page).lower(), "the presenter view names it"
             page.screenshot(path=str(ARTIFACTS / f"lesson_{lesson.id}_{screen}_before.png"))
-            page.locator("[data-testid='stRadio'] label").filter(
-                has_text=lesson.pick_options[1]
-            ).first.click()
-            wait_idle(page)
+            with rerun(page, timeout_ms=90_000):
+                page.locator("[data-testid='stRadio'] label").filter(
+                    has_text=lesson.pick_options[1]
+                ).first.click()
             scrolled = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTop")
-            reveal.click()
+            with rerun(page):
+                reveal.click()
             page.get_by_text(lesson.answer[:40]).first.wait_for(timeout=60_000)
-            wait_idle(page, timeout_ms=180_000)
-            page.wait_for_timeout(1000)
+            wait_still(page)
             assert (
                 page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTop")
                 == scrolled

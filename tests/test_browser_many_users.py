@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from browser import ARTIFACTS, app_in_chromium, require_chromium, visit, wait_idle
+from browser import ARTIFACTS, CHART, app_in_chromium, require_chromium, visit, wait_idle
 
 pytestmark = pytest.mark.browser
 
 require_chromium()
-
-CHART = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
 
 
 def _text(page) -> str:

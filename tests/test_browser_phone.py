@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from browser import ARTIFACTS, app_in_chromium, require_chromium, visit, wait_idle
+from browser import (
+    ARTIFACTS,
+    app_in_chromium,
+    open_tab,
+    require_chromium,
+    rerun,
+    visit,
+    wait_idle,
+    wait_still,
+)
 
 from explorer import assets
 from explorer.ui.sentence import TABS
@@ -45,12 +54,11 @@ def test_a_phone_sees_the_chart_soon_readable_tabs_and_ordered_cards() -> None:
             box = tab.bounding_box()
             assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], name
             assert tab.inner_text().strip() == name
-        page.get_by_role("tab", name=TABS[3]).click()
-        wait_idle(page)
+        open_tab(page, TABS[3])
 
         visit(page, url)
         wait_idle(page)
-        page.wait_for_timeout(800)
+        wait_still(page)
         titles = [lesson.title for lesson in sorted(assets.lessons(), key=lambda lesson: lesson.idea)]
         tops = [page.get_by_role("link", name=title).first.bounding_box()["y"] for title in titles]
         assert tops == sorted(tops), (
@@ -70,9 +78,9 @@ def test_classroom_mode_on_a_phone_draws_the_journey_at_full_width() -> None:
         page.locator(
             "[data-testid='stExpandSidebarButton'], [data-testid='stSidebarCollapsedControl'] button"
         ).first.click()
-        page.get_by_text("Classroom mode").first.click()
-        wait_idle(page)
-        page.wait_for_timeout(1500)
+        with rerun(page):
+            page.get_by_text("Classroom mode").first.click()
+        wait_still(page)
         widths = page.evaluate(
             """() => { const svg = document.querySelector("[data-testid='stVegaLiteChart'] svg");
                 const axes = Array.from(svg.querySelectorAll("g.role-axis")).map((g) => g.getBoundingClientRect().width);

@@ -5,7 +5,7 @@ click away. One session, as a teacher would use it: classroom mode on at home, t
 from __future__ import annotations
 
 import pytest
-from browser import ARTIFACTS, classroom_at_home, require_chromium, wait_idle
+from browser import ARTIFACTS, classroom_at_home, require_chromium, rerun, wait_still
 
 pytestmark = pytest.mark.browser
 
@@ -25,13 +25,12 @@ def teacher():
 def _open(page, name: str) -> None:
     """Follow the sidebar's page link (a click in the page, so the session and classroom mode stay),
     even while the sidebar is folded away."""
-    page.locator("[data-testid='stSidebar'] [data-testid='stPageLink'] a", has_text=name).first.evaluate(
-        "a => a.click()"
-    )
-    page.wait_for_timeout(1_000)
+    with rerun(page):  # the new page's run
+        page.locator("[data-testid='stSidebar'] [data-testid='stPageLink'] a", has_text=name).first.evaluate(
+            "a => a.click()"
+        )
     page.wait_for_selector(f"{CHARTS} svg, {CHARTS} canvas", timeout=120_000)
-    wait_idle(page, 180_000)
-    page.wait_for_timeout(1_000)
+    wait_still(page)
     assert page.locator("[data-testid='stException']").count() == 0
 
 
@@ -52,7 +51,7 @@ def _inputs_one_click_away(page, button: str, inside: str) -> None:
     page.get_by_role("button", name=button).click()
     page.locator(f"[data-testid='stPopoverBody'] {inside}").first.wait_for(timeout=10_000)
     page.keyboard.press("Escape")
-    page.wait_for_timeout(300)
+    wait_still(page)
 
 
 def test_sentence_embedding_presenter_view(teacher) -> None:
@@ -76,9 +75,8 @@ def test_fine_tune_presenter_view(teacher) -> None:
         f"step 0 at {page.locator(CHARTS).first.bounding_box()}"
     )
     assert _sidebar_folded(page)
-    page.get_by_role("button", name="🎯 Train the head").click()
-    page.wait_for_timeout(1_000)
-    wait_idle(page, 300_000)
+    with rerun(page, timeout_ms=300_000):
+        page.get_by_role("button", name="🎯 Train the head").click()
     page.get_by_text("Training step").first.wait_for(timeout=60_000)
     chart = page.locator(CHARTS).first
     assert _on_first_screen(chart), f"the trained view at {chart.bounding_box()}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser import ARTIFACTS, classroom_at_home, require_chromium, wait_idle
+from browser import ARTIFACTS, classroom_at_home, require_chromium, rerun, wait_idle, wait_still
 
 pytestmark = pytest.mark.browser
 
@@ -26,10 +26,10 @@ SHARE = re.compile(r"^🔗 Share")  # "🔗 Share" in the presenter view's row o
 def teacher():
     """The Token journey at 1280x720 with classroom mode switched on at home, and the server's address."""
     with classroom_at_home(WIDTH, HEIGHT) as (page, url):
-        page.locator(
-            "[data-testid='stSidebar'] [data-testid='stPageLink'] a", has_text="Token journey"
-        ).first.evaluate("a => a.click()")
-        page.wait_for_timeout(1_000)
+        with rerun(page):  # the journey's run
+            page.locator(
+                "[data-testid='stSidebar'] [data-testid='stPageLink'] a", has_text="Token journey"
+            ).first.evaluate("a => a.click()")
         page.wait_for_selector(f"{CHARTS} svg, {CHARTS} canvas", timeout=180_000)
         wait_idle(page, 180_000)
         assert page.locator("[data-testid='stException']").count() == 0
@@ -51,7 +51,7 @@ def _show_code(page) -> None:
     menu.get_by_role("button", name="🔳 Show a QR code of this link").click()
     page.locator(CODE).wait_for(timeout=30_000)
     wait_idle(page)
-    page.wait_for_timeout(300)  # the dialog's entrance
+    wait_still(page)  # the dialog's entrance
 
 
 def _shown_code(page) -> str:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import pytest
-from browser import ARTIFACTS, app_in_chromium, require_chromium, visit, wait_idle
+from browser import (
+    ARTIFACTS,
+    CHART,
+    app_in_chromium,
+    open_tab,
+    require_chromium,
+    rerun,
+    visit,
+    wait_idle,
+    wait_still,
+)
 
 pytestmark = pytest.mark.browser
 
 require_chromium()
-
-
-def _open_tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
-    page.wait_for_timeout(800)
 
 
 def test_sentence_page_renders_charts_without_errors():
@@ -28,7 +33,7 @@ def test_sentence_page_renders_charts_without_errors():
             ("Which tokens matter", "sentence_tokens_matter.png"),
             ("Search an index", "sentence_index.png"),
         ):
-            _open_tab(page, tab)
+            open_tab(page, tab)
             panel = page.locator("[role='tabpanel']:visible")
             panel.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=30_000)
             assert page.locator("[data-testid='stException']").count() == 0
@@ -37,7 +42,7 @@ def test_sentence_page_renders_charts_without_errors():
         page.get_by_role("button", name="Your sentences are in the index").wait_for(timeout=60_000)
         wait_idle(page)
         page.get_by_text("identical: the model did not change").wait_for(timeout=30_000)
-        page.wait_for_timeout(1500)  # let the map redraw before the screenshot
+        wait_still(page)  # the map redrawn before the screenshot
         assert page.locator("[data-testid='stException']").count() == 0
         page.screenshot(path=str(ARTIFACTS / "sentence_index_added.png"), full_page=True)
         uploader = page.locator("[data-testid='stFileUploader'] input[type='file']")
@@ -54,12 +59,11 @@ def test_sentence_page_renders_charts_without_errors():
                 }
             ]
         )
-        page.get_by_role("button", name="Add 3 sentences from the file").click()
-        page.wait_for_timeout(500)
-        wait_idle(page)
+        with rerun(page):
+            page.get_by_role("button", name="Add 3 sentences from the file").click()
         page.get_by_text("file: mine.txt").first.wait_for(timeout=30_000)
         page.get_by_text("All 3 sentences of this file are in the index").wait_for(timeout=30_000)
-        page.wait_for_timeout(1500)  # let the map redraw before the screenshot
+        wait_still(page)  # the map redrawn before the screenshot
         assert page.locator("[data-testid='stException']").count() == 0
         page.screenshot(path=str(ARTIFACTS / "sentence_index_uploaded.png"), full_page=True)
 
@@ -72,12 +76,11 @@ CHART_DATA = (
     VISIBLE + ".map(e => [...e.querySelectorAll('[aria-label]')].map(n => n.getAttribute('aria-label')))"
 )
 CHART_MARKUP = VISIBLE + ".map(e => e.outerHTML)"
-CHART = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
 
 
 def _drawn(page) -> dict:
     """The open tab's charts (data and markup) and tables, as the browser shows them."""
-    page.wait_for_timeout(1200)  # let Vega finish drawing
+    wait_still(page)
     return {
         "tab": page.locator("[role='tab'][aria-selected='true']").inner_text(),
         "charts": page.locator(CHART).evaluate_all(CHART_DATA),
@@ -91,20 +94,20 @@ def test_a_copied_link_opens_the_same_view_and_classroom_mode_restyles_it():
         page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
         visit(page, f"{url}/Sentence_embedding")
         wait_idle(page, timeout_ms=180_000)
-        _open_tab(page, "Similarity")
+        open_tab(page, "Similarity")
         page.locator(".st-key-sentence_pooling").click()
-        page.get_by_role("option", name="[CLS] token").click()
-        wait_idle(page)
+        with rerun(page):
+            page.get_by_role("option", name="[CLS] token").click()
         similarity = _drawn(page)
-        _open_tab(page, "Search an index")
+        open_tab(page, "Search an index")
         box = page.locator(".st-key-index_query input")
         box.fill("Which vegetables grow well in shade?")
-        box.press("Enter")
-        wait_idle(page)
+        with rerun(page):
+            box.press("Enter")
         k = page.locator(".st-key-index_k input")
         k.fill("3")
-        k.press("Enter")
-        wait_idle(page)
+        with rerun(page):
+            k.press("Enter")
         index = _drawn(page)
         assert index["tab"] == "Search an index"
         assert sum(len(c) for c in index["charts"]) > 50, "the charts carry their data points"
@@ -130,21 +133,21 @@ def test_a_copied_link_opens_the_same_view_and_classroom_mode_restyles_it():
         assert {k: v for k, v in shown.items() if k != "markup"} == {
             k: v for k, v in index.items() if k != "markup"
         }, "the link opened a different view"
-        _open_tab(opened, "Similarity")
+        open_tab(opened, "Similarity")
         assert _drawn(opened)["charts"] == similarity["charts"]
 
-        opened.locator(".st-key-classroom label").click()
-        wait_idle(opened)
+        with rerun(opened):
+            opened.locator(".st-key-classroom label").click()
         classroom = _drawn(opened)
         assert opened.locator("[data-testid='stException']").count() == 0
         assert classroom["charts"] == similarity["charts"], "classroom mode changes the style, not the data"
         assert classroom["markup"] != similarity["markup"], "classroom mode did not restyle the chart"
         opened.screenshot(path=str(ARTIFACTS / "sentence_classroom_similarity.png"), full_page=True)
-        _open_tab(opened, "Tokens → one point")
+        open_tab(opened, "Tokens → one point")
         opened.screenshot(path=str(ARTIFACTS / "sentence_classroom_tokens.png"), full_page=True)
-        _open_tab(opened, "Search an index")
+        open_tab(opened, "Search an index")
         opened.screenshot(path=str(ARTIFACTS / "sentence_classroom_index.png"), full_page=True)
         corpus_map = opened.locator("[role='tabpanel']:visible [data-testid='stVegaLiteChart']").first
         corpus_map.scroll_into_view_if_needed()
-        opened.wait_for_timeout(800)
+        wait_still(opened)
         corpus_map.screenshot(path=str(ARTIFACTS / "sentence_classroom_corpus_map.png"))

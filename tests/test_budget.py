@@ -62,7 +62,7 @@ def test_sessions_asking_at_once_share_one_computation() -> None:
     def make() -> np.ndarray:
         with guard:
             made.append(1)
-        time.sleep(0.05)
+        time.sleep(0.05)  # kept: a slow computation, so that the eight sessions do ask at once
         return _array(1)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -235,7 +235,7 @@ def test_a_waiting_claim_gets_room_when_another_session_finishes() -> None:
 
     worker = threading.Thread(target=b_claims)
     worker.start()
-    time.sleep(0.3)
+    time.sleep(0.3)  # kept: what is tested is that the waiter is still waiting a while later
     assert not done.is_set() and told == [900]  # b waits, and was told how much is in use
     ledger.put("a", "tuned", "results", 10)
     worker.join(timeout=10)
@@ -310,7 +310,7 @@ def test_one_session_holds_one_claim_per_name_pressing_again_waits_for_the_first
     got: list = []
     second = threading.Thread(target=lambda: got.append(ledger.claim("a", "tuned", 600, wait_seconds=30)))
     second.start()
-    time.sleep(0.3)
+    time.sleep(0.3)  # kept: what is tested is that the waiter is still waiting a while later
     assert not got and ledger.claims() == [first] and ledger.total_bytes == 600
     ledger.claim("b", "tuned", 300)  # another session still fits beside the one claim
     ledger.release_claim(first)
@@ -536,7 +536,7 @@ def test_states_dropped_while_a_run_still_reads_them_count_until_it_lets_go() ->
     got: list = []
     waiter = threading.Thread(target=lambda: got.append(ledger.claim("b", "run", 5 * 2**20, wait_seconds=10)))
     waiter.start()
-    time.sleep(0.3)
+    time.sleep(0.3)  # kept: what is tested is that the waiter is still waiting a while later
     assert not got, "still waiting for the run"
     del reading  # the run ends
     waiter.join(timeout=10)

@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from conftest import jobs_idle
+from conftest import jobs_idle, wait_until
 
 from explorer.ui import jobs
 
@@ -26,7 +26,7 @@ def _looping(steps: int, done: list[int], gate: threading.Event | None = None):
         if gate is not None:
             gate.wait(30)
         for i in range(steps):
-            time.sleep(0.01)
+            time.sleep(0.01)  # the job's work: a step that takes a while
             done.append(i)
         return len(done)
 
@@ -34,10 +34,7 @@ def _looping(steps: int, done: list[int], gate: threading.Event | None = None):
 
 
 def _running(future, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not future.running() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert future.running()
+    wait_until(future.running, timeout, "the job running")
 
 
 def test_a_running_job_nobody_waits_for_is_stopped_and_the_pool_goes_on() -> None:
@@ -45,7 +42,7 @@ def test_a_running_job_nobody_waits_for_is_stopped_and_the_pool_goes_on() -> Non
     first = jobs.started(("t", "first", time.time()), _looping(2000, done, gate), asker="a/1")
     _running(first)
     gate.set()
-    time.sleep(0.1)
+    wait_until(lambda: len(done) > 0, what="the job's first step")
     assert jobs.forget_gone(lambda owner: owner != "a/1") == 1
     with pytest.raises(jobs.JobStopped):
         first.result(timeout=10)
