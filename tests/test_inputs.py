@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from explorer.inputs import MAX_SENTENCES, escape_markdown, parse_sentences, shorten
+from explorer import assets
+from explorer.inputs import MAX_SENTENCES, escape_markdown, estimated_pieces, parse_sentences, shorten
 
 
 @pytest.mark.parametrize("raw", ["", "   ", "\n\n \t \n"])
@@ -58,3 +59,23 @@ def test_group_tags_name_groups_and_stay_out_of_the_sentence() -> None:
 def test_lines_of_invisible_characters_are_blank_but_joiners_inside_text_stay() -> None:
     parsed = parse_sentences("\u200b\u200b\n\ufeff \n👩\u200d👩\u200d👧 ok")
     assert parsed.sentences == ("👩\u200d👩\u200d👧 ok",)
+
+
+@pytest.mark.model
+def test_estimated_word_pieces_err_high_and_not_far_from_the_tokenizer(model) -> None:
+    """The link gate's estimate against the bundled model's own tokenizer, on the corpus, the presets and
+    other scripts: never far below (a heavy link must not pass as light), at most twice above."""
+    texts = [
+        *assets.bundled_corpus().texts[:200],
+        *(s.text for s in assets.sentence_sets().values()),
+        "漢字かな交じり文の例です。" * 20,
+        "a." * 500,
+        "Привет, как дела? Это тест на русском языке.",
+        "مرحبا بكم في الاختبار الطويل",
+        "Γειά σου Κόσμε, τι κάνεις σήμερα;",
+        "नमस्ते दुनिया, आप कैसे हैं?",
+        "Café naïve 12345 🎉🎉 — test! 3.14159",
+    ]
+    for text in texts:
+        real = len(model.tokenizer(text, add_special_tokens=False)["input_ids"])
+        assert 0.8 * real <= estimated_pieces(text) <= 2 * real + 2, text[:40]

@@ -61,13 +61,30 @@ def _small_ledger(monkeypatch, mb: float) -> SessionLedger:
 
 # ---------------------------------------------------------------- one hold per page; a follow cap
 def test_a_journey_link_following_1500_tokens_opens_following_the_first_96() -> None:
-    text = "\n".join("a." * 120 for _ in range(8))  # under 2,000 characters, about 1,900 tokens
-    assert len(text) <= links.LIGHT_LINK_CHARS
+    text = "\n".join("a." * 120 for _ in range(8))  # under 2,000 characters, but 1,920 word pieces
+    assert len(text) <= links.LIGHT_LINK_CHARS and not links.is_light(text)
     at = _open(JOURNEY, {"sentences": text, "follow": list(range(1, 1501))})
+    assert not at.exception and not chart_specs(at), "word pieces, not characters alone, decide: it waits"
+    assert f"following at most {links.MAX_LINK_FOLLOW}" in _messages(at)
+    _run_button(at).click().run()
     assert not at.exception
     assert at.multiselect(key="follow").value == list(range(1, links.MAX_LINK_FOLLOW + 1))
-    assert f"following at most {links.MAX_LINK_FOLLOW}" in _messages(at)
     assert chart_specs(at), "the journey is drawn"
+
+
+def test_a_link_of_cjk_text_under_the_character_gate_waits_for_a_click() -> None:
+    """1,999 characters of CJK over 100 lines are 1,999 word pieces: it ran on opening and sent the page
+    3.9 MB (a hostile visitor's link, issue 27). Now it waits, and says how much it would run."""
+    line = "漢字かな交じり文の例です、銀行の川岸で会いましょう"[:19]
+    text = "\n".join(f"{line[: 19 - len(str(i))]}{i}" for i in range(100))
+    assert len(text) == 1_999 and not links.is_light(text)
+    at = _open(JOURNEY, {"sentences": text})
+    assert not at.exception and not chart_specs(at)
+    lines = text.splitlines()
+    assert not _cached(lines)
+    assert "word pieces" in _messages(at)
+    _run_button(at).click().run()
+    assert not at.exception and chart_specs(at) and _cached(lines)
 
 
 @pytest.mark.parametrize("other", [GEOMETRY, FINE_TUNE])

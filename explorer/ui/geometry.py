@@ -221,7 +221,7 @@ def receive_link() -> None:
         contexts = state.get("contexts", _default_contexts(choice))
         set_value(keys.sense_text(choice), contexts)
         sentences = senses.parse_sense_lines(contexts).sentences
-        if sum(map(len, sentences)) > links.LIGHT_LINK_CHARS:  # read only on a click in the sense lab
+        if not links.is_light(sentences):  # read only on a click in the sense lab
             links.hold(CONTEXTS_PART, sentences)
     if "heatmap" in state:
         links.park("heatmap_sentences", state["heatmap"])

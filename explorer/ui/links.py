@@ -9,7 +9,7 @@ beside the export bundle) is `share_menu`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explorer import assets, share
-from explorer.inputs import parse_sentences
+from explorer.inputs import estimated_pieces, parse_sentences
 from explorer.models import DEFAULT_MODEL_ID
 from explorer.separation import MAX_GROUPED_WORDS, MAX_OCCURRENCES
 from explorer.share import QUERY_KEY, ShareLinkError, Validator, decode_view
@@ -29,7 +29,24 @@ MAX_LINK_TEXT_CHARS = 60_000  # the sentence box's text in a link (100 sentences
 SEEN_LINKS = "_share_links_seen"  # tokens already applied in this session
 # Heavy work never starts from opening a link. A link's text up to this size runs at once (the largest
 # preset is about 900 characters, a few hundred milliseconds); a longer one, or UMAP, waits for a click.
+# Characters alone mislead: 1,999 characters of CJK are 1,999 word pieces (4.4 times English's) and ran
+# at once, sending the page 3.9 MB; so the text's word pieces are bounded too (`inputs.estimated_pieces`).
 LIGHT_LINK_CHARS = 2_000
+LIGHT_LINK_PIECES = 600  # about what 2,000 characters of English make
+
+
+def is_light(texts: str | Sequence[str]) -> bool:
+    """Whether a link's text (or a table's or contexts' texts) is light enough to run on opening."""
+    text = texts if isinstance(texts, str) else "\n".join(texts)
+    return len(text) <= LIGHT_LINK_CHARS and estimated_pieces(text) <= LIGHT_LINK_PIECES
+
+
+def size_of(texts: str | Sequence[str]) -> str:
+    """How much text a held link would run the model over, for its notice."""
+    text = texts if isinstance(texts, str) else "\n".join(texts)
+    return f"{len(text):,} characters (about {estimated_pieces(text):,} word pieces)"
+
+
 # What a link asked for that waits for the visitor's click, per page (page script hash → part → the
 # value the link gave it), so that visiting one page never lifts another page's hold.
 LINK_GATES = "_link_gates"
@@ -199,7 +216,7 @@ def hold_heavy_work(state: dict[str, Any]) -> None:
     this page until the visitor clicks (see `wait_for_click`); what an earlier link held here is dropped."""
     _gate().clear()
     text = link_sentences(state) if {"sentences", "sentence_set"} & set(state) else ""
-    if len(text) > LIGHT_LINK_CHARS:
+    if not is_light(text):
         hold("text", text)
     if state.get("projection") == "umap" or state.get("umap") is True:  # Token journey, Geometry lab
         hold("umap", True)
@@ -230,7 +247,7 @@ def wait_for_click(what: str, umap: bool = False, text: str | None = None) -> No
     reasons = []
     long = holding("text", text)
     if long:
-        reasons.append(f"runs the model over {len(text):,} characters of text")
+        reasons.append(f"runs the model over {size_of(text)} of text")
     if holding("umap", bool(umap)):
         reasons.append("fits UMAP (tens of seconds)")
     if not reasons:

@@ -95,8 +95,9 @@ def sense_view(model_id: str, word: str, contexts: senses.SenseContexts) -> Sens
         return SenseView(word, error="Add contexts, one per line as '[sense] sentence'.")
     notice = None
     if links.holding(CONTEXTS_PART, contexts.sentences):  # a link's long contexts: read on a click
-        chars = sum(map(len, contexts.sentences))
-        reasons = [f"runs the model over {chars:,} characters in {len(contexts.sentences)} contexts"]
+        reasons = [
+            f"runs the model over {links.size_of(contexts.sentences)} in {len(contexts.sentences)} contexts"
+        ]
         notice = links.ask_to_run("read these contexts", reasons, key="sense_link_run")
         if notice is None:
             return SenseView(word)

@@ -95,7 +95,7 @@ def receive_link() -> None:
     rows = _link_rows(state)
     use_rows(rows_frame(rows))
     texts = prepare_labelled(rows).texts
-    if sum(map(len, texts)) > links.LIGHT_LINK_CHARS:  # the model reads a long table only on a click
+    if not links.is_light(texts):  # the model reads a long table only on a click
         links.hold(TABLE_PART, texts)
     memory.release(RUN)  # the shared view replaces whatever head was shown
     st.session_state.pop(STEP, None)
@@ -126,8 +126,7 @@ def wait_for_click(model_id: str, train: bool, labelled: LabelledSet) -> None:
         return
     notice = None
     if not train:
-        chars = sum(map(len, labelled.texts))
-        reasons = [f"runs the model over {chars:,} characters in {len(labelled.texts)} rows"]
+        reasons = [f"runs the model over {links.size_of(labelled.texts)} in {len(labelled.texts)} rows"]
         notice = links.ask_to_run("show this table at step 0", reasons)
         if notice is None:
             st.stop()
