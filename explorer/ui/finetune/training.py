@@ -119,9 +119,16 @@ def _train_run(pooled: np.ndarray, labelled: LabelledSet, split: Split, config: 
 def current_view(model_id: str, labelled: LabelledSet, split: Split, config: hd.HeadConfig):
     """The trained (or loaded) run for this table, or the untrained preview (step 0 only)."""
     key = table_key(model_id, labelled)
-    if st.session_state.get(PENDING) is not None:
-        pooled = pooled_or_stop(model_id, labelled)  # a loaded head waits with its table if no room
-        _load_pending(model_id, labelled, pooled, st.session_state.pop(PENDING))
+    if st.session_state.get(PENDING) is not None:  # an upload: the model reads its table twice
+        rows = len(labelled.texts)
+        # a crafted head of 200 rows of 256 word pieces took 61-81 s here with nothing on screen
+        with st.spinner(
+            f"Loading the head: the model reads its table of {rows} sentences, then reads it again to "
+            "prove the model unchanged (up to a minute for 200 long rows)…",
+            show_time=True,
+        ):
+            pooled = pooled_or_stop(model_id, labelled)  # a loaded head waits with its table if no room
+            _load_pending(model_id, labelled, pooled, st.session_state.pop(PENDING))
     view = memory.held(RUN)
     if isinstance(view, FineTuneView) and view.key == key:
         return view
