@@ -29,11 +29,7 @@ def _port() -> int:
 
 def _start(script: str) -> tuple[subprocess.Popen, str]:
     port = _port()
-    # The big-input steps need a server with room: the Geometry lab's 100 sentences of 256 word pieces
-    # claim 761 MB, which the default budget (600 MB) refuses at once, and the bench then waited for a
-    # chart that never came (since the claims of 2026-12-04). A host with room, as the README suggests.
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "LSE_SESSION_MEMORY_MB": "1024", "LSE_SERVER_MEMORY_MB": "4096"}  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
