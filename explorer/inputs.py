@@ -106,8 +106,8 @@ _PIECES = re.compile(r"[A-Za-z\u00c0-\u024f]+|\d+|\S")
 def estimated_pieces(text: str) -> int:
     """About how many word pieces `text` makes, without a tokenizer, erring high: what the model's work
     grows with, where characters mislead (2,000 characters of CJK are 2,000 pieces, of English about
-    450). On the bundled corpus it gives 1.0-1.7 times the tokenizer's count, on Cyrillic and Arabic
-    1.2 times: a Latin word one piece per five letters (rounded up), a number one per three digits, any
+    450). On the bundled corpus, the presets and other scripts it gives 0.85-1.7 times the tokenizer's
+    count: a Latin word one piece per five letters (rounded up), a number one per three digits, any
     other character that is not a space one."""
     count = 0
     for match in _PIECES.finditer(text):

@@ -35,15 +35,19 @@ LIGHT_LINK_CHARS = 2_000
 LIGHT_LINK_PIECES = 600  # about what 2,000 characters of English make
 
 
+def _joined(texts: str | Sequence[str]) -> str:
+    return texts if isinstance(texts, str) else "\n".join(texts)
+
+
 def is_light(texts: str | Sequence[str]) -> bool:
     """Whether a link's text (or a table's or contexts' texts) is light enough to run on opening."""
-    text = texts if isinstance(texts, str) else "\n".join(texts)
+    text = _joined(texts)
     return len(text) <= LIGHT_LINK_CHARS and estimated_pieces(text) <= LIGHT_LINK_PIECES
 
 
 def size_of(texts: str | Sequence[str]) -> str:
     """How much text a held link would run the model over, for its notice."""
-    text = texts if isinstance(texts, str) else "\n".join(texts)
+    text = _joined(texts)
     return f"{len(text):,} characters (about {estimated_pieces(text):,} word pieces)"
 
 

@@ -16,6 +16,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 
 import streamlit as st
 from streamlit.runtime import Runtime
@@ -131,7 +132,7 @@ def room(name: str, nbytes: int, what: str) -> Iterator[None]:
             icon="⏳",
         )
 
-    claim = lambda: ledger.claim(owner, name, nbytes, WAIT_SECONDS, waiting, alive, _stop_point)  # noqa: E731
+    claim = partial(ledger.claim, owner, name, nbytes, WAIT_SECONDS, waiting, alive, _stop_point)
     with _held(ledger, claim, then=note.empty):  # the message goes once the claim is made or refused
         yield
 
