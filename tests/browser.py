@@ -190,6 +190,13 @@ def shared_app(env: Mapping[str, str] | None = None) -> tuple[object, str]:
     return _SHARED.chromium(), _SHARED.url(env)
 
 
+def server_process(env: Mapping[str, str] | None = None) -> int:
+    """The process id of the shared server for the mode `env` (started on first use): for a test that
+    watches what the server does after a page has gone (its CPU time, say)."""
+    _SHARED.url(env)
+    return _SHARED.servers[tuple(sorted((env or {}).items()))].proc.pid
+
+
 def close_shared() -> None:
     """Stop Chromium and every shared server (conftest calls this when the pytest session ends)."""
     _SHARED.close()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 from browser import (
     ARTIFACTS,
@@ -12,10 +14,13 @@ from browser import (
     app_in_chromium,
     require_chromium,
     rerun,
+    server_process,
     visit,
     wait_idle,
     wait_still,
 )
+
+from explorer.share import encode_view
 
 pytestmark = pytest.mark.browser
 
@@ -153,3 +158,75 @@ def test_a_copied_link_opens_the_same_view_and_classroom_mode() -> None:
         assert other.locator(EXCEPTION).count() == 0
         assert _snapshot_picture(other) != picture
         _screenshot(other, "fine_tune_classroom")
+
+
+# The default budget, named: one tune of this table fits in it, two at once do not.
+ONE_TUNE_AT_A_TIME = {"LSE_SESSION_MEMORY_MB": "600"}
+
+
+def _long_table_link() -> str:
+    """A shared view of 48 rows of about 300 characters (about 3,500 word pieces): a tune of it claims
+    about 435 MB of the 600 the server allows, and reads the table on the visitor's click."""
+    words = "river bank money loan water field stone market bread music light shadow garden winter".split()
+    rows = [
+        [" ".join(words[(i * 7 + j * 3) % len(words)] for j in range(55)), "ab"[i % 2]] for i in range(48)
+    ]
+    return "/Fine_tune?view=" + encode_view({"rows": rows})
+
+
+def _ready_to_tune(page, address: str) -> None:
+    visit(page, address)
+    wait_idle(page, timeout_ms=180_000)
+    page.get_by_role("button", name="Run the shared view").click()
+    page.get_by_role("button", name="Tune a private copy").wait_for(timeout=180_000)
+    wait_idle(page, timeout_ms=180_000)
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def _cpu_until_quiet(process: psutil.Process) -> float:
+    """The server's CPU seconds from now until a whole second passes with under a tenth of one."""
+    start = last = _cpu_seconds(process)
+    while True:
+        time.sleep(1.0)
+        now = _cpu_seconds(process)
+        if now - last < 0.1:
+            return now - start
+        last = now
+
+
+def test_a_page_closed_mid_tune_stops_its_tune_and_holds_no_room() -> None:
+    """Visitor A presses Tune and closes the page a few steps in. Streamlit stops A's run at its next
+    progress update, and the claim is given back on the way out: the server goes quiet at once (its CPU
+    after the close is a small part of what a whole tune of the same table costs, measured in this run),
+    and visitor B's tune, which with A's still running would have to wait for room, starts at once."""
+    with app_in_chromium(ONE_TUNE_AT_A_TIME) as (browser, url):
+        server = psutil.Process(server_process(ONE_TUNE_AT_A_TIME))
+        link = url + _long_table_link()
+        a = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+        _ready_to_tune(a, link)
+        a.get_by_role("button", name="Tune a private copy").click()
+        a.wait_for_function(
+            "() => /Tuning… step ([3-9]|1[0-9])\\//.test(document.body.innerText)",
+            polling=50,
+            timeout=180_000,
+        )
+        a.context.close()
+        after_close = _cpu_until_quiet(server)
+
+        b = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+        _ready_to_tune(b, link)
+        before = _cpu_seconds(server)
+        b.get_by_role("button", name="Tune a private copy").click()
+        b.wait_for_function("() => /Tuning… step/.test(document.body.innerText)", polling=50, timeout=60_000)
+        assert "Waiting for room" not in b.locator("body").inner_text()
+        b.get_by_text("Your tuned copy").first.wait_for(timeout=180_000)
+        whole_tune = _cpu_seconds(server) - before
+        assert b.locator(EXCEPTION).count() == 0
+        assert after_close < 0.5 * whole_tune, (
+            f"after A's page closed the server worked {after_close:.1f} s of CPU; B's whole tune took "
+            f"{whole_tune:.1f} s: A's tune ran on"
+        )
