@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import sentence as sm
 from explorer.charts import sentence as sc
-from explorer.states import layer_names
 from explorer.ui import (
     caches,
     claims,
@@ -51,7 +49,6 @@ def run_page() -> None:
     if states is None:
         st.stop()
     widgets.truncation_notice(states, info)
-    names = layer_names(states.n_layers)
     classroom = widgets.is_classroom()
 
     with right:
@@ -63,50 +60,33 @@ def run_page() -> None:
             info, texts, states.n_layers, left if presenter else st.container(), classroom, hide_pooled
         )
 
-    with similarity_tab:
-        pooling, layer = page.similarity_controls(states.n_layers, names)
-        sim = page.cached_view(info.model_id, texts, None, pooling, layer)
-        if lessons.hidden(PAGE, "similarity"):
-            lessons.placeholder("the similarity of every pair of sentences")
-        else:
+    # Only the open tab is made (its tabs rerun on a switch): a first visit draws the token cloud alone.
+    if similarity_tab.open:
+        with similarity_tab:
+            page.similarity_panel(info.model_id, texts, states, classroom, lessons.hidden(PAGE, "similarity"))
+    if importance_tab.open:
+        with importance_tab:
+            chosen = page.sentence_picker(texts)
+            measures = page.cached_token_measures(info.model_id, texts, chosen)
             st.altair_chart(
-                sc.similarity_heatmap(sim.similarity_frame, classroom=classroom),
+                sc.token_importance_chart(measures, classroom=classroom),
                 width="content",
-                alt="Heatmap of the cosine similarity between every pair of sentences; each cell shows its value.",
+                alt="Bar chart of how much each token moves its sentence's embedding.",
             )
-            label = sm.POOLINGS[pooling] + (f", layer {names[layer]}" if pooling == "mean_layer" else "")
-            st.caption(
-                f"Cell = cosine similarity of two sentences' vectors ({label}); S1…S{len(texts)} as in the box. "
-                "1 = same direction, 0 = unrelated. Hover a cell for the sentences."
+            st.caption(page.importance_caption(states.pooling))
+    if index_tab.open:
+        with index_tab:
+            running = lessons.active(PAGE)
+            index_ui.index_tab(
+                info,
+                texts,
+                classroom,
+                # the search lesson: the query and its map first, in view with the card; the index's tools after
+                search_first=running is not None and "hits" in running.hides,
+                presenter=presenter,
+                hide_hits=lessons.hidden(PAGE, "hits"),
+                verdict=not lessons.hidden(PAGE, "verdict"),
             )
-        downloads = st.columns(3)
-        for slot, (name, make, file, mime) in zip(
-            downloads, page.downloads(texts, states.pooled, sim.similarity), strict=True
-        ):
-            slot.download_button(name, make, file, mime, on_click="ignore")
-
-    with importance_tab:
-        chosen = page.sentence_picker(texts)
-        measures = page.cached_token_measures(info.model_id, texts, chosen)
-        st.altair_chart(
-            sc.token_importance_chart(measures, classroom=classroom),
-            width="content",
-            alt="Bar chart of how much each token moves its sentence's embedding.",
-        )
-        st.caption(page.importance_caption(states.pooling))
-
-    with index_tab:
-        running = lessons.active(PAGE)
-        index_ui.index_tab(
-            info,
-            texts,
-            classroom,
-            # the search lesson: the query and its map first, in view with the card; the index's tools after
-            search_first=running is not None and "hits" in running.hides,
-            presenter=presenter,
-            hide_hits=lessons.hidden(PAGE, "hits"),
-            verdict=not lessons.hidden(PAGE, "verdict"),
-        )
 
     with stage.side:
         link_state = page.view_state(info.model_id)
@@ -116,7 +96,12 @@ def run_page() -> None:
             # them (and their room on the server's budget) for as long as this tab stays open
             lesson_packs.sentence_exports(
                 lambda: page.export_bundle(
-                    caches.cached_states(info.model_id, texts), view, sim, cloud, link_state, info
+                    caches.cached_states(info.model_id, texts),
+                    view,
+                    page.cached_view(info.model_id, texts, None, *page.similarity_settings(states.n_layers)),
+                    cloud,
+                    link_state,
+                    info,
                 ),
                 info,
                 texts,

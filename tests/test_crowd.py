@@ -196,6 +196,7 @@ def test_adding_sentences_to_the_index_is_claimed_and_refused_when_the_server_is
     corpus = len(bundled_corpus().texts)  # the index the sentences join
     lines = [dense_text(f"Index add {i}", 600) for i in range(3)]
     at = AppTest.from_file(str(ROOT / "pages" / "2_Sentence_embedding.py"), default_timeout=APPTEST_TIMEOUT)
+    at.session_state["_keep_sentence_tab"] = "Search an index"  # the tab with the index, opened
     at.run()
     at.file_uploader(key="sentence_upload").upload("long.txt", "\n".join(lines).encode(), "text/plain")
     at.run()

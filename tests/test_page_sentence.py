@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer.assets import DEFAULT_SET, bundled_corpus, sentence_set
 from explorer.share import encode_view
+from explorer.ui.sentence import TABS
 
 PAGE = "pages/2_Sentence_embedding.py"
 
@@ -20,6 +21,30 @@ def _page() -> AppTest:
     at = open_page(PAGE)
     assert not at.exception, [e.message for e in at.exception]
     return at
+
+
+TOKENS, SIMILARITY, IMPORTANCE, INDEX = range(4)
+
+
+def _open(at: AppTest, tab: int) -> AppTest:
+    """Open one of the page's tabs, as a click on it does (only the open tab's content is made)."""
+    at.session_state["_keep_sentence_tab"] = TABS[tab]
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_a_first_visit_makes_only_the_open_tab_and_each_tab_when_opened() -> None:
+    """A first visit draws the token cloud alone: the heatmap, the bars and the index (a map of the whole
+    corpus) are made when their tab is opened, so the first chart comes sooner."""
+    at = _page()
+    assert at.session_state["sentence_tab"] == TABS[TOKENS]
+    assert _chart_with(at, "point", "kind") is not None
+    assert _chart_with(at, "rect", "cosine") is None and _chart_with(at, "circle", "source") is None
+    assert not [m for m in at.metric if m.label == "Sentences in the index"]
+    assert _chart_with(_open(at, SIMILARITY), "rect", "cosine") is not None
+    assert _chart_with(_open(at, INDEX), "circle", "source") is not None
+    assert _chart_with(at, "rect", "cosine") is None, "the tab left is not made again"
 
 
 def _chart_with(at: AppTest, mark_type: str, field: str) -> dict | None:
@@ -40,7 +65,7 @@ def _metrics(at: AppTest) -> dict[str, str]:
 
 
 def test_heatmap_shows_every_pair_of_typed_sentences():
-    at = _page()
+    at = _open(_page(), SIMILARITY)
     sentences = [s for s in at.text_area(key="sentences").value.splitlines() if s.strip()]
     heatmap = _chart_with(at, "rect", "cosine")
     assert heatmap is not None
@@ -59,11 +84,11 @@ def test_sentences_typed_on_another_page_are_used_here():
     at.switch_page("app.py").run()
     at.switch_page(PAGE).run()
     assert not at.exception
-    assert len(_chart_with(at, "rect", "cosine")["rows"]) == 9
+    assert len(_chart_with(_open(at, SIMILARITY), "rect", "cosine")["rows"]) == 9
 
 
 def test_other_layer_changes_the_similarities():
-    at = _page()
+    at = _open(_page(), SIMILARITY)
     before = _chart_with(at, "rect", "cosine")["rows"]["cosine"].to_numpy()
     at.selectbox(key="sentence_pooling").set_value("mean_layer").run()
     assert not at.exception
@@ -72,7 +97,7 @@ def test_other_layer_changes_the_similarities():
 
 
 def test_unambiguous_query_returns_its_neighbour_and_is_drawn():
-    at = _page()
+    at = _open(_page(), INDEX)
     at.text_input(key="index_query").set_value("My dog always barks when the mail carrier comes").run()
     assert not at.exception
     table = at.dataframe[-1].value
@@ -83,7 +108,7 @@ def test_unambiguous_query_returns_its_neighbour_and_is_drawn():
 
 
 def test_adding_sentences_grows_the_index_but_not_the_model():
-    at = _page()
+    at = _open(_page(), INDEX)
     n_typed = len([s for s in at.text_area(key="sentences").value.splitlines() if s.strip()])
     before = _metrics(at)
     corpus_size = len(bundled_corpus().texts)
@@ -123,18 +148,34 @@ def _messages(at: AppTest) -> str:
 
 
 def _shown(at: AppTest) -> dict:
-    """What the page draws: the cloud's pooled points, the heatmap, the importance bars, the search hits."""
-    pooled = _chart_with(at, "point", "kind")["rows"]
-    return {
+    """What the page draws, each tab opened in turn: the cloud's pooled points and contrast, the heatmap
+    and its settings, the importance bars and their sentence, the search hits and their query."""
+    pooled = _chart_with(_open(at, TOKENS), "point", "kind")["rows"]
+    shown = {
         "pooled": pooled[["kind", "x", "y"]].to_numpy(),
+        "contrast": at.selectbox(key="sentence_contrast").value,
+    }
+    _open(at, SIMILARITY)
+    shown |= {
         "cosine": _chart_with(at, "rect", "cosine")["rows"]["cosine"].to_numpy(),
+        "pooling": at.selectbox(key="sentence_pooling").value,
+        "layer": at.select_slider(key="sentence_layer").value,
+    }
+    _open(at, IMPORTANCE)
+    shown |= {
         "bars": next(
             rows
             for chart in chart_specs(at)
             for rows in chart["datasets"].values()
             if "leave_one_out_shift" in rows.columns
         )["token"].tolist(),
+        "chosen": at.selectbox(key="sentence_chosen").value,
+    }
+    _open(at, INDEX)
+    return shown | {
         "hits": at.dataframe[-1].value["text"].tolist(),
+        "query": at.text_input(key="index_query").value,
+        "k": at.number_input(key="index_k").value,
     }
 
 
@@ -142,37 +183,36 @@ def test_a_share_link_reproduces_the_view():
     at = _page()
     at.selectbox(key="sentence_set").set_value("Paraphrases").run()
     at.selectbox(key="sentence_contrast").set_value("max").run()
-    at.selectbox(key="sentence_pooling").set_value("mean_layer").run()
+    _open(at, SIMILARITY).selectbox(key="sentence_pooling").set_value("mean_layer").run()
     at.select_slider(key="sentence_layer").set_value(3).run()
-    at.selectbox(key="sentence_chosen").set_value(2).run()
-    at.text_input(key="index_query").set_value("How do I bake soft bread?").run()
+    _open(at, IMPORTANCE).selectbox(key="sentence_chosen").set_value(2).run()
+    _open(at, INDEX).text_input(key="index_query").set_value("How do I bake soft bread?").run()
     at.number_input(key="index_k").set_value(3).run()
     assert not at.exception
+    token = _link_token(at)
     expected = _shown(at)
     assert len(expected["hits"]) == 3
+    assert (expected["contrast"], expected["pooling"], expected["layer"]) == ("max", "mean_layer", 3)
+    assert (expected["chosen"], expected["query"], expected["k"]) == (2, "How do I bake soft bread?", 3)
 
-    fresh = _with_link(_link_token(at))
+    fresh = _with_link(token)
+    assert fresh.session_state["sentence_tab"] == TABS[INDEX], "the link opens the tab that was open"
     assert fresh.text_area(key="sentences").value == sentence_set("Paraphrases").text
-    assert fresh.selectbox(key="sentence_contrast").value == "max"
-    assert fresh.selectbox(key="sentence_pooling").value == "mean_layer"
-    assert fresh.select_slider(key="sentence_layer").value == 3
-    assert fresh.selectbox(key="sentence_chosen").value == 2
-    assert fresh.text_input(key="index_query").value == "How do I bake soft bread?"
-    assert fresh.number_input(key="index_k").value == 3
     shown = _shown(fresh)
     assert (shown["pooled"][:, 0] == expected["pooled"][:, 0]).all()
     assert np.allclose(shown["pooled"][:, 1:].astype(float), expected["pooled"][:, 1:].astype(float))
     assert np.allclose(shown["cosine"], expected["cosine"])
-    assert shown["bars"] == expected["bars"] and shown["hits"] == expected["hits"]
+    rest = ("contrast", "pooling", "layer", "bars", "chosen", "hits", "query", "k")
+    assert {k: shown[k] for k in rest} == {k: expected[k] for k in rest}
 
 
 def test_a_link_can_open_a_tab_and_never_carries_the_grown_index():
     import base64
     import zlib
 
-    from explorer.ui.sentence import LINK, TABS
+    from explorer.ui.sentence import LINK
 
-    at = _page()
+    at = _open(_page(), INDEX)
     at.button(key="add_typed").click().run()
     payload = _link_token(at).split(".")[2]
     raw = json.loads(zlib.decompress(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
@@ -194,12 +234,13 @@ def test_a_malformed_link_shows_a_notice_and_changes_nothing():
         fresh = _with_link(token)
         assert "could not be used" in _messages(fresh)
         assert fresh.text_area(key="sentences").value == sentence_set(DEFAULT_SET).text
+        _open(fresh, SIMILARITY)
         assert fresh.selectbox(key="sentence_pooling").value == "model"
         assert _chart_with(fresh, "rect", "cosine") is not None
 
 
 def test_a_link_asks_before_replacing_typed_sentences():
-    at = _page()
+    at = _open(_page(), SIMILARITY)
     at.text_area(key="sentences").input("My precious sentence.\nAnd another one.").run()
     at.query_params["view"] = encode_view({"sentence_set": "Negation", "pooling": "cls"})
     at.run()
@@ -271,7 +312,7 @@ def test_classroom_mode_enlarges_marks_and_switches_palette():
 
     assert diamond_size(after) > diamond_size(before)
     assert "#0072B2" in json.dumps(after) and "#0072B2" not in json.dumps(before)
-    corpus_map = _chart_with(at, "circle", "source")["spec"]
+    corpus_map = _chart_with(_open(at, INDEX), "circle", "source")["spec"]
     assert "#0072B2" in json.dumps(corpus_map)
     assert after["config"]["axis"]["labelFontSize"] > before["config"]["axis"]["labelFontSize"]
 
@@ -303,7 +344,7 @@ def test_an_upload_is_parsed_once_across_reruns_and_can_be_added(monkeypatch):
     calls = []
     real = uploads.parse_upload
     monkeypatch.setattr(uploads, "parse_upload", lambda *a, **kw: calls.append(a[0]) or real(*a, **kw))
-    at = _page()
+    at = _open(_page(), INDEX)
     lines = "Tide pools hold tiny crabs.\nA kettle whistles on the stove.\nThe choir sang in four parts.\n"
     at.file_uploader(key="sentence_upload").upload("mine.txt", lines.encode(), "text/plain")
     at.run()
@@ -324,7 +365,7 @@ def test_a_full_index_refuses_more_and_keeps_what_it_has(monkeypatch):
 
     corpus_size = len(bundled_corpus().texts)
     monkeypatch.setattr(page, "MAX_INDEX_SENTENCES", corpus_size + 1)
-    at = _page()
+    at = _open(_page(), INDEX)
     assert at.button(key="add_typed").disabled
     assert any("limit is" in w.value for w in at.warning)
     at.file_uploader(key="sentence_upload").upload(
@@ -348,7 +389,7 @@ def test_a_very_wide_csv_offers_only_the_first_columns_and_says_the_limit():
     limit = uploads.MAX_CSV_COLUMNS
     header = ",".join(["id", "text", *(f"c{i}" for i in range(100_000))])
     row = ",".join(["1", "Tide pools hold tiny crabs.", *("x" * 100_000)])
-    at = _page()
+    at = _open(_page(), INDEX)
     at.file_uploader(key="sentence_upload").upload("wide.csv", f"{header}\n{row}\n".encode(), "text/csv")
     at.run()
     assert not at.exception
@@ -365,7 +406,7 @@ def test_adding_sentences_never_moves_the_dots_already_on_the_map():
         rows = pd.concat([d for d in chart["datasets"].values() if "added" in d.columns])
         return rows.sort_values(["text", "source"]).reset_index(drop=True)
 
-    at = _page()
+    at = _open(_page(), INDEX)
     before = corpus_dots(at)
     at.button(key="add_typed").click().run()
     assert not at.exception

@@ -20,10 +20,11 @@ from explorer.charts import sentence as sc
 from explorer.export import base_manifest, build_bundle, table_arrays
 from explorer.inputs import MAX_SENTENCES
 from explorer.models import ModelInfo
-from explorer.states import MAX_LAYERS, LayerStates
+from explorer.states import MAX_LAYERS, LayerStates, layer_names
 from explorer.ui import keys, links, widgets
 from explorer.ui.caches import cached_states
 from explorer.ui.index import MAX_K, MAX_QUERY_CHARS
+from explorer.ui.lessons import placeholder
 from explorer.ui.links import LinkField, LinkSpec
 from explorer.ui.state import persisted, remembered, set_value
 
@@ -109,18 +110,31 @@ def contrast_picker() -> str | None:
     return None if chosen == "none" else str(chosen)
 
 
-def similarity_controls(n_layers: int, names: list[str]) -> tuple[str, int]:
-    """Pooling for the heatmap and, for the per-layer mean, which layer (the output layer otherwise)."""
-    cols = st.columns([2, 2])
-    with cols[0]:
-        pooling = str(
-            _select(
-                "Pool with", "sentence_pooling", SIMILARITY_POOLINGS, "model", format_func=sm.POOLINGS.get
-            )
-        )
+def similarity_settings(n_layers: int) -> tuple[str, int]:
+    """The heatmap's pooling and layer as last chosen, without drawing their widgets (its tab is closed)."""
+    persisted("sentence_pooling", "model")
+    if st.session_state["sentence_pooling"] not in SIMILARITY_POOLINGS:
+        set_value("sentence_pooling", "model")
     persisted("sentence_layer", 1)
     if not 0 <= st.session_state["sentence_layer"] < n_layers:
         set_value("sentence_layer", min(1, n_layers - 1))
+    pooling = str(st.session_state["sentence_pooling"])
+    return pooling, int(st.session_state["sentence_layer"]) if pooling == "mean_layer" else n_layers
+
+
+def similarity_controls(n_layers: int, names: list[str]) -> tuple[str, int]:
+    """Pooling for the heatmap and, for the per-layer mean, which layer (the output layer otherwise)."""
+    similarity_settings(n_layers)
+    cols = st.columns([2, 2])
+    with cols[0]:
+        pooling = str(
+            st.selectbox(
+                "Pool with",
+                list(SIMILARITY_POOLINGS),
+                format_func=sm.POOLINGS.get,
+                **remembered("sentence_pooling"),
+            )
+        )
     if pooling != "mean_layer":
         return pooling, n_layers
     with cols[1]:
@@ -131,6 +145,34 @@ def similarity_controls(n_layers: int, names: list[str]) -> tuple[str, int]:
             **remembered("sentence_layer"),
         )
     return pooling, int(st.session_state["sentence_layer"])
+
+
+def similarity_panel(
+    model_id: str, texts: tuple[str, ...], states: LayerStates, classroom: bool, hidden: bool
+) -> None:
+    """The heatmap of every pair of sentences (a placeholder while a lesson hides it), with its pooling
+    and the downloads of vectors and scores."""
+    names = layer_names(states.n_layers)
+    pooling, layer = similarity_controls(states.n_layers, names)
+    sim = cached_view(model_id, texts, None, pooling, layer)
+    if hidden:
+        placeholder("the similarity of every pair of sentences")
+    else:
+        st.altair_chart(
+            sc.similarity_heatmap(sim.similarity_frame, classroom=classroom),
+            width="content",
+            alt="Heatmap of the cosine similarity between every pair of sentences; each cell shows its value.",
+        )
+        label = sm.POOLINGS[pooling] + (f", layer {names[layer]}" if pooling == "mean_layer" else "")
+        st.caption(
+            f"Cell = cosine similarity of two sentences' vectors ({label}); S1…S{len(texts)} as in the box. "
+            "1 = same direction, 0 = unrelated. Hover a cell for the sentences."
+        )
+    slots = st.columns(3)
+    for slot, (name, make, file, mime) in zip(
+        slots, downloads(texts, states.pooled, sim.similarity), strict=True
+    ):
+        slot.download_button(name, make, file, mime, on_click="ignore")
 
 
 def sentence_picker(texts: tuple[str, ...]) -> int:
