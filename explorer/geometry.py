@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from explorer.projection import FAITHFULNESS_K, project
-from explorer.states import is_punctuation
+from explorer.projection import FAITHFULNESS_K, faithfulness_sample, project
+from explorer.states import LayerStates, is_punctuation, layer_names
 from explorer.vectors import row_norms, unit_rows
 
 # ---------------------------------------------------------------- per-layer measures of the whole space
@@ -321,3 +322,33 @@ def projection_faithfulness(vectors: np.ndarray, method: str = "pca_aligned", se
     if result.method != method:
         return np.full(result.faithfulness.shape, np.nan)
     return result.faithfulness
+
+
+@dataclass(frozen=True)
+class LabMeasures:
+    """The Geometry lab's measures of one set of sentences: one row per layer, how many words they are
+    and how many repeat, every token's cosine between consecutive layers, and how many words the
+    faithfulness scores were computed on (a seeded sample if many)."""
+
+    measures: pd.DataFrame
+    n_words: int
+    n_repeated: int
+    changes: np.ndarray  # (N, L)
+    n_sampled: int
+
+
+def lab_measures(states: LayerStates, umap: Callable[[np.ndarray], np.ndarray] | None = None) -> LabMeasures:
+    """Every layer's measures of `states`, with PCA's faithfulness; with `umap` (given the sampled word
+    vectors, (L+1, n, D), it returns UMAP's faithfulness per layer), UMAP's too, as the last column."""
+    words = pool_words(states.layers, states.tokens)
+    measures = layer_measures(states.layers, states.tokens, words)
+    sample = words.vectors[:, faithfulness_sample(words.vectors.shape[1], seed=0)]  # (L+1, ≤1500, D)
+    measures["faithfulness_pca"] = projection_faithfulness(sample, "pca_aligned")
+    if umap is not None:
+        measures["faithfulness_umap"] = umap(sample)
+    repeated, _ = self_similarity_per_word(words.vectors[:1], words.text)
+    measures.insert(1, "layer_name", layer_names(states.n_layers))
+    return LabMeasures(
+        measures, int(words.vectors.shape[1]), len(repeated), consecutive_layer_cosine(states.layers),
+        int(sample.shape[1]),
+    )  # fmt: skip

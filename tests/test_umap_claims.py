@@ -56,8 +56,26 @@ def test_a_umap_fit_larger_than_the_budget_is_refused_and_holds_nothing(ledger, 
     assert memory._LEDGER.total_bytes == 0
 
 
+def _not_stored() -> tuple[str, ...]:
+    """The corpus but its last sentence: measured when asked (the whole corpus's are stored ahead)."""
+    corpus = tuple(geometry_corpus())[:-1]
+    assert caches.stored_lab_measures(DEFAULT_MODEL_ID, corpus) is None
+    return corpus
+
+
+def test_the_bundled_corpus_measures_are_read_and_claim_nothing(ledger, monkeypatch) -> None:
+    """The lab's first view: the bundled corpus's measures (without UMAP) come from the stored file,
+    with no run and no claim; with UMAP they are measured (and claimed) as for any other sentences."""
+    corpus = tuple(geometry_corpus())
+    stored = caches.stored_lab_measures(DEFAULT_MODEL_ID, corpus)
+    assert stored is not None
+    monkeypatch.setattr(lab.geometry, "layer_measures", lambda *a: pytest.fail("measured again"))
+    assert lab._measures(DEFAULT_MODEL_ID, corpus, False)[0] is stored.measures
+    assert ledger.total_bytes == 0 and memory._LEDGER.claims() == []
+
+
 def test_the_labs_measures_and_their_umap_are_claimed(ledger, monkeypatch) -> None:
-    corpus = geometry_corpus()
+    corpus = _not_stored()
     states = lab.cached_states(DEFAULT_MODEL_ID, corpus)  # the corpus's states, made (and claimed) once
     need = lab._measures_peak(states)
     seen: list[list] = []
@@ -85,7 +103,7 @@ def test_measures_that_fit_only_without_the_states_they_read_are_refused_at_once
     """The states stay alive (and counted) while they are measured: measures that fit the budget alone,
     but not beside those states, are refused at once with their size, instead of waiting for room that
     only their own run could give."""
-    corpus = geometry_corpus()
+    corpus = _not_stored()
     states = lab.cached_states(DEFAULT_MODEL_ID, corpus)
     need = lab._measures_peak(states)
     monkeypatch.setattr(

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import streamlit as st
 
-from explorer import precomputed
+from explorer import geometry, precomputed
 from explorer.budget import (
     ByteBudgetCache,
     large_blocks_straight_back,
@@ -192,6 +192,13 @@ def stored_for(model_id: str) -> precomputed.Precomputed | None:
     sentence vectors), while the stored files match its weights; None for any other model."""
     stored = precomputed.shipped() if _stored_valid[0] else None
     return stored if stored is not None and stored.info.model_id == model_id else None
+
+
+def stored_lab_measures(model_id: str, texts: tuple[str, ...]) -> geometry.LabMeasures | None:
+    """The bundled model's Geometry lab measures of these texts (the bundled corpus's, without UMAP),
+    computed ahead; None otherwise."""
+    stored = stored_for(model_id)
+    return None if stored is None else stored.lab.get(tuple(texts))
 
 
 def stored_embeddings(model_id: str, texts: tuple[str, ...]) -> np.ndarray | None:

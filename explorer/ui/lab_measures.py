@@ -12,8 +12,8 @@ import streamlit as st
 
 from explorer import geometry
 from explorer.peaks import measures_peak_bytes, umap_peak_bytes
-from explorer.projection import MIN_POINTS_FOR_UMAP, faithfulness_sample
-from explorer.states import LayerStates, layer_names
+from explorer.projection import MIN_POINTS_FOR_UMAP
+from explorer.states import LayerStates
 from explorer.ui import caches, claims, jobs, memory
 from explorer.ui.caches import MEASURES_CLAIM, UMAP_CLAIM, cached_states
 
@@ -48,7 +48,11 @@ def cached_measures(model_id: str, texts: tuple[str, ...], with_umap: bool) -> M
 def _measures(
     model_id: str, texts: tuple[str, ...], with_umap: bool
 ) -> tuple[pd.DataFrame, int, int, np.ndarray, int]:
-    """What the measure charts derive from the states (small next to the states themselves)."""
+    """What the measure charts derive from the states (small next to the states themselves). The bundled
+    corpus's, without UMAP, are stored ahead for the bundled model (the lab's first view): read, not run."""
+    stored = None if with_umap else caches.stored_lab_measures(model_id, texts)
+    if stored is not None:
+        return _fields(stored)
     states = cached_states(model_id, texts)
     need = _measures_peak(states)
     # The measures read the states all along, and the ledger counts them apart (`held_bytes`): together
@@ -58,6 +62,10 @@ def _measures(
         return _measured(states, with_umap)
 
 
+def _fields(lab: geometry.LabMeasures) -> tuple[pd.DataFrame, int, int, np.ndarray, int]:
+    return lab.measures, lab.n_words, lab.n_repeated, lab.changes, lab.n_sampled
+
+
 def _measures_peak(states: LayerStates) -> int:
     """`measures_peak_bytes` for these states (their words counted as `pool_words` makes them)."""
     n_words = geometry.word_count(states.tokens)
@@ -65,24 +73,13 @@ def _measures_peak(states: LayerStates) -> int:
 
 
 def _measured(states: LayerStates, with_umap: bool) -> tuple[pd.DataFrame, int, int, np.ndarray, int]:
-    words = geometry.pool_words(states.layers, states.tokens)
-    measures = geometry.layer_measures(states.layers, states.tokens, words)
-    sample = words.vectors[:, faithfulness_sample(words.vectors.shape[1], seed=0)]  # (L+1, ≤1500, D)
-    measures["faithfulness_pca"] = geometry.projection_faithfulness(sample, "pca_aligned")
-    if with_umap:  # the fit claimed on the server's memory ledger at its bound (see `_fitted_umap`)
+    def umap(sample: np.ndarray) -> np.ndarray:  # the fit claimed on the ledger at its bound (`_fitted_umap`)
         with memory.quiet_room(
             UMAP_CLAIM, umap_peak_bytes(sample.shape[1], states.n_layers, sample.shape[2])
         ):
-            measures["faithfulness_umap"] = geometry.projection_faithfulness(sample, "umap", seed=0)
-    repeated, _ = geometry.self_similarity_per_word(words.vectors[:1], words.text)
-    measures.insert(1, "layer_name", layer_names(states.n_layers))
-    return (
-        measures,
-        int(words.vectors.shape[1]),  # n_words
-        len(repeated),  # n_repeated
-        geometry.consecutive_layer_cosine(states.layers),  # changes
-        int(sample.shape[1]),  # n_sampled
-    )
+            return geometry.projection_faithfulness(sample, "umap", seed=0)
+
+    return _fields(geometry.lab_measures(states, umap if with_umap else None))
 
 
 _cached_measures = st.cache_resource(show_spinner=False, max_entries=16)(_measures)
