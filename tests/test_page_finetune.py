@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from conftest import APPTEST_TIMEOUT, chart_specs
 from streamlit.testing.v1 import AppTest
@@ -15,7 +16,7 @@ from explorer import assets
 from explorer.finetune import head as hd
 from explorer.finetune import head_file, tuning
 from explorer.finetune import labelled as lb
-from explorer.ui import memory
+from explorer.ui import caches, memory
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "3_Fine_tune.py")
 
@@ -39,6 +40,23 @@ def test_page_shows_step_zero_before_training():
     assert chart_specs(at), "the step-0 picture is drawn before any training"
     assert any("step 0" in i.value for i in at.info)
     assert "Model fingerprint before" not in [c.value for c in at.caption]
+
+
+def test_the_proof_compares_this_machines_vectors_not_the_stored_ones(monkeypatch):
+    """The first view draws the stored vectors, computed on the machine that built the assets; another
+    CPU may round them differently (1.4-1.7e-7 on one machine of ours). The proof's bits must come from
+    this machine, before and after: with the stored vectors a rounding apart, it still says identical."""
+    real = caches._stored_pooled
+
+    def rounded_elsewhere(model_id, texts):
+        stored = real(model_id, texts)
+        return None if stored is None else np.nextafter(stored, np.float32(2.0))  # one float step apart
+
+    monkeypatch.setattr(caches, "_stored_pooled", rounded_elsewhere)
+    at = _page().run()
+    _button(at, "Train the head").click().run()
+    assert not at.exception
+    assert "identical" in _big_values(at)
 
 
 def test_training_from_the_page_proves_the_model_unchanged():

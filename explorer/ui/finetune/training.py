@@ -72,11 +72,12 @@ def train(model_id: str, labelled: LabelledSet, config: hd.HeadConfig, show_step
     )
     try:
         with memory.room(RUN, need, "training the head"):
+            before = caches.computed_pooled(model_id, labelled.texts)  # this machine's bits, not stored ones
             run = _train_run(pooled, labelled, split, config)
             if run is None:
                 return
             with st.spinner("Checking the model did not change…"):
-                checked = prove_unchanged(model, labelled.texts, fingerprint_before, pooled)
+                checked = prove_unchanged(model, labelled.texts, fingerprint_before, before)
             _keep_view(_view(table_key(model_id, labelled), run, "trained", checked))
     except memory.BudgetFull as exc:
         st.warning(str(exc), icon="⏳")
@@ -145,8 +146,9 @@ def _load_pending(model_id: str, labelled: LabelledSet, pooled: np.ndarray, pend
     need = run_peak_bytes(pooled, caches.pooled_peak(model_id, labelled.texts), 2, pending.head.rank)
     try:
         with memory.room(RUN, need, "loading the head"):
+            before = caches.computed_pooled(model_id, labelled.texts)  # this machine's bits, not stored ones
             run = head_file.run_from_saved(pending, pooled)
-            checked = prove_unchanged(model, labelled.texts, fingerprint_before, pooled)
+            checked = prove_unchanged(model, labelled.texts, fingerprint_before, before)
             _keep_view(_view(table_key(model_id, labelled), run, "loaded", checked))
     except (ValueError, memory.BudgetFull) as exc:
         st.session_state[UPLOAD_MESSAGE] = ("error", str(exc))
