@@ -9,13 +9,14 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from explorer.assets import stopwords
-from explorer.models import model_lock
+from explorer.models import model_lock, on_model_thread
 from explorer.vectors import frozen
 
 if TYPE_CHECKING:
@@ -204,44 +205,44 @@ def _extract_states(
     pooled_rows: dict[int, np.ndarray] = {}  # (D',) per sentence: D' may differ from D
     tables: dict[int, dict[str, list]] = {}
     cut: dict[int, bool] = {}
+
+    def forward(features: dict, idx: list[int]) -> tuple[torch.Tensor, list[int], np.ndarray]:
+        with torch.inference_mode():  # on the model thread (see `on_model_thread`)
+            out = backbone(
+                **{
+                    k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features
+                },
+                output_hidden_states=True,
+                return_dict=True,
+            )
+            hidden = out.hidden_states  # L+1 of (B, T, D)
+            if len(hidden) != len(layers):
+                raise ValueError(f"The model gave {len(hidden)} hidden states for {n_layers} layers.")
+            mask = features["attention_mask"].bool()  # (B, T) padding may sit on either side
+            n_real = mask.sum(dim=1).tolist()  # (B,)
+            if n_real != [pieces[i] for i in idx]:
+                raise ValueError("The model read other word pieces than its tokenizer counted.")
+            rows = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in idx])  # batch order
+            for depth, h in enumerate(hidden):
+                layers[depth, rows] = h[mask].float().numpy()  # (tokens of the batch, D)
+                pooled_raw[depth, idx] = _pool(pool_modules, features, h).float().numpy()  # (B, D)
+            last = _run(pool_modules, {**features, "token_embeddings": hidden[-1]}) if pool_modules else None
+            final = _run(
+                post_modules,
+                last
+                if last is not None
+                else {**features, "sentence_embedding": torch.from_numpy(pooled_raw[-1, idx])},
+            )
+            pooled = final["sentence_embedding"].float().numpy()  # (B, D') the model's embedding
+            return mask, n_real, pooled  # the batch's tensors die with this frame
+
     done = 0
     for idx in batches([len(t) for t in texts], pieces, batch_size):
         batch = [texts[i] for i in idx]
         with model_lock(model):  # the tokenizer and model are shared by every session
             features = model.preprocess(batch)
             encoding = tokenizer(batch, truncation=True, max_length=max_len, return_offsets_mapping=True)
-            with torch.inference_mode():
-                out = backbone(
-                    **{
-                        k: features[k]
-                        for k in ("input_ids", "attention_mask", "token_type_ids")
-                        if k in features
-                    },
-                    output_hidden_states=True,
-                    return_dict=True,
-                )
-                hidden = out.hidden_states  # L+1 of (B, T, D)
-                if len(hidden) != len(layers):
-                    raise ValueError(f"The model gave {len(hidden)} hidden states for {n_layers} layers.")
-                mask = features["attention_mask"].bool()  # (B, T) padding may sit on either side
-                n_real = mask.sum(dim=1).tolist()  # (B,)
-                if n_real != [pieces[i] for i in idx]:
-                    raise ValueError("The model read other word pieces than its tokenizer counted.")
-                rows = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in idx])  # batch order
-                for depth, h in enumerate(hidden):
-                    layers[depth, rows] = h[mask].float().numpy()  # (tokens of the batch, D)
-                    pooled_raw[depth, idx] = _pool(pool_modules, features, h).float().numpy()  # (B, D)
-                last = (
-                    _run(pool_modules, {**features, "token_embeddings": hidden[-1]}) if pool_modules else None
-                )
-                final = _run(
-                    post_modules,
-                    last
-                    if last is not None
-                    else {**features, "sentence_embedding": torch.from_numpy(pooled_raw[-1, idx])},
-                )
-                pooled = final["sentence_embedding"].float().numpy()  # (B, D') the model's embedding
-                del out, hidden, last, final
+            mask, n_real, pooled = on_model_thread(partial(forward, features, idx))
             at_limit = [b for b, n in enumerate(n_real) if n >= max_len]  # only these can have been cut
             full = (
                 tokenizer([batch[b] for b in at_limit], truncation=False, verbose=False)["input_ids"]
@@ -302,10 +303,9 @@ def pooled_vectors(
     pool_modules, post_modules = _pooling_modules(model)
     pieces = word_pieces(model, texts)
     rows: dict[int, np.ndarray] = {}
-    done = 0
-    for idx in batches([len(t) for t in texts], pieces, batch_size):
-        with model_lock(model), torch.inference_mode():  # the tokenizer and model are shared
-            features = model.preprocess([texts[i] for i in idx])
+
+    def forward(features: dict) -> np.ndarray:
+        with torch.inference_mode():  # on the model thread (see `on_model_thread`)
             out = backbone(
                 **{
                     k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features
@@ -318,7 +318,13 @@ def pooled_vectors(
             else:
                 pooled_features = {**features, "sentence_embedding": _pool([], features, last)}
             pooled = _run(post_modules, pooled_features)["sentence_embedding"].float().numpy()  # (B, D')
-            del out, last, pooled_features
+            return pooled  # its tensors die with this frame, before the next batch
+
+    done = 0
+    for idx in batches([len(t) for t in texts], pieces, batch_size):
+        with model_lock(model):  # the tokenizer and model are shared
+            features = model.preprocess([texts[i] for i in idx])
+            pooled = on_model_thread(partial(forward, features))
         for b, i in enumerate(idx):
             rows[i] = pooled[b]
         done += len(idx)

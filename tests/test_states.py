@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -210,3 +212,28 @@ def test_pooled_vectors_report_progress_and_refuse_nothing(model) -> None:
     assert seen == [(2, 5), (4, 5), (5, 5)]
     with pytest.raises(ValueError, match="at least one sentence"):
         pooled_vectors(model, [])
+
+
+def test_forward_passes_from_any_thread_run_on_one_kept_thread(model) -> None:
+    """Streamlit runs each script run in a new thread; the model's passes all run on one long-lived
+    thread (`on_model_thread`), so PyTorch's workers are not started again for every run. Both kinds of
+    pass, asked for from two fresh threads, run the backbone on the same thread, not the caller's."""
+    ran_on: list[int] = []
+    callers: list[int] = []
+    hook = model[0].auto_model.register_forward_pre_hook(lambda *_: ran_on.append(threading.get_ident()))
+    try:
+
+        def ask(texts: tuple[str, ...]) -> None:
+            callers.append(threading.get_ident())
+            extract_states(model, texts)
+            pooled_vectors(model, texts)
+
+        for texts in (("A first new sentence.",), ("Another one, from another thread.",)):
+            worker = threading.Thread(target=ask, args=(texts,))
+            worker.start()
+            worker.join()
+    finally:
+        hook.remove()  # the session's model is shared by the other tests: left as it was
+    assert len(ran_on) == 4
+    assert len(set(ran_on)) == 1
+    assert not set(ran_on) & set(callers)
