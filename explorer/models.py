@@ -74,9 +74,10 @@ def on_model_thread(run: Callable[[], _T]) -> _T:
 
     Streamlit runs every script run in a new thread, and PyTorch's CPU kernels start a new team of
     OpenMP workers for each thread that first calls them: a forward pass over ten short sentences took
-    38-66 ms from fresh threads against 28-44 ms from one kept thread (medians of 15, five runs, 2 cores). Passes over one model are serialised by
-    `model_lock` anyway. Exceptions come back to the caller; called on the model thread, it runs inline.
-    Grad mode is thread-local: `run` sets its own (`torch.inference_mode()`)."""
+    38-66 ms from fresh threads against 28-44 ms from one kept thread (medians of 15, five runs, two
+    cores). Passes over one model are serialised by `model_lock` anyway. Exceptions come back to the
+    caller; called on the model thread, it runs inline. Grad mode is thread-local: `run` sets its own
+    (`torch.inference_mode()`)."""
     if getattr(_ON_MODEL_THREAD, "yes", False):
         return run()
     return _MODEL_THREAD.submit(_marked, run).result()

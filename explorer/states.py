@@ -208,13 +208,7 @@ def _extract_states(
 
     def forward(features: dict, idx: list[int]) -> tuple[torch.Tensor, list[int], np.ndarray]:
         with torch.inference_mode():  # on the model thread (see `on_model_thread`)
-            out = backbone(
-                **{
-                    k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features
-                },
-                output_hidden_states=True,
-                return_dict=True,
-            )
+            out = backbone(**_inputs(features), output_hidden_states=True, return_dict=True)
             hidden = out.hidden_states  # L+1 of (B, T, D)
             if len(hidden) != len(layers):
                 raise ValueError(f"The model gave {len(hidden)} hidden states for {n_layers} layers.")
@@ -306,12 +300,7 @@ def pooled_vectors(
 
     def forward(features: dict) -> np.ndarray:
         with torch.inference_mode():  # on the model thread (see `on_model_thread`)
-            out = backbone(
-                **{
-                    k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features
-                },
-                return_dict=True,
-            )
+            out = backbone(**_inputs(features), return_dict=True)
             last = out.last_hidden_state  # (B, T, D)
             if pool_modules:
                 pooled_features = _run(pool_modules, {**features, "token_embeddings": last})
@@ -331,6 +320,11 @@ def pooled_vectors(
         if progress is not None:
             progress(done, len(texts))
     return frozen(np.stack([rows[i] for i in range(len(texts))]))  # (S, D')
+
+
+def _inputs(features: dict) -> dict:
+    """What the backbone reads of the model's own preprocessing (`model.preprocess`)."""
+    return {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
 
 
 def _word_ids(encoding, b: int, n: int) -> list[int | None]:
