@@ -23,76 +23,85 @@ player.skip_link()  # for the keyboard: straight to the chart's Layer slider
 
 
 # The page below the heading reruns alone (a fragment) when its own widgets change: new sentences, the
-# settings and the chart redraw without the browser redrawing the sidebar, heading and lesson card.
+# settings and the chart redraw without the browser redrawing the sidebar, heading and lesson card. The
+# chart is sent first, its controls after it into boxes placed first: while the model runs, the browser
+# has nothing to redraw (see `journey.drawn_after`).
 @st.fragment
 def journey_body() -> None:
     layout = journey.page_layout(presenter)
-    left, right, options = layout.left, layout.right, layout.options
-    with left:
-        parsed = widgets.sentence_editor()
-        settings = journey.view_settings(with_speed=not presenter)  # the presenter view has speed beside Play
-        method, seed, fit_followed = settings.method, settings.seed, settings.fit_followed
-        hide_special, hide_punct = settings.hide_special, settings.hide_punct
-        lessons.lesson_menu(PAGE, in_fragment=True)
-    if not parsed.sentences:
-        widgets.stop_for_input(right, presenter, parsed.error, journey.SETTINGS)
-    with right:
-        links.wait_for_click("draw the journey", umap=method == "umap")
+    right, inputs = layout.right, layout.left.container()
+    paths_box, follow_box = layout.paths.container(), layout.options.container()
+    parsed = widgets.typed_sentences()
+    settings = journey.read_view_settings(with_speed=not presenter)  # the presenter view: speed beside Play
+    method, seed, fit_followed = settings.method, settings.seed, settings.fit_followed
+    hide_special, hide_punct = settings.hide_special, settings.hide_punct
 
-    tokens = journey.journey_tokens(info.model_id, parsed.sentences, hide_special, hide_punct)
-    widgets.truncation_notice(tokens.summary, info)
-    if tokens.capped:
-        st.info(
-            f"Showing the first {journey.MAX_SHOWN_TOKENS:,} tokens; fewer sentences show all of them.",
-            icon="ℹ️",
-        )
-    with layout.paths:
-        trajectories = journey.paths_choice(method, tokens, parsed.groups, lessons.hidden(PAGE, "paths"))
-    speed = journey.play_speed(layout, settings.speed)
-    with options:
-        follow = journey.follow_picker(
-            tokens,
-            f"{info.model_id}|{parsed.sentences}|{parsed.groups}|{hide_special}|{hide_punct}",
-            parsed.groups,
-        )
-    with right:
+    def controls() -> None:
+        with inputs:
+            widgets.sentence_editor()
+            journey.view_settings(with_speed=not presenter)
+            lessons.lesson_menu(PAGE, in_fragment=True)
+
+    with journey.drawn_after(controls) as first:  # `first()`: draw them now, before a stop
+        if not parsed.sentences:
+            first()
+            widgets.stop_for_input(right, presenter, parsed.error, journey.SETTINGS)
+        with right:
+            links.wait_for_click("draw the journey", umap=method == "umap", before_stop=first)
+        tokens = journey.journey_tokens(info.model_id, parsed.sentences, hide_special, hide_punct, first)
+        widgets.truncation_notice(tokens.summary, info)
+        if tokens.capped:
+            st.info(
+                f"Showing the first {journey.MAX_SHOWN_TOKENS:,} tokens; fewer sentences show all of them.",
+                icon="ℹ️",
+            )
+        hide_paths = lessons.hidden(PAGE, "paths")
+        trajectories = journey.paths_choice(method, tokens, parsed.groups, hide_paths, draw=False)
+        context = f"{info.model_id}|{parsed.sentences}|{parsed.groups}|{hide_special}|{hide_punct}"
+        follow = journey.followed(tokens, context, parsed.groups)
         groups = parsed.groups
-        view = journey.journey_view(
-            info.model_id, parsed.sentences, method, hide_special, hide_punct, seed, groups,
-            tuple(follow) if fit_followed else (),
-        )  # fmt: skip
-        journey.play_bar(layout, view, speed)
-        if view.projection.notice:
-            st.info(view.projection.notice, icon="ℹ️")
-    notes = journey.layer_notes(view)
-    readout = None if lessons.hidden(PAGE, "readout") else journey.readout(view, groups, follow)
-    request = journey.chart_request(
-        info.model_id,
-        parsed,
-        view,
-        settings,
-        follow,
-        trajectories,
-        readout is not None,
-        presenter,
-        lesson=lessons.active(PAGE) is not None,
-        why_hidden=lessons.hidden(PAGE, "why"),
-    )  # everything the chart is drawn from
-    layer, start, chart_key = journey.layer_and_start(view.summary.n_layers, request)
-    why = journey.why_view(view, follow, request.why) if request.why else None
+        with right:
+            view = journey.journey_view(
+                info.model_id, parsed.sentences, method, hide_special, hide_punct, seed, groups,
+                tuple(follow) if fit_followed else (),
+            )  # fmt: skip
+            if view.projection.notice:
+                st.info(view.projection.notice, icon="ℹ️")
+        notes = journey.layer_notes(view)
+        readout = None if lessons.hidden(PAGE, "readout") else journey.readout(view, groups, follow)
+        request = journey.chart_request(
+            info.model_id,
+            parsed,
+            view,
+            settings,
+            follow,
+            trajectories,
+            readout is not None,
+            presenter,
+            lesson=lessons.active(PAGE) is not None,
+            why_hidden=lessons.hidden(PAGE, "why"),
+        )  # everything the chart is drawn from
+        layer, start, chart_key = journey.layer_and_start(view.summary.n_layers, request)
+        why = journey.why_view(view, follow, request.why) if request.why else None
 
-    def drawing() -> charts.JourneyDrawing:
-        return journey.drawing_of(request, view, notes, readout, why)
+        def drawing() -> charts.JourneyDrawing:
+            return journey.drawing_of(request, view, notes, readout, why)
 
+        with right:
+            st.vega_lite_chart(
+                spec=journey.chart_for(request, start, drawing),
+                width="stretch",
+                key=chart_key,
+                on_select=journey.on_layer_picked,
+                selection_mode=LAYER_PARAM,
+                alt=journey.chart_description(view, readout),
+            )
+    with paths_box:
+        journey.paths_choice(method, tokens, parsed.groups, hide_paths)
+    with follow_box:
+        journey.follow_picker(tokens)
+    journey.play_bar(layout, view, journey.play_speed(layout, settings.speed))
     with right:
-        st.vega_lite_chart(
-            spec=journey.chart_for(request, start, drawing),
-            width="stretch",
-            key=chart_key,
-            on_select=journey.on_layer_picked,
-            selection_mode=LAYER_PARAM,
-            alt=journey.chart_description(view, readout),
-        )
         journey.style_layer_slider()
         st.caption(journey.journey_caption(view))
         if why is not None:
@@ -107,9 +116,7 @@ def journey_body() -> None:
         if table_box.open:
             table_box.dataframe(journey.readout_table(readout), width="stretch")
     with right:
-        journey.waiting_for_reveal(
-            lessons.hidden(PAGE, "paths") or lessons.hidden(PAGE, "readout"), lessons.hidden(PAGE, "why")
-        )
+        journey.waiting_for_reveal(hide_paths or lessons.hidden(PAGE, "readout"), lessons.hidden(PAGE, "why"))
         link_state = journey.view_state(info.model_id, layer, follow)
     with layout.share:
         share_menu.share_and_export(

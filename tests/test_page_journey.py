@@ -723,3 +723,59 @@ def test_why_lines_on_any_bert_style_encoder_and_a_plain_no_for_others(tmp_path,
     else:
         assert not pulls and "covers BERT-style encoders" in notes and "'distilbert'" in notes
         assert "Nothing is drawn rather than something wrong" in notes
+
+
+# ---------------------------------------------------------------- issue 27: the chart first, then its controls
+def _sent_kinds(monkeypatch) -> list[str]:
+    """Element kinds this test process sends from now on, in order (AppTest runs the page here)."""
+    from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
+
+    sent: list[str] = []
+    enqueue = ScriptRunContext.enqueue
+
+    def recording(self, msg) -> None:
+        if msg.WhichOneof("type") == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            sent.append(msg.delta.new_element.WhichOneof("type"))
+        enqueue(self, msg)
+
+    monkeypatch.setattr(ScriptRunContext, "enqueue", recording)
+    return sent
+
+
+def test_new_sentences_send_the_chart_before_the_unchanged_controls(monkeypatch) -> None:
+    """While the model reads new sentences the browser has nothing else to redraw: the chart is sent
+    first, then the sentence box, the follow picker and Play, each in its place."""
+    at = _journey()
+    sent = _sent_kinds(monkeypatch)
+    typed = "The pilot landed the plane.\nThe plane of the table is flat."
+    at.text_area(key="sentences").set_value(typed).run()
+    assert not at.exception
+    assert sent.index("vega_lite_chart") < sent.index("text_area") < sent.index("multiselect")
+    assert "bidi_component" in sent[sent.index("vega_lite_chart") :], "Play, after the chart"
+    assert "vega_lite_chart" not in sent[: sent.index("vega_lite_chart")], "one chart before the controls"
+    assert at.text_area(key="sentences").value == typed
+    assert at.multiselect(key="follow") is not None and "S2 · The plane" in " ".join(_main_chart_legend(at))
+
+
+def _main_chart_legend(at: AppTest) -> list[str]:
+    return [str(s) for s in _main_chart(at)["current"]["sentence"].unique()]
+
+
+def test_with_no_room_for_the_model_the_box_keeps_the_text_and_says_why(monkeypatch) -> None:
+    """The controls are drawn after the chart, and also when the page stops before it: a full server
+    keeps the visitor's sentences in the box, with the reason, and draws no chart."""
+    from explorer.ledger import SessionLedger
+    from explorer.ui import memory
+
+    at = _journey()
+    ledger = SessionLedger(max_bytes=64 * 2**20, idle_seconds=600)
+    monkeypatch.setattr(memory, "_LEDGER", ledger)
+    monkeypatch.setattr(memory, "WAIT_SECONDS", 0.5)
+    ledger.claim("another-visitor/1", "ft_tuned", 40 * 2**20)  # the pass needs about 37 MB
+    typed = "\n".join(f"No room sentence {i} about a river bank." for i in range(12))
+    at.text_area(key="sentences").set_value(typed).run()
+    assert not at.exception
+    assert at.text_area(key="sentences").value == typed, "the text is kept"
+    warned = " ".join(str(w.value) for w in at.warning)
+    assert "other visitors" in warned and "Fewer or shorter sentences need less" in warned, warned
+    assert not chart_specs(at), "no chart: the model did not run"

@@ -240,10 +240,13 @@ def ask_to_run(what: str, reasons: list[str], key: str = "link_run") -> Any | No
     return slot if clicked else None
 
 
-def wait_for_click(what: str, umap: bool = False, text: str | None = None) -> None:
+def wait_for_click(
+    what: str, umap: bool = False, text: str | None = None, before_stop: Callable[[], None] = lambda: None
+) -> None:
     """Stop the page here while a link's heavy work waits for the visitor's click: say what it would run,
     with one button. `text`: what the page runs (default: the sentence box). Editing the text (or
-    turning UMAP off) lifts the hold too: that is the visitor's act.
+    turning UMAP off) lifts the hold too: that is the visitor's act. `before_stop()` runs once the page
+    is held, before it stops or reruns (a page that draws its inputs after its chart draws them then).
 
     On the click the model reads the sentence box's sentences under a claim on the server's memory
     ledger (see `claims.claimed_states`); with no room, the page says so and still waits."""
@@ -256,6 +259,7 @@ def wait_for_click(what: str, umap: bool = False, text: str | None = None) -> No
         reasons.append("fits UMAP (tens of seconds)")
     if not reasons:
         return
+    before_stop()
     if ask_to_run(what, reasons) is None:
         st.stop()
     if long:

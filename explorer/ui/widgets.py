@@ -113,10 +113,21 @@ def lazy_expander(label: str, key: str):
     return st.expander(label, key=key, on_change="rerun")
 
 
-def sentence_editor() -> ParsedSentences:
-    """Preset picker and the sentence box (one sentence per line), shared by every page."""
+def _persist_sentences() -> None:
     persisted(keys.SENTENCE_SET, assets.DEFAULT_SET)
     persisted(keys.SENTENCES, assets.sentence_set(assets.DEFAULT_SET).text)
+
+
+def typed_sentences() -> ParsedSentences:
+    """The sentences `sentence_editor` will show and return in this run, read before it is drawn (a page
+    that draws its chart first and its inputs after it)."""
+    _persist_sentences()
+    return parse_sentences(st.session_state[keys.SENTENCES], with_groups=True)
+
+
+def sentence_editor() -> ParsedSentences:
+    """Preset picker and the sentence box (one sentence per line), shared by every page."""
+    _persist_sentences()
     st.selectbox(
         "Sentence set",
         list(assets.sentence_sets()),

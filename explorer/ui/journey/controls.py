@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +27,14 @@ from explorer.ui.state import (
 )
 
 
-def paths_choice(method: str, tokens: JourneyTokens, groups: tuple[str, ...], hidden: bool) -> str:
+def paths_choice(
+    method: str, tokens: JourneyTokens, groups: tuple[str, ...], hidden: bool, draw: bool = True
+) -> str:
     """Which paths to draw: none on group axes (each layer has its own, so a line between layers is no
-    motion) or while a lesson hides them; else the user's choice."""
+    motion) or while a lesson hides them; else the user's choice. `draw` False: the value, no widget."""
     if method == "groups" and has_grouped_words(tokens, groups):
+        if not draw:
+            return "none"
         st.button(
             "↔ Shared PCA axes",
             key="to_shared_pca",
@@ -39,7 +45,7 @@ def paths_choice(method: str, tokens: JourneyTokens, groups: tuple[str, ...], hi
             "has every projection).",
         )
         return "none"
-    chosen = widgets.choice("Paths", keys.PATHS, charts.TRAJECTORY_MODES, "selected")
+    chosen = widgets.choice("Paths", keys.PATHS, charts.TRAJECTORY_MODES, "selected", draw)
     return "none" if hidden else chosen
 
 
@@ -74,6 +80,26 @@ def chart_request(
         height=chart_height(presenter, lesson),
         why=settings.why if follow and not why_hidden else "",
     )
+
+
+@contextmanager
+def drawn_after(draw: Callable[[], None]) -> Iterator[Callable[[], None]]:
+    """Controls read before the chart and drawn after it, into boxes placed before it: `draw()` runs at
+    the block's end, or on an error. The block gets `first`, to call before anything that may stop the
+    page (nothing can be drawn after `st.stop()`): `draw()` then runs there, once."""
+    done: list[bool] = []
+
+    def first() -> None:
+        if not done:
+            done.append(True)
+            draw()
+
+    try:
+        yield first
+    except Exception:
+        first()
+        raise
+    first()
 
 
 SETTINGS = "⚙️ Sentences and settings"  # the presenter view's button that opens the inputs
@@ -122,55 +148,61 @@ def view_settings(with_speed: bool) -> ViewSettings:
     the settings are this user's last values and the browser draws none of their widgets (ten new
     sentences: 448 against 472 ms when the box was always filled, medians of 18 rounds each, in turns)."""
     box = widgets.lazy_expander("View settings", "view_settings")
-    draw = box.open
     with box:
-        method = widgets.projection_picker(keys.PROJECTION, draw=draw)
-        seed = (
-            widgets.number(
-                "Seed", keys.SEED, 0, "UMAP is random: the same seed gives the same picture.", draw
-            )
-            if method == "umap"
-            else 0
-        )
-        hide_special = widgets.toggle(
-            "Hide [CLS] / [SEP]", keys.HIDE_SPECIAL, False, "Special tokens the model adds.", draw
-        )
-        hide_punct = widgets.toggle("Hide punctuation", keys.HIDE_PUNCT, False, draw=draw)
-        fit_followed = method in ("pca_shared", "groups") and widgets.toggle(
-            "Fit the axes on the followed tokens",
-            keys.FIT_FOLLOWED,
-            True,
-            "On: the plane where the followed tokens differ most (every token is drawn on it). Off: the "
-            "plane of all tokens, which is spent on what every token shares as it moves between layers.",
+        return _settings(with_speed, box.open)
+
+
+def read_view_settings(with_speed: bool) -> ViewSettings:
+    """The settings `view_settings` will show in this run, read before it is drawn."""
+    return _settings(with_speed, draw=False)
+
+
+def _settings(with_speed: bool, draw: bool) -> ViewSettings:
+    method = widgets.projection_picker(keys.PROJECTION, draw=draw)
+    seed = (
+        widgets.number("Seed", keys.SEED, 0, "UMAP is random: the same seed gives the same picture.", draw)
+        if method == "umap"
+        else 0
+    )
+    hide_special = widgets.toggle(
+        "Hide [CLS] / [SEP]", keys.HIDE_SPECIAL, False, "Special tokens the model adds.", draw
+    )
+    hide_punct = widgets.toggle("Hide punctuation", keys.HIDE_PUNCT, False, draw=draw)
+    fit_followed = method in ("pca_shared", "groups") and widgets.toggle(
+        "Fit the axes on the followed tokens",
+        keys.FIT_FOLLOWED,
+        True,
+        "On: the plane where the followed tokens differ most (every token is drawn on it). Off: the "
+        "plane of all tokens, which is spent on what every token shares as it moves between layers.",
+        draw,
+    )
+    labels = widgets.toggle(
+        "Label every token", keys.LABELS, True, "Followed tokens are always labelled.", draw
+    )
+    why = widgets.toggle(
+        "Why did it move? (lines)",
+        keys.WHY_LINES,
+        False,
+        "At the layer shown, lines from the tokens that sent each followed token the most on its way "
+        "from the layer before: an exact split of the layer's update, not attention weights.",
+        draw,
+    )
+    why_by = (
+        widgets.choice(
+            "Lines from",
+            keys.WHY_BY,
+            {
+                "parts": "what each token sent (exact split)",
+                "attention": "attention weights (where it looked; not why it moved)",
+                "rollout": "attention rollout across layers (not why it moved)",
+            },
+            "parts",
             draw,
         )
-        labels = widgets.toggle(
-            "Label every token", keys.LABELS, True, "Followed tokens are always labelled.", draw
-        )
-        why = widgets.toggle(
-            "Why did it move? (lines)",
-            keys.WHY_LINES,
-            False,
-            "At the layer shown, lines from the tokens that sent each followed token the most on its way "
-            "from the layer before: an exact split of the layer's update, not attention weights.",
-            draw,
-        )
-        why_by = (
-            widgets.choice(
-                "Lines from",
-                keys.WHY_BY,
-                {
-                    "parts": "what each token sent (exact split)",
-                    "attention": "attention weights (where it looked; not why it moved)",
-                    "rollout": "attention rollout across layers (not why it moved)",
-                },
-                "parts",
-                draw,
-            )
-            if why
-            else ""
-        )
-        speed = widgets.play_speed_picker(draw) if with_speed else None
+        if why
+        else ""
+    )
+    speed = widgets.play_speed_picker(draw) if with_speed else None
     return ViewSettings(method, seed, hide_special, hide_punct, fit_followed, labels, speed, why_by)
 
 
@@ -188,9 +220,9 @@ def play_bar(layout: PageLayout, view: JourneyView, speed: float) -> None:
         player.player(view.names, speed, current_layer(view.summary.n_layers, keys.LAYER))
 
 
-def follow_picker(tokens: JourneyTokens, context: str, groups: tuple[str, ...] = ()) -> list[int]:
+def followed(tokens: JourneyTokens, context: str, groups: tuple[str, ...] = ()) -> list[int]:
     """Tokens whose paths are drawn boldly; remembered per set of sentences, reset when they change (to
-    every occurrence of the words used in two groups, see `default_follow`)."""
+    every occurrence of the words used in two groups, see `default_follow`). Before `follow_picker`."""
     names = tokens.options
     from_link = take_parked(keys.FOLLOW)
     if from_link is not None:
@@ -202,6 +234,12 @@ def follow_picker(tokens: JourneyTokens, context: str, groups: tuple[str, ...] =
     persisted(keys.FOLLOW, [])
     if any(u not in names for u in st.session_state[keys.FOLLOW]):
         set_value(keys.FOLLOW, [u for u in st.session_state[keys.FOLLOW] if u in names])
+    return list(st.session_state[keys.FOLLOW])
+
+
+def follow_picker(tokens: JourneyTokens) -> None:
+    """The picker of the tokens `followed` chose (drawn after it, in the same run)."""
+    names = tokens.options
     st.multiselect(
         "Follow tokens",
         list(names),
@@ -221,4 +259,3 @@ def follow_picker(tokens: JourneyTokens, context: str, groups: tuple[str, ...] =
         st.caption(
             "Following " + ", ".join(f"{n} × {w}" for w, n in counts.items()) + ". " + FOLLOW_LIMIT_TEXT
         )
-    return list(st.session_state[keys.FOLLOW])

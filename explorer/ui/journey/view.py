@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -90,12 +91,17 @@ def cached_tokens(
 
 
 def journey_tokens(
-    model_id: str, texts: tuple[str, ...], hide_special: bool, hide_punct: bool
+    model_id: str,
+    texts: tuple[str, ...],
+    hide_special: bool,
+    hide_punct: bool,
+    before_stop: Callable[[], None] = lambda: None,
 ) -> JourneyTokens:
     # typed text is claimed on the server's memory ledger like a link's (a forward pass over long input is
-    # the heavy part); with no room, a warning and nothing drawn
+    # the heavy part); with no room, a warning and nothing drawn (`before_stop()` is drawn before it stops)
     states = claims.states_or_warning(model_id, texts, "drawing the journey")
     if states is None:
+        before_stop()
         st.stop()
     with caches.running_model(model_id, len(texts)):  # `states` held here: found again, never made twice
         return cached_tokens(model_id, texts, hide_special, hide_punct)
