@@ -69,8 +69,19 @@ _MODEL_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lse-model"
 _ON_MODEL_THREAD = threading.local()
 
 
-def on_model_thread(run: Callable[[], _T]) -> _T:
+# A pass over at most this many word pieces in all runs on one math thread where the process has two cores
+# or fewer: there the other core is busy (the browser redrawing the page the pass was asked from, or another
+# visitor), and two OpenMP threads on one free core wait for each other at every step. Ten short sentences
+# (130 pieces) alone: 50 ms on one thread, 34 on two; beside a busy core: 55 on one, 77 on two (medians of
+# 25). A larger pass takes both threads: it runs for seconds, mostly with the browser idle.
+SMALL_PASS_PIECES = 2_048
+_DEFAULT_THREADS: list[int] = []  # the model thread's own count, read before it is ever changed
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def on_model_thread(run: Callable[[], _T], pieces: int | None = None) -> _T:
     """`run()` (a forward pass) on the process's one long-lived model thread; this thread waits for it.
+    `pieces`: the word pieces of the whole pass it belongs to (see `SMALL_PASS_PIECES`).
 
     Streamlit runs every script run in a new thread, and PyTorch's CPU kernels start a new team of
     OpenMP workers for each thread that first calls them: a forward pass over ten short sentences took
@@ -80,11 +91,19 @@ def on_model_thread(run: Callable[[], _T]) -> _T:
     (`torch.inference_mode()`)."""
     if getattr(_ON_MODEL_THREAD, "yes", False):
         return run()
-    return _MODEL_THREAD.submit(_marked, run).result()
+    return _MODEL_THREAD.submit(_marked, run, pieces).result()
 
 
-def _marked(run: Callable[[], _T]) -> _T:
+def _marked(run: Callable[[], _T], pieces: int | None) -> _T:
+    import torch
+
     _ON_MODEL_THREAD.yes = True
+    if not _DEFAULT_THREADS:
+        _DEFAULT_THREADS.append(torch.get_num_threads())
+    small = pieces is not None and pieces <= SMALL_PASS_PIECES and _CORES <= 2
+    wanted = 1 if small else _DEFAULT_THREADS[0]
+    if torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)  # this thread's OpenMP count: passes run on no other thread
     return run()
 
 

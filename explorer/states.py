@@ -236,7 +236,7 @@ def _extract_states(
         with model_lock(model):  # the tokenizer and model are shared by every session
             features = model.preprocess(batch)
             encoding = tokenizer(batch, truncation=True, max_length=max_len, return_offsets_mapping=True)
-            mask, n_real, pooled = on_model_thread(partial(forward, features, idx))
+            mask, n_real, pooled = on_model_thread(partial(forward, features, idx), int(starts[-1]))
             at_limit = [b for b, n in enumerate(n_real) if n >= max_len]  # only these can have been cut
             full = (
                 tokenizer([batch[b] for b in at_limit], truncation=False, verbose=False)["input_ids"]
@@ -296,6 +296,7 @@ def pooled_vectors(
     backbone = model[0].auto_model
     pool_modules, post_modules = _pooling_modules(model)
     pieces = word_pieces(model, texts)
+    total = int(sum(pieces))  # the whole pass's word pieces (`on_model_thread`)
     rows: dict[int, np.ndarray] = {}
 
     def forward(features: dict) -> np.ndarray:
@@ -313,7 +314,7 @@ def pooled_vectors(
     for idx in batches([len(t) for t in texts], pieces, batch_size):
         with model_lock(model):  # the tokenizer and model are shared
             features = model.preprocess([texts[i] for i in idx])
-            pooled = on_model_thread(partial(forward, features))
+            pooled = on_model_thread(partial(forward, features), total)
         for b, i in enumerate(idx):
             rows[i] = pooled[b]
         done += len(idx)

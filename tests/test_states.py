@@ -237,3 +237,28 @@ def test_forward_passes_from_any_thread_run_on_one_kept_thread(model) -> None:
     assert len(ran_on) == 4
     assert len(set(ran_on)) == 1
     assert not set(ran_on) & set(callers)
+
+
+def test_a_small_pass_runs_on_one_math_thread_where_two_cores_are_shared(model, monkeypatch) -> None:
+    """On two cores (or fewer) a pass over few word pieces takes one OpenMP thread (the other core is the
+    browser's or another visitor's); a large pass, or any pass on more cores, takes the model thread's
+    own count. The count is read inside the backbone as it runs."""
+    import torch
+
+    from explorer import models
+
+    counts: list[int] = []
+    hook = model[0].auto_model.register_forward_pre_hook(lambda *_: counts.append(torch.get_num_threads()))
+    many = tuple(" ".join(["word"] * 200) + f" {i}" for i in range(12))  # over 2,048 pieces in all
+    try:
+        monkeypatch.setattr(models, "_CORES", 2)
+        extract_states(model, ("A small pass.",))
+        extract_states(model, many)
+        monkeypatch.setattr(models, "_CORES", 8)
+        extract_states(model, ("Another small pass.",))
+    finally:
+        hook.remove()
+    default = models._DEFAULT_THREADS[0]
+    assert counts[0] == 1
+    assert set(counts[1:-1]) == {default}, "every batch of the large pass"
+    assert counts[-1] == default
