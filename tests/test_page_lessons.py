@@ -226,6 +226,10 @@ def test_every_chart_has_a_text_alternative(page) -> None:
     assert charts, "the page draws at least one chart"
     missing = [json.loads(c.proto.spec).get("mark") for c in charts if not c.proto.alt.strip()]
     assert not missing, f"{page or 'home'}: {len(missing)} chart(s) without a text alternative"
+    both = [
+        c.proto.alt for c in charts if c.proto.alt.strip() and json.loads(c.proto.spec).get("description")
+    ]
+    assert not both, f"a description beside an alt: Streamlit logs a stack trace on every run ({both})"
 
 
 def test_the_nearest_meaning_lesson_counts_partners_found_first() -> None:

@@ -219,12 +219,10 @@ def separation_panel(view: JourneyView, readout: Readout, layer: int) -> None:
     for line in picture_versus_space(view, readout.at(layer), layer):
         st.info(line, icon="🔎")
     strip = readout_lines.separation_strip(readout.summary, layer, widgets.is_classroom())
-    st.vega_lite_chart(
-        spec=as_sent(strip),
-        width="content",
-        alt="Per grouped word: the gap between same-group and other-group cosine in the model's full space "
-        "at every layer, with the band that relabelled sentences reach by chance.",
-    )
+    spec = as_sent(strip)
+    # the strip's own description (it names the words) is its text alternative: a description left in the
+    # spec beside an alt made Streamlit log a warning with a stack trace on every run
+    st.vega_lite_chart(spec=spec, width="content", alt=spec.pop("description"))
     st.caption(
         "Where the meanings part: the gap (same-group minus other-group cosine, all "
         f"{view.summary.width} dimensions) per layer; grey, where 90% of the relabellings of the same sentences "
