@@ -38,7 +38,7 @@ def journey_body() -> None:
 
     def controls() -> None:
         with inputs:
-            widgets.sentence_editor()
+            widgets.sentence_editor(parsed)  # read above: not parsed twice
             journey.view_settings(with_speed=not presenter)
             lessons.lesson_menu(PAGE, in_fragment=True)
 

@@ -125,8 +125,9 @@ def typed_sentences() -> ParsedSentences:
     return parse_sentences(st.session_state[keys.SENTENCES], with_groups=True)
 
 
-def sentence_editor() -> ParsedSentences:
-    """Preset picker and the sentence box (one sentence per line), shared by every page."""
+def sentence_editor(parsed: ParsedSentences | None = None) -> ParsedSentences:
+    """Preset picker and the sentence box (one sentence per line), shared by every page. `parsed`: what
+    `typed_sentences` read earlier in this run (the text is then not parsed again)."""
     _persist_sentences()
     st.selectbox(
         "Sentence set",
@@ -148,7 +149,8 @@ def sentence_editor() -> ParsedSentences:
         help="Press Ctrl+Enter or click outside the box to apply. Start a line with a group in square "
         "brackets, e.g. '[river] We sat on the bank.', to colour sentences by group.",
     )
-    parsed = parse_sentences(st.session_state[keys.SENTENCES], with_groups=True)
+    if parsed is None:
+        parsed = parse_sentences(st.session_state[keys.SENTENCES], with_groups=True)
     if parsed.error:
         st.warning(parsed.error, icon="✍️")
     for notice in parsed.notices:
