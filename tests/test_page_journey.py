@@ -757,6 +757,38 @@ def test_new_sentences_send_the_chart_before_the_unchanged_controls(monkeypatch)
     assert at.multiselect(key="follow") is not None and "S2 · The plane" in " ".join(_main_chart_legend(at))
 
 
+def test_new_sentences_on_a_loaded_model_send_no_spinner_or_waiting_note(monkeypatch) -> None:
+    """A quick pass on a loaded model, with room on the server, sends the browser nothing it would not
+    show: no spinner (it would end before its half-second delay) and no place for a waiting message. Each
+    such message cost the browser a redraw while the model ran beside it on the same two cores."""
+    from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
+
+    at = _journey()
+    at.text_area(key="sentences").set_value("The model loads for this one.\nAnd runs.").run()
+    assert not at.exception
+    sent: list[tuple[str, list[int]]] = []
+    enqueue = ScriptRunContext.enqueue
+
+    def recording(self, msg) -> None:
+        if msg.WhichOneof("type") == "delta":
+            kind = msg.delta.WhichOneof("type")
+            kind = msg.delta.new_element.WhichOneof("type") if kind == "new_element" else kind
+            sent.append((kind, list(msg.metadata.delta_path)))
+        enqueue(self, msg)
+
+    monkeypatch.setattr(ScriptRunContext, "enqueue", recording)
+    typed = "\n".join(f"Loaded model sentence {i} about a river bank." for i in range(10))
+    at.text_area(key="sentences").set_value(typed).run()
+    assert not at.exception
+    kinds = [kind for kind, _ in sent]
+    chart_path = sent[kinds.index("vega_lite_chart")][1]
+    body = [kind for kind, path in sent if path[:2] == chart_path[:2]]  # the page below its heading
+    before_chart = body[: body.index("vega_lite_chart")]
+    assert "add_block" in before_chart, before_chart  # the columns the chart sits in: recorded
+    assert "new_transient" not in before_chart and "empty" not in before_chart, before_chart
+    assert "S10 · Loaded model sentence 9" in " ".join(_main_chart_legend(at))
+
+
 def _main_chart_legend(at: AppTest) -> list[str]:
     return [str(s) for s in _main_chart(at)["current"]["sentence"].unique()]
 

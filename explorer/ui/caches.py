@@ -6,11 +6,12 @@ Hidden states are kept under one byte budget for all sessions (`LSE_STATES_CACHE
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import streamlit as st
@@ -29,6 +30,7 @@ from explorer.peaks import pooled_peak_bytes, states_peak_bytes
 from explorer.projection import warm_up_umap
 from explorer.senses import word_vectors
 from explorer.states import (
+    ONE_HOLD_CHARS,
     LayerStates,
     extract_states,
     find_word,
@@ -343,16 +345,25 @@ def computed_pooled(model_id: str, texts: tuple[str, ...]) -> np.ndarray:
     return _POOLED.get_or_make(key, make, lambda v: v.nbytes)
 
 
-def running_model(model_id: str, n_sentences: int):
-    """A spinner for work that runs the model: it also says so when the model is still loading."""
-    doing = f"running the model over {n_sentences} sentences…"
+def running_model(model_id: str, texts: Sequence[str]):
+    """A spinner for work that runs the model over `texts`: it also says so when the model is still
+    loading. None for small work on a loaded model (at most QUICK_CHARS): it ends before a spinner's
+    half-second delay, and an unseen spinner still costs the browser a message (and a redraw) at its end,
+    while the model runs beside the browser on the same two cores."""
+    if model_ready(model_id) and sum(len(t) for t in texts) <= QUICK_CHARS:
+        return contextlib.nullcontext()
+    doing = f"running the model over {len(texts)} sentences…"
     return st.spinner(
         f"{MODEL_LOADING[:-1]}, then {doing}" if not model_ready(model_id) else doing.capitalize()
     )
 
 
+# Text this short (about 500 word pieces) is one forward pass of about 0.1 s here (`states.ONE_HOLD_CHARS`).
+QUICK_CHARS = ONE_HOLD_CHARS
+
+
 def load_states(model_id: str, sentences: tuple[str, ...]) -> LayerStates:
-    with running_model(model_id, len(sentences)):
+    with running_model(model_id, sentences):
         return cached_states(model_id, sentences)
 
 

@@ -120,12 +120,14 @@ def room(name: str, nbytes: int, what: str) -> Iterator[None]:
     earlier run is still unwinding, the new run waits for it, holding no second claim (StillRunning if
     it does not end in time)."""
     owner = session_id()
-    note = st.empty()
+    notes: list = []  # the waiting message's place, made only if it waits: a claim made at once sends nothing
     ledger = _LEDGER  # the claim is given back to the ledger it was made on
 
     def waiting(in_use: int) -> None:
         limit = ledger.limit_bytes
-        note.info(
+        if not notes:
+            notes.append(st.empty())
+        notes[0].info(
             f"Waiting for room on this server before {what}: other visitors' work holds "
             f"{min(in_use, limit) / 2**20:,.0f} MB of the {limit / 2**20:,.0f} MB it "
             "allows. This usually takes seconds.",
@@ -133,7 +135,14 @@ def room(name: str, nbytes: int, what: str) -> Iterator[None]:
         )
 
     claim = partial(ledger.claim, owner, name, nbytes, WAIT_SECONDS, waiting, alive, _stop_point)
-    with _held(ledger, claim, then=note.empty):  # the message goes once the claim is made or refused
+
+    def then() -> None:  # the message goes once the claim is made or refused; a replaced run stops here
+        if notes:
+            notes[0].empty()
+        else:
+            _stop_point()
+
+    with _held(ledger, claim, then=then):
         yield
 
 

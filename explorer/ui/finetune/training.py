@@ -168,7 +168,7 @@ def pooled_or_warning(model_id: str, texts: tuple[str, ...]) -> np.ndarray | Non
         return caches.cached_pooled(model_id, texts)
     try:
         need = caches.pooled_peak(model_id, texts)
-        with memory.room(caches.STATES_CLAIM, need, TABLE_RUN), caches.running_model(model_id, len(texts)):
+        with memory.room(caches.STATES_CLAIM, need, TABLE_RUN), caches.running_model(model_id, texts):
             return caches.cached_pooled(model_id, texts)
     except memory.BudgetFull as exc:
         memory.say_full(exc)

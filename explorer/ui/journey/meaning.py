@@ -272,7 +272,7 @@ def _exact_vectors(
     if not sentences:
         return {}
     texts = tuple(index.corpus.texts[i] for i in sentences)
-    with caches.running_model(model_id, len(texts)):
+    with caches.running_model(model_id, texts):
         states = cached_states(model_id, texts)
     found = {}
     for local, sentence in enumerate(sentences):

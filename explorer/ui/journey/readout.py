@@ -238,7 +238,7 @@ def states_in_the_box() -> tuple[ParsedSentences, LayerStates] | Measured:
     if not parsed.sentences:
         return Measured("no sentences yet")
     model_id = kept(keys.MODEL_ID, DEFAULT_MODEL_ID)
-    with caches.running_model(model_id, len(parsed.sentences)):
+    with caches.running_model(model_id, parsed.sentences):
         return parsed, cached_states(model_id, parsed.sentences)
 
 

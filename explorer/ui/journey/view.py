@@ -103,7 +103,7 @@ def journey_tokens(
     if states is None:
         before_stop()
         st.stop()
-    with caches.running_model(model_id, len(texts)):  # `states` held here: found again, never made twice
+    with caches.running_model(model_id, texts):  # `states` held here: found again, never made twice
         return cached_tokens(model_id, texts, hide_special, hide_punct)
 
 
@@ -208,7 +208,7 @@ def journey_view(
         method = "pca_shared"
     else:
         jobs.drop_mine()  # a fit this session asked for before is not waited for any more
-    with caches.running_model(model_id, len(texts)):
+    with caches.running_model(model_id, texts):
         return cached_journey(model_id, texts, groups, method, 0, hide_special, hide_punct, fit_on)
 
 
