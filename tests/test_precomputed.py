@@ -49,7 +49,7 @@ def test_stored_states_match_the_model(model) -> None:
     for texts, kept in stored.lab.items():
         # within what float32 rounding of the states moves them (the states as stored give them exactly)
         fresh = geometry.lab_measures(extract_states(model, texts))
-        pd.testing.assert_frame_equal(kept.measures, fresh.measures, check_exact=False, rtol=1e-4, atol=1e-4)
+        _same_measures(kept.measures, fresh.measures, rtol=1e-4, atol=1e-4)
         assert (kept.n_words, kept.n_repeated, kept.n_sampled) == (
             fresh.n_words,
             fresh.n_repeated,
@@ -58,12 +58,28 @@ def test_stored_states_match_the_model(model) -> None:
         np.testing.assert_allclose(kept.changes, fresh.changes, rtol=1e-4, atol=1e-4)
 
 
+# Neighbour counts are steps: a coordinate a rounding apart can swap two neighbours at the same distance.
+# On another CPU (AMD EPYC, AVX2 kernels, against the machine that stored them) faithfulness moved by one
+# neighbour of the 1,100 a layer counts (9e-4) while every other measure stayed within 1e-15.
+NEIGHBOUR_STEP = 1e-3
+
+
+def _same_measures(kept: pd.DataFrame, fresh: pd.DataFrame, rtol: float, atol: float) -> None:
+    steps = [c for c in kept.columns if c.startswith("faithfulness")]
+    assert steps, "the measures name their neighbour scores"
+    pd.testing.assert_frame_equal(
+        kept.drop(columns=steps), fresh.drop(columns=steps), check_exact=False, rtol=rtol, atol=atol
+    )
+    np.testing.assert_allclose(kept[steps], fresh[steps], rtol=0, atol=max(atol, NEIGHBOUR_STEP))
+
+
 def test_stored_lab_measures_are_what_the_page_computes_from_the_stored_states() -> None:
-    """Bit for bit: the lab's first view shows exactly what it would compute from the states it reads."""
+    """The lab's first view shows what it would compute from the states it reads: bit for bit on the
+    machine that stored them, within a rounding (and a neighbour swapped at a tie) on another CPU."""
     stored = precomputed.read()
     for texts, kept in stored.lab.items():
         fresh = geometry.lab_measures(stored.states[texts])
-        pd.testing.assert_frame_equal(kept.measures, fresh.measures, check_exact=True)
+        _same_measures(kept.measures, fresh.measures, rtol=1e-12, atol=0)
         np.testing.assert_array_equal(kept.changes, fresh.changes)
         assert not kept.changes.flags.writeable, "shared by every visitor"
 
