@@ -10,17 +10,50 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 _PARTS = ("layer", "hconcat", "vconcat", "concat")
 
 
 def arrow_bytes(frame: pd.DataFrame) -> bytes:
-    """The table as an Arrow IPC stream (the index kept as pandas metadata, as Streamlit writes it)."""
-    table = pa.Table.from_pandas(frame)
+    """The table as an Arrow IPC stream (the index kept as pandas metadata, as Streamlit writes it), each
+    column in its narrowest lossless type (`compact`)."""
+    table = compact(pa.Table.from_pandas(frame))
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     return sink.getvalue().to_pybytes()
+
+
+_WHOLE = ((pa.int8(), 127), (pa.int16(), 32_767), (pa.int32(), 2_147_483_647))
+
+
+def compact(table: pa.Table) -> pa.Table:
+    """The same values in fewer bytes: whole numbers in the narrowest integer type that holds them,
+    decimals as float32 where every value is one exactly, and text that repeats (a sentence on each of
+    its tokens' rows, at every layer) as a dictionary of its distinct values. The browser reads the
+    same numbers and words; the journey's points for ten short sentences shrink from 208 to about 60 KB,
+    which the browser decodes into JavaScript values cell by cell."""
+    columns = []
+    for column in table.columns:
+        kind = column.type
+        if pa.types.is_integer(kind) and len(column) and column.null_count == 0:
+            low, high = (v.as_py() for v in pc.min_max(column).values())
+            narrow = next((t for t, top in _WHOLE if -top - 1 <= low and high <= top), None)
+            column = column if narrow is None else column.cast(narrow)
+        elif pa.types.is_float64(kind) and column.null_count == 0:
+            single = pc.cast(column, pa.float32(), safe=False)
+            if pc.all(pc.equal(pc.cast(single, pa.float64()), column)).as_py():  # (NaN ≠ NaN: kept)
+                column = single
+        elif (  # text that repeats: each distinct value 4 times or more
+            (pa.types.is_string(kind) or pa.types.is_large_string(kind))
+            and len(column) >= 32
+            and pc.count_distinct(column).as_py() * 4 <= len(column)
+        ):
+            column = column.dictionary_encode()
+        columns.append(column)
+    fields = [table.schema.field(i).with_type(c.type) for i, c in enumerate(columns)]
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata=table.schema.metadata))
 
 
 def _name_tables(chart: alt.TopLevelMixin | alt.SchemaBase, datasets: dict[str, bytes], seen: dict) -> None:
