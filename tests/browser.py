@@ -240,10 +240,18 @@ def visit(page, address: str, timeout_ms: int = 120_000) -> None:
 
 def wait_idle(page, timeout_ms: int = 90_000) -> None:
     """Wait until the script has run to the end (and has started at least once: a freshly loaded page's
-    script state is "initial" until its first run starts). After an action that runs the script, wrap the
-    action in `rerun` instead: this cannot tell a run that has not started yet from none."""
+    script state is "initial" until its first run starts) and every element it sent is drawn. After an
+    action that runs the script, wrap the action in `rerun` instead: this cannot tell a run that has not
+    started yet from none."""
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
     page.wait_for_selector(IDLE, timeout=timeout_ms)
+    page.wait_for_function(ALL_DRAWN, timeout=timeout_ms)
+
+
+# Streamlit loads each kind of element's code when a page first shows one, and draws a grey skeleton in
+# its place until then: on a busy machine a fresh page is idle seconds before its sentence box exists (in
+# 8 of 10 fresh Token journey pages with two cores kept busy, before and after the chart-first change).
+ALL_DRAWN = "() => document.querySelector(\"[data-testid='stSkeleton']\") === null"
 
 
 CHART = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
@@ -290,7 +298,8 @@ def wait_still(page, selector: str = CHART, quiet_ms: int = 300, timeout_ms: int
 
 # True once a message has come after the `seen`-th, none has come for `quiet` ms, and the app is idle.
 RUN_ENDED = """([seen, quiet, idle]) => window.__lseMessages > seen
-  && performance.now() - window.__lseLastMessage > quiet && document.querySelector(idle) !== null"""
+  && performance.now() - window.__lseLastMessage > quiet && document.querySelector(idle) !== null
+  && document.querySelector("[data-testid='stSkeleton']") === null"""
 
 
 @contextmanager
