@@ -88,6 +88,9 @@ def test_bad_input(server, name: str) -> None:
     case = CASES[name]
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     page = context.new_page()
+    # Actions wait for the page to answer; with the other test worker's Chromium and server on the same two
+    # cores, filling in 2,000 lines waited past Playwright's 30 s default (twice in full parallel runs).
+    page.set_default_timeout(120_000)
     try:
         query = f"?view={case.value}" if case.kind == "link" else ""
         visit(page, url + case.page + query)
