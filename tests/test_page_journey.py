@@ -726,46 +726,11 @@ def test_why_lines_on_any_bert_style_encoder_and_a_plain_no_for_others(tmp_path,
 
 
 # ---------------------------------------------------------------- issue 27: the chart first, then its controls
-def _sent_kinds(monkeypatch) -> list[str]:
-    """Element kinds this test process sends from now on, in order (AppTest runs the page here)."""
+def _sent_deltas(monkeypatch) -> list[tuple[str, list[int]]]:
+    """(kind, delta path) of every delta this test process sends from now on, in order (AppTest runs the
+    page here); an element's kind is its element type ("text_area"), a block's "add_block"."""
     from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
 
-    sent: list[str] = []
-    enqueue = ScriptRunContext.enqueue
-
-    def recording(self, msg) -> None:
-        if msg.WhichOneof("type") == "delta" and msg.delta.WhichOneof("type") == "new_element":
-            sent.append(msg.delta.new_element.WhichOneof("type"))
-        enqueue(self, msg)
-
-    monkeypatch.setattr(ScriptRunContext, "enqueue", recording)
-    return sent
-
-
-def test_new_sentences_send_the_chart_before_the_unchanged_controls(monkeypatch) -> None:
-    """While the model reads new sentences the browser has nothing else to redraw: the chart is sent
-    first, then the sentence box, the follow picker and Play, each in its place."""
-    at = _journey()
-    sent = _sent_kinds(monkeypatch)
-    typed = "The pilot landed the plane.\nThe plane of the table is flat."
-    at.text_area(key="sentences").set_value(typed).run()
-    assert not at.exception
-    assert sent.index("vega_lite_chart") < sent.index("text_area") < sent.index("multiselect")
-    assert "bidi_component" in sent[sent.index("vega_lite_chart") :], "Play, after the chart"
-    assert "vega_lite_chart" not in sent[: sent.index("vega_lite_chart")], "one chart before the controls"
-    assert at.text_area(key="sentences").value == typed
-    assert at.multiselect(key="follow") is not None and "S2 · The plane" in " ".join(_main_chart_legend(at))
-
-
-def test_new_sentences_on_a_loaded_model_send_no_spinner_or_waiting_note(monkeypatch) -> None:
-    """A quick pass on a loaded model, with room on the server, sends the browser nothing it would not
-    show: no spinner (it would end before its half-second delay) and no place for a waiting message. Each
-    such message cost the browser a redraw while the model ran beside it on the same two cores."""
-    from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
-
-    at = _journey()
-    at.text_area(key="sentences").set_value("The model loads for this one.\nAnd runs.").run()
-    assert not at.exception
     sent: list[tuple[str, list[int]]] = []
     enqueue = ScriptRunContext.enqueue
 
@@ -777,6 +742,41 @@ def test_new_sentences_on_a_loaded_model_send_no_spinner_or_waiting_note(monkeyp
         enqueue(self, msg)
 
     monkeypatch.setattr(ScriptRunContext, "enqueue", recording)
+    return sent
+
+
+_NOT_ELEMENTS = {"add_block", "new_transient", "arrow_add_rows", "add_rows"}
+
+
+def _sent_kinds(sent: list[tuple[str, list[int]]]) -> list[str]:
+    """The element kinds among `_sent_deltas`, in order."""
+    return [kind for kind, _ in sent if kind not in _NOT_ELEMENTS]
+
+
+def test_new_sentences_send_the_chart_before_the_unchanged_controls(monkeypatch) -> None:
+    """While the model reads new sentences the browser has nothing else to redraw: the chart is sent
+    first, then the sentence box, the follow picker and Play, each in its place."""
+    at = _journey()
+    deltas = _sent_deltas(monkeypatch)
+    typed = "The pilot landed the plane.\nThe plane of the table is flat."
+    at.text_area(key="sentences").set_value(typed).run()
+    assert not at.exception
+    sent = _sent_kinds(deltas)
+    assert sent.index("vega_lite_chart") < sent.index("text_area") < sent.index("multiselect")
+    assert "bidi_component" in sent[sent.index("vega_lite_chart") :], "Play, after the chart"
+    assert "vega_lite_chart" not in sent[: sent.index("vega_lite_chart")], "one chart before the controls"
+    assert at.text_area(key="sentences").value == typed
+    assert at.multiselect(key="follow") is not None and "S2 · The plane" in " ".join(_main_chart_legend(at))
+
+
+def test_new_sentences_on_a_loaded_model_send_no_spinner_or_waiting_note(monkeypatch) -> None:
+    """A quick pass on a loaded model, with room on the server, sends the browser nothing it would not
+    show: no spinner (it would end before its half-second delay) and no place for a waiting message. Each
+    such message cost the browser a redraw while the model ran beside it on the same two cores."""
+    at = _journey()
+    at.text_area(key="sentences").set_value("The model loads for this one.\nAnd runs.").run()
+    assert not at.exception
+    sent = _sent_deltas(monkeypatch)
     typed = "\n".join(f"Loaded model sentence {i} about a river bank." for i in range(10))
     at.text_area(key="sentences").set_value(typed).run()
     assert not at.exception

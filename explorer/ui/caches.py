@@ -347,19 +347,15 @@ def computed_pooled(model_id: str, texts: tuple[str, ...]) -> np.ndarray:
 
 def running_model(model_id: str, texts: Sequence[str]):
     """A spinner for work that runs the model over `texts`: it also says so when the model is still
-    loading. None for small work on a loaded model (at most QUICK_CHARS): it ends before a spinner's
+    loading. None for small work on a loaded model (at most `ONE_HOLD_CHARS`, one pass of about 0.1 s): it ends before a spinner's
     half-second delay, and an unseen spinner still costs the browser a message (and a redraw) at its end,
     while the model runs beside the browser on the same two cores."""
-    if model_ready(model_id) and sum(len(t) for t in texts) <= QUICK_CHARS:
+    if model_ready(model_id) and sum(len(t) for t in texts) <= ONE_HOLD_CHARS:
         return contextlib.nullcontext()
     doing = f"running the model over {len(texts)} sentences…"
     return st.spinner(
         f"{MODEL_LOADING[:-1]}, then {doing}" if not model_ready(model_id) else doing.capitalize()
     )
-
-
-# Text this short (about 500 word pieces) is one forward pass of about 0.1 s here (`states.ONE_HOLD_CHARS`).
-QUICK_CHARS = ONE_HOLD_CHARS
 
 
 def load_states(model_id: str, sentences: tuple[str, ...]) -> LayerStates:
