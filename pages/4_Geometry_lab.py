@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.charts import geometry as gcharts
+from explorer.charts.transport import as_sent
 from explorer.export import csv_bytes
 from explorer.states import layer_names
 from explorer.ui import (
@@ -112,8 +113,8 @@ def run_page() -> None:
             rows = lab.heatmap_rows(view)
             if len(rows):
                 frame = gcharts.change_frame(view.changes, view.states.tokens, view.states.texts, rows)
-                st.altair_chart(
-                    gcharts.change_heatmap(frame, classroom),
+                st.vega_lite_chart(
+                    spec=as_sent(gcharts.change_heatmap(frame, classroom)),
                     width="stretch",
                     alt="Heatmap: for each token, the cosine between its vectors at consecutive layers.",
                 )

@@ -44,6 +44,17 @@ def test_page_draws_every_measure(page: AppTest) -> None:
     assert any(b.label.startswith("⬇️ Download these measures") for b in page.get("download_button"))
 
 
+def test_every_chart_sent_is_valid_vega_lite(page: AppTest) -> None:
+    """The lab sends its charts without Altair's schema check on every run (`widgets.chart_with_reading`):
+    each spec the page sent, measure panels, heatmap and the sense lab's three, passes it here."""
+    from altair.vegalite.v6.schema.core import TopLevelSpec
+
+    specs = [chart["spec"] for chart in chart_specs(page)]
+    assert len(specs) >= 9  # six measures, the heatmap, the sense lab's accuracy, similarity and scatter
+    for spec in specs:
+        TopLevelSpec.validate(spec)
+
+
 def test_sense_lab_shows_a_result_for_the_preset(page: AppTest) -> None:
     labels = [m.label for m in page.metric]
     assert "Senses separate best at layer" in labels

@@ -15,6 +15,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from explorer import assets
+from explorer.charts.transport import as_sent
 from explorer.inputs import ParsedSentences, escape_markdown, parse_sentences, shorten
 from explorer.models import ALLOWED_MODELS_ENV, DEFAULT_MODEL_ID, ModelInfo, ModelLoadError
 from explorer.projection import METHODS
@@ -367,8 +368,9 @@ def code_span(text: str) -> str:
 
 
 def chart_with_reading(chart, reading: str) -> None:
-    """A chart across the column with one line under it saying how to read it."""
-    st.altair_chart(chart, width="stretch", alt=reading)
+    """A chart across the column with one line under it saying how to read it (sent as `as_sent` makes it:
+    `st.altair_chart` would check the spec against the Vega-Lite schema on every run)."""
+    st.vega_lite_chart(spec=as_sent(chart), width="stretch", alt=reading)
     st.caption(reading)
 
 
