@@ -85,7 +85,7 @@ def test_stored_lab_measures_are_what_the_page_computes_from_the_stored_states()
 
 
 def test_the_file_is_read_as_it_is_used(monkeypatch) -> None:
-    """Reading the stored files decompresses no array; a set of states is read on first use, once, and
+    """Opening the stored files reads no array; a set of states is read on first use, once, and
     is what the file holds (a first view pays for the one set it draws, not the 16 MB file)."""
     reads: list[str] = []
     original = assets.StoredArrays.__getitem__
